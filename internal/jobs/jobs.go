@@ -1,0 +1,381 @@
+// Package jobs is helpmesh's durable job queue, kept in the jobs table.
+// A job is enqueued in the transaction of the change that causes it, so a
+// crash loses none; a pool of workers claims due jobs (FOR UPDATE SKIP
+// LOCKED on PostgreSQL, the single writer on SQLite), runs the handler
+// registered for their kind, retries failures with exponential backoff and
+// marks a job failed after its last attempt. A job whose worker died is
+// claimed again once its lock expires.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// Job is one claimed job as its handler sees it.
+type Job struct {
+	ID          int64
+	Kind        string
+	Payload     []byte // JSON
+	Attempt     int    // 1 on the first run
+	MaxAttempts int
+}
+
+// Decode unmarshals the payload into v.
+func (j *Job) Decode(v any) error {
+	if err := json.Unmarshal(j.Payload, v); err != nil {
+		return Permanent(fmt.Errorf("jobs: %s %d: payload: %w", j.Kind, j.ID, err))
+	}
+	return nil
+}
+
+// Handler runs one job. A nil error finishes it; an error is retried later
+// unless it is Permanent or the job has no attempts left.
+type Handler func(ctx context.Context, j *Job) error
+
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying: the job fails at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent tells whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+// Enqueue adds a job of kind with payload (marshalled to JSON) that becomes
+// due at runAt (now when zero). q may be a transaction: the job exists only
+// if it commits.
+func Enqueue(ctx context.Context, q db.Querier, kind string, payload any, runAt time.Time) (int64, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: enqueue %s: %w", kind, err)
+	}
+	now := time.Now().UTC()
+	if runAt.IsZero() {
+		runAt = now
+	}
+	var id int64
+	err = q.QueryRowContext(ctx, `INSERT INTO jobs (kind, payload, run_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		kind, string(b), runAt.UTC(), now).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: enqueue %s: %w", kind, err)
+	}
+	return id, nil
+}
+
+// Options tune a Queue. Zero values take the defaults.
+type Options struct {
+	Workers     int           // concurrent handlers, default 4
+	Batch       int           // jobs claimed at once, default Workers
+	Poll        time.Duration // wait between polls when idle, default 500ms
+	Lock        time.Duration // how long a claim lasts; handlers get this as deadline; default 5m
+	BackoffBase time.Duration // first retry delay, default 2s; doubles each attempt
+	BackoffMax  time.Duration // longest retry delay, default 1h
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// Queue runs the jobs of a database.
+type Queue struct {
+	db       *db.DB
+	opts     Options
+	mu       sync.RWMutex
+	handlers map[string]Handler
+	wake     chan struct{}
+}
+
+// New returns a Queue on d.
+func New(d *db.DB, opts Options) *Queue {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = opts.Workers
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 500 * time.Millisecond
+	}
+	if opts.Lock <= 0 {
+		opts.Lock = 5 * time.Minute
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = 2 * time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = time.Hour
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Queue{db: d, opts: opts, handlers: map[string]Handler{}, wake: make(chan struct{}, 1)}
+}
+
+// Handle registers the handler of kind. Only kinds with a handler are
+// claimed, so nodes that lack a handler leave such jobs to others.
+func (q *Queue) Handle(kind string, h Handler) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.handlers[kind] = h
+}
+
+// Wake makes idle workers poll now (after a commit that enqueued jobs).
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *Queue) now() time.Time { return q.opts.Now().UTC() }
+
+func (q *Queue) kinds() []string {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	ks := make([]string, 0, len(q.handlers))
+	for k := range q.handlers {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// claim locks up to n due jobs and counts an attempt on each.
+func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
+	kinds := q.kinds()
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	now := q.now()
+	args := []any{now, now.Add(q.opts.Lock), n}
+	ph := make([]string, len(kinds))
+	for i, k := range kinds {
+		args = append(args, k)
+		ph[i] = "$" + strconv.Itoa(len(args))
+	}
+	lock := ""
+	if q.db.Engine == db.Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	query := `UPDATE jobs SET attempts = attempts + 1, locked_until = $2
+		WHERE id IN (SELECT id FROM jobs
+			WHERE state = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
+			AND kind IN (` + strings.Join(ph, ", ") + `)
+			ORDER BY run_at, id LIMIT $3` + lock + `)
+		RETURNING id, kind, payload, attempts, max_attempts`
+	rows, err := q.db.W.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: claim: %w", err)
+	}
+	defer rows.Close()
+	var js []*Job
+	for rows.Next() {
+		j := &Job{}
+		var payload string
+		if err := rows.Scan(&j.ID, &j.Kind, &payload, &j.Attempt, &j.MaxAttempts); err != nil {
+			return nil, fmt.Errorf("jobs: claim: %w", err)
+		}
+		j.Payload = []byte(payload)
+		js = append(js, j)
+	}
+	return js, rows.Err()
+}
+
+// backoff is the delay before retry number attempt (1-based), with jitter.
+func (q *Queue) backoff(attempt int) time.Duration {
+	d := q.opts.BackoffBase
+	for i := 1; i < attempt && d < q.opts.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, q.opts.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// run runs one claimed job and records its outcome. It never panics.
+func (q *Queue) run(ctx context.Context, j *Job) {
+	q.mu.RLock()
+	h := q.handlers[j.Kind]
+	q.mu.RUnlock()
+	hctx, cancel := context.WithTimeout(ctx, q.opts.Lock)
+	err := safeRun(hctx, h, j)
+	cancel()
+	if ctx.Err() != nil && err != nil {
+		// Shutting down: leave the job locked; it is retried when the lock
+		// expires, without counting this as a failure.
+		return
+	}
+	// Record the outcome even when ctx ended just now.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer rcancel()
+	now := q.now()
+	var rerr error
+	switch {
+	case err == nil:
+		_, rerr = q.db.W.ExecContext(rctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1 WHERE id = $2`, now, j.ID)
+	case IsPermanent(err) || j.Attempt >= j.MaxAttempts:
+		q.opts.Log.Error("job failed", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", err)
+		_, rerr = q.db.W.ExecContext(rctx, `UPDATE jobs SET state = 'failed', locked_until = NULL, finished_at = $1, last_error = $2 WHERE id = $3`,
+			now, truncate(err.Error()), j.ID)
+	default:
+		next := now.Add(q.backoff(j.Attempt))
+		q.opts.Log.Warn("job will be retried", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "at", next, "err", err)
+		_, rerr = q.db.W.ExecContext(rctx, `UPDATE jobs SET run_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3`,
+			next, truncate(err.Error()), j.ID)
+	}
+	if rerr != nil {
+		q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", j.ID, "err", rerr)
+	}
+}
+
+func safeRun(ctx context.Context, h Handler, j *Job) (err error) {
+	if h == nil {
+		return fmt.Errorf("jobs: no handler for %q", j.Kind)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(fmt.Errorf("jobs: %s %d panicked: %v", j.Kind, j.ID, r))
+		}
+	}()
+	return h(ctx, j)
+}
+
+func truncate(s string) string {
+	if len(s) > 2000 {
+		s = s[:2000]
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// RunDue claims and runs due jobs until none is left, one batch at a time,
+// and returns how many ran. Tests use it to work the queue synchronously.
+func (q *Queue) RunDue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		js, err := q.claim(ctx, q.opts.Batch)
+		if err != nil || len(js) == 0 {
+			return total, err
+		}
+		var wg sync.WaitGroup
+		for _, j := range js {
+			wg.Go(func() { q.run(ctx, j) })
+		}
+		wg.Wait()
+		total += len(js)
+	}
+}
+
+// Run works the queue until ctx ends: one claimer feeds Workers handlers.
+func (q *Queue) Run(ctx context.Context) error {
+	work := make(chan *Job)
+	var wg sync.WaitGroup
+	for range q.opts.Workers {
+		wg.Go(func() {
+			for j := range work {
+				q.run(ctx, j)
+			}
+		})
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		case <-q.wake:
+		}
+		js, err := q.claim(ctx, q.opts.Batch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			q.opts.Log.Error("claiming jobs", "err", err)
+		}
+		for _, j := range js {
+			select {
+			case work <- j:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		wait := q.opts.Poll
+		if len(js) == q.opts.Batch {
+			wait = 0 // more may be due
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// Info is a job as listed for administrators.
+type Info struct {
+	ID          int64
+	Kind        string
+	State       string
+	Attempts    int
+	MaxAttempts int
+	RunAt       time.Time
+	LastError   string
+}
+
+// List returns the jobs of a state ("pending", "done", "failed"), newest
+// first.
+func (q *Queue) List(ctx context.Context, state string, limit int) ([]Info, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := q.db.R.QueryContext(ctx, `SELECT id, kind, state, attempts, max_attempts, run_at, last_error FROM jobs
+		WHERE state = $1 ORDER BY id DESC LIMIT $2`, state, limit)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: list: %w", err)
+	}
+	defer rows.Close()
+	var is []Info
+	for rows.Next() {
+		var i Info
+		if err := rows.Scan(&i.ID, &i.Kind, &i.State, &i.Attempts, &i.MaxAttempts, &i.RunAt, &i.LastError); err != nil {
+			return nil, fmt.Errorf("jobs: list: %w", err)
+		}
+		is = append(is, i)
+	}
+	return is, rows.Err()
+}
+
+// Prune deletes jobs done before cutoff and returns how many.
+func (q *Queue) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := q.db.W.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'done' AND finished_at < $1`, cutoff.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("jobs: prune: %w", err)
+	}
+	return res.RowsAffected()
+}
