@@ -1,0 +1,185 @@
+// Command helpmesh is a federated helpdesk in one binary: web portal, REST
+// API and email gateway on SQLite (no configuration) or PostgreSQL.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/helpmesh/helpmesh/internal/app"
+	"github.com/helpmesh/helpmesh/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// env is what every command gets.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type command struct {
+	summary string
+	usage   string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+// commands lists the subcommands; "user" and "token" have their own.
+var commands = map[string]command{
+	"serve":   {"start the web portal, REST API and mail gateway", "helpmesh serve [flags]", serve},
+	"migrate": {"apply database migrations and exit", "helpmesh migrate [flags]", migrate},
+	"user":    {"manage users: user add", "helpmesh user add --email ADDR --name NAME [--role user|admin] [--password-stdin]", userCmd},
+	"token":   {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
+	"version": {"print the version", "helpmesh version", version},
+}
+
+// errUsage marks an error in the command line: exit code 2.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "helpmesh: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := c.run(ctx, e, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "helpmesh %s: %v\nusage: %s\n", args[0], err, c.usage)
+		return 2
+	}
+	fmt.Fprintf(stderr, "helpmesh %s: %v\n", args[0], err)
+	return 1
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `helpmesh: a federated helpdesk for research infrastructures.
+
+Usage: helpmesh <command> [flags]
+
+Commands:
+`)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, `
+With no configuration, "helpmesh serve" keeps its data in ./helpmesh-data
+(SQLite) and serves http://127.0.0.1:8080. Every flag has a HELPMESH_*
+environment variable; run "helpmesh <command> -h" for its flags.
+`)
+}
+
+// load parses the common flags (--data, --db, --http, --smtp, --base-url)
+// and the environment into a validated configuration.
+func load(e env, name string, args []string, extra func(fs *flag.FlagSet)) (config.Config, []string, error) {
+	fs := flag.NewFlagSet("helpmesh "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	if extra != nil {
+		extra(fs)
+	}
+	cfg, err := config.Load(fs, args, e.getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, nil, err
+		}
+		return cfg, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return cfg, fs.Args(), nil
+}
+
+func logger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, e env, args []string) error {
+	cfg, rest, err := load(e, "serve", args, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
+	}
+	log := logger(cfg, e.stderr)
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Run(ctx)
+}
+
+func migrate(ctx context.Context, e env, args []string) error {
+	cfg, _, err := load(e, "migrate", args, nil)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, logger(cfg, e.stderr))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintf(e.stdout, "database is up to date (%s)\n", a.DB.Engine)
+	return nil
+}
+
+func version(ctx context.Context, e env, args []string) error {
+	fmt.Fprintln(e.stdout, "helpmesh", buildVersion())
+	return nil
+}
+
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v + " " + bi.GoVersion
+}

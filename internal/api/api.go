@@ -1,0 +1,287 @@
+// Package api serves the REST API /api/v1: JSON handlers over the domain
+// stores, one error envelope, bearer-token authentication, /healthz and
+// /metrics.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// Authenticator finds the principal of a request from a credential other
+// than a bearer token (a session cookie, a client certificate). It returns
+// nil, nil when the request carries no such credential.
+type Authenticator func(r *http.Request) (*auth.Principal, error)
+
+// Deps is what the API needs.
+type Deps struct {
+	Log       *slog.Logger
+	DB        *db.DB
+	Users     *user.Store
+	Units     *unit.Store
+	Tickets   *ticket.Store
+	Blobs     blob.Store
+	MaxBody   int64 // request body limit
+	MaxUpload int64 // one attachment
+	// Authenticators are tried, in order, when a request has no bearer token.
+	Authenticators []Authenticator
+	// Registry collects metrics; a new one when nil.
+	Registry *prometheus.Registry
+	// Extra adds routes owned by other packages (e.g. the mail outbox).
+	Extra func(r *Router)
+}
+
+// API is the REST API handler.
+type API struct {
+	Deps
+	mux      *http.ServeMux
+	routes   []string
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// Router lets other packages add API routes that share authentication,
+// limits and the error envelope.
+type Router struct{ a *API }
+
+// Handle adds a route; h receives the authenticated principal.
+func (r *Router) Handle(pattern string, h func(w http.ResponseWriter, req *http.Request, p *auth.Principal)) {
+	r.a.authed(pattern, h)
+}
+
+// WriteJSON writes v as JSON with status code.
+func (r *Router) WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
+
+// WriteError writes err in the error envelope.
+func (r *Router) WriteError(w http.ResponseWriter, req *http.Request, err error) {
+	r.a.writeError(w, req, err)
+}
+
+// New builds the API.
+func New(d Deps) *API {
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	a := &API{Deps: d, mux: http.NewServeMux()}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "helpmesh_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "helpmesh_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	d.Registry.MustRegister(a.requests, a.latency)
+	if d.Tickets != nil {
+		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "helpmesh_tickets", Help: "Number of tickets.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, _ := d.Tickets.Count(ctx)
+			return float64(n)
+		}))
+	}
+	a.routesV1()
+	if d.Extra != nil {
+		d.Extra(&Router{a: a})
+	}
+	return a
+}
+
+// Routes lists the patterns the API serves (for the OpenAPI coverage test).
+func (a *API) Routes() []string { return a.routes }
+
+func (a *API) handle(pattern string, h http.Handler) {
+	a.routes = append(a.routes, pattern)
+	a.mux.Handle(pattern, h)
+}
+
+func (a *API) routesV1() {
+	a.handle("GET /healthz", http.HandlerFunc(a.healthz))
+	a.handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	a.handle("GET /api/v1/openapi.json", http.HandlerFunc(serveOpenAPI))
+
+	a.authed("GET /api/v1/me", a.me)
+	a.authed("POST /api/v1/users", a.createUser)
+	a.authed("GET /api/v1/users", a.listUsers)
+	a.authed("GET /api/v1/users/{id}", a.getUser)
+	a.authed("POST /api/v1/users/{id}/tokens", a.createToken)
+	a.authed("GET /api/v1/users/{id}/tokens", a.listTokens)
+	a.authed("DELETE /api/v1/users/{id}/tokens/{tid}", a.revokeToken)
+
+	a.authed("POST /api/v1/units", a.createUnit)
+	a.authed("GET /api/v1/units", a.listUnits)
+	a.authed("GET /api/v1/units/{slug}", a.getUnit)
+	a.authed("PATCH /api/v1/units/{slug}", a.updateUnit)
+	a.authed("GET /api/v1/units/{slug}/members", a.listMembers)
+	a.authed("POST /api/v1/units/{slug}/members", a.addMember)
+	a.authed("DELETE /api/v1/units/{slug}/members/{uid}", a.removeMember)
+
+	a.authed("POST /api/v1/services", a.createService)
+	a.authed("GET /api/v1/services", a.listServices)
+	a.authed("GET /api/v1/services/{slug}", a.getService)
+	a.authed("PATCH /api/v1/services/{slug}", a.updateService)
+
+	a.authed("POST /api/v1/tickets", a.createTicket)
+	a.authed("GET /api/v1/tickets", a.listTickets)
+	a.authed("GET /api/v1/tickets/{id}", a.getTicket)
+	a.authed("PATCH /api/v1/tickets/{id}", a.updateTicket)
+	a.authed("POST /api/v1/tickets/{id}/messages", a.addMessage)
+	a.authed("GET /api/v1/tickets/{id}/messages", a.listMessages)
+	a.authed("GET /api/v1/tickets/{id}/history", a.history)
+	a.authed("POST /api/v1/tickets/{id}/watchers", a.addWatcher)
+	a.authed("DELETE /api/v1/tickets/{id}/watchers/{email}", a.removeWatcher)
+	a.authed("POST /api/v1/tickets/{id}/relations", a.addRelation)
+	a.authed("GET /api/v1/tickets/{id}/relations", a.listRelations)
+	a.authed("GET /api/v1/attachments/{id}", a.getAttachment)
+}
+
+// authed registers a handler that needs a principal.
+func (a *API) authed(pattern string, h func(w http.ResponseWriter, r *http.Request, p *auth.Principal)) {
+	a.handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="helpmesh"`)
+			a.writeError(w, r, err)
+			return
+		}
+		if p.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			a.writeError(w, r, apperr.New(apperr.Forbidden, "this token is read-only"))
+			return
+		}
+		h(w, r, p)
+	}))
+}
+
+func (a *API) authenticate(r *http.Request) (*auth.Principal, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" || len(token) > 512 {
+			return nil, apperr.New(apperr.Unauthorized, "the Authorization header must be: Bearer <token>")
+		}
+		return a.Users.PrincipalByToken(r.Context(), token)
+	}
+	for _, au := range a.Authenticators {
+		p, err := au(r)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			return p, nil
+		}
+	}
+	return nil, apperr.New(apperr.Unauthorized, "authentication required: send Authorization: Bearer <token>")
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.DB.Ping(ctx); err != nil {
+		a.Log.Error("health check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "db": string(a.DB.Engine)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "db": string(a.DB.Engine)})
+}
+
+// ServeHTTP applies the body limit, recovers from panics, records metrics and
+// turns the mux's own 404 and 405 answers into the error envelope.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	if r.ContentLength > a.MaxBody {
+		a.writeError(sw, r, apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", a.MaxBody))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(sw, r.Body, a.MaxBody)
+	}
+	_, pattern := a.mux.Handler(r)
+	route := pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.Log.Error("panic in API handler", "route", route, "panic", v)
+			if sw.code == 0 {
+				a.writeError(sw, r, apperr.New(apperr.Internal, "internal error"))
+			}
+		}
+		a.requests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
+		a.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	}()
+	if pattern == "" {
+		cw := &captureWriter{header: http.Header{}}
+		a.mux.ServeHTTP(cw, r)
+		if cw.code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", cw.header.Get("Allow"))
+			a.writeError(sw, r, &apperr.Error{Kind: "method_not_allowed", Message: r.Method + " is not allowed here; allowed: " + cw.header.Get("Allow")})
+			return
+		}
+		a.writeError(sw, r, apperr.New(apperr.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	a.mux.ServeHTTP(sw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// captureWriter records the status the mux answers for unmatched requests.
+type captureWriter struct {
+	header http.Header
+	code   int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+}
+func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }

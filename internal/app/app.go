@@ -1,0 +1,203 @@
+// Package app is helpmesh's composition root: it opens the database, builds
+// the domain stores, the HTTP surfaces and the workers, and starts and stops
+// them together.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/api"
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// App is one running helpmesh instance.
+type App struct {
+	Config  config.Config
+	Log     *slog.Logger
+	DB      *db.DB
+	Users   *user.Store
+	Units   *unit.Store
+	Tickets *ticket.Store
+	Blobs   blob.Store
+	Handler http.Handler
+
+	// workers are started by Run and stopped when its context ends.
+	workers []func(ctx context.Context) error
+}
+
+// New opens the database, applies migrations and builds everything.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dsn := cfg.DB
+	if !cfg.IsPostgres() {
+		dsn = cfg.SQLitePath()
+	}
+	d, err := db.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, DB: d}
+	if err := a.build(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build(ctx context.Context) error {
+	applied, err := a.DB.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range applied {
+		a.Log.Info("applied migration", "name", m)
+	}
+	blobs, err := blob.NewDir(filepath.Join(a.Config.DataDir, "blobs"))
+	if err != nil {
+		return err
+	}
+	a.Blobs = blobs
+	a.Users = user.NewStore(a.DB)
+	a.Units = unit.NewStore(a.DB)
+	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit})
+	if err := a.bootstrap(ctx); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	apiHandler := api.New(api.Deps{
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
+		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
+	})
+	mux.Handle("/api/", apiHandler)
+	mux.Handle("GET /healthz", apiHandler)
+	mux.Handle("GET /metrics", apiHandler)
+	a.Handler = mux
+	return nil
+}
+
+// emit receives every ticket event inside its transaction.
+func (a *App) emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
+	return nil
+}
+
+// bootstrap creates the first administrator when HELPMESH_BOOTSTRAP_TOKEN is
+// set and no user exists yet.
+func (a *App) bootstrap(ctx context.Context) error {
+	if a.Config.BootstrapToken == "" {
+		return nil
+	}
+	n, err := a.Users.Count(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	u, err := a.Users.Create(ctx, user.NewUser{Email: "admin@localhost", Name: "Administrator", Role: auth.RoleAdmin})
+	if apperr.Is(err, apperr.Conflict) {
+		return nil // another node won the race
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if _, err := a.Users.CreateTokenWithSecret(ctx, u.ID, "bootstrap", a.Config.BootstrapToken); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	a.Log.Info("created administrator admin@localhost with the bootstrap token")
+	return nil
+}
+
+// AddWorker registers a background loop that Run starts and stops.
+func (a *App) AddWorker(w func(ctx context.Context) error) { a.workers = append(a.workers, w) }
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+// Run serves HTTP (and starts the workers) until ctx ends, then shuts down
+// gracefully: in-flight requests finish within the configured grace period.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.Config.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.Config.HTTPAddr, err)
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if a.Config.TLSCert != "" {
+		cfg, err := a.tlsConfig()
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = cfg
+		ln = tls.NewListener(ln, cfg)
+	}
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	var wg sync.WaitGroup
+	for _, w := range a.workers {
+		wg.Go(func() {
+			if err := w(wctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.Log.Error("worker stopped", "err", err)
+			}
+		})
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Log.Info("helpmesh is serving", "addr", ln.Addr().String(), "url", a.Config.PublicURL(), "db", string(a.DB.Engine))
+	select {
+	case err := <-errc:
+		stopWorkers()
+		wg.Wait()
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down", "grace", a.Config.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	stopWorkers()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (a *App) tlsConfig() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(a.Config.TLSCert, a.Config.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}

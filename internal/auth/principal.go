@@ -1,0 +1,121 @@
+// Package auth decides who may do what. Every authorisation decision of
+// helpmesh is made here, from a Principal (who acts) and the few facts about
+// the object that matter; the ticket store turns the same rules into SQL.
+package auth
+
+import "slices"
+
+// Role is a user's global role.
+type Role string
+
+// Global roles.
+const (
+	RoleUser  Role = "user"
+	RoleAdmin Role = "admin"
+)
+
+// UnitRole is a person's role in one support unit.
+type UnitRole string
+
+// Roles in a support unit.
+const (
+	UnitMember UnitRole = "member"
+	UnitAdmin  UnitRole = "admin"
+)
+
+// Principal is the person behind a request, with what the checks need.
+type Principal struct {
+	UserID int64
+	Email  string
+	Name   string
+	Role   Role
+	Team   string
+	// Units maps the id of each unit the person belongs to to their role there.
+	Units map[int64]UnitRole
+	// Handler is true for members of the ticket handler team, who see and
+	// triage every ticket.
+	Handler bool
+	// ReadOnly is true when the credential only allows reading (a read-scoped
+	// API token).
+	ReadOnly bool
+	// Via names the credential: "token", "session", "certificate", ...
+	Via string
+}
+
+// IsAdmin tells whether p administers the whole instance.
+func (p *Principal) IsAdmin() bool { return p != nil && p.Role == RoleAdmin }
+
+// SeesAll tells whether p sees and works every ticket (admins and the ticket
+// handler team).
+func (p *Principal) SeesAll() bool { return p.IsAdmin() || p.Handler }
+
+// StaffOf tells whether p works tickets of unit: a member or admin of it, or
+// someone who sees all tickets.
+func (p *Principal) StaffOf(unitID int64) bool {
+	if p.SeesAll() {
+		return true
+	}
+	_, ok := p.Units[unitID]
+	return ok && unitID != 0
+}
+
+// IsStaff tells whether p works tickets of any unit.
+func (p *Principal) IsStaff() bool { return p.SeesAll() || len(p.Units) > 0 }
+
+// UnitIDs returns the ids of p's units, sorted.
+func (p *Principal) UnitIDs() []int64 {
+	ids := make([]int64, 0, len(p.Units))
+	for id := range p.Units {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// CanManageUnit tells whether p may change a unit's settings and members:
+// admins, and the unit's own admins.
+func (p *Principal) CanManageUnit(unitID int64) bool {
+	return p.IsAdmin() || p.Units[unitID] == UnitAdmin
+}
+
+// CanManageCatalogue tells whether p may create and change units and
+// services.
+func (p *Principal) CanManageCatalogue() bool { return p.IsAdmin() }
+
+// CanManageUsers tells whether p may create users and act on other users'
+// tokens.
+func (p *Principal) CanManageUsers() bool { return p.IsAdmin() }
+
+// TicketFacts are the facts about a ticket that decide who sees it.
+type TicketFacts struct {
+	RequesterID int64
+	UnitID      int64
+	Kind        string
+	Team        string
+	// Watcher is true when p is a registered watcher of the ticket.
+	Watcher bool
+}
+
+// CanSeeTicket: the requester, watchers, the requester's team for team and
+// alarm tickets, the staff of the ticket's unit, the ticket handler team and
+// admins.
+func (p *Principal) CanSeeTicket(t TicketFacts) bool {
+	switch {
+	case p == nil:
+		return false
+	case p.StaffOf(t.UnitID), t.RequesterID == p.UserID, t.Watcher:
+		return true
+	case t.Kind != "user" && t.Team != "" && t.Team == p.Team:
+		return true
+	}
+	return false
+}
+
+// CanWorkTicket: change fields, assign, add internal notes. Only the staff of
+// the ticket's unit, the ticket handler team and admins.
+func (p *Principal) CanWorkTicket(t TicketFacts) bool {
+	return p != nil && p.StaffOf(t.UnitID)
+}
+
+// CanSeeInternal tells whether p sees a ticket's internal notes.
+func (p *Principal) CanSeeInternal(t TicketFacts) bool { return p.CanWorkTicket(t) }

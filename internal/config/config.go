@@ -1,0 +1,295 @@
+// Package config holds helpmesh's typed configuration: defaults, overridden by
+// HELPMESH_* environment variables, overridden by command-line flags.
+// Validate reports every problem at once with the name the operator typed.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one helpmesh process.
+type Config struct {
+	DataDir        string // HELPMESH_DATA, --data
+	DB             string // HELPMESH_DB, --db: empty = SQLite in DataDir, or postgres://...
+	HTTPAddr       string // HELPMESH_HTTP, --http
+	SMTPAddr       string // HELPMESH_SMTP, --smtp: inbound listener, off when empty
+	BaseURL        string // HELPMESH_BASE_URL, --base-url
+	SMTPRelay      string // HELPMESH_SMTP_RELAY: smtp://host:port, outbox kept when empty
+	MailDomain     string // HELPMESH_MAIL_DOMAIN
+	MailFrom       string // HELPMESH_MAIL_FROM: sender of notifications
+	SubjectTag     string // HELPMESH_SUBJECT_TAG
+	BootstrapToken string // HELPMESH_BOOTSTRAP_TOKEN
+	MaxBodyBytes   int64  // HELPMESH_MAX_BODY: request body limit
+	MaxUploadBytes int64  // HELPMESH_MAX_UPLOAD: one attachment
+	LogLevel       string // HELPMESH_LOG_LEVEL: debug, info, warn, error
+	LogFormat      string // HELPMESH_LOG_FORMAT: text or json
+	ShutdownGrace  time.Duration
+
+	// Secret signs reply tokens and sessions; generated and kept in the data
+	// directory when not given (HELPMESH_SECRET).
+	Secret string
+
+	TLSCert     string // HELPMESH_TLS_CERT
+	TLSKey      string // HELPMESH_TLS_KEY
+	TLSClientCA string // HELPMESH_TLS_CLIENT_CA
+
+	OIDC []OIDCProvider
+}
+
+// OIDCProvider is one OpenID Connect provider users can sign in with.
+type OIDCProvider struct {
+	Name         string
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+}
+
+// Default returns the zero-configuration settings: SQLite in ./helpmesh-data,
+// web and API on 127.0.0.1:8080.
+func Default() Config {
+	return Config{
+		DataDir:        "helpmesh-data",
+		HTTPAddr:       "127.0.0.1:8080",
+		SubjectTag:     "helpmesh",
+		MaxBodyBytes:   10 << 20,
+		MaxUploadBytes: 10 << 20,
+		LogLevel:       "info",
+		LogFormat:      "text",
+		ShutdownGrace:  15 * time.Second,
+	}
+}
+
+// Load builds a Config from defaults, then the environment (read through
+// getenv), then the flags in args. It returns the remaining arguments.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	var errs []error
+	str := func(dst *string, env string) {
+		if v := getenv(env); v != "" {
+			*dst = v
+		}
+	}
+	str(&c.DataDir, "HELPMESH_DATA")
+	str(&c.DB, "HELPMESH_DB")
+	str(&c.HTTPAddr, "HELPMESH_HTTP")
+	str(&c.SMTPAddr, "HELPMESH_SMTP")
+	str(&c.BaseURL, "HELPMESH_BASE_URL")
+	str(&c.SMTPRelay, "HELPMESH_SMTP_RELAY")
+	str(&c.MailDomain, "HELPMESH_MAIL_DOMAIN")
+	str(&c.MailFrom, "HELPMESH_MAIL_FROM")
+	str(&c.SubjectTag, "HELPMESH_SUBJECT_TAG")
+	str(&c.BootstrapToken, "HELPMESH_BOOTSTRAP_TOKEN")
+	str(&c.LogLevel, "HELPMESH_LOG_LEVEL")
+	str(&c.LogFormat, "HELPMESH_LOG_FORMAT")
+	str(&c.Secret, "HELPMESH_SECRET")
+	str(&c.TLSCert, "HELPMESH_TLS_CERT")
+	str(&c.TLSKey, "HELPMESH_TLS_KEY")
+	str(&c.TLSClientCA, "HELPMESH_TLS_CLIENT_CA")
+	for _, s := range []struct {
+		env string
+		dst *int64
+	}{{"HELPMESH_MAX_BODY", &c.MaxBodyBytes}, {"HELPMESH_MAX_UPLOAD", &c.MaxUploadBytes}} {
+		if v := getenv(s.env); v != "" {
+			n, err := ParseSize(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
+				continue
+			}
+			*s.dst = n
+		}
+	}
+	if v := getenv("HELPMESH_SHUTDOWN_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HELPMESH_SHUTDOWN_GRACE: %w", err))
+		} else {
+			c.ShutdownGrace = d
+		}
+	}
+	if name := getenv("HELPMESH_OIDC_NAME"); name != "" || getenv("HELPMESH_OIDC_ISSUER") != "" {
+		p := OIDCProvider{
+			Name:         name,
+			Issuer:       getenv("HELPMESH_OIDC_ISSUER"),
+			ClientID:     getenv("HELPMESH_OIDC_CLIENT_ID"),
+			ClientSecret: getenv("HELPMESH_OIDC_CLIENT_SECRET"),
+			Scopes:       []string{"openid", "profile", "email"},
+		}
+		if s := getenv("HELPMESH_OIDC_SCOPES"); s != "" {
+			p.Scopes = strings.Fields(strings.ReplaceAll(s, ",", " "))
+		}
+		c.OIDC = append(c.OIDC, p)
+	}
+
+	if fs != nil {
+		fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, attachments) [HELPMESH_DATA]")
+		fs.StringVar(&c.DB, "db", c.DB, "database: empty for SQLite in the data directory, or postgres://... [HELPMESH_DB]")
+		fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "address of the web and API listener [HELPMESH_HTTP]")
+		fs.StringVar(&c.SMTPAddr, "smtp", c.SMTPAddr, "address of the inbound SMTP listener, off when empty [HELPMESH_SMTP]")
+		fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this instance, used in links [HELPMESH_BASE_URL]")
+		if err := fs.Parse(args); err != nil {
+			return c, err
+		}
+	}
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// Validate checks the configuration and reports every problem found.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, a...)...))
+	}
+	if c.DataDir == "" {
+		bad("HELPMESH_DATA (--data)", "must not be empty")
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {
+		bad("HELPMESH_DB (--db)", "%q is neither postgres://... nor sqlite:PATH (leave it empty for SQLite in the data directory)", c.DB)
+	}
+	checkAddr := func(name, v string) {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			bad(name, "%q is not host:port", v)
+		}
+	}
+	if c.HTTPAddr == "" {
+		bad("HELPMESH_HTTP (--http)", "must not be empty")
+	} else {
+		checkAddr("HELPMESH_HTTP (--http)", c.HTTPAddr)
+	}
+	if c.SMTPAddr != "" {
+		checkAddr("HELPMESH_SMTP (--smtp)", c.SMTPAddr)
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("HELPMESH_BASE_URL (--base-url)", "%q is not an http(s) URL", c.BaseURL)
+		}
+	}
+	if c.SMTPRelay != "" {
+		u, err := url.Parse(c.SMTPRelay)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			bad("HELPMESH_SMTP_RELAY", "%q is not smtp://host:port", c.SMTPRelay)
+		}
+	}
+	if c.SubjectTag == "" || strings.ContainsAny(c.SubjectTag, "[]#\r\n") {
+		bad("HELPMESH_SUBJECT_TAG", "%q must be non-empty without [ ] # or newlines", c.SubjectTag)
+	}
+	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
+		bad("HELPMESH_BOOTSTRAP_TOKEN", "must be at least 16 characters")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("HELPMESH_MAX_BODY", "must be at least 1KiB")
+	}
+	if c.MaxUploadBytes < 1 || c.MaxUploadBytes > c.MaxBodyBytes {
+		bad("HELPMESH_MAX_UPLOAD", "must be between 1 byte and HELPMESH_MAX_BODY")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("HELPMESH_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("HELPMESH_LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("HELPMESH_TLS_CERT/HELPMESH_TLS_KEY", "set both or neither")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		bad("HELPMESH_TLS_CLIENT_CA", "needs HELPMESH_TLS_CERT and HELPMESH_TLS_KEY")
+	}
+	for _, f := range []struct{ name, path string }{{"HELPMESH_TLS_CERT", c.TLSCert}, {"HELPMESH_TLS_KEY", c.TLSKey}, {"HELPMESH_TLS_CLIENT_CA", c.TLSClientCA}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.name, "%v", err)
+			}
+		}
+	}
+	for i, p := range c.OIDC {
+		name := fmt.Sprintf("OIDC provider %d", i+1)
+		if p.Name == "" || strings.Trim(p.Name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			bad(name, "name %q must be [a-z0-9-]+ (HELPMESH_OIDC_NAME)", p.Name)
+		}
+		if u, err := url.Parse(p.Issuer); err != nil || u.Host == "" {
+			bad(name, "issuer %q is not a URL (HELPMESH_OIDC_ISSUER)", p.Issuer)
+		}
+		if p.ClientID == "" {
+			bad(name, "client id is empty (HELPMESH_OIDC_CLIENT_ID)")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SQLitePath is the database file used when DB is empty or sqlite:PATH.
+func (c *Config) SQLitePath() string {
+	if p, ok := strings.CutPrefix(c.DB, "sqlite:"); ok {
+		return p
+	}
+	return filepath.Join(c.DataDir, "helpmesh.db")
+}
+
+// IsPostgres tells whether the configured database is PostgreSQL.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
+}
+
+// PublicURL is BaseURL, or http://HTTPAddr when none is set.
+func (c *Config) PublicURL() string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	return "http://" + c.HTTPAddr
+}
+
+// Domain is the mail domain used in Message-IDs and addresses: MailDomain,
+// else the host of the base URL, else the machine's host name.
+func (c *Config) Domain() string {
+	if c.MailDomain != "" {
+		return c.MailDomain
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+			return u.Hostname()
+		}
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+// ParseSize reads a byte size such as 10485760, 512KiB, 10MiB or 1GiB.
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (like 10MiB)", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,579 @@
+package ticket
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// Event tells listeners what happened to a ticket. It is emitted inside the
+// transaction that made the change, so a listener that enqueues a durable
+// job loses nothing on a crash.
+type Event struct {
+	Kind      string // created, message, changed
+	TicketID  int64
+	MessageID int64 // for created and message
+	Internal  bool  // the message is an internal note
+	Changes   []Change
+	ActorID   int64
+	Source    Source
+}
+
+// Change is one field change.
+type Change struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// Options configures a Store.
+type Options struct {
+	// Emit, when set, is called in the transaction of every change.
+	Emit func(ctx context.Context, q db.Querier, ev Event) error
+	// Now returns the current time; time.Now by default.
+	Now func() time.Time
+}
+
+// Store reads and writes tickets. Methods that act for somebody take the
+// acting Principal and check what it may do.
+type Store struct {
+	db   *db.DB
+	opts Options
+}
+
+// NewStore returns a Store on d.
+func NewStore(d *db.DB, opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{db: d, opts: opts}
+}
+
+func (s *Store) now() time.Time { return s.opts.Now().UTC() }
+
+// args numbers SQL arguments as they are added.
+type args []any
+
+func (a *args) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}
+
+// visible returns an SQL condition on tickets t that is true for the tickets
+// p may see; it is auth.Principal.CanSeeTicket in SQL.
+func visible(p *auth.Principal, a *args) string {
+	if p.SeesAll() {
+		return "1=1"
+	}
+	u := a.add(p.UserID)
+	conds := []string{"t.requester_id = " + u,
+		"t.id IN (SELECT w.ticket_id FROM ticket_watchers w WHERE w.user_id = " + u + ")"}
+	if ids := p.UnitIDs(); len(ids) > 0 {
+		conds = append(conds, "t.unit_id IN ("+joinIDs(ids)+")")
+	}
+	if p.Team != "" {
+		conds = append(conds, "(t.kind <> 'user' AND t.team = "+a.add(p.Team)+")")
+	}
+	return "(" + strings.Join(conds, " OR ") + ")"
+}
+
+func joinIDs(ids []int64) string {
+	b := make([]string, len(ids))
+	for i, id := range ids {
+		b[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(b, ",")
+}
+
+const ticketCols = `t.id, t.subject, t.status, t.priority, t.type, t.kind,
+	COALESCE(t.service_id, 0), COALESCE(s.slug, ''), COALESCE(t.unit_id, 0), COALESCE(un.slug, ''),
+	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.solved_at`
+
+const ticketFrom = ` FROM tickets t
+	JOIN users r ON r.id = t.requester_id
+	LEFT JOIN users a ON a.id = t.assignee_id
+	LEFT JOIN services s ON s.id = t.service_id
+	LEFT JOIN units un ON un.id = t.unit_id`
+
+func scanTicket(row interface{ Scan(...any) error }) (*Ticket, error) {
+	t := &Ticket{}
+	var aID sql.NullInt64
+	var aEmail, aName sql.NullString
+	var status, prio, typ, kind, source string
+	err := row.Scan(&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
+		&t.Requester.ID, &t.Requester.Email, &t.Requester.Name, &t.Team, &aID, &aEmail, &aName, &source,
+		&t.CreatedAt, &t.UpdatedAt, &t.SolvedAt)
+	if err != nil {
+		return nil, err
+	}
+	t.Status, t.Priority, t.Type, t.Kind, t.Source = Status(status), Priority(prio), Type(typ), Kind(kind), Source(source)
+	if aID.Valid {
+		t.Assignee = &Person{ID: aID.Int64, Email: aEmail.String, Name: aName.String}
+	}
+	return t, nil
+}
+
+// Facts returns what decides who sees t.
+func (t *Ticket) Facts() auth.TicketFacts {
+	return auth.TicketFacts{RequesterID: t.Requester.ID, UnitID: t.UnitID, Kind: string(t.Kind), Team: t.Team, Watcher: t.Watching}
+}
+
+// load reads a ticket without any check.
+func (s *Store) load(ctx context.Context, q db.Querier, id, watcherID int64) (*Ticket, error) {
+	t, err := scanTicket(q.QueryRowContext(ctx, `SELECT `+ticketCols+ticketFrom+` WHERE t.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ticket: load %d: %w", id, err)
+	}
+	if watcherID != 0 {
+		var n int
+		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ticket_watchers WHERE ticket_id = $1 AND user_id = $2`, id, watcherID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("ticket: load %d: %w", id, err)
+		}
+		t.Watching = n > 0
+	}
+	return t, nil
+}
+
+// Get returns ticket id if p may see it; otherwise NotFound, so that the
+// existence of other people's tickets is not revealed.
+func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Ticket, error) {
+	return s.get(ctx, s.db.R, p, id)
+}
+
+func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
+	t, err := s.load(ctx, q, id, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanSeeTicket(t.Facts()) {
+		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT email FROM ticket_watchers WHERE ticket_id = $1 ORDER BY email`, id)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: watchers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		t.WatcherList = append(t.WatcherList, e)
+	}
+	return t, rows.Err()
+}
+
+// Unit is what ticket routing needs to know of a unit or service.
+type Unit struct {
+	ID      int64
+	Handler bool
+}
+
+// NewTicket is what opening a ticket takes.
+type NewTicket struct {
+	Subject   string
+	Body      string
+	BodyHTML  string
+	ServiceID int64 // 0: none chosen
+	UnitID    int64 // 0: none chosen (the service's unit, else the handler team)
+	HandlerID int64 // the ticket handler team, which gets tickets with no unit
+	Type      Type
+	Priority  Priority
+	Kind      Kind
+	Source    Source
+	// RequesterID is the requester when someone else opens the ticket for
+	// them (the mail gateway); 0 means the acting principal.
+	RequesterID int64
+	// Author of the first message when it differs from the requester's
+	// account (mail from an address without an account).
+	MailID      string
+	Watchers    []string
+	Attachments []NewAttachment
+}
+
+// NewAttachment is a stored blob to attach to a message.
+type NewAttachment struct {
+	Filename    string
+	ContentType string
+	Size        int64
+	SHA256      string
+}
+
+// Create opens a ticket with its first message and history in one
+// transaction. A ticket with a service or unit starts assigned; one without
+// goes to the ticket handler team and starts new.
+func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*Ticket, error) {
+	subject, err := CheckSubject(nt.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckBody(nt.Body); err != nil {
+		return nil, err
+	}
+	if nt.Type == "" {
+		nt.Type = Incident
+	}
+	if nt.Priority == "" {
+		nt.Priority = LessUrgent
+	}
+	if nt.Kind == "" {
+		nt.Kind = KindUser
+	}
+	if nt.Source == "" {
+		nt.Source = FromAPI
+	}
+	if err := checkEnum("type", nt.Type, Types); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("priority", nt.Priority, Priorities); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("kind", nt.Kind, Kinds); err != nil {
+		return nil, err
+	}
+	if err := checkEnum("source", nt.Source, Sources); err != nil {
+		return nil, err
+	}
+	if p.ReadOnly {
+		return nil, apperr.New(apperr.Forbidden, "this credential is read-only")
+	}
+	requester := nt.RequesterID
+	if requester == 0 {
+		requester = p.UserID
+	} else if requester != p.UserID && !p.IsAdmin() {
+		return nil, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
+	}
+	status := Assigned
+	unitID := nt.UnitID
+	if unitID == 0 {
+		unitID = nt.HandlerID
+		status = New
+	}
+	now := s.now()
+	var id int64
+	err = s.db.Tx(ctx, func(q db.Querier) error {
+		var team string
+		if err := q.QueryRowContext(ctx, `SELECT team FROM users WHERE id = $1`, requester).Scan(&team); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return apperr.Field("requester", "no such user")
+			}
+			return err
+		}
+		if err := q.QueryRowContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+			subject, string(status), string(nt.Priority), string(nt.Type), string(nt.Kind), nullID(nt.ServiceID), nullID(unitID),
+			requester, team, string(nt.Source), now).Scan(&id); err != nil {
+			return fmt.Errorf("insert ticket: %w", err)
+		}
+		if s.db.Engine == db.SQLite {
+			if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (text, ticket_id, internal) VALUES ($1, $2, 0)`, subject, id); err != nil {
+				return fmt.Errorf("index subject: %w", err)
+			}
+		}
+		if err := s.history(ctx, q, id, p, now, "created", "", "", string(status), nt.Source); err != nil {
+			return err
+		}
+		mid, err := s.insertMessage(ctx, q, id, requester, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
+		if err != nil {
+			return err
+		}
+		for _, w := range nt.Watchers {
+			if _, err := s.addWatcher(ctx, q, id, w, now); err != nil {
+				return err
+			}
+		}
+		return s.emit(ctx, q, Event{Kind: "created", TicketID: id, MessageID: mid, ActorID: p.UserID, Source: nt.Source})
+	})
+	if err != nil {
+		if db.IsForeignKeyViolation(err) {
+			return nil, apperr.New(apperr.Invalid, "the service or unit does not exist")
+		}
+		if db.IsUniqueViolation(err) && nt.MailID != "" {
+			return nil, apperr.New(apperr.Conflict, "mail %s was processed already", nt.MailID)
+		}
+		return nil, fmt.Errorf("ticket: create: %w", err)
+	}
+	return s.load(ctx, s.db.W, id, 0)
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func (s *Store) emit(ctx context.Context, q db.Querier, ev Event) error {
+	if s.opts.Emit == nil {
+		return nil
+	}
+	return s.opts.Emit(ctx, q, ev)
+}
+
+func actorLabel(p *auth.Principal) string {
+	switch {
+	case p.UserID == 0:
+		return "system"
+	case p.Email != "":
+		return p.Email
+	}
+	return "user " + strconv.FormatInt(p.UserID, 10)
+}
+
+func (s *Store) history(ctx context.Context, q db.Querier, ticketID int64, p *auth.Principal, at time.Time, action, field, old, new string, src Source) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO history (ticket_id, at, actor_id, actor, action, field, old, new, source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ticketID, at, nullID(p.UserID), actorLabel(p), action, field, old, new, string(src))
+	if err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertMessage(ctx context.Context, q db.Querier, ticketID, authorID int64, internal bool, src Source, body, bodyHTML, mailID string, atts []NewAttachment, now time.Time) (int64, error) {
+	var mail any
+	if mailID != "" {
+		mail = mailID
+	}
+	var email, name string
+	if authorID != 0 {
+		if err := q.QueryRowContext(ctx, `SELECT email, name FROM users WHERE id = $1`, authorID).Scan(&email, &name); err != nil {
+			return 0, fmt.Errorf("message author: %w", err)
+		}
+	}
+	var mid int64
+	if err := q.QueryRowContext(ctx, `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now).Scan(&mid); err != nil {
+		return 0, fmt.Errorf("insert message: %w", err)
+	}
+	if s.db.Engine == db.SQLite {
+		if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (text, ticket_id, internal) VALUES ($1, $2, $3)`, body, ticketID, internal); err != nil {
+			return 0, fmt.Errorf("index message: %w", err)
+		}
+	}
+	for _, a := range atts {
+		if _, err := q.ExecContext(ctx, `INSERT INTO attachments (message_id, ticket_id, filename, content_type, size, sha256, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, mid, ticketID, a.Filename, a.ContentType, a.Size, a.SHA256, now); err != nil {
+			return 0, fmt.Errorf("insert attachment: %w", err)
+		}
+	}
+	return mid, nil
+}
+
+// NewMessage is what adding to a ticket's thread takes.
+type NewMessage struct {
+	Body        string
+	BodyHTML    string
+	Internal    bool
+	Source      Source
+	MailID      string
+	Attachments []NewAttachment
+}
+
+// AddMessage adds a public reply or an internal note. Anyone who sees the
+// ticket may reply; only its staff may add internal notes. A public reply
+// from the requester to a ticket waiting for their reply moves it back to
+// in_progress. Frozen tickets take no more messages.
+func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int64, nm NewMessage) (*Message, error) {
+	if err := CheckBody(nm.Body); err != nil {
+		return nil, err
+	}
+	if nm.Source == "" {
+		nm.Source = FromAPI
+	}
+	if err := checkEnum("source", nm.Source, Sources); err != nil {
+		return nil, err
+	}
+	var mid int64
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		t, err := s.get(ctx, q, p, ticketID)
+		if err != nil {
+			return err
+		}
+		if p.ReadOnly {
+			return apperr.New(apperr.Forbidden, "this credential is read-only")
+		}
+		if nm.Internal && !p.CanWorkTicket(t.Facts()) {
+			return apperr.New(apperr.Forbidden, "only support staff may add internal notes")
+		}
+		if t.Status.Frozen() {
+			return apperr.New(apperr.Conflict, "ticket %d is %s and takes no more messages", t.ID, t.Status)
+		}
+		now := s.now()
+		mid, err = s.insertMessage(ctx, q, t.ID, p.UserID, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
+		if err != nil {
+			return err
+		}
+		action := "replied"
+		if nm.Internal {
+			action = "noted"
+		}
+		if err := s.history(ctx, q, t.ID, p, now, action, "", "", strconv.FormatInt(mid, 10), nm.Source); err != nil {
+			return err
+		}
+		var changes []Change
+		if !nm.Internal && t.Status == WaitingForReply && p.UserID == t.Requester.ID {
+			changes = append(changes, Change{Field: "status", Old: string(t.Status), New: string(InProgress)})
+			if err := s.history(ctx, q, t.ID, p, now, "changed", "status", string(t.Status), string(InProgress), nm.Source); err != nil {
+				return err
+			}
+		}
+		status := t.Status
+		if len(changes) > 0 {
+			status = InProgress
+		}
+		if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3`, string(status), now, t.ID); err != nil {
+			return fmt.Errorf("touch ticket: %w", err)
+		}
+		return s.emit(ctx, q, Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source})
+	})
+	if err != nil {
+		if db.IsUniqueViolation(err) && nm.MailID != "" {
+			return nil, apperr.New(apperr.Conflict, "mail %s was processed already", nm.MailID)
+		}
+		return nil, fmt.Errorf("ticket: add message: %w", err)
+	}
+	return s.message(ctx, s.db.W, mid)
+}
+
+const messageCols = `m.id, m.ticket_id, COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.source, m.body, m.body_html, COALESCE(m.mail_id, ''), m.created_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
+	m := &Message{}
+	var src string
+	err := row.Scan(&m.ID, &m.TicketID, &m.Author.ID, &m.Author.Email, &m.Author.Name, &m.Internal, &src, &m.Body, &m.BodyHTML, &m.MailID, &m.CreatedAt)
+	m.Source = Source(src)
+	return m, err
+}
+
+func (s *Store) message(ctx context.Context, q db.Querier, id int64) (*Message, error) {
+	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("ticket: message %d: %w", id, err)
+	}
+	atts, err := s.attachments(ctx, q, `message_id = $1`, id)
+	m.Attachments = atts
+	return m, err
+}
+
+func (s *Store) attachments(ctx context.Context, q db.Querier, where string, arg any) ([]Attachment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, message_id, ticket_id, filename, content_type, size, sha256, created_at FROM attachments WHERE `+where+` ORDER BY id`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: attachments: %w", err)
+	}
+	defer rows.Close()
+	var as []Attachment
+	for rows.Next() {
+		var a Attachment
+		if err := rows.Scan(&a.ID, &a.MessageID, &a.TicketID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.CreatedAt); err != nil {
+			return nil, fmt.Errorf("ticket: attachments: %w", err)
+		}
+		as = append(as, a)
+	}
+	return as, rows.Err()
+}
+
+// Messages returns the thread of a ticket p may see, oldest first, without
+// internal notes unless p works the ticket.
+func (s *Store) Messages(ctx context.Context, p *auth.Principal, ticketID int64) ([]*Message, error) {
+	t, err := s.Get(ctx, p, ticketID)
+	if err != nil {
+		return nil, err
+	}
+	where := `m.ticket_id = $1`
+	if !p.CanSeeInternal(t.Facts()) {
+		where += ` AND NOT m.internal`
+	}
+	rows, err := s.db.R.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+where+` ORDER BY m.id`, ticketID)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: messages: %w", err)
+	}
+	defer rows.Close()
+	var ms []*Message
+	byID := map[int64]*Message{}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ticket: messages: %w", err)
+		}
+		ms = append(ms, m)
+		byID[m.ID] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	atts, err := s.attachments(ctx, s.db.R, `ticket_id = $1`, ticketID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range atts {
+		if m := byID[a.MessageID]; m != nil {
+			m.Attachments = append(m.Attachments, a)
+		}
+	}
+	return ms, nil
+}
+
+// Attachment returns an attachment if p may see the message it belongs to.
+func (s *Store) Attachment(ctx context.Context, p *auth.Principal, id int64) (*Attachment, error) {
+	as, err := s.attachments(ctx, s.db.R, `id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, apperr.New(apperr.NotFound, "no such attachment")
+	}
+	a := as[0]
+	t, err := s.Get(ctx, p, a.TicketID)
+	if err != nil {
+		return nil, apperr.New(apperr.NotFound, "no such attachment")
+	}
+	var internal bool
+	if err := s.db.R.QueryRowContext(ctx, `SELECT internal FROM messages WHERE id = $1`, a.MessageID).Scan(&internal); err != nil {
+		return nil, fmt.Errorf("ticket: attachment: %w", err)
+	}
+	if internal && !p.CanSeeInternal(t.Facts()) {
+		return nil, apperr.New(apperr.NotFound, "no such attachment")
+	}
+	return &a, nil
+}
+
+// History returns a ticket's history, oldest first; entries about internal
+// notes are left out for people who may not see them.
+func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) ([]HistoryEntry, error) {
+	t, err := s.Get(ctx, p, ticketID)
+	if err != nil {
+		return nil, err
+	}
+	where := `ticket_id = $1`
+	if !p.CanSeeInternal(t.Facts()) {
+		where += ` AND action <> 'noted'`
+	}
+	rows, err := s.db.R.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source FROM history WHERE `+where+` ORDER BY id`, ticketID)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: history: %w", err)
+	}
+	defer rows.Close()
+	var hs []HistoryEntry
+	for rows.Next() {
+		var h HistoryEntry
+		var src string
+		if err := rows.Scan(&h.ID, &h.At, &h.ActorID, &h.Actor, &h.Action, &h.Field, &h.Old, &h.New, &src); err != nil {
+			return nil, fmt.Errorf("ticket: history: %w", err)
+		}
+		h.Source = Source(src)
+		hs = append(hs, h)
+	}
+	return hs, rows.Err()
+}

@@ -1,0 +1,262 @@
+// Package ticket holds tickets, their message threads, attachments, watchers,
+// relations and history, and the GGUS workflow that governs their status.
+// Every change is written with its history row in one transaction.
+package ticket
+
+import (
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+)
+
+// Status of a ticket (GGUS meanings).
+type Status string
+
+// Open and terminal statuses.
+const (
+	New             Status = "new"
+	Assigned        Status = "assigned"
+	InProgress      Status = "in_progress"
+	WaitingForReply Status = "waiting_for_reply"
+	OnHold          Status = "on_hold"
+	Reopened        Status = "reopened"
+	Solved          Status = "solved"
+	Unsolved        Status = "unsolved"
+	Verified        Status = "verified"
+	Closed          Status = "closed"
+)
+
+// Statuses lists every status in workflow order.
+var Statuses = []Status{New, Assigned, InProgress, WaitingForReply, OnHold, Reopened, Solved, Unsolved, Verified, Closed}
+
+// Open tells whether s is not terminal.
+func (s Status) Open() bool {
+	switch s {
+	case Solved, Unsolved, Verified, Closed:
+		return false
+	}
+	return true
+}
+
+// Frozen tells whether a ticket in status s accepts no more changes.
+func (s Status) Frozen() bool { return s == Verified || s == Closed }
+
+// transitions lists, for each status, the statuses it may move to.
+var transitions = map[Status][]Status{
+	New:             {Assigned, InProgress, WaitingForReply, OnHold, Solved, Unsolved},
+	Assigned:        {InProgress, WaitingForReply, OnHold, Solved, Unsolved},
+	InProgress:      {Assigned, WaitingForReply, OnHold, Solved, Unsolved},
+	WaitingForReply: {InProgress, OnHold, Solved, Unsolved},
+	OnHold:          {InProgress, WaitingForReply, Solved, Unsolved},
+	Reopened:        {Assigned, InProgress, WaitingForReply, OnHold, Solved, Unsolved},
+	Solved:          {Reopened, Verified, Closed},
+	Unsolved:        {Reopened, Verified, Closed},
+}
+
+// CanMove tells whether the workflow allows from -> to.
+func CanMove(from, to Status) bool { return slices.Contains(transitions[from], to) }
+
+// Next lists the statuses a ticket in s may move to.
+func Next(s Status) []Status { return slices.Clone(transitions[s]) }
+
+// Priority of a ticket (GGUS meanings).
+type Priority string
+
+// Priorities, lowest first.
+const (
+	LessUrgent  Priority = "less_urgent"  // a wish; no impact
+	Urgent      Priority = "urgent"       // degraded, a workaround exists
+	VeryUrgent  Priority = "very_urgent"  // degraded, no workaround
+	TopPriority Priority = "top_priority" // service interrupted
+)
+
+// Priorities lists every priority, lowest first.
+var Priorities = []Priority{LessUrgent, Urgent, VeryUrgent, TopPriority}
+
+// Meaning explains a priority to the person choosing it.
+func (p Priority) Meaning() string {
+	switch p {
+	case LessUrgent:
+		return "a wish or question; no impact on work"
+	case Urgent:
+		return "service degraded, a workaround exists"
+	case VeryUrgent:
+		return "service degraded, no workaround"
+	case TopPriority:
+		return "service interrupted"
+	}
+	return ""
+}
+
+// Type of a ticket.
+type Type string
+
+// Ticket types.
+const (
+	Incident       Type = "incident"
+	ServiceRequest Type = "service_request"
+)
+
+// Types lists every ticket type.
+var Types = []Type{Incident, ServiceRequest}
+
+// Kind of a ticket.
+type Kind string
+
+// Ticket kinds.
+const (
+	KindUser  Kind = "user"  // one requester
+	KindTeam  Kind = "team"  // shared with the requester's team
+	KindAlarm Kind = "alarm" // fast track: service down, emergency contacts paged
+)
+
+// Kinds lists every ticket kind.
+var Kinds = []Kind{KindUser, KindTeam, KindAlarm}
+
+// Source says where a change came from.
+type Source string
+
+// Sources of changes.
+const (
+	FromWeb    Source = "web"
+	FromEmail  Source = "email"
+	FromAPI    Source = "api"
+	FromPeer   Source = "peer"
+	FromSystem Source = "system"
+	FromCLI    Source = "cli"
+)
+
+// Sources lists every source.
+var Sources = []Source{FromWeb, FromEmail, FromAPI, FromPeer, FromSystem, FromCLI}
+
+// Person is a user as shown on a ticket.
+type Person struct {
+	ID    int64
+	Email string
+	Name  string
+}
+
+// Ticket is one request for help.
+type Ticket struct {
+	ID          int64
+	Subject     string
+	Status      Status
+	Priority    Priority
+	Type        Type
+	Kind        Kind
+	ServiceID   int64
+	Service     string // slug, "" when none
+	UnitID      int64
+	Unit        string // slug, "" when none
+	Requester   Person
+	Team        string
+	Assignee    *Person
+	Source      Source
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	SolvedAt    *time.Time
+	Watching    bool // the principal who loaded it is a registered watcher
+	WatcherList []string
+}
+
+// Message is one entry of a ticket's thread.
+type Message struct {
+	ID          int64
+	TicketID    int64
+	Author      Person // ID 0 when the author has no account
+	Internal    bool
+	Source      Source
+	Body        string
+	BodyHTML    string // sanitised HTML, when the message came as HTML
+	MailID      string // Message-ID of the mail it came from or went out as
+	CreatedAt   time.Time
+	Attachments []Attachment
+}
+
+// Attachment is a file on a message, stored by content hash.
+type Attachment struct {
+	ID          int64
+	MessageID   int64
+	TicketID    int64
+	Filename    string
+	ContentType string
+	Size        int64
+	SHA256      string
+	CreatedAt   time.Time
+}
+
+// HistoryEntry is one line of a ticket's history.
+type HistoryEntry struct {
+	ID      int64
+	At      time.Time
+	ActorID int64
+	Actor   string
+	Action  string // created, changed, replied, noted, attached, watcher_added, related
+	Field   string
+	Old     string
+	New     string
+	Source  Source
+}
+
+// Relation links two tickets.
+type Relation struct {
+	ID        int64
+	TicketID  int64
+	OtherID   int64
+	Kind      string
+	CreatedAt time.Time
+}
+
+// RelationKinds are the kinds of ticket relation.
+var RelationKinds = []string{"related", "duplicate_of", "parent_of", "child_of", "master_of", "slave_of", "follow_up_of"}
+
+// Limits on text fields.
+const (
+	MaxSubject = 250
+	MaxBody    = 1 << 20 // 1 MiB of text per message
+)
+
+func checkEnum[T ~string](field string, v T, all []T) error {
+	if !slices.Contains(all, v) {
+		names := make([]string, len(all))
+		for i, a := range all {
+			names[i] = string(a)
+		}
+		return apperr.Field(field, "%q is not one of %s", v, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// CheckSubject validates and trims a subject.
+func CheckSubject(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case !utf8.ValidString(s):
+		return "", apperr.Field("subject", "is not valid UTF-8")
+	case s == "":
+		return "", apperr.Field("subject", "is required")
+	case utf8.RuneCountInString(s) > MaxSubject:
+		return "", apperr.Field("subject", "is longer than %d characters", MaxSubject)
+	case strings.ContainsAny(s, "\x00\r\n"):
+		return "", apperr.Field("subject", "must be one line without NUL characters")
+	}
+	return s, nil
+}
+
+// CheckBody validates a message body (kept exactly as given).
+func CheckBody(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return apperr.Field("body", "is not valid UTF-8")
+	case strings.TrimSpace(s) == "":
+		return apperr.Field("body", "is required")
+	case len(s) > MaxBody:
+		return apperr.Field("body", "is longer than %d bytes", MaxBody)
+	case strings.ContainsRune(s, 0):
+		return apperr.Field("body", "contains a NUL character")
+	}
+	return nil
+}

@@ -1,0 +1,390 @@
+package ticket
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// Update lists the fields to change; nil leaves a field as it is.
+type Update struct {
+	Status   *Status
+	Priority *Priority
+	Type     *Type
+	// UnitID moves the ticket to another unit.
+	UnitID *int64
+	// ServiceID changes the service; ServiceUnitID is that service's unit,
+	// which the ticket follows unless UnitID is given too.
+	ServiceID     *int64
+	ServiceUnitID int64
+	// AssigneeID assigns the ticket; 0 takes the assignee away.
+	AssigneeID *int64
+	Source     Source
+}
+
+func (u Update) empty() bool {
+	return u.Status == nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
+}
+
+// Update changes a ticket's fields following the GGUS workflow:
+//   - only the ticket's staff change fields; the requester may only verify
+//     or reopen a solved or unsolved ticket, and only the requester may
+//     verify;
+//   - status changes follow the allowed transitions;
+//   - setting a unit moves a new ticket to assigned;
+//   - a verified or closed ticket is frozen.
+func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, u Update) (*Ticket, error) {
+	if u.Source == "" {
+		u.Source = FromAPI
+	}
+	if err := checkEnum("source", u.Source, Sources); err != nil {
+		return nil, err
+	}
+	if u.Status != nil {
+		if err := checkEnum("status", *u.Status, Statuses); err != nil {
+			return nil, err
+		}
+	}
+	if u.Priority != nil {
+		if err := checkEnum("priority", *u.Priority, Priorities); err != nil {
+			return nil, err
+		}
+	}
+	if u.Type != nil {
+		if err := checkEnum("type", *u.Type, Types); err != nil {
+			return nil, err
+		}
+	}
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		t, err := s.get(ctx, q, p, id)
+		if err != nil {
+			return err
+		}
+		if p.ReadOnly {
+			return apperr.New(apperr.Forbidden, "this credential is read-only")
+		}
+		if u.empty() {
+			return nil
+		}
+		if t.Status.Frozen() {
+			return apperr.New(apperr.Conflict, "ticket %d is %s and cannot change", t.ID, t.Status)
+		}
+		isRequester := p.UserID == t.Requester.ID
+		if !p.CanWorkTicket(t.Facts()) {
+			onlyStatus := u.Status != nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
+			if !isRequester || !onlyStatus || (*u.Status != Verified && *u.Status != Reopened) {
+				return apperr.New(apperr.Forbidden, "requesters may only verify or reopen their solved tickets")
+			}
+		}
+		changes, err := s.plan(ctx, q, p, t, u)
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		return s.apply(ctx, q, p, t, changes, u.Source)
+	})
+	if err != nil {
+		if db.IsForeignKeyViolation(err) {
+			return nil, apperr.New(apperr.Invalid, "the unit, service or assignee does not exist")
+		}
+		return nil, fmt.Errorf("ticket: update %d: %w", id, err)
+	}
+	return s.Get(ctx, p, id)
+}
+
+// plan works out the field changes an update makes, and checks them.
+func (s *Store) plan(ctx context.Context, q db.Querier, p *auth.Principal, t *Ticket, u Update) ([]Change, error) {
+	var changes []Change
+	add := func(field, old, new string) {
+		if old != new {
+			changes = append(changes, Change{Field: field, Old: old, New: new})
+		}
+	}
+	id := func(v int64) string {
+		if v == 0 {
+			return ""
+		}
+		return strconv.FormatInt(v, 10)
+	}
+	unitID := t.UnitID
+	if u.ServiceID != nil {
+		if *u.ServiceID == 0 {
+			return nil, apperr.Field("service", "is required")
+		}
+		add("service_id", id(t.ServiceID), id(*u.ServiceID))
+		if u.UnitID == nil {
+			unitID = u.ServiceUnitID
+		}
+	}
+	if u.UnitID != nil {
+		if *u.UnitID == 0 {
+			return nil, apperr.Field("unit", "is required")
+		}
+		unitID = *u.UnitID
+	}
+	add("unit_id", id(t.UnitID), id(unitID))
+
+	status := t.Status
+	if u.Status != nil && *u.Status != t.Status {
+		if !CanMove(t.Status, *u.Status) {
+			return nil, apperr.Field("status", "a ticket cannot move from %s to %s (allowed: %v)", t.Status, *u.Status, Next(t.Status))
+		}
+		if *u.Status == Verified && p.UserID != t.Requester.ID {
+			return nil, apperr.New(apperr.Forbidden, "only the requester may verify a ticket")
+		}
+		status = *u.Status
+	} else if unitID != t.UnitID && t.Status == New {
+		status = Assigned
+	}
+	add("status", string(t.Status), string(status))
+	if u.Priority != nil {
+		add("priority", string(t.Priority), string(*u.Priority))
+	}
+	if u.Type != nil {
+		add("type", string(t.Type), string(*u.Type))
+	}
+	if u.AssigneeID != nil {
+		old := int64(0)
+		if t.Assignee != nil {
+			old = t.Assignee.ID
+		}
+		if *u.AssigneeID != 0 && *u.AssigneeID != old {
+			if err := s.checkAssignee(ctx, q, *u.AssigneeID, unitID); err != nil {
+				return nil, err
+			}
+		}
+		add("assignee_id", id(old), id(*u.AssigneeID))
+	}
+	return changes, nil
+}
+
+// checkAssignee: an assignee works the unit (member or admin), or is in the
+// ticket handler team, or is an administrator.
+func (s *Store) checkAssignee(ctx context.Context, q db.Querier, userID, unitID int64) error {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u WHERE u.id = $1 AND NOT u.disabled AND (u.role = 'admin'
+		OR EXISTS (SELECT 1 FROM unit_members m JOIN units un ON un.id = m.unit_id WHERE m.user_id = u.id AND (m.unit_id = $2 OR un.is_handler)))`,
+		userID, unitID).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("check assignee: %w", err)
+	}
+	if n == 0 {
+		return apperr.Field("assignee", "user %d does not work this ticket's unit", userID)
+	}
+	return nil
+}
+
+func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *Ticket, changes []Change, src Source) error {
+	now := s.now()
+	sets := []string{}
+	var a args
+	for _, c := range changes {
+		var v any = c.New
+		if c.Field == "service_id" || c.Field == "unit_id" || c.Field == "assignee_id" {
+			n, _ := strconv.ParseInt(c.New, 10, 64)
+			v = nullID(n)
+		}
+		sets = append(sets, c.Field+" = "+a.add(v))
+		if c.Field == "status" {
+			var solved *time.Time
+			if st := Status(c.New); st == Solved || st == Unsolved {
+				solved = &now
+			}
+			if st := Status(c.New); st != Verified && st != Closed {
+				sets = append(sets, "solved_at = "+a.add(solved))
+			}
+		}
+		old, nw, err := s.readable(ctx, q, c)
+		if err != nil {
+			return err
+		}
+		if err := s.history(ctx, q, t.ID, p, now, "changed", historyField(c.Field), old, nw, src); err != nil {
+			return err
+		}
+	}
+	sets = append(sets, "updated_at = "+a.add(now))
+	query := "UPDATE tickets SET " + strings.Join(sets, ", ") + " WHERE id = " + a.add(t.ID)
+	if _, err := q.ExecContext(ctx, query, a...); err != nil {
+		return fmt.Errorf("update ticket: %w", err)
+	}
+	return s.emit(ctx, q, Event{Kind: "changed", TicketID: t.ID, Changes: changes, ActorID: p.UserID, Source: src})
+}
+
+// readable turns the ids of a change into the names people know: unit and
+// service slugs, the assignee's email.
+func (s *Store) readable(ctx context.Context, q db.Querier, c Change) (string, string, error) {
+	var query string
+	switch c.Field {
+	case "unit_id":
+		query = `SELECT slug FROM units WHERE id = $1`
+	case "service_id":
+		query = `SELECT slug FROM services WHERE id = $1`
+	case "assignee_id":
+		query = `SELECT email FROM users WHERE id = $1`
+	default:
+		return c.Old, c.New, nil
+	}
+	name := func(v string) (string, error) {
+		if v == "" {
+			return "", nil
+		}
+		var out string
+		if err := q.QueryRowContext(ctx, query, v).Scan(&out); err != nil {
+			return "", fmt.Errorf("history name of %s %s: %w", c.Field, v, err)
+		}
+		return out, nil
+	}
+	old, err := name(c.Old)
+	if err != nil {
+		return "", "", err
+	}
+	nw, err := name(c.New)
+	return old, nw, err
+}
+
+// historyField names a column as the API names the field.
+func historyField(col string) string {
+	switch col {
+	case "service_id":
+		return "service"
+	case "unit_id":
+		return "unit"
+	case "assignee_id":
+		return "assignee"
+	}
+	return col
+}
+
+// AddWatcher adds an address to a ticket's watchers. Anyone who sees the
+// ticket may add one.
+func (s *Store) AddWatcher(ctx context.Context, p *auth.Principal, ticketID int64, email string, src Source) error {
+	return s.db.Tx(ctx, func(q db.Querier) error {
+		t, err := s.get(ctx, q, p, ticketID)
+		if err != nil {
+			return err
+		}
+		if p.ReadOnly {
+			return apperr.New(apperr.Forbidden, "this credential is read-only")
+		}
+		if t.Status.Frozen() {
+			return apperr.New(apperr.Conflict, "ticket %d is %s and cannot change", t.ID, t.Status)
+		}
+		now := s.now()
+		added, err := s.addWatcher(ctx, q, t.ID, email, now)
+		if err != nil || !added {
+			return err
+		}
+		if err := s.history(ctx, q, t.ID, p, now, "watcher_added", "watchers", "", email, src); err != nil {
+			return err
+		}
+		return s.emit(ctx, q, Event{Kind: "changed", TicketID: t.ID, Changes: []Change{{Field: "watchers", New: email}}, ActorID: p.UserID, Source: src})
+	})
+}
+
+func (s *Store) addWatcher(ctx context.Context, q db.Querier, ticketID int64, email string, now time.Time) (bool, error) {
+	email, err := user.NormalizeEmail(email)
+	if err != nil {
+		return false, err
+	}
+	res, err := q.ExecContext(ctx, `INSERT INTO ticket_watchers (ticket_id, email, user_id, added_at)
+		VALUES ($1, $2, (SELECT id FROM users WHERE email = $2), $3) ON CONFLICT (ticket_id, email) DO NOTHING`, ticketID, email, now)
+	if err != nil {
+		return false, fmt.Errorf("add watcher: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// RemoveWatcher takes an address off a ticket's watchers: the staff of the
+// ticket, or the watcher themselves.
+func (s *Store) RemoveWatcher(ctx context.Context, p *auth.Principal, ticketID int64, email string, src Source) error {
+	return s.db.Tx(ctx, func(q db.Querier) error {
+		t, err := s.get(ctx, q, p, ticketID)
+		if err != nil {
+			return err
+		}
+		email, err := user.NormalizeEmail(email)
+		if err != nil {
+			return err
+		}
+		if p.ReadOnly || (!p.CanWorkTicket(t.Facts()) && email != p.Email && p.UserID != t.Requester.ID) {
+			return apperr.New(apperr.Forbidden, "you may not remove this watcher")
+		}
+		res, err := q.ExecContext(ctx, `DELETE FROM ticket_watchers WHERE ticket_id = $1 AND email = $2`, t.ID, email)
+		if err != nil {
+			return fmt.Errorf("remove watcher: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return apperr.New(apperr.NotFound, "%s is not a watcher", email)
+		}
+		return s.history(ctx, q, t.ID, p, s.now(), "watcher_removed", "watchers", email, "", src)
+	})
+}
+
+// Relate links ticket id to other. Only staff who see both tickets may.
+func (s *Store) Relate(ctx context.Context, p *auth.Principal, id, other int64, kind string, src Source) (*Relation, error) {
+	if !slices.Contains(RelationKinds, kind) {
+		return nil, apperr.Field("kind", "%q is not one of %v", kind, RelationKinds)
+	}
+	if id == other {
+		return nil, apperr.Field("other", "a ticket cannot relate to itself")
+	}
+	r := &Relation{TicketID: id, OtherID: other, Kind: kind}
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		t, err := s.get(ctx, q, p, id)
+		if err != nil {
+			return err
+		}
+		if _, err := s.get(ctx, q, p, other); err != nil {
+			return apperr.Field("other", "no ticket %d", other)
+		}
+		if p.ReadOnly || !p.CanWorkTicket(t.Facts()) {
+			return apperr.New(apperr.Forbidden, "only support staff may relate tickets")
+		}
+		r.CreatedAt = s.now()
+		err = q.QueryRowContext(ctx, `INSERT INTO ticket_relations (ticket_id, other_id, kind, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+			id, other, kind, r.CreatedAt).Scan(&r.ID)
+		if db.IsUniqueViolation(err) {
+			return apperr.New(apperr.Conflict, "the relation exists already")
+		}
+		if err != nil {
+			return fmt.Errorf("relate: %w", err)
+		}
+		return s.history(ctx, q, id, p, r.CreatedAt, "related", kind, "", strconv.FormatInt(other, 10), src)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ticket: relate: %w", err)
+	}
+	return r, nil
+}
+
+// Relations lists the relations of a ticket p may see, to tickets p may see.
+func (s *Store) Relations(ctx context.Context, p *auth.Principal, id int64) ([]Relation, error) {
+	if _, err := s.Get(ctx, p, id); err != nil {
+		return nil, err
+	}
+	var a args
+	a.add(id)
+	rows, err := s.db.R.QueryContext(ctx, `SELECT r.id, r.ticket_id, r.other_id, r.kind, r.created_at FROM ticket_relations r
+		JOIN tickets t ON t.id = r.other_id WHERE r.ticket_id = $1 AND `+visible(p, &a)+` ORDER BY r.id`, a...)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: relations: %w", err)
+	}
+	defer rows.Close()
+	var rs []Relation
+	for rows.Next() {
+		var r Relation
+		if err := rows.Scan(&r.ID, &r.TicketID, &r.OtherID, &r.Kind, &r.CreatedAt); err != nil {
+			return nil, fmt.Errorf("ticket: relations: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, rows.Err()
+}

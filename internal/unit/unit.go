@@ -1,0 +1,445 @@
+// Package unit holds support units (the teams that solve tickets), their
+// members, and the service catalogue: each service names the unit of its
+// provider.
+package unit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// Mode is how tickets of a unit or service are worked.
+type Mode string
+
+// Integration modes.
+const (
+	Direct   Mode = "direct"   // worked in helpmesh
+	Redirect Mode = "redirect" // mailed to a list, replies come back by mail
+	External Mode = "external" // synchronised with an external ticketing system
+)
+
+// QoS levels: committed response times by priority.
+const (
+	QoSBase     = "base"
+	QoSMedium   = "medium"
+	QoSAdvanced = "advanced"
+)
+
+// Unit is a support unit.
+type Unit struct {
+	ID           int64
+	Slug         string
+	Name         string
+	Email        string // reply address / notification list
+	CommentEmail string // comment address: internal notes from members
+	QoSLevel     string
+	Mode         Mode
+	Handler      bool // the ticket handler team
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Member is a person's membership in a unit.
+type Member struct {
+	UserID int64
+	Email  string
+	Name   string
+	Role   auth.UnitRole
+}
+
+// Service is an entry of the service catalogue.
+type Service struct {
+	ID          int64
+	Slug        string
+	Name        string
+	Description string
+	UnitID      int64
+	UnitSlug    string
+	Mode        Mode
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Store reads and writes units and services.
+type Store struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// NewStore returns a Store on d.
+func NewStore(d *db.DB) *Store {
+	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// CheckSlug validates a slug: [a-z0-9-]+, at most 64 characters.
+func CheckSlug(field, s string) error {
+	if s == "" {
+		return apperr.Field(field, "is required")
+	}
+	if len(s) > 64 {
+		return apperr.Field(field, "is longer than 64 characters")
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return apperr.Field(field, "%q must match [a-z0-9-]+", s)
+		}
+	}
+	return nil
+}
+
+func checkText(field, s string, maxLen int, required bool) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case !utf8.ValidString(s):
+		return "", apperr.Field(field, "is not valid UTF-8")
+	case required && s == "":
+		return "", apperr.Field(field, "is required")
+	case utf8.RuneCountInString(s) > maxLen:
+		return "", apperr.Field(field, "is longer than %d characters", maxLen)
+	case strings.ContainsRune(s, 0):
+		return "", apperr.Field(field, "contains a NUL character")
+	}
+	return s, nil
+}
+
+func checkMode(field string, m Mode) (Mode, error) {
+	switch m {
+	case "":
+		return Direct, nil
+	case Direct, Redirect, External:
+		return m, nil
+	}
+	return "", apperr.Field(field, "%q is not direct, redirect or external", m)
+}
+
+func (u *Unit) validate() error {
+	var err error
+	if err = CheckSlug("slug", u.Slug); err != nil {
+		return err
+	}
+	if u.Name, err = checkText("name", u.Name, 200, true); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"email", &u.Email}, {"comment_email", &u.CommentEmail}} {
+		if *f.v == "" {
+			continue
+		}
+		e, err := user.NormalizeEmail(*f.v)
+		if err != nil {
+			return apperr.Field(f.name, "%q is not an email address", *f.v)
+		}
+		*f.v = e
+	}
+	if u.Email != "" && u.Email == u.CommentEmail {
+		return apperr.Field("comment_email", "must differ from email")
+	}
+	switch u.QoSLevel {
+	case "":
+		u.QoSLevel = QoSBase
+	case QoSBase, QoSMedium, QoSAdvanced:
+	default:
+		return apperr.Field("qos_level", "%q is not base, medium or advanced", u.QoSLevel)
+	}
+	u.Mode, err = checkMode("mode", u.Mode)
+	return err
+}
+
+func conflictOn(err error, what string) error {
+	if db.IsUniqueViolation(err) {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "is_handler") || strings.Contains(msg, "units_one_handler"):
+			return apperr.New(apperr.Conflict, "another unit is the ticket handler team already")
+		}
+		return apperr.New(apperr.Conflict, "%s exists already", what)
+	}
+	return err
+}
+
+// CreateUnit adds a unit.
+func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
+	if err := u.validate(); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.UpdatedAt = s.now(), s.now()
+	err := s.db.W.QueryRowContext(ctx, `INSERT INTO units (slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+		u.Slug, u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.CreatedAt).Scan(&u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("unit: create: %w", conflictOn(err, "a unit with slug "+u.Slug))
+	}
+	return &u, nil
+}
+
+// UpdateUnit stores changed fields of a unit (found by its id).
+func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
+	if err := u.validate(); err != nil {
+		return nil, err
+	}
+	u.UpdatedAt = s.now()
+	res, err := s.db.W.ExecContext(ctx, `UPDATE units SET name = $1, email = $2, comment_email = $3, qos_level = $4, mode = $5, is_handler = $6, updated_at = $7 WHERE id = $8`,
+		u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.UpdatedAt, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("unit: update: %w", conflictOn(err, "the unit"))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, apperr.New(apperr.NotFound, "no such unit")
+	}
+	return &u, nil
+}
+
+const unitCols = `id, slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at`
+
+func scanUnit(row interface{ Scan(...any) error }) (*Unit, error) {
+	u := &Unit{}
+	var mode string
+	err := row.Scan(&u.ID, &u.Slug, &u.Name, &u.Email, &u.CommentEmail, &u.QoSLevel, &mode, &u.Handler, &u.CreatedAt, &u.UpdatedAt)
+	u.Mode = Mode(mode)
+	return u, err
+}
+
+func (s *Store) oneUnit(ctx context.Context, where string, arg any) (*Unit, error) {
+	u, err := scanUnit(s.db.R.QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE `+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "no such unit")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unit: get: %w", err)
+	}
+	return u, nil
+}
+
+// Unit returns the unit with slug.
+func (s *Store) Unit(ctx context.Context, slug string) (*Unit, error) {
+	return s.oneUnit(ctx, `slug = $1`, slug)
+}
+
+// UnitByID returns the unit with id.
+func (s *Store) UnitByID(ctx context.Context, id int64) (*Unit, error) {
+	return s.oneUnit(ctx, `id = $1`, id)
+}
+
+// UnitByEmail returns the unit whose reply or comment address is addr, and
+// whether addr is its comment address.
+func (s *Store) UnitByEmail(ctx context.Context, addr string) (*Unit, bool, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	u, err := scanUnit(s.db.R.QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE email = $1 OR comment_email = $1`, addr))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, apperr.New(apperr.NotFound, "no unit has the address %s", addr)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("unit: by email: %w", err)
+	}
+	return u, u.CommentEmail == addr, nil
+}
+
+// Handler returns the ticket handler team, or a NotFound error if no unit is
+// flagged as such.
+func (s *Store) Handler(ctx context.Context) (*Unit, error) {
+	return s.oneUnit(ctx, `is_handler = $1`, true)
+}
+
+// Units lists every unit by slug.
+func (s *Store) Units(ctx context.Context) ([]*Unit, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT `+unitCols+` FROM units ORDER BY slug`)
+	if err != nil {
+		return nil, fmt.Errorf("unit: list: %w", err)
+	}
+	defer rows.Close()
+	var us []*Unit
+	for rows.Next() {
+		u, err := scanUnit(rows)
+		if err != nil {
+			return nil, fmt.Errorf("unit: list: %w", err)
+		}
+		us = append(us, u)
+	}
+	return us, rows.Err()
+}
+
+// SetMember adds a user to a unit or changes their role there.
+func (s *Store) SetMember(ctx context.Context, unitID, userID int64, role auth.UnitRole) error {
+	if role != auth.UnitMember && role != auth.UnitAdmin {
+		return apperr.Field("role", "%q is not member or admin", role)
+	}
+	_, err := s.db.W.ExecContext(ctx, `INSERT INTO unit_members (unit_id, user_id, role) VALUES ($1, $2, $3)
+		ON CONFLICT (unit_id, user_id) DO UPDATE SET role = excluded.role`, unitID, userID, string(role))
+	if db.IsForeignKeyViolation(err) {
+		return apperr.Field("user_id", "no such user")
+	}
+	if err != nil {
+		return fmt.Errorf("unit: set member: %w", err)
+	}
+	return nil
+}
+
+// RemoveMember takes a user out of a unit.
+func (s *Store) RemoveMember(ctx context.Context, unitID, userID int64) error {
+	res, err := s.db.W.ExecContext(ctx, `DELETE FROM unit_members WHERE unit_id = $1 AND user_id = $2`, unitID, userID)
+	if err != nil {
+		return fmt.Errorf("unit: remove member: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "no such member")
+	}
+	return nil
+}
+
+// Members lists a unit's members by email.
+func (s *Store) Members(ctx context.Context, unitID int64) ([]Member, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role FROM unit_members m JOIN users u ON u.id = m.user_id
+		WHERE m.unit_id = $1 ORDER BY u.email`, unitID)
+	if err != nil {
+		return nil, fmt.Errorf("unit: members: %w", err)
+	}
+	defer rows.Close()
+	var ms []Member
+	for rows.Next() {
+		var m Member
+		var role string
+		if err := rows.Scan(&m.UserID, &m.Email, &m.Name, &role); err != nil {
+			return nil, fmt.Errorf("unit: members: %w", err)
+		}
+		m.Role = auth.UnitRole(role)
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// UnitsOf lists the units a user belongs to.
+func (s *Store) UnitsOf(ctx context.Context, userID int64) ([]*Unit, []auth.UnitRole, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT u.id, u.slug, u.name, u.email, u.comment_email, u.qos_level, u.mode, u.is_handler, u.created_at, u.updated_at, m.role
+		FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE m.user_id = $1 ORDER BY u.slug`, userID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unit: units of user: %w", err)
+	}
+	defer rows.Close()
+	var us []*Unit
+	var roles []auth.UnitRole
+	for rows.Next() {
+		u := &Unit{}
+		var mode, role string
+		if err := rows.Scan(&u.ID, &u.Slug, &u.Name, &u.Email, &u.CommentEmail, &u.QoSLevel, &mode, &u.Handler, &u.CreatedAt, &u.UpdatedAt, &role); err != nil {
+			return nil, nil, fmt.Errorf("unit: units of user: %w", err)
+		}
+		u.Mode = Mode(mode)
+		us = append(us, u)
+		roles = append(roles, auth.UnitRole(role))
+	}
+	return us, roles, rows.Err()
+}
+
+func (sv *Service) validate() error {
+	var err error
+	if err = CheckSlug("slug", sv.Slug); err != nil {
+		return err
+	}
+	if sv.Name, err = checkText("name", sv.Name, 200, true); err != nil {
+		return err
+	}
+	if sv.Description, err = checkText("description", sv.Description, 5000, false); err != nil {
+		return err
+	}
+	sv.Mode, err = checkMode("mode", sv.Mode)
+	return err
+}
+
+// CreateService adds a service of the catalogue; sv.UnitSlug names its unit.
+func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error) {
+	if err := sv.validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckSlug("unit", sv.UnitSlug); err != nil {
+		return nil, err
+	}
+	u, err := s.Unit(ctx, sv.UnitSlug)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, apperr.Field("unit", "no unit %q", sv.UnitSlug)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sv.UnitID = u.ID
+	sv.CreatedAt, sv.UpdatedAt = s.now(), s.now()
+	err = s.db.W.QueryRowContext(ctx, `INSERT INTO services (slug, name, description, unit_id, mode, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, sv.Slug, sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.CreatedAt).Scan(&sv.ID)
+	if err != nil {
+		return nil, fmt.Errorf("unit: create service: %w", conflictOn(err, "a service with slug "+sv.Slug))
+	}
+	return &sv, nil
+}
+
+// UpdateService stores changed fields of a service (found by its id).
+func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error) {
+	if err := sv.validate(); err != nil {
+		return nil, err
+	}
+	u, err := s.Unit(ctx, sv.UnitSlug)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, apperr.Field("unit", "no unit %q", sv.UnitSlug)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sv.UnitID = u.ID
+	sv.UpdatedAt = s.now()
+	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, updated_at = $5 WHERE id = $6`,
+		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.UpdatedAt, sv.ID)
+	if err != nil {
+		return nil, fmt.Errorf("unit: update service: %w", err)
+	}
+	return &sv, nil
+}
+
+const serviceCols = `s.id, s.slug, s.name, s.description, s.unit_id, u.slug, s.mode, s.created_at, s.updated_at`
+
+func scanService(row interface{ Scan(...any) error }) (*Service, error) {
+	sv := &Service{}
+	var mode string
+	err := row.Scan(&sv.ID, &sv.Slug, &sv.Name, &sv.Description, &sv.UnitID, &sv.UnitSlug, &mode, &sv.CreatedAt, &sv.UpdatedAt)
+	sv.Mode = Mode(mode)
+	return sv, err
+}
+
+// Service returns the service with slug.
+func (s *Store) Service(ctx context.Context, slug string) (*Service, error) {
+	sv, err := scanService(s.db.R.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id WHERE s.slug = $1`, slug))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "no such service")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unit: get service: %w", err)
+	}
+	return sv, nil
+}
+
+// Services lists the catalogue by name.
+func (s *Store) Services(ctx context.Context) ([]*Service, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id ORDER BY s.name, s.slug`)
+	if err != nil {
+		return nil, fmt.Errorf("unit: services: %w", err)
+	}
+	defer rows.Close()
+	var ss []*Service
+	for rows.Next() {
+		sv, err := scanService(rows)
+		if err != nil {
+			return nil, fmt.Errorf("unit: services: %w", err)
+		}
+		ss = append(ss, sv)
+	}
+	return ss, rows.Err()
+}

@@ -1,0 +1,410 @@
+// Package user holds people (requesters, support staff, admins), their API
+// tokens and registered certificate subjects, and turns a credential into an
+// auth.Principal.
+package user
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// User is a person known to helpmesh.
+type User struct {
+	ID             int64
+	Email          string
+	Name           string
+	Role           auth.Role
+	Team           string
+	HasPassword    bool
+	Disabled       bool
+	CertificateDNs []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Token is an API token as listed (never with its secret).
+type Token struct {
+	ID        int64
+	UserID    int64
+	Name      string
+	Scope     string
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+	RevokedAt *time.Time
+}
+
+// Store reads and writes users.
+type Store struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// NewStore returns a Store on d.
+func NewStore(d *db.DB) *Store {
+	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// NewUser is what creating a user takes.
+type NewUser struct {
+	Email          string
+	Name           string
+	Role           auth.Role
+	Team           string
+	Password       string
+	CertificateDNs []string
+}
+
+// NormalizeEmail validates an address and returns it lower-cased, without a
+// display name.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", apperr.Field("email", "is required")
+	}
+	if len(s) > 254 {
+		return "", apperr.Field("email", "is longer than 254 characters")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || !strings.Contains(a.Address, "@") {
+		return "", apperr.Field("email", "%q is not an email address", s)
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case !utf8.ValidString(name):
+		return "", apperr.Field("name", "is not valid UTF-8")
+	case name == "":
+		return "", apperr.Field("name", "is required")
+	case utf8.RuneCountInString(name) > 200:
+		return "", apperr.Field("name", "is longer than 200 characters")
+	case strings.ContainsAny(name, "\r\n\x00"):
+		return "", apperr.Field("name", "must be one line")
+	}
+	return name, nil
+}
+
+// Create adds a user. A duplicate email is a Conflict.
+func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
+	email, err := NormalizeEmail(nu.Email)
+	if err != nil {
+		return nil, err
+	}
+	name, err := checkName(nu.Name)
+	if err != nil {
+		return nil, err
+	}
+	if nu.Role == "" {
+		nu.Role = auth.RoleUser
+	}
+	if nu.Role != auth.RoleUser && nu.Role != auth.RoleAdmin {
+		return nil, apperr.Field("role", "%q is not user or admin", nu.Role)
+	}
+	if len(nu.Team) > 200 || strings.ContainsAny(nu.Team, "\r\n\x00") {
+		return nil, apperr.Field("team", "must be one line of at most 200 characters")
+	}
+	hash := ""
+	if nu.Password != "" {
+		if hash, err = auth.HashPassword(nu.Password); err != nil {
+			return nil, apperr.Field("password", "%v", err)
+		}
+	}
+	dns := make([]string, 0, len(nu.CertificateDNs))
+	for _, dn := range nu.CertificateDNs {
+		dn = strings.TrimSpace(dn)
+		if dn == "" || len(dn) > 1024 || !utf8.ValidString(dn) || strings.ContainsAny(dn, "\r\n\x00") {
+			return nil, apperr.Field("certificate_dns", "%q is not a certificate subject", dn)
+		}
+		dns = append(dns, dn)
+	}
+	now := s.now()
+	u := &User{Email: email, Name: name, Role: nu.Role, Team: nu.Team, HasPassword: hash != "", CertificateDNs: dns, CreatedAt: now, UpdatedAt: now}
+	err = s.db.Tx(ctx, func(q db.Querier) error {
+		err := q.QueryRowContext(ctx, `INSERT INTO users (email, name, role, team, password_hash, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, email, name, string(nu.Role), nu.Team, hash, now).Scan(&u.ID)
+		if db.IsUniqueViolation(err) {
+			return apperr.New(apperr.Conflict, "a user with email %s exists already", email)
+		}
+		if err != nil {
+			return err
+		}
+		for _, dn := range dns {
+			_, err := q.ExecContext(ctx, `INSERT INTO user_certificates (dn, user_id) VALUES ($1, $2)`, dn, u.ID)
+			if db.IsUniqueViolation(err) {
+				return apperr.New(apperr.Conflict, "certificate subject %q belongs to another user", dn)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("user: create: %w", err)
+	}
+	return u, nil
+}
+
+const userCols = `id, email, name, role, team, password_hash <> '', disabled, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	u := &User{}
+	var role string
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.Team, &u.HasPassword, &u.Disabled, &u.CreatedAt, &u.UpdatedAt)
+	u.Role = auth.Role(role)
+	return u, err
+}
+
+func (s *Store) one(ctx context.Context, where string, arg any) (*User, error) {
+	u, err := scanUser(s.db.R.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "no such user")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user: get: %w", err)
+	}
+	rows, err := s.db.R.QueryContext(ctx, `SELECT dn FROM user_certificates WHERE user_id = $1 ORDER BY dn`, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("user: certificates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dn string
+		if err := rows.Scan(&dn); err != nil {
+			return nil, err
+		}
+		u.CertificateDNs = append(u.CertificateDNs, dn)
+	}
+	return u, rows.Err()
+}
+
+// Get returns the user with id.
+func (s *Store) Get(ctx context.Context, id int64) (*User, error) { return s.one(ctx, `id = $1`, id) }
+
+// GetByEmail returns the user with the address email (any case).
+func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
+	return s.one(ctx, `email = $1`, strings.ToLower(strings.TrimSpace(email)))
+}
+
+// List returns users ordered by id, after the id `after`, at most limit.
+func (s *Store) List(ctx context.Context, after int64, limit int) ([]*User, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("user: list: %w", err)
+	}
+	defer rows.Close()
+	var us []*User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("user: list: %w", err)
+		}
+		us = append(us, u)
+	}
+	return us, rows.Err()
+}
+
+// Count returns how many users exist.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// SetPassword replaces a user's password.
+func (s *Store) SetPassword(ctx context.Context, id int64, password string) error {
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return apperr.Field("password", "%v", err)
+	}
+	res, err := s.db.W.ExecContext(ctx, `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, s.now(), id)
+	if err != nil {
+		return fmt.Errorf("user: set password: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "no such user")
+	}
+	return nil
+}
+
+// CheckPassword returns the user whose email and password match, or an
+// Unauthorized error that does not say which part was wrong.
+func (s *Store) CheckPassword(ctx context.Context, email, password string) (*User, error) {
+	var id int64
+	var hash string
+	var disabled bool
+	err := s.db.R.QueryRowContext(ctx, `SELECT id, password_hash, disabled FROM users WHERE email = $1`,
+		strings.ToLower(strings.TrimSpace(email))).Scan(&id, &hash, &disabled)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user: check password: %w", err)
+	}
+	if hash == "" {
+		// Spend the same time as a real check so that timing does not tell
+		// which addresses exist.
+		auth.CheckPassword(dummyHash, password)
+		return nil, apperr.New(apperr.Unauthorized, "wrong email or password")
+	}
+	if !auth.CheckPassword(hash, password) || disabled {
+		return nil, apperr.New(apperr.Unauthorized, "wrong email or password")
+	}
+	return s.Get(ctx, id)
+}
+
+var dummyHash, _ = auth.HashPassword("not-a-real-password-at-all")
+
+// CreateToken makes an API token for user id and returns its secret, which
+// is shown once and stored only as a hash.
+func (s *Store) CreateToken(ctx context.Context, userID int64, name, scope string, expires *time.Time) (*Token, string, error) {
+	if scope == "" {
+		scope = "write"
+	}
+	if scope != "read" && scope != "write" {
+		return nil, "", apperr.Field("scope", "%q is not read or write", scope)
+	}
+	if len(name) > 200 || !utf8.ValidString(name) {
+		return nil, "", apperr.Field("name", "must be at most 200 characters of UTF-8")
+	}
+	if expires != nil && !expires.After(s.now()) {
+		return nil, "", apperr.Field("expires_at", "is in the past")
+	}
+	secret, hash := auth.NewToken()
+	return s.insertToken(ctx, userID, name, scope, hash, expires, secret)
+}
+
+// CreateTokenWithSecret stores a token whose secret is given (the bootstrap
+// token of a fresh instance).
+func (s *Store) CreateTokenWithSecret(ctx context.Context, userID int64, name, secret string) (*Token, error) {
+	t, _, err := s.insertToken(ctx, userID, name, "write", auth.HashToken(secret), nil, secret)
+	return t, err
+}
+
+func (s *Store) insertToken(ctx context.Context, userID int64, name, scope, hash string, expires *time.Time, secret string) (*Token, string, error) {
+	t := &Token{UserID: userID, Name: name, Scope: scope, CreatedAt: s.now(), ExpiresAt: expires}
+	err := s.db.W.QueryRowContext(ctx, `INSERT INTO api_tokens (user_id, name, token_hash, scope, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, userID, name, hash, scope, t.CreatedAt, expires).Scan(&t.ID)
+	if db.IsForeignKeyViolation(err) {
+		return nil, "", apperr.New(apperr.NotFound, "no such user")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("user: create token: %w", err)
+	}
+	return t, secret, nil
+}
+
+// Tokens lists a user's tokens.
+func (s *Store) Tokens(ctx context.Context, userID int64) ([]*Token, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT id, user_id, name, scope, created_at, expires_at, revoked_at
+		FROM api_tokens WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("user: tokens: %w", err)
+	}
+	defer rows.Close()
+	var ts []*Token
+	for rows.Next() {
+		t := &Token{}
+		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &t.Scope, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt); err != nil {
+			return nil, fmt.Errorf("user: tokens: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+// RevokeToken revokes token id of user userID.
+func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
+	res, err := s.db.W.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL`,
+		s.now(), id, userID)
+	if err != nil {
+		return fmt.Errorf("user: revoke token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "no such token")
+	}
+	return nil
+}
+
+// PrincipalByToken returns the principal of a valid, unrevoked, unexpired
+// API token, or an Unauthorized error.
+func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Principal, error) {
+	var userID int64
+	var scope string
+	var expires *time.Time
+	err := s.db.R.QueryRowContext(ctx, `SELECT t.user_id, t.scope, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled`, auth.HashToken(token)).Scan(&userID, &scope, &expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && expires != nil && !expires.After(s.now())) {
+		return nil, apperr.New(apperr.Unauthorized, "invalid or expired token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user: token: %w", err)
+	}
+	p, err := s.Principal(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	p.ReadOnly = scope == "read"
+	p.Via = "token"
+	return p, nil
+}
+
+// PrincipalByCertificate returns the principal of the user who registered
+// the certificate subject dn.
+func (s *Store) PrincipalByCertificate(ctx context.Context, dn string) (*auth.Principal, error) {
+	var userID int64
+	err := s.db.R.QueryRowContext(ctx, `SELECT user_id FROM user_certificates WHERE dn = $1`, dn).Scan(&userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.Unauthorized, "no user has registered this certificate")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user: certificate: %w", err)
+	}
+	p, err := s.Principal(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	p.Via = "certificate"
+	return p, nil
+}
+
+// Principal loads user id with their unit memberships.
+func (s *Store) Principal(ctx context.Context, id int64) (*auth.Principal, error) {
+	p := &auth.Principal{UserID: id, Units: map[int64]auth.UnitRole{}}
+	var role string
+	var disabled bool
+	err := s.db.R.QueryRowContext(ctx, `SELECT email, name, role, team, disabled FROM users WHERE id = $1`, id).
+		Scan(&p.Email, &p.Name, &role, &p.Team, &disabled)
+	if errors.Is(err, sql.ErrNoRows) || disabled {
+		return nil, apperr.New(apperr.Unauthorized, "no such user")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user: principal: %w", err)
+	}
+	p.Role = auth.Role(role)
+	rows, err := s.db.R.QueryContext(ctx, `SELECT m.unit_id, m.role, u.is_handler FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE m.user_id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("user: memberships: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var unitID int64
+		var r string
+		var handler bool
+		if err := rows.Scan(&unitID, &r, &handler); err != nil {
+			return nil, fmt.Errorf("user: memberships: %w", err)
+		}
+		p.Units[unitID] = auth.UnitRole(r)
+		p.Handler = p.Handler || handler
+	}
+	return p, rows.Err()
+}
