@@ -175,4 +175,3 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 func forbidden(format string, a ...any) error {
 	return apperr.New(apperr.Forbidden, format, a...)
 }
-
