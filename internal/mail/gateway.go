@@ -1,0 +1,171 @@
+// Package mail is helpmesh's email gateway: inbound mail (an SMTP listener,
+// IMAP polling and a pipe command, all feeding one pipeline) becomes tickets,
+// replies and internal notes; ticket events become outgoing mail kept in an
+// outbox and sent by durable jobs through an SMTP relay.
+//
+// Threading follows DESIGN.md: our own signed Message-IDs in In-Reply-To or
+// References, then a signed reply token in the recipient address, then the
+// subject tag, but only when the sender already takes part in the ticket.
+// Mail that cannot be processed is never dropped: it is quarantined.
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// Job kinds of the gateway.
+const (
+	JobNotify = "mail.notify" // a ticket event: compose mail into the outbox
+	JobSend   = "mail.send"   // send one outbox row through the relay
+)
+
+// Options configure a Gateway. DB, Tickets, Users, Units, Blobs, Domain and
+// Secret are required.
+type Options struct {
+	DB      *db.DB
+	Tickets *ticket.Store
+	Users   *user.Store
+	Units   *unit.Store
+	Blobs   blob.Store
+	Log     *slog.Logger
+
+	Domain  string // mail domain of Message-IDs and our addresses
+	Address string // the helpdesk address: sender of our mail and catch-all recipient; default helpdesk@Domain
+	// CatchAll makes Address accept mail that opens tickets for the ticket
+	// handler team. When false, only units' addresses and reply tokens are
+	// known recipients.
+	CatchAll bool
+	Tag      string // subject tag, default "helpmesh"
+	BaseURL  string // for links to tickets
+	Secret   []byte
+	Relay    string // smtp://host:port; empty keeps the outbox ("held")
+
+	// RejectUnknown refuses mail from addresses without an account instead
+	// of making them requesters.
+	RejectUnknown bool
+	// ReopenWindow: a reply to a solved ticket reopens it within this time
+	// after solving; later it opens a new ticket related to the old one.
+	// Default 14 days.
+	ReopenWindow time.Duration
+	// RateLimit is the most mails one recipient gets per RateWindow; more are
+	// kept as "suppressed". Defaults 30 per 10 minutes.
+	RateLimit  int
+	RateWindow time.Duration
+	// MaxMessageBytes is the largest inbound mail (default 25 MiB);
+	// MaxAttachmentBytes the largest attachment (default 10 MiB).
+	MaxMessageBytes    int64
+	MaxAttachmentBytes int64
+	Now                func() time.Time
+}
+
+// Gateway is the email gateway of one helpmesh instance.
+type Gateway struct {
+	opts Options
+	db   *db.DB
+	sig  signer
+	log  *slog.Logger
+	// sender talks to the relay; nil without one.
+	sender *Sender
+	// system acts for the gateway where it reads what no user may ask for.
+	system *auth.Principal
+}
+
+// New checks opts and returns a Gateway.
+func New(opts Options) (*Gateway, error) {
+	if opts.DB == nil || opts.Tickets == nil || opts.Users == nil || opts.Units == nil || opts.Blobs == nil {
+		return nil, errors.New("mail: DB, Tickets, Users, Units and Blobs are required")
+	}
+	if len(opts.Secret) < 16 {
+		return nil, errors.New("mail: the secret must have at least 16 bytes")
+	}
+	if opts.Domain == "" {
+		return nil, errors.New("mail: no mail domain")
+	}
+	opts.Domain = strings.ToLower(opts.Domain)
+	if opts.Address == "" {
+		opts.Address = "helpdesk@" + opts.Domain
+	}
+	addr, err := user.NormalizeEmail(opts.Address)
+	if err != nil {
+		return nil, fmt.Errorf("mail: helpdesk address: %w", err)
+	}
+	opts.Address = addr
+	if opts.Tag == "" {
+		opts.Tag = "helpmesh"
+	}
+	if opts.ReopenWindow <= 0 {
+		opts.ReopenWindow = 14 * 24 * time.Hour
+	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = 30
+	}
+	if opts.RateWindow <= 0 {
+		opts.RateWindow = 10 * time.Minute
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 25 << 20
+	}
+	if opts.MaxAttachmentBytes <= 0 {
+		opts.MaxAttachmentBytes = 10 << 20
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	var sender *Sender
+	if opts.Relay != "" {
+		if sender, err = NewSender(opts.Relay, opts.Domain); err != nil {
+			return nil, err
+		}
+	}
+	return &Gateway{
+		sender: sender,
+		opts:   opts,
+		db:     opts.DB,
+		sig:    signer{key: opts.Secret},
+		log:    opts.Log,
+		system: &auth.Principal{Role: auth.RoleAdmin, Email: "mail gateway", Via: "mail"},
+	}, nil
+}
+
+func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }
+
+// Register adds the gateway's job handlers to q.
+func (g *Gateway) Register(q *jobs.Queue) {
+	q.Handle(JobNotify, g.handleNotify)
+	q.Handle(JobSend, g.handleSend)
+}
+
+// Emit is the ticket.Options.Emit hook: it enqueues a notify job in the
+// transaction of the change.
+func (g *Gateway) Emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
+	if _, err := jobs.Enqueue(ctx, q, JobNotify, ev, time.Time{}); err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
+	return nil
+}
+
+// ours tells whether addr is on our mail domain.
+func (g *Gateway) ours(addr string) bool {
+	_, d, _ := strings.Cut(strings.ToLower(addr), "@")
+	return d == g.opts.Domain
+}
+
+func sprintf(format string, v ...any) string { return fmt.Sprintf(format, v...) }
+func sprintln(v ...any) string               { return fmt.Sprintln(v...) }

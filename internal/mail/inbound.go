@@ -1,0 +1,504 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// Envelope is what a transport knows about a mail besides its content.
+type Envelope struct {
+	Source string // "smtp", "imap", "mailgate"
+	// MailFrom is the envelope sender (SMTP MAIL FROM, Return-Path); empty
+	// for a bounce. HasMailFrom tells whether the transport knew it.
+	MailFrom    string
+	HasMailFrom bool
+	// Rcpts are the envelope recipients. When empty (IMAP, mailgate without
+	// arguments) the recipients are taken from Delivered-To, X-Original-To,
+	// To and Cc.
+	Rcpts []string
+	// BounceByMail makes the gateway answer a refusal with a bounce mail of
+	// its own (IMAP, where nobody else can); SMTP and mailgate leave the
+	// bounce to the MTA.
+	BounceByMail bool
+}
+
+// Rejection is a permanent refusal of a mail: the transport bounces it
+// (SMTP 550, mailgate exit 67 or 65, a bounce mail for IMAP).
+type Rejection struct {
+	NoUser bool // the recipient or sender is unknown (67), else bad data (65)
+	Reason string
+}
+
+func (r *Rejection) Error() string { return "mail: refused: " + r.Reason }
+
+// Outcome says what became of a delivered mail.
+type Outcome struct {
+	Action    string // created, replied, noted, duplicate, quarantined, bounced
+	TicketID  int64
+	MessageID int64
+	Reason    string // for quarantined and bounced
+}
+
+// target is what a recipient address names.
+type target struct {
+	addr     string
+	unit     *unit.Unit // nil for the helpdesk address
+	comment  bool
+	ticketID int64 // from a reply token
+	rank     int   // lower wins when a mail has several recipients
+}
+
+// resolve tells what addr names, or nil when it is not one of ours.
+func (g *Gateway) resolve(ctx context.Context, addr string) (*target, error) {
+	addr = strings.ToLower(strings.Trim(strings.TrimSpace(addr), "<>"))
+	if base, id, comment, ok := g.sig.parseTokenAddress(addr); ok {
+		t, err := g.resolveBase(ctx, base, true)
+		if t == nil || err != nil {
+			return nil, err
+		}
+		t.addr, t.ticketID, t.comment, t.rank = addr, id, comment || t.comment, 0
+		return t, nil
+	}
+	return g.resolveBase(ctx, addr, false)
+}
+
+func (g *Gateway) resolveBase(ctx context.Context, addr string, withToken bool) (*target, error) {
+	if addr == g.opts.Address {
+		if !g.opts.CatchAll && !withToken {
+			return nil, nil
+		}
+		return &target{addr: addr, rank: 3}, nil
+	}
+	u, comment, err := g.opts.Units.UnitByEmail(ctx, addr)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rank := 2
+	if comment {
+		rank = 1
+	}
+	return &target{addr: addr, unit: u, comment: comment, rank: rank}, nil
+}
+
+// KnownRecipient tells whether the gateway takes mail for addr: a unit's
+// reply or comment address, an address with a valid reply token, or the
+// helpdesk address when it is a catch-all.
+func (g *Gateway) KnownRecipient(ctx context.Context, addr string) (bool, error) {
+	t, err := g.resolve(ctx, addr)
+	return t != nil, err
+}
+
+// Deliver runs one inbound mail through the pipeline. A nil error means the
+// mail was dealt with (turned into a ticket or message, recognised as a
+// duplicate, quarantined, or bounced by mail): the transport may forget it.
+// A *Rejection is a permanent refusal the transport must bounce; any other
+// error is transient, and the transport must keep the mail and retry.
+func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("mail pipeline panicked", "panic", r, "stack", string(debug.Stack()))
+			out, err = g.quarantine(ctx, env, nil, raw, fmt.Sprintf("internal error while processing: %v", r))
+		}
+	}()
+	if int64(len(raw)) > g.opts.MaxMessageBytes {
+		return Outcome{}, &Rejection{Reason: fmt.Sprintf("the message is larger than %d bytes", g.opts.MaxMessageBytes)}
+	}
+	p, err := parse(raw, env.MailFrom, env.HasMailFrom)
+	if err != nil {
+		return g.quarantine(ctx, env, nil, raw, err.Error())
+	}
+	if p.LoopDomain != "" && strings.EqualFold(p.LoopDomain, g.opts.Domain) {
+		return g.quarantine(ctx, env, p, raw, "mail loop: the mail carries our own "+LoopHeader+" header")
+	}
+	var dupTicket int64
+	err = g.db.R.QueryRowContext(ctx, `SELECT ticket_id FROM messages WHERE mail_id = $1`, p.MessageID).Scan(&dupTicket)
+	if err == nil {
+		return Outcome{Action: "duplicate", TicketID: dupTicket}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Outcome{}, fmt.Errorf("mail: dedupe: %w", err)
+	}
+
+	tgt, err := g.pickTarget(ctx, env, p)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if tgt == nil {
+		return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "no such recipient here"})
+	}
+	from := p.From
+	if from == "" {
+		from = strings.ToLower(strings.Trim(env.MailFrom, "<> "))
+	}
+	if from, err = user.NormalizeEmail(from); err != nil {
+		return g.quarantine(ctx, env, p, raw, "no usable sender address")
+	}
+	if g.ours(from) || from == g.opts.Address {
+		return g.quarantine(ctx, env, p, raw, "mail from one of our own addresses ("+from+")")
+	}
+	sender, err := g.opts.Users.GetByEmail(ctx, from)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return Outcome{}, err
+	}
+	if sender != nil && sender.Disabled {
+		return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "the sender's account is disabled"})
+	}
+	var senderID int64
+	if sender != nil {
+		senderID = sender.ID
+	}
+
+	ticketID, replyToNote, err := g.thread(ctx, p, tgt, from, senderID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if tgt.comment {
+		if ticketID == 0 {
+			return g.refuse(ctx, env, p, raw, &Rejection{Reason: "the comment address takes internal notes on existing tickets only"})
+		}
+		if sender == nil {
+			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "only members of the support unit may write to its comment address"})
+		}
+	}
+	if sender == nil {
+		if g.opts.RejectUnknown {
+			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "mail from unknown senders is not accepted; please register first"})
+		}
+		if p.Machine && ticketID == 0 {
+			return g.quarantine(ctx, env, p, raw, "automatic mail ("+p.AutoReason+") that belongs to no ticket")
+		}
+		name := p.FromName
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			name, _, _ = strings.Cut(from, "@")
+		}
+		sender, err = g.opts.Users.Create(ctx, user.NewUser{Email: from, Name: name})
+		if apperr.Is(err, apperr.Conflict) {
+			sender, err = g.opts.Users.GetByEmail(ctx, from)
+		}
+		if apperr.KindOf(err) == apperr.Invalid {
+			return g.quarantine(ctx, env, p, raw, "cannot register the sender: "+err.Error())
+		}
+		if err != nil {
+			return Outcome{}, err
+		}
+	}
+	principal, err := g.opts.Users.Principal(ctx, sender.ID)
+	if err != nil {
+		if apperr.Is(err, apperr.Unauthorized) {
+			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "the sender's account is disabled"})
+		}
+		return Outcome{}, err
+	}
+	// The gateway has decided who may write where (participants, unit
+	// members on the comment address); it acts for the sender with
+	// rights that let the store record exactly that.
+	actor := &auth.Principal{UserID: sender.ID, Email: sender.Email, Name: sender.Name, Role: auth.RoleAdmin, Via: "mail"}
+
+	if _, err := g.db.W.ExecContext(ctx, `INSERT INTO inbound_mail (mail_id, automatic, received_at) VALUES ($1, $2, $3) ON CONFLICT (mail_id) DO NOTHING`,
+		p.MessageID, p.Automatic, g.now()); err != nil {
+		return Outcome{}, fmt.Errorf("mail: record inbound: %w", err)
+	}
+	atts, notes, err := g.storeFiles(ctx, p)
+	if err != nil {
+		return Outcome{}, err
+	}
+	body := p.Text + notes
+	if strings.TrimSpace(body) == "" {
+		body = "(no text)"
+		if len(atts) > 0 {
+			body = "(no text; see the attachments)"
+		}
+	}
+	if len(body) > ticket.MaxBody {
+		body = strings.ToValidUTF8(body[:ticket.MaxBody-200], "") + "\n\n[the rest of the text was longer than the limit and was cut]"
+	}
+
+	var t *ticket.Ticket
+	if ticketID != 0 {
+		t, err = g.opts.Tickets.Get(ctx, g.system, ticketID)
+		if apperr.Is(err, apperr.NotFound) {
+			ticketID, t = 0, nil
+		} else if err != nil {
+			return Outcome{}, err
+		}
+	}
+
+	out, err = g.apply(ctx, env, p, tgt, t, principal, actor, replyToNote, body, atts)
+	if err != nil {
+		switch apperr.KindOf(err) {
+		case apperr.Conflict:
+			if strings.Contains(err.Error(), "processed already") {
+				return Outcome{Action: "duplicate"}, nil
+			}
+			return g.quarantine(ctx, env, p, raw, err.Error())
+		case apperr.Invalid, apperr.Forbidden, apperr.NotFound, apperr.TooLarge:
+			return g.quarantine(ctx, env, p, raw, err.Error())
+		}
+		var rej *Rejection
+		if errors.As(err, &rej) {
+			return g.refuse(ctx, env, p, raw, rej)
+		}
+		return Outcome{}, err
+	}
+	if _, err := g.db.W.ExecContext(ctx, `UPDATE inbound_mail SET ticket_id = $1, message_id = $2 WHERE mail_id = $3`,
+		nullID(out.TicketID), nullID(out.MessageID), p.MessageID); err != nil {
+		g.log.Warn("recording inbound mail", "err", err)
+	}
+	return out, nil
+}
+
+// apply makes the change a mail asks for, once the ticket (t, nil for a new
+// one) is known.
+func (g *Gateway) apply(ctx context.Context, env Envelope, p *parsed, tgt *target, t *ticket.Ticket, principal, actor *auth.Principal,
+	replyToNote bool, body string, atts []ticket.NewAttachment) (Outcome, error) {
+	nm := ticket.NewMessage{Body: body, BodyHTML: p.HTML, Source: ticket.FromEmail, MailID: p.MessageID, Attachments: atts}
+	if tgt.comment {
+		if !principal.CanWorkTicket(t.Facts()) {
+			return Outcome{}, &Rejection{NoUser: true, Reason: "only members of the ticket's support unit may add internal notes by mail"}
+		}
+		nm.Internal = true
+		m, err := g.opts.Tickets.AddMessage(ctx, actor, t.ID, nm)
+		if err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Action: "noted", TicketID: t.ID, MessageID: m.ID}, nil
+	}
+	var followUpOf int64
+	if t != nil {
+		switch {
+		case t.Status.Frozen():
+			followUpOf = t.ID
+		case !t.Status.Open() && p.Automatic:
+			// An auto-reply never reopens a ticket; it is filed as it is.
+		case !t.Status.Open():
+			if t.SolvedAt != nil && g.now().Sub(*t.SolvedAt) > g.opts.ReopenWindow {
+				followUpOf = t.ID
+				break
+			}
+			reopened := ticket.Reopened
+			if _, err := g.opts.Tickets.Update(ctx, actor, t.ID, ticket.Update{Status: &reopened, Source: ticket.FromEmail}); err != nil {
+				return Outcome{}, err
+			}
+		}
+		if followUpOf == 0 {
+			nm.Internal = replyToNote && principal.CanWorkTicket(t.Facts())
+			m, err := g.opts.Tickets.AddMessage(ctx, actor, t.ID, nm)
+			if err != nil {
+				return Outcome{}, err
+			}
+			return Outcome{Action: "replied", TicketID: t.ID, MessageID: m.ID}, nil
+		}
+	}
+	nt := ticket.NewTicket{Subject: subjectFor(p.Subject), Body: body, BodyHTML: p.HTML, Source: ticket.FromEmail,
+		RequesterID: actor.UserID, MailID: p.MessageID, Attachments: atts}
+	if tgt.unit != nil {
+		nt.UnitID = tgt.unit.ID
+	} else if h, err := g.opts.Units.Handler(ctx); err == nil {
+		nt.HandlerID = h.ID
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return Outcome{}, err
+	}
+	if followUpOf != 0 && tgt.unit == nil {
+		nt.UnitID = t.UnitID
+		nt.ServiceID = t.ServiceID
+	}
+	nt2, err := g.opts.Tickets.Create(ctx, actor, nt)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var mid int64
+	_ = g.db.W.QueryRowContext(ctx, `SELECT id FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, nt2.ID).Scan(&mid)
+	if followUpOf != 0 {
+		if _, err := g.opts.Tickets.Relate(ctx, g.system, nt2.ID, followUpOf, "follow_up_of", ticket.FromEmail); err != nil {
+			g.log.Warn("relating follow-up ticket", "ticket", nt2.ID, "of", followUpOf, "err", err)
+		}
+	}
+	return Outcome{Action: "created", TicketID: nt2.ID, MessageID: mid}, nil
+}
+
+// subjectFor makes a ticket subject from a mail subject.
+func subjectFor(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "(no subject)"
+	}
+	if utf8.RuneCountInString(s) > ticket.MaxSubject {
+		r := []rune(s)
+		s = string(r[:ticket.MaxSubject-1]) + "…"
+	}
+	return s
+}
+
+// pickTarget chooses, among the recipients, the one that decides what the
+// mail does: a reply token first, then a comment address, then a unit's
+// reply address, then the helpdesk address.
+func (g *Gateway) pickTarget(ctx context.Context, env Envelope, p *parsed) (*target, error) {
+	rcpts := env.Rcpts
+	if len(rcpts) == 0 {
+		for _, h := range []string{"Delivered-To", "X-Original-To"} {
+			for _, v := range p.Header.Values(h) {
+				rcpts = append(rcpts, looseAddress(v))
+			}
+		}
+		rcpts = append(rcpts, p.To...)
+	}
+	var best *target
+	for i, r := range rcpts {
+		if i >= 50 {
+			break
+		}
+		t, err := g.resolve(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil && (best == nil || t.rank < best.rank) {
+			best = t
+		}
+	}
+	return best, nil
+}
+
+// thread finds the ticket a mail belongs to, in the order of DESIGN.md, and
+// whether it answers an internal note.
+func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64) (int64, bool, error) {
+	refs := append([]string{}, p.InReplyTo...)
+	for i := len(p.References) - 1; i >= 0; i-- {
+		refs = append(refs, p.References[i])
+	}
+	// 1. our own Message-IDs
+	for _, r := range refs {
+		if id, flag, ok := g.sig.parseMessageID(r); ok {
+			return id, flag == flagNote, nil
+		}
+	}
+	// 2. a reply token in the recipient address
+	if tgt.ticketID != 0 {
+		return tgt.ticketID, tgt.comment, nil
+	}
+	// 1b. Message-IDs of mail that came in for a ticket, from a participant
+	for i, r := range refs {
+		if i >= 20 {
+			break
+		}
+		var id int64
+		err := g.db.R.QueryRowContext(ctx, `SELECT ticket_id FROM messages WHERE mail_id = $1`, r).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("mail: thread: %w", err)
+		}
+		ok, err := g.participant(ctx, id, from, senderID)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok {
+			return id, false, nil
+		}
+	}
+	// 3. the subject tag, from a participant only
+	if id := g.subjectTicket(p.Subject); id != 0 {
+		ok, err := g.participant(ctx, id, from, senderID)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok {
+			return id, false, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (g *Gateway) subjectTicket(subject string) int64 {
+	re := regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(g.opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`)
+	m := re.FindStringSubmatch(subject)
+	if m == nil {
+		return 0
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	return id
+}
+
+// participant tells whether the address takes part in a ticket: its
+// requester, a watcher, a member of its unit (or of the ticket handler
+// team, or an administrator), or someone who has written to it.
+func (g *Gateway) participant(ctx context.Context, ticketID int64, email string, userID int64) (bool, error) {
+	var n int
+	err := g.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets t WHERE t.id = $1 AND (
+		t.requester_id = $2
+		OR EXISTS (SELECT 1 FROM ticket_watchers w WHERE w.ticket_id = t.id AND (w.email = $3 OR w.user_id = $2))
+		OR EXISTS (SELECT 1 FROM unit_members m WHERE m.unit_id = t.unit_id AND m.user_id = $2)
+		OR EXISTS (SELECT 1 FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE u.is_handler AND m.user_id = $2)
+		OR EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.role = 'admin')
+		OR EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.author_email = $3))`, ticketID, userID, email).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("mail: participant: %w", err)
+	}
+	return n > 0, nil
+}
+
+// storeFiles stores a mail's attachments as blobs. Files over the limit
+// are left out, with a line about each in the returned notes.
+func (g *Gateway) storeFiles(ctx context.Context, p *parsed) ([]ticket.NewAttachment, string, error) {
+	var atts []ticket.NewAttachment
+	var notes strings.Builder
+	for _, f := range p.Files {
+		if int64(len(f.Data)) > g.opts.MaxAttachmentBytes {
+			fmt.Fprintf(&notes, "\n\n[attachment %q (%d bytes) is larger than the limit of %d bytes and was not kept]", f.Name, len(f.Data), g.opts.MaxAttachmentBytes)
+			continue
+		}
+		sum, size, err := g.opts.Blobs.Put(ctx, bytes.NewReader(f.Data), g.opts.MaxAttachmentBytes)
+		if err != nil {
+			return nil, "", fmt.Errorf("mail: store attachment: %w", err)
+		}
+		atts = append(atts, ticket.NewAttachment{Filename: f.Name, ContentType: oneLine(f.ContentType), Size: size, SHA256: sum})
+	}
+	return atts, notes.String(), nil
+}
+
+// refuse turns a rejection into what the transport needs: the rejection
+// itself, or (BounceByMail) a bounce mail in the outbox.
+func (g *Gateway) refuse(ctx context.Context, env Envelope, p *parsed, raw []byte, rej *Rejection) (Outcome, error) {
+	if !env.BounceByMail {
+		return Outcome{}, rej
+	}
+	to := ""
+	if p != nil && !p.Automatic {
+		to = p.From
+		if rp := strings.Trim(env.MailFrom, "<> "); rp != "" {
+			to = strings.ToLower(rp)
+		}
+	}
+	if to == "" || g.ours(to) {
+		return g.quarantine(ctx, env, p, raw, "refused, and no bounce possible: "+rej.Reason)
+	}
+	rcpt := strings.Join(env.Rcpts, ", ")
+	if rcpt == "" && p != nil {
+		rcpt = strings.Join(p.To, ", ")
+	}
+	m := outMail{Kind: KindBounce, To: to, FromName: g.opts.Tag, Subject: "Undeliverable: " + p.Subject, Template: "bounce.txt",
+		Data: tmplData{Rcpt: rcpt, Reason: rej.Reason, Subject: p.Subject}, InReplyTo: p.MessageID, Refs: []string{p.MessageID},
+		Auto: "auto-replied", DedupeKey: "bounce:" + p.MessageID}
+	if err := g.db.Tx(ctx, func(q db.Querier) error { return g.queue(ctx, q, m) }); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Action: "bounced", Reason: rej.Reason}, nil
+}

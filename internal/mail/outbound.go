@@ -1,0 +1,447 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+)
+
+//go:embed templates/*.txt
+var templateFS embed.FS
+
+var templates = template.Must(template.ParseFS(templateFS, "templates/*.txt"))
+
+// Kinds of outgoing mail.
+const (
+	KindAutoReply = "auto_reply" // to the requester of a new ticket
+	KindNewTicket = "new_ticket" // to the unit
+	KindReply     = "reply"      // a public message
+	KindNote      = "note"       // an internal note, to unit members only
+	KindStatus    = "status"     // a status change
+	KindBounce    = "bounce"     // a refusal of inbound mail (IMAP)
+)
+
+// outMail is one mail to compose.
+type outMail struct {
+	TicketID  int64
+	Kind      string
+	To        string
+	ToName    string
+	FromName  string
+	ReplyTo   string
+	Subject   string
+	Template  string
+	Data      tmplData
+	InReplyTo string
+	Refs      []string
+	Auto      string // Auto-Submitted value
+	Note      bool
+	DedupeKey string
+}
+
+type tmplData struct {
+	Ticket        *ticket.Ticket
+	URL           string
+	Tag           string
+	Unit          string
+	Author        string
+	Body          string
+	Old, New      string
+	RecipientName string
+	Rcpt, Reason  string
+	Subject       string
+}
+
+// compose renders m into a complete RFC 5322 message with Message-ID mid.
+func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
+	var body bytes.Buffer
+	if err := templates.ExecuteTemplate(&body, m.Template, m.Data); err != nil {
+		return nil, fmt.Errorf("mail: template %s: %w", m.Template, err)
+	}
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if err := msg.FromFormat(m.FromName, g.opts.Address); err != nil {
+		return nil, fmt.Errorf("mail: from: %w", err)
+	}
+	if err := msg.AddToFormat(m.ToName, m.To); err != nil {
+		return nil, fmt.Errorf("mail: to %q: %w", m.To, err)
+	}
+	if m.ReplyTo != "" {
+		if err := msg.ReplyTo(m.ReplyTo); err != nil {
+			return nil, fmt.Errorf("mail: reply-to: %w", err)
+		}
+	}
+	msg.Subject(m.Subject)
+	msg.SetMessageIDWithValue(mid)
+	msg.SetDateWithValue(g.now())
+	if m.InReplyTo != "" {
+		msg.SetGenHeader(gomail.HeaderInReplyTo, "<"+m.InReplyTo+">")
+	}
+	if len(m.Refs) > 0 {
+		refs := make([]string, len(m.Refs))
+		for i, r := range m.Refs {
+			refs[i] = "<" + r + ">"
+		}
+		msg.SetGenHeader(gomail.HeaderReferences, strings.Join(refs, " "))
+	}
+	msg.SetGenHeader("Auto-Submitted", m.Auto)
+	msg.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
+	msg.SetGenHeader(LoopHeader, g.opts.Domain)
+	if m.TicketID != 0 {
+		msg.SetGenHeader("X-Helpmesh-Ticket", fmt.Sprint(m.TicketID))
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, body.String())
+	var raw bytes.Buffer
+	if _, err := msg.WriteTo(&raw); err != nil {
+		return nil, fmt.Errorf("mail: compose: %w", err)
+	}
+	return raw.Bytes(), nil
+}
+
+// queue composes m and stores it in the outbox in transaction q: pending
+// with a send job when a relay is configured, held otherwise, suppressed
+// when the recipient got too many mails lately.
+func (g *Gateway) queue(ctx context.Context, q db.Querier, m outMail) error {
+	flag := flagPublic
+	if m.Note {
+		flag = flagNote
+	}
+	mid := g.sig.messageID(m.TicketID, flag, g.opts.Domain)
+	raw, err := g.compose(m, mid)
+	if err != nil {
+		return jobs.Permanent(err)
+	}
+	now := g.now()
+	var recent int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE rcpt = $1 AND created_at > $2 AND state <> 'suppressed'`,
+		m.To, now.Add(-g.opts.RateWindow)).Scan(&recent); err != nil {
+		return fmt.Errorf("mail: rate limit: %w", err)
+	}
+	state, note := "held", ""
+	switch {
+	case recent >= g.opts.RateLimit:
+		state, note = "suppressed", fmt.Sprintf("rate limit: %d mails to %s in %s", recent, m.To, g.opts.RateWindow)
+	case g.opts.Relay != "":
+		state = "pending"
+	}
+	var dedupe any
+	if m.DedupeKey != "" {
+		dedupe = m.DedupeKey
+	}
+	var id int64
+	err = q.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+		nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, state, note, dedupe, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // composed by an earlier run of the same job
+	}
+	if err != nil {
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	if state == "pending" {
+		if _, err := jobs.Enqueue(ctx, q, JobSend, sendPayload{ID: id}, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// Release queues for sending every held outbox row (after a relay was
+// configured) and returns how many.
+func (g *Gateway) Release(ctx context.Context) (int, error) {
+	if g.opts.Relay == "" {
+		return 0, nil
+	}
+	n := 0
+	err := g.db.Tx(ctx, func(q db.Querier) error {
+		rows, err := q.QueryContext(ctx, `UPDATE outbox SET state = 'pending' WHERE state = 'held' RETURNING id`)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := jobs.Enqueue(ctx, q, JobSend, sendPayload{ID: id}, time.Time{}); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mail: release outbox: %w", err)
+	}
+	return n, nil
+}
+
+// eventMessage is the message an event is about.
+type eventMessage struct {
+	AuthorID    int64
+	AuthorEmail string
+	AuthorName  string
+	Internal    bool
+	Body        string
+	MailID      string
+	Automatic   bool
+}
+
+func (g *Gateway) loadMessage(ctx context.Context, id int64) (*eventMessage, error) {
+	m := &eventMessage{}
+	err := g.db.R.QueryRowContext(ctx, `SELECT COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.body, COALESCE(m.mail_id, ''),
+		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.mail_id = m.mail_id), FALSE)
+		FROM messages m WHERE m.id = $1`, id).
+		Scan(&m.AuthorID, &m.AuthorEmail, &m.AuthorName, &m.Internal, &m.Body, &m.MailID, &m.Automatic)
+	if err != nil {
+		return nil, fmt.Errorf("mail: message %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// recipients collects addresses, lower-cased and without duplicates, the
+// excluded ones and our own.
+type recipients struct {
+	g       *Gateway
+	exclude []string
+	list    []rcpt
+}
+
+type rcpt struct{ addr, name string }
+
+func (r *recipients) add(addr, name string) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	if addr == "" || !strings.Contains(addr, "@") || slices.Contains(r.exclude, addr) || r.g.ours(addr) || addr == r.g.opts.Address {
+		return
+	}
+	for _, x := range r.list {
+		if x.addr == addr {
+			return
+		}
+	}
+	r.list = append(r.list, rcpt{addr, name})
+}
+
+type sendPayload struct {
+	ID int64 `json:"id"`
+}
+
+// handleNotify turns one ticket event into outbox rows.
+func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) error {
+	var ev ticket.Event
+	if err := j.Decode(&ev); err != nil {
+		return err
+	}
+	t, err := g.opts.Tickets.Get(ctx, g.system, ev.TicketID)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var actor string
+	if ev.ActorID != 0 {
+		_ = g.db.R.QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, ev.ActorID).Scan(&actor)
+	}
+	var msg *eventMessage
+	if ev.MessageID != 0 {
+		if msg, err = g.loadMessage(ctx, ev.MessageID); err != nil {
+			return err
+		}
+	}
+	var unitName, unitAddr, unitComment string
+	var members []rcpt
+	if t.UnitID != 0 {
+		u, err := g.opts.Units.UnitByID(ctx, t.UnitID)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return err
+		}
+		if u != nil {
+			unitName, unitAddr, unitComment = u.Name, u.Email, u.CommentEmail
+			ms, err := g.opts.Units.Members(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				members = append(members, rcpt{m.Email, m.Name})
+			}
+		}
+	}
+	var firstMailID string
+	_ = g.db.R.QueryRowContext(ctx, `SELECT COALESCE(mail_id, '') FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, t.ID).Scan(&firstMailID)
+
+	root := g.sig.rootID(t.ID, g.opts.Domain)
+	refs := []string{root}
+	inReplyTo := root
+	if firstMailID != "" {
+		refs = append(refs, firstMailID)
+	}
+	if msg != nil && msg.MailID != "" {
+		if msg.MailID != firstMailID {
+			refs = append(refs, msg.MailID)
+		}
+		inReplyTo = msg.MailID
+	}
+	replyBase := g.opts.Address
+	if unitAddr != "" && g.ours(unitAddr) {
+		replyBase = unitAddr
+	}
+	commentBase := g.opts.Address
+	if unitComment != "" && g.ours(unitComment) {
+		commentBase = unitComment
+	}
+	fromName := g.opts.Tag
+	if unitName != "" {
+		fromName = unitName + " (" + g.opts.Tag + ")"
+	}
+	subject := fmt.Sprintf("[%s #%d] %s", g.opts.Tag, t.ID, t.Subject)
+	data := tmplData{Ticket: t, URL: g.opts.BaseURL + "/tickets/" + fmt.Sprint(t.ID), Tag: g.opts.Tag, Unit: unitName}
+	if msg != nil {
+		data.Body = msg.Body
+		data.Author = msg.AuthorName
+		if data.Author == "" {
+			data.Author = msg.AuthorEmail
+		} else if msg.AuthorEmail != "" {
+			data.Author += " <" + msg.AuthorEmail + ">"
+		}
+	}
+	var out []outMail
+	mk := func(kind, tmpl, auto string, to rcpt, note bool) outMail {
+		d := data
+		d.RecipientName = to.name
+		m := outMail{TicketID: t.ID, Kind: kind, To: to.addr, ToName: to.name, FromName: fromName,
+			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false), Subject: subject, Template: tmpl + ".txt", Data: d,
+			InReplyTo: inReplyTo, Refs: refs, Auto: auto, Note: note,
+			DedupeKey: fmt.Sprintf("j%d:%s:%s", j.ID, kind, to.addr)}
+		if note {
+			m.ReplyTo = g.sig.tokenAddress(commentBase, t.ID, true)
+		}
+		return m
+	}
+	// staff are told about what the requester side writes: the assignee,
+	// else the unit's list (when it is not one of our own addresses), else
+	// every member.
+	staff := func(r *recipients) {
+		switch {
+		case t.Assignee != nil:
+			r.add(t.Assignee.Email, t.Assignee.Name)
+		case unitAddr != "" && !g.ours(unitAddr):
+			r.add(unitAddr, unitName)
+		default:
+			for _, m := range members {
+				r.add(m.addr, m.name)
+			}
+		}
+	}
+	switch ev.Kind {
+	case "created":
+		if msg != nil && !msg.Automatic {
+			r := &recipients{g: g}
+			r.add(t.Requester.Email, t.Requester.Name)
+			for _, x := range r.list {
+				out = append(out, mk(KindAutoReply, "auto_reply", "auto-replied", x, false))
+			}
+		}
+		r := &recipients{g: g, exclude: []string{actor, t.Requester.Email}}
+		staff(r)
+		for _, x := range r.list {
+			out = append(out, mk(KindNewTicket, "new_ticket", "auto-generated", x, false))
+		}
+	case "message":
+		if msg == nil || msg.Automatic {
+			break
+		}
+		if ev.Internal || msg.Internal {
+			r := &recipients{g: g, exclude: []string{actor, msg.AuthorEmail}}
+			if t.Assignee != nil {
+				r.add(t.Assignee.Email, t.Assignee.Name)
+			}
+			for _, m := range members {
+				r.add(m.addr, m.name)
+			}
+			for _, x := range r.list {
+				out = append(out, mk(KindNote, "note", "auto-generated", x, true))
+			}
+			break
+		}
+		r := &recipients{g: g, exclude: []string{actor, msg.AuthorEmail}}
+		r.add(t.Requester.Email, t.Requester.Name)
+		for _, w := range t.WatcherList {
+			r.add(w, "")
+		}
+		if !g.isStaff(ctx, msg.AuthorID, t) {
+			staff(r)
+		}
+		for _, x := range r.list {
+			out = append(out, mk(KindReply, "reply", "auto-generated", x, false))
+		}
+	case "changed":
+		for _, c := range ev.Changes {
+			if c.Field != "status" {
+				continue
+			}
+			r := &recipients{g: g, exclude: []string{actor}}
+			r.add(t.Requester.Email, t.Requester.Name)
+			for _, w := range t.WatcherList {
+				r.add(w, "")
+			}
+			for _, x := range r.list {
+				m := mk(KindStatus, "status", "auto-generated", x, false)
+				m.Data.Old, m.Data.New, m.Data.Author = c.Old, c.New, actor
+				out = append(out, m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	err = g.db.Tx(ctx, func(q db.Querier) error {
+		for _, m := range out {
+			if err := g.queue(ctx, q, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
+	}
+	return nil
+}
+
+func (g *Gateway) isStaff(ctx context.Context, userID int64, t *ticket.Ticket) bool {
+	if userID == 0 {
+		return false
+	}
+	p, err := g.opts.Users.Principal(ctx, userID)
+	return err == nil && p.CanWorkTicket(t.Facts())
+}

@@ -1,0 +1,143 @@
+package mail
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// LoadSecret returns the instance secret that signs reply tokens and
+// Message-IDs: configured (HELPMESH_SECRET) when set, else the one kept in
+// the settings table, created on first use. Every node of a PostgreSQL
+// deployment reads the same row.
+func LoadSecret(ctx context.Context, d *db.DB, configured string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("mail: secret: %w", err)
+	}
+	if _, err := d.W.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('secret', $1) ON CONFLICT (key) DO NOTHING`, hex.EncodeToString(b)); err != nil {
+		return nil, fmt.Errorf("mail: secret: %w", err)
+	}
+	var v string
+	err := d.W.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'secret'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) || v == "" {
+		return nil, errors.New("mail: secret: settings row missing")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mail: secret: %w", err)
+	}
+	return []byte(v), nil
+}
+
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// signer makes and checks the signed identifiers in our mail.
+type signer struct{ key []byte }
+
+func (s signer) sign(parts ...string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(strings.Join(parts, "\x00")))
+	return b32.EncodeToString(m.Sum(nil))[:16]
+}
+
+func (s signer) check(sig string, parts ...string) bool {
+	return hmac.Equal([]byte(sig), []byte(s.sign(parts...)))
+}
+
+// Message-ID flags: what kind of mail a Message-ID of ours was.
+const (
+	flagRoot   = "t" // the synthetic root of a ticket's thread
+	flagPublic = "p" // a public mail (auto-reply, reply, status)
+	flagNote   = "n" // an internal note sent to staff
+)
+
+// messageID returns a new Message-ID (without angle brackets) for a mail
+// about ticketID: hm.<ticket>.<flag>.<random>.<signature>@domain. Only we can
+// make one that verifies, so a reply quoting it threads safely.
+func (s signer) messageID(ticketID int64, flag, domain string) string {
+	r := make([]byte, 8)
+	_, _ = rand.Read(r)
+	nonce := b32.EncodeToString(r)
+	id := strconv.FormatInt(ticketID, 10)
+	return "hm." + id + "." + flag + "." + nonce + "." + s.sign("mid", id, flag, nonce) + "@" + domain
+}
+
+// rootID is the fixed Message-ID of a ticket's thread, put in References of
+// every mail about it.
+func (s signer) rootID(ticketID int64, domain string) string {
+	id := strconv.FormatInt(ticketID, 10)
+	return "hm." + id + "." + flagRoot + ".0." + s.sign("mid", id, flagRoot, "0") + "@" + domain
+}
+
+// parseMessageID returns the ticket and flag of one of our Message-IDs, or
+// ok=false for any other (or forged) id. The domain is not checked: it may
+// have changed since the mail went out.
+func (s signer) parseMessageID(mid string) (ticketID int64, flag string, ok bool) {
+	mid = strings.Trim(strings.TrimSpace(mid), "<>")
+	local, _, found := strings.Cut(mid, "@")
+	if !found || !strings.HasPrefix(local, "hm.") {
+		return 0, "", false
+	}
+	f := strings.Split(local, ".")
+	if len(f) != 5 {
+		return 0, "", false
+	}
+	id, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || id <= 0 || !s.check(f[4], "mid", f[1], f[2], f[3]) {
+		return 0, "", false
+	}
+	return id, f[2], true
+}
+
+// tokenAddress returns base (local@domain) with a signed reply token for
+// ticketID: local+t<id>-<sig>@domain, or local+t<id>c-<sig> for the comment
+// (internal note) variant.
+func (s signer) tokenAddress(base string, ticketID int64, comment bool) string {
+	local, domain, ok := strings.Cut(base, "@")
+	if !ok {
+		return base
+	}
+	tok := "t" + strconv.FormatInt(ticketID, 10)
+	if comment {
+		tok += "c"
+	}
+	return local + "+" + tok + "-" + s.sign("reply", tok) + "@" + domain
+}
+
+// parseTokenAddress splits addr into its base address and the ticket of a
+// valid reply token. ok is false when addr carries no valid token.
+func (s signer) parseTokenAddress(addr string) (base string, ticketID int64, comment, ok bool) {
+	local, domain, found := strings.Cut(addr, "@")
+	if !found {
+		return "", 0, false, false
+	}
+	i := strings.LastIndex(local, "+t")
+	if i <= 0 {
+		return "", 0, false, false
+	}
+	tok, sig, found := strings.Cut(local[i+1:], "-")
+	if !found || !s.check(sig, "reply", tok) {
+		return "", 0, false, false
+	}
+	num := strings.TrimPrefix(tok, "t")
+	comment = strings.HasSuffix(num, "c")
+	num = strings.TrimSuffix(num, "c")
+	id, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || id <= 0 {
+		return "", 0, false, false
+	}
+	return local[:i] + "@" + domain, id, comment, true
+}
