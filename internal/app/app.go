@@ -24,6 +24,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
+	"github.com/helpmesh/helpmesh/internal/web"
 )
 
 // App is one running helpmesh instance.
@@ -90,6 +91,10 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("GET /healthz", apiHandler)
 	mux.Handle("GET /metrics", apiHandler)
+	mux.Handle("/", web.New(web.Deps{
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
+		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
+	}))
 	a.Handler = mux
 	return nil
 }

@@ -1,0 +1,388 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+)
+
+// Queue views of a unit.
+var queueViews = []struct{ Key, Label string }{
+	{"new", "New"},
+	{"assigned", "Assigned"},
+	{"mine", "Mine"},
+	{"waiting", "Waiting"},
+	{"open", "All open"},
+	{"all", "Everything"},
+}
+
+type queueTab struct {
+	Key, Label, URL string
+	Count           int
+	Active          bool
+}
+
+type queueView struct {
+	Page
+	Unit     *unit.Unit
+	Tabs     []queueTab
+	View     string
+	Tickets  []*ticket.Ticket
+	Q        string
+	Status   string
+	Priority string
+	Statuses []ticket.Status
+	Prios    []ticket.Priority
+	More     string
+	Self     string // this view's URL, for saving it
+	Members  []unit.Member
+}
+
+// staffUnits lists the units whose queues p works, with their open counts,
+// for the navigation.
+func (h *Handler) staffUnits(r *http.Request) []navUnit {
+	p := principal(r)
+	us, err := h.d.Units.Units(r.Context())
+	if err != nil {
+		return nil
+	}
+	var out []navUnit
+	for _, u := range us {
+		if p.StaffOf(u.ID) {
+			out = append(out, navUnit{Slug: u.Slug, Name: u.Name})
+		}
+	}
+	return out
+}
+
+func (h *Handler) queueIndex(w http.ResponseWriter, r *http.Request) {
+	units := h.staffUnits(r)
+	if len(units) == 0 {
+		h.errorPage(w, r, http.StatusNotFound, "You work no unit's queue yet. Ask an administrator to add you to a support unit.")
+		return
+	}
+	// Prefer a unit the person belongs to over everything they may see.
+	p := principal(r)
+	target := units[0].Slug
+	for _, id := range p.UnitIDs() {
+		if u, err := h.d.Units.UnitByID(r.Context(), id); err == nil {
+			target = u.Slug
+			break
+		}
+	}
+	http.Redirect(w, r, "/queue/"+target, http.StatusSeeOther)
+}
+
+// queueFilter turns a view and its filters into a ticket filter.
+func queueFilter(p *auth.Principal, unitID int64, view, status string) ticket.Filter {
+	f := ticket.Filter{UnitID: unitID}
+	switch view {
+	case "new":
+		f.Statuses = []ticket.Status{ticket.New, ticket.Reopened}
+	case "assigned":
+		f.Statuses = []ticket.Status{ticket.Assigned}
+	case "mine":
+		f.AssigneeID = p.UserID
+		f.Statuses = openStatuses()
+	case "waiting":
+		f.Statuses = []ticket.Status{ticket.WaitingForReply, ticket.OnHold}
+	case "open":
+		f.Statuses = openStatuses()
+	}
+	if status != "" && slices.Contains(ticket.Statuses, ticket.Status(status)) {
+		f.Statuses = []ticket.Status{ticket.Status(status)}
+	}
+	return f
+}
+
+func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principal(r)
+	u, err := h.d.Units.Unit(ctx, r.PathValue("unit"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !p.StaffOf(u.ID) {
+		h.errorPage(w, r, http.StatusForbidden, "You do not work this unit's queue.")
+		return
+	}
+	q := r.URL.Query()
+	view := q.Get("view")
+	if !slices.ContainsFunc(queueViews, func(v struct{ Key, Label string }) bool { return v.Key == view }) {
+		view = "open"
+	}
+	search := strings.TrimSpace(q.Get("q"))
+	if len(search) > 200 {
+		search = search[:200]
+	}
+	status := q.Get("status")
+	if !slices.Contains(ticket.Statuses, ticket.Status(status)) {
+		status = ""
+	}
+	prio := q.Get("priority")
+	if !slices.Contains(ticket.Priorities, ticket.Priority(prio)) {
+		prio = ""
+	}
+	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
+	f := queueFilter(p, u.ID, view, status)
+	f.Query, f.Before, f.Limit = search, before, 50
+	var ts []*ticket.Ticket
+	if prio == "" {
+		ts, err = h.d.Tickets.List(ctx, p, f)
+	} else {
+		// The store does not filter by priority: read more and keep the
+		// matching ones, within a bounded number of pages.
+		f.Limit = ticket.MaxLimit
+		for range 5 {
+			page, err2 := h.d.Tickets.List(ctx, p, f)
+			if err2 != nil {
+				err = err2
+				break
+			}
+			for _, t := range page {
+				if string(t.Priority) == prio && len(ts) < 50 {
+					ts = append(ts, t)
+				}
+			}
+			if len(page) < f.Limit || len(ts) >= 50 {
+				break
+			}
+			f.Before = page[len(page)-1].ID
+		}
+		f.Limit = 50
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	counts, err := h.queueCounts(r, p, u.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v := queueView{Page: h.page(r, u.Name+" queue", "queue"), Unit: u, View: view, Tickets: ts, Q: search,
+		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities}
+	base := "/queue/" + u.Slug
+	for _, qv := range queueViews {
+		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: counts[qv.Key], Active: qv.Key == view})
+	}
+	self := url.Values{"view": {view}}
+	for k, val := range map[string]string{"q": search, "status": status, "priority": prio} {
+		if val != "" {
+			self.Set(k, val)
+		}
+	}
+	v.Self = base + "?" + self.Encode()
+	if len(ts) == 50 {
+		self.Set("before", strconv.FormatInt(ts[len(ts)-1].ID, 10))
+		v.More = base + "?" + self.Encode()
+	}
+	if v.Members, err = h.d.Units.Members(ctx, u.ID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if v.Page.Saved, err = h.savedViews(r, p.UserID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "queue", v)
+}
+
+// queueCounts counts the tickets of each view of a unit (the caller has
+// checked that p works the unit, so every ticket of it is visible).
+func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, unitID int64) (map[string]int, error) {
+	ctx := r.Context()
+	rows, err := h.d.DB.R.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE unit_id = $1 GROUP BY status`, unitID)
+	if err != nil {
+		return nil, fmt.Errorf("web: queue counts: %w", err)
+	}
+	defer rows.Close()
+	c := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("web: queue counts: %w", err)
+		}
+		s := ticket.Status(st)
+		c["all"] += n
+		if s.Open() {
+			c["open"] += n
+		}
+		switch s {
+		case ticket.New, ticket.Reopened:
+			c["new"] += n
+		case ticket.Assigned:
+			c["assigned"] += n
+		case ticket.WaitingForReply, ticket.OnHold:
+			c["waiting"] += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("web: queue counts: %w", err)
+	}
+	open := openStatuses()
+	ph := make([]string, len(open))
+	args := []any{unitID, p.UserID}
+	for i, s := range open {
+		args = append(args, string(s))
+		ph[i] = "$" + strconv.Itoa(len(args))
+	}
+	var mine int
+	if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets WHERE unit_id = $1 AND assignee_id = $2 AND status IN (`+strings.Join(ph, ",")+`)`, args...).Scan(&mine); err != nil {
+		return nil, fmt.Errorf("web: queue counts: %w", err)
+	}
+	c["mine"] = mine
+	return c, nil
+}
+
+// bulk applies one change to the selected tickets of a queue. Each ticket
+// is updated on its own (the store checks every one); those that cannot
+// change are counted and reported.
+func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principal(r)
+	back := "/queue/" + url.PathEscape(r.PathValue("unit"))
+	if ret := safeNext(r.PostFormValue("return")); strings.HasPrefix(ret, "/queue/") {
+		back = ret
+	}
+	ids := r.PostForm["ticket"]
+	if len(ids) == 0 {
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "Select at least one ticket first.")
+		return
+	}
+	if len(ids) > 200 {
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "Select at most 200 tickets at once.")
+		return
+	}
+	action := r.PostFormValue("action")
+	u := ticket.Update{Source: ticket.FromWeb}
+	kind, value, _ := strings.Cut(action, ":")
+	switch kind {
+	case "assign":
+		if value == "me" {
+			u.AssigneeID = &p.UserID
+		} else if n, err := strconv.ParseInt(value, 10, 64); err == nil && n > 0 {
+			u.AssigneeID = &n
+		} else {
+			zero := int64(0)
+			u.AssigneeID = &zero
+		}
+	case "status":
+		st := ticket.Status(value)
+		if !slices.Contains(ticket.Statuses, st) {
+			h.errorPage(w, r, http.StatusUnprocessableEntity, "Choose an action from the list.")
+			return
+		}
+		u.Status = &st
+	case "priority":
+		pr := ticket.Priority(value)
+		if !slices.Contains(ticket.Priorities, pr) {
+			h.errorPage(w, r, http.StatusUnprocessableEntity, "Choose an action from the list.")
+			return
+		}
+		u.Priority = &pr
+	default:
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "Choose an action from the list.")
+		return
+	}
+	failed := 0
+	for _, s := range ids {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			failed++
+			continue
+		}
+		if _, err := h.d.Tickets.Update(ctx, p, id, u); err != nil {
+			k := apperr.KindOf(err)
+			if k == apperr.Internal {
+				h.fail(w, r, err)
+				return
+			}
+			failed++
+		}
+	}
+	flash := "bulk"
+	if failed > 0 {
+		flash = "bulk-" + strconv.Itoa(failed)
+	}
+	h.redirect(w, r, back, flash)
+}
+
+// Saved views: a staff member names a queue URL with its filters.
+
+type savedView struct {
+	ID   int64
+	Name string
+	Path string
+}
+
+func (h *Handler) savedViews(r *http.Request, userID int64) ([]savedView, error) {
+	rows, err := h.d.DB.R.QueryContext(r.Context(), `SELECT id, name, path FROM saved_views WHERE user_id = $1 ORDER BY name, id LIMIT 50`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("web: saved views: %w", err)
+	}
+	defer rows.Close()
+	var vs []savedView
+	for rows.Next() {
+		var v savedView
+		if err := rows.Scan(&v.ID, &v.Name, &v.Path); err != nil {
+			return nil, fmt.Errorf("web: saved views: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
+}
+
+func (h *Handler) saveView(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	path := safeNext(r.PostFormValue("path"))
+	if name == "" || utf8.RuneCountInString(name) > 60 || strings.ContainsAny(name, "\r\n") {
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "Give the view a name of 1 to 60 characters.")
+		return
+	}
+	if !strings.HasPrefix(path, "/queue/") || len(path) > 500 {
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "Only queue views can be saved.")
+		return
+	}
+	var n int
+	if err := h.d.DB.R.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM saved_views WHERE user_id = $1`, p.UserID).Scan(&n); err != nil {
+		h.fail(w, r, fmt.Errorf("web: save view: %w", err))
+		return
+	}
+	if n >= 50 {
+		h.errorPage(w, r, http.StatusConflict, "You have 50 saved views already; delete one first.")
+		return
+	}
+	if _, err := h.d.DB.W.ExecContext(r.Context(), `INSERT INTO saved_views (user_id, name, path, created_at) VALUES ($1, $2, $3, $4)`,
+		p.UserID, name, path, time.Now().UTC()); err != nil {
+		h.fail(w, r, fmt.Errorf("web: save view: %w", err))
+		return
+	}
+	h.redirect(w, r, path, "saved")
+}
+
+func (h *Handler) deleteView(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.errorPage(w, r, http.StatusNotFound, "No such view.")
+		return
+	}
+	if _, err := h.d.DB.W.ExecContext(r.Context(), `DELETE FROM saved_views WHERE id = $1 AND user_id = $2`, id, principal(r).UserID); err != nil {
+		h.fail(w, r, fmt.Errorf("web: delete view: %w", err))
+		return
+	}
+	h.redirect(w, r, "/queue", "saved")
+}

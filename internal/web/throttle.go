@@ -1,0 +1,149 @@
+package web
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// Sign-in throttling, kept in the database so that every node counts the
+// same failures: an address is locked for throttleLock after
+// maxFailuresPerAccount failed attempts within throttleWindow, and a client
+// IP after maxFailuresPerIP.
+const (
+	throttleWindow        = 15 * time.Minute
+	throttleLock          = 15 * time.Minute
+	maxFailuresPerAccount = 5
+	maxFailuresPerIP      = 30
+)
+
+type throttle struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// blocked returns until when any of keys is locked (zero when none is).
+func (t *throttle) blocked(ctx context.Context, keys ...string) (time.Time, error) {
+	var until time.Time
+	now := t.now()
+	for _, k := range keys {
+		var lu sql.NullTime
+		err := t.db.W.QueryRowContext(ctx, `SELECT locked_until FROM login_attempts WHERE key = $1`, k).Scan(&lu)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, fmt.Errorf("web: throttle: %w", err)
+		}
+		if lu.Valid && lu.Time.After(now) && lu.Time.After(until) {
+			until = lu.Time
+		}
+	}
+	return until, nil
+}
+
+// fail counts one failed attempt against key; limit failures within the
+// window lock it.
+func (t *throttle) fail(ctx context.Context, key string, limit int) error {
+	now := t.now()
+	return t.db.Tx(ctx, func(q db.Querier) error {
+		var failures int
+		var start time.Time
+		err := q.QueryRowContext(ctx, `SELECT failures, window_start FROM login_attempts WHERE key = $1`, key).Scan(&failures, &start)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = q.ExecContext(ctx, `INSERT INTO login_attempts (key, failures, window_start) VALUES ($1, 1, $2)`, key, now)
+			return err
+		case err != nil:
+			return fmt.Errorf("web: throttle: %w", err)
+		}
+		if now.Sub(start) > throttleWindow {
+			failures, start = 0, now
+		}
+		failures++
+		var locked any
+		if failures >= limit {
+			locked = now.Add(throttleLock)
+			failures, start = 0, now
+		}
+		_, err = q.ExecContext(ctx, `UPDATE login_attempts SET failures = $1, window_start = $2, locked_until = COALESCE($3, locked_until) WHERE key = $4`,
+			failures, start, locked, key)
+		if err != nil {
+			return fmt.Errorf("web: throttle: %w", err)
+		}
+		return nil
+	})
+}
+
+// reset forgets the failures of key (after a successful sign-in).
+func (t *throttle) reset(ctx context.Context, key string) error {
+	if _, err := t.db.W.ExecContext(ctx, `DELETE FROM login_attempts WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("web: throttle: %w", err)
+	}
+	return nil
+}
+
+// One-time links: a sign-in link for requesters who wrote by mail, and a
+// password reset link. Only the hash of the token is stored; a link works
+// once, within its lifetime.
+const (
+	linkSignIn   = "signin"
+	linkReset    = "reset"
+	linkLifetime = 30 * time.Minute
+)
+
+type links struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// create stores a new link for userID and returns its token.
+func (l *links) create(ctx context.Context, userID int64, purpose string) (string, error) {
+	token := auth.RandomString(32)
+	now := l.now()
+	_, err := l.db.W.ExecContext(ctx, `INSERT INTO login_links (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		auth.HashToken(token), userID, purpose, now, now.Add(linkLifetime))
+	if err != nil {
+		return "", fmt.Errorf("web: create link: %w", err)
+	}
+	return token, nil
+}
+
+// check returns the user of a valid, unused link, or 0.
+func (l *links) check(ctx context.Context, token, purpose string) (int64, error) {
+	if token == "" || len(token) > 100 {
+		return 0, nil
+	}
+	var userID int64
+	err := l.db.W.QueryRowContext(ctx, `SELECT user_id FROM login_links WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`,
+		auth.HashToken(token), purpose, l.now()).Scan(&userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("web: check link: %w", err)
+	}
+	return userID, nil
+}
+
+// use marks a link used and returns its user, or 0 when it is not valid
+// (any more). Only one of two concurrent uses succeeds.
+func (l *links) use(ctx context.Context, token, purpose string) (int64, error) {
+	userID, err := l.check(ctx, token, purpose)
+	if err != nil || userID == 0 {
+		return 0, err
+	}
+	res, err := l.db.W.ExecContext(ctx, `UPDATE login_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL`, l.now(), auth.HashToken(token))
+	if err != nil {
+		return 0, fmt.Errorf("web: use link: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return 0, nil
+	}
+	return userID, nil
+}

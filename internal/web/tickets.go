@@ -1,0 +1,550 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+)
+
+type listView struct {
+	Page
+	Tickets  []*ticket.Ticket
+	Q        string
+	Status   string // open, closed, all or one status
+	Statuses []ticket.Status
+	More     string // URL of the next page, "" when none
+	Counts   map[string]int
+}
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	ts, err := h.d.Tickets.List(r.Context(), p, ticket.Filter{RequesterID: p.UserID, Statuses: openStatuses(), Limit: 8})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pg := h.page(r, "Home", "home")
+	h.render(w, r, http.StatusOK, "home", listView{Page: pg, Tickets: ts})
+}
+
+func openStatuses() []ticket.Status {
+	var ss []ticket.Status
+	for _, s := range ticket.Statuses {
+		if s.Open() {
+			ss = append(ss, s)
+		}
+	}
+	return ss
+}
+
+func closedStatuses() []ticket.Status {
+	var ss []ticket.Status
+	for _, s := range ticket.Statuses {
+		if !s.Open() {
+			ss = append(ss, s)
+		}
+	}
+	return ss
+}
+
+// statusFilter turns the status parameter of a list into statuses.
+func statusFilter(v string) ([]ticket.Status, string) {
+	switch v {
+	case "", "open":
+		return openStatuses(), "open"
+	case "closed":
+		return closedStatuses(), "closed"
+	case "all":
+		return nil, "all"
+	}
+	if slices.Contains(ticket.Statuses, ticket.Status(v)) {
+		return []ticket.Status{ticket.Status(v)}, v
+	}
+	return openStatuses(), "open"
+}
+
+// myTickets lists the tickets the signed-in person asked for (and their
+// team's), with filters and full-text search.
+func (h *Handler) myTickets(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	q := r.URL.Query()
+	statuses, status := statusFilter(q.Get("status"))
+	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
+	search := strings.TrimSpace(q.Get("q"))
+	if len(search) > 200 {
+		search = search[:200]
+	}
+	f := ticket.Filter{RequesterID: p.UserID, Statuses: statuses, Query: search, Before: before, Limit: 25}
+	ts, err := h.d.Tickets.List(r.Context(), p, f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v := listView{Page: h.page(r, "My tickets", "tickets"), Tickets: ts, Q: search, Status: status, Statuses: ticket.Statuses}
+	if len(ts) == f.Limit {
+		nq := url.Values{"status": {status}, "before": {strconv.FormatInt(ts[len(ts)-1].ID, 10)}}
+		if search != "" {
+			nq.Set("q", search)
+		}
+		v.More = "/tickets?" + nq.Encode()
+	}
+	h.render(w, r, http.StatusOK, "tickets", v)
+}
+
+type newTicketView struct {
+	Page
+	Services   []*unit.Service
+	Types      []ticket.Type
+	Priorities []ticket.Priority
+	Form       newTicketForm
+	Errors     map[string]string
+	MaxUpload  int64
+}
+
+type newTicketForm struct {
+	Subject, Body, Service, Type, Priority, Watchers string
+}
+
+func (h *Handler) newTicketPage(w http.ResponseWriter, r *http.Request) {
+	f := newTicketForm{Type: string(ticket.Incident), Priority: string(ticket.LessUrgent), Service: r.URL.Query().Get("service")}
+	h.renderNewTicket(w, r, http.StatusOK, f, nil)
+}
+
+func (h *Handler) renderNewTicket(w http.ResponseWriter, r *http.Request, status int, f newTicketForm, errs map[string]string) {
+	svcs, err := h.d.Units.Services(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, status, "new", newTicketView{Page: h.page(r, "New ticket", "new"), Services: svcs,
+		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload})
+}
+
+func (h *Handler) newTicket(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principal(r)
+	f := newTicketForm{
+		Subject:  r.PostFormValue("subject"),
+		Body:     r.PostFormValue("body"),
+		Service:  strings.TrimSpace(r.PostFormValue("service")),
+		Type:     r.PostFormValue("type"),
+		Priority: r.PostFormValue("priority"),
+		Watchers: r.PostFormValue("watchers"),
+	}
+	errs := map[string]string{}
+	nt := ticket.NewTicket{Subject: f.Subject, Body: f.Body, Type: ticket.Type(f.Type), Priority: ticket.Priority(f.Priority), Source: ticket.FromWeb}
+	if f.Service != "" {
+		sv, err := h.d.Units.Service(ctx, f.Service)
+		switch {
+		case apperr.Is(err, apperr.NotFound):
+			errs["service"] = "Choose a service from the list, or “I don't know”."
+		case err != nil:
+			h.fail(w, r, err)
+			return
+		default:
+			nt.ServiceID, nt.UnitID = sv.ID, sv.UnitID
+		}
+	} else {
+		hu, err := h.d.Units.Handler(ctx)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			h.fail(w, r, err)
+			return
+		}
+		if hu != nil {
+			nt.HandlerID = hu.ID
+		}
+	}
+	for _, a := range strings.FieldsFunc(f.Watchers, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' }) {
+		nt.Watchers = append(nt.Watchers, a)
+	}
+	if len(nt.Watchers) > 20 {
+		errs["watchers"] = "Add at most 20 watchers."
+	}
+	if len(errs) > 0 {
+		h.renderNewTicket(w, r, http.StatusUnprocessableEntity, f, errs)
+		return
+	}
+	atts, err := h.saveUploads(r)
+	if err != nil {
+		if fe := fieldError(err); fe != "" {
+			errs["attachments"] = fe
+			h.renderNewTicket(w, r, http.StatusUnprocessableEntity, f, errs)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	nt.Attachments = atts
+	t, err := h.d.Tickets.Create(ctx, p, nt)
+	if err != nil {
+		var e *apperr.Error
+		if asAppErr(err, &e) && e.Kind == apperr.Invalid {
+			field := e.Field
+			if field == "" || field == "email" {
+				field = "form"
+				if e.Field == "email" {
+					field = "watchers"
+				}
+			}
+			errs[field] = capitalize(e.Message) + "."
+			h.renderNewTicket(w, r, http.StatusUnprocessableEntity, f, errs)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, "/tickets/"+strconv.FormatInt(t.ID, 10), "created")
+}
+
+// maxFiles is how many files one message may carry.
+const maxFiles = 10
+
+// saveUploads stores the files of the "attachments" field as blobs.
+func (h *Handler) saveUploads(r *http.Request) ([]ticket.NewAttachment, error) {
+	if r.MultipartForm == nil {
+		return nil, nil
+	}
+	var fhs []*multipart.FileHeader
+	for _, fh := range r.MultipartForm.File["attachments"] {
+		if fh.Filename != "" || fh.Size > 0 {
+			fhs = append(fhs, fh)
+		}
+	}
+	if len(fhs) > maxFiles {
+		return nil, apperr.Field("attachments", "attach at most %d files", maxFiles)
+	}
+	var out []ticket.NewAttachment
+	for _, fh := range fhs {
+		name := cleanFilename(fh.Filename)
+		if fh.Size > h.d.MaxUpload {
+			return nil, apperr.Field("attachments", "%s is larger than %s", name, humanSize(h.d.MaxUpload))
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return nil, fmt.Errorf("web: open upload: %w", err)
+		}
+		sum, size, err := h.d.Blobs.Put(r.Context(), f, h.d.MaxUpload)
+		f.Close()
+		if apperr.Is(err, apperr.TooLarge) {
+			return nil, apperr.Field("attachments", "%s is larger than %s", name, humanSize(h.d.MaxUpload))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("web: store upload: %w", err)
+		}
+		ct := fh.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 200 {
+			ct = "application/octet-stream"
+		} else {
+			ct = mt
+		}
+		out = append(out, ticket.NewAttachment{Filename: name, ContentType: ct, Size: size, SHA256: sum})
+	}
+	return out, nil
+}
+
+// cleanFilename keeps the base name of an uploaded file, valid UTF-8, one
+// line, at most 200 characters. It is shown escaped, never trusted.
+func cleanFilename(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	s = filepath.Base(strings.ReplaceAll(s, "\\", "/"))
+	if s == "." || s == "/" || s == "" {
+		s = "file"
+	}
+	for utf8.RuneCountInString(s) > 200 {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
+}
+
+func fieldError(err error) string {
+	var e *apperr.Error
+	if asAppErr(err, &e) && (e.Kind == apperr.Invalid || e.Kind == apperr.TooLarge) {
+		return capitalize(e.Message) + "."
+	}
+	return ""
+}
+
+type ticketView struct {
+	Page
+	T         *ticket.Ticket
+	Messages  []*ticket.Message
+	History   []ticket.HistoryEntry
+	CanWork   bool
+	CanVerify bool // the requester of a solved or unsolved ticket
+	Frozen    bool
+	Next      []ticket.Status
+	Units     []*unit.Unit
+	Members   []unit.Member
+	Types     []ticket.Type
+	Prios     []ticket.Priority
+	Errors    map[string]string
+	Reply     string
+	Note      string
+}
+
+func ticketID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+func (h *Handler) ticketPage(w http.ResponseWriter, r *http.Request) {
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "Ticket numbers are whole numbers, like /tickets/42.")
+		return
+	}
+	h.showTicket(w, r, id, http.StatusOK, nil, "", "")
+}
+
+func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, status int, errs map[string]string, reply, note string) {
+	ctx := r.Context()
+	p := principal(r)
+	t, err := h.d.Tickets.Get(ctx, p, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ms, err := h.d.Tickets.Messages(ctx, p, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	hist, err := h.d.Tickets.History(ctx, p, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v := ticketView{
+		Page: h.page(r, fmt.Sprintf("#%d %s", t.ID, t.Subject), "tickets"),
+		T:    t, Messages: ms, History: hist, Errors: errs, Reply: reply, Note: note,
+		CanWork:   p.CanWorkTicket(t.Facts()),
+		CanVerify: p.UserID == t.Requester.ID && (t.Status == ticket.Solved || t.Status == ticket.Unsolved),
+		Frozen:    t.Status.Frozen(),
+		Types:     ticket.Types, Prios: ticket.Priorities,
+	}
+	if v.CanWork {
+		v.Page.Nav = "queue"
+		v.Next = ticket.Next(t.Status)
+		if v.Units, err = h.d.Units.Units(ctx); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if t.UnitID != 0 {
+			if v.Members, err = h.d.Units.Members(ctx, t.UnitID); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		if !slices.ContainsFunc(v.Members, func(m unit.Member) bool { return m.UserID == p.UserID }) {
+			v.Members = append(v.Members, unit.Member{UserID: p.UserID, Email: p.Email, Name: p.Name})
+		}
+	}
+	h.render(w, r, status, "ticket", v)
+}
+
+func (h *Handler) addMessage(w http.ResponseWriter, r *http.Request) {
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
+		return
+	}
+	p := principal(r)
+	body := r.PostFormValue("body")
+	internal := r.PostFormValue("internal") == "1"
+	atts, err := h.saveUploads(r)
+	if err == nil {
+		_, err = h.d.Tickets.AddMessage(r.Context(), p, id, ticket.NewMessage{Body: body, Internal: internal, Source: ticket.FromWeb, Attachments: atts})
+	}
+	if err != nil {
+		if msg := fieldError(err); msg != "" {
+			field, reply, note := "reply", body, ""
+			if internal {
+				field, reply, note = "note", "", body
+			}
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{field: msg}, reply, note)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	flash := "replied"
+	if internal {
+		flash = "noted"
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d#latest", id), flash)
+}
+
+func (h *Handler) addWatcher(w http.ResponseWriter, r *http.Request) {
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
+		return
+	}
+	err := h.d.Tickets.AddWatcher(r.Context(), principal(r), id, r.PostFormValue("email"), ticket.FromWeb)
+	if err != nil {
+		if msg := fieldError(err); msg != "" {
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"watcher": msg}, "", "")
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "watcher")
+}
+
+func (h *Handler) removeWatcher(w http.ResponseWriter, r *http.Request) {
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
+		return
+	}
+	if err := h.d.Tickets.RemoveWatcher(r.Context(), principal(r), id, r.PostFormValue("email"), ticket.FromWeb); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "unwatch")
+}
+
+// setStatus: the requester verifies or reopens a solved ticket; staff move
+// it along the workflow.
+func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request) {
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
+		return
+	}
+	st := ticket.Status(r.PostFormValue("status"))
+	if !slices.Contains(ticket.Statuses, st) {
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "Choose a status from the list.")
+		return
+	}
+	if _, err := h.d.Tickets.Update(r.Context(), principal(r), id, ticket.Update{Status: &st, Source: ticket.FromWeb}); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	flash := "updated"
+	switch st {
+	case ticket.Verified:
+		flash = "verified"
+	case ticket.Reopened:
+		flash = "reopened"
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), flash)
+}
+
+// setFields applies the staff's changes of status, priority, type, unit and
+// assignee in one update (one transaction, one history entry per field).
+func (h *Handler) setFields(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
+		return
+	}
+	p := principal(r)
+	u, err := h.parseUpdate(r, p)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, err := h.d.Tickets.Update(ctx, p, id, u); err != nil {
+		if msg := fieldError(err); msg != "" {
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": msg}, "", "")
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "updated")
+}
+
+// parseUpdate reads the fields of a change form; empty fields are left as
+// they are.
+func (h *Handler) parseUpdate(r *http.Request, p *auth.Principal) (ticket.Update, error) {
+	u := ticket.Update{Source: ticket.FromWeb}
+	if v := r.PostFormValue("status"); v != "" {
+		st := ticket.Status(v)
+		u.Status = &st
+	}
+	if v := r.PostFormValue("priority"); v != "" {
+		pr := ticket.Priority(v)
+		u.Priority = &pr
+	}
+	if v := r.PostFormValue("type"); v != "" {
+		ty := ticket.Type(v)
+		u.Type = &ty
+	}
+	if v := r.PostFormValue("unit"); v != "" {
+		un, err := h.d.Units.Unit(r.Context(), v)
+		if apperr.Is(err, apperr.NotFound) {
+			return u, apperr.Field("unit", "no unit %q", v)
+		}
+		if err != nil {
+			return u, err
+		}
+		u.UnitID = &un.ID
+	}
+	switch v := r.PostFormValue("assignee"); v {
+	case "":
+	case "me":
+		u.AssigneeID = &p.UserID
+	case "none":
+		zero := int64(0)
+		u.AssigneeID = &zero
+	default:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return u, apperr.Field("assignee", "choose a person from the list")
+		}
+		u.AssigneeID = &n
+	}
+	return u, nil
+}
+
+// attachment sends a file of a message the person may see. Files are
+// always downloads, never rendered by the browser in our origin.
+func (h *Handler) attachment(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.errorPage(w, r, http.StatusNotFound, "No such file.")
+		return
+	}
+	a, err := h.d.Tickets.Attachment(r.Context(), principal(r), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	f, err := h.d.Blobs.Open(r.Context(), a.SHA256)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Filename}))
+	hd.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	hd.Set("Cache-Control", "private, max-age=3600")
+	hd.Set("Content-Length", strconv.FormatInt(a.Size, 10))
+	_, _ = io.Copy(w, f)
+}

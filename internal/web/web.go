@@ -1,0 +1,432 @@
+// Package web serves helpmesh's HTML pages: the portal where requesters ask
+// for help and follow up, the workspace where support staff work their
+// queues, and the administration pages. Pages are rendered on the server
+// with html/template; htmx and a few lines of our own script make them
+// livelier, but every action works as a plain form post.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// Mailer sends the portal's own mail: one-time sign-in links and password
+// reset links. The mail gateway's outbox implements it; Send must be
+// durable (queue the mail) rather than talk SMTP in the request.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, text string) error
+}
+
+// OutboxMail is one outgoing or quarantined mail as the admin pages show it.
+type OutboxMail struct {
+	ID        int64
+	To        string
+	Subject   string
+	State     string
+	LastError string
+	CreatedAt time.Time
+}
+
+// Outbox lists outgoing mail and quarantined incoming mail for the admin
+// pages; the mail gateway implements it.
+type Outbox interface {
+	Outgoing(ctx context.Context, limit int) ([]OutboxMail, error)
+	Quarantined(ctx context.Context, limit int) ([]OutboxMail, error)
+}
+
+// Authenticator finds the principal of a request without a session, for
+// example from its TLS client certificate. It returns nil, nil when the
+// request carries no credential it knows.
+type Authenticator func(r *http.Request) (*auth.Principal, error)
+
+// Deps is what the web handler needs.
+type Deps struct {
+	Log     *slog.Logger
+	DB      *db.DB
+	Users   *user.Store
+	Units   *unit.Store
+	Tickets *ticket.Store
+	Blobs   blob.Store
+	// Sessions is shared with other sign-in handlers (OIDC); New makes one
+	// when nil.
+	Sessions *Sessions
+	// Authenticators are tried, in order, for requests without a session.
+	Authenticators []Authenticator
+	Mailer         Mailer // nil: links cannot be mailed (the pages say so)
+	Outbox         Outbox // nil: the outbox page says mail is not set up
+	BaseURL        string // public URL, for links in mail
+	InstanceName   string // default name shown in pages; settings override it
+	MaxBody        int64  // form body limit
+	MaxUpload      int64  // one attachment
+	Now            func() time.Time
+	// SSEInterval is how often live-update streams look for changes.
+	SSEInterval time.Duration
+}
+
+// Handler serves the web portal.
+type Handler struct {
+	d        Deps
+	sessions *Sessions
+	throttle *throttle
+	links    *links
+	views    *views
+	mux      *http.ServeMux
+	handler  http.Handler
+}
+
+// New builds the web handler, to be mounted at "/".
+func New(d Deps) *Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.MaxBody <= 0 {
+		d.MaxBody = 10 << 20
+	}
+	if d.MaxUpload <= 0 {
+		d.MaxUpload = 10 << 20
+	}
+	if d.InstanceName == "" {
+		d.InstanceName = "helpmesh"
+	}
+	if d.SSEInterval <= 0 {
+		d.SSEInterval = 2 * time.Second
+	}
+	secure := strings.HasPrefix(d.BaseURL, "https://")
+	if d.Sessions == nil {
+		d.Sessions = NewSessions(d.DB, secure, d.Now)
+	}
+	now := func() time.Time { return d.Now().UTC() }
+	h := &Handler{
+		d:        d,
+		sessions: d.Sessions,
+		throttle: &throttle{db: d.DB, now: now},
+		links:    &links{db: d.DB, now: now},
+		views:    mustViews(),
+		mux:      http.NewServeMux(),
+	}
+	h.routes()
+	cop := http.NewCrossOriginProtection()
+	if d.BaseURL != "" {
+		if u, err := url.Parse(d.BaseURL); err == nil && u.Host != "" {
+			_ = cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.errorPage(w, r, http.StatusForbidden, "This request came from another site and was refused.")
+	}))
+	h.handler = h.headers(cop.Handler(h.authenticate(h.mux)))
+	return h
+}
+
+// Sessions returns the session store, for other sign-in handlers.
+func (h *Handler) Sessions() *Sessions { return h.sessions }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /static/{file}", h.static)
+	m.HandleFunc("GET /theme.css", h.themeCSS)
+	m.HandleFunc("GET /favicon.ico", h.favicon)
+
+	m.HandleFunc("GET /login", h.loginPage)
+	m.HandleFunc("POST /login", h.login)
+	m.HandleFunc("POST /logout", h.logout)
+	m.HandleFunc("GET /login/link", h.linkRequestPage)
+	m.HandleFunc("POST /login/link", h.linkRequest)
+	m.HandleFunc("GET /login/link/{token}", h.linkPage)
+	m.HandleFunc("POST /login/link/{token}", h.linkSignIn)
+	m.HandleFunc("GET /password/forgot", h.forgotPage)
+	m.HandleFunc("POST /password/forgot", h.forgot)
+	m.HandleFunc("GET /password/reset/{token}", h.resetPage)
+	m.HandleFunc("POST /password/reset/{token}", h.reset)
+
+	m.HandleFunc("GET /{$}", h.signedIn(h.home))
+	m.HandleFunc("GET /tickets", h.signedIn(h.myTickets))
+	m.HandleFunc("GET /tickets/new", h.signedIn(h.newTicketPage))
+	m.HandleFunc("POST /tickets/new", h.signedIn(h.newTicket))
+	m.HandleFunc("POST /tickets", h.signedIn(h.newTicket))
+	m.HandleFunc("GET /tickets/{id}", h.signedIn(h.ticketPage))
+	m.HandleFunc("POST /tickets/{id}/messages", h.signedIn(h.addMessage))
+	m.HandleFunc("POST /tickets/{id}/watchers", h.signedIn(h.addWatcher))
+	m.HandleFunc("POST /tickets/{id}/watchers/remove", h.signedIn(h.removeWatcher))
+	m.HandleFunc("POST /tickets/{id}/status", h.signedIn(h.setStatus))
+	m.HandleFunc("POST /tickets/{id}/fields", h.signedIn(h.setFields))
+	m.HandleFunc("GET /tickets/{id}/events", h.signedIn(h.ticketEvents))
+	m.HandleFunc("GET /attachments/{id}/{name}", h.signedIn(h.attachment))
+
+	m.HandleFunc("GET /queue", h.staff(h.queueIndex))
+	m.HandleFunc("GET /queue/{unit}", h.staff(h.queue))
+	m.HandleFunc("POST /queue/{unit}/bulk", h.staff(h.bulk))
+	m.HandleFunc("GET /queue/{unit}/events", h.staff(h.queueEvents))
+	m.HandleFunc("POST /views", h.staff(h.saveView))
+	m.HandleFunc("POST /views/{id}/delete", h.staff(h.deleteView))
+
+	m.HandleFunc("GET /admin", h.admin(h.adminIndex))
+	m.HandleFunc("GET /admin/units", h.signedIn(h.adminUnits))
+	m.HandleFunc("POST /admin/units", h.admin(h.createUnit))
+	m.HandleFunc("GET /admin/units/{slug}", h.signedIn(h.adminUnit))
+	m.HandleFunc("POST /admin/units/{slug}", h.signedIn(h.updateUnit))
+	m.HandleFunc("POST /admin/units/{slug}/members", h.signedIn(h.setMember))
+	m.HandleFunc("POST /admin/units/{slug}/members/{uid}/remove", h.signedIn(h.removeMember))
+	m.HandleFunc("GET /admin/services", h.admin(h.adminServices))
+	m.HandleFunc("POST /admin/services", h.admin(h.createService))
+	m.HandleFunc("POST /admin/services/{slug}", h.admin(h.updateService))
+	m.HandleFunc("GET /admin/users", h.admin(h.adminUsers))
+	m.HandleFunc("POST /admin/users", h.admin(h.createUser))
+	m.HandleFunc("POST /admin/users/{id}/password", h.admin(h.setUserPassword))
+	m.HandleFunc("GET /admin/outbox", h.admin(h.adminOutbox))
+	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
+	m.HandleFunc("POST /admin/settings", h.admin(h.saveSettings))
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.errorPage(w, r, http.StatusNotFound, "There is no page at this address.")
+	})
+}
+
+// contentSecurityPolicy allows only our own scripts and styles: no inline
+// script, no inline style, no eval.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+	"connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
+
+// headers sets the security headers of every response.
+func (h *Handler) headers(next http.Handler) http.Handler {
+	hsts := strings.HasPrefix(h.d.BaseURL, "https://")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		if hsts || r.TLS != nil {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	sessionKey
+	csrfKey
+)
+
+// preCSRFCookie carries the form token of visitors who are not signed in
+// (double-submit), so that the sign-in forms are protected too.
+const preCSRFCookie = "hm_csrf"
+
+// authenticate resolves the principal of the request (session, or one of
+// the Authenticators), then checks the form token of every unsafe request.
+func (h *Handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/static/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		ss, err := h.sessions.Get(ctx, r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		var p *auth.Principal
+		var token string
+		if ss != nil {
+			p, err = h.d.Users.Principal(ctx, ss.UserID)
+			if apperr.Is(err, apperr.Unauthorized) {
+				_ = h.sessions.End(w, r) // the user was disabled or deleted
+				p, ss, err = nil, nil, nil
+			}
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			if p != nil {
+				p.Via = "session"
+				token = ss.CSRF
+			}
+		}
+		if p == nil {
+			for _, a := range h.d.Authenticators {
+				if p, err = a(r); err != nil {
+					h.fail(w, r, err)
+					return
+				}
+				if p != nil {
+					break
+				}
+			}
+		}
+		if token == "" {
+			if c, err := r.Cookie(preCSRFCookie); err == nil && len(c.Value) >= 20 && len(c.Value) < 100 {
+				token = c.Value
+			} else {
+				token = auth.RandomString(24)
+				http.SetCookie(w, &http.Cookie{Name: preCSRFCookie, Value: token, Path: "/", HttpOnly: true,
+					Secure: h.sessions.secure, SameSite: http.SameSiteStrictMode})
+			}
+		}
+		ctx = context.WithValue(ctx, principalKey, p)
+		ctx = context.WithValue(ctx, sessionKey, ss)
+		ctx = context.WithValue(ctx, csrfKey, token)
+		r = r.WithContext(ctx)
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if !h.checkForm(w, r, token) {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkForm parses the body of an unsafe request (within the size limit)
+// and checks its form token.
+func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, want string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, h.d.MaxBody)
+	var err error
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		err = r.ParseMultipartForm(8 << 20)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.errorPage(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("What you sent is larger than the limit of %s.", humanSize(h.d.MaxBody)))
+			return false
+		}
+		h.errorPage(w, r, http.StatusBadRequest, "The form could not be read.")
+		return false
+	}
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		got = r.PostFormValue("csrf")
+	}
+	if got == "" || !equalTokens(got, want) {
+		h.errorPage(w, r, http.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
+		return false
+	}
+	return true
+}
+
+// principal returns the person behind the request, or nil.
+func principal(r *http.Request) *auth.Principal {
+	p, _ := r.Context().Value(principalKey).(*auth.Principal)
+	return p
+}
+
+func csrfToken(r *http.Request) string {
+	s, _ := r.Context().Value(csrfKey).(string)
+	return s
+}
+
+// signedIn sends visitors who are not signed in to the sign-in page, with
+// the way back.
+func (h *Handler) signedIn(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if principal(r) == nil {
+			if r.Method != http.MethodGet {
+				h.errorPage(w, r, http.StatusUnauthorized, "Your session has ended. Sign in again.")
+				return
+			}
+			target := "/login"
+			if r.URL.Path != "/" {
+				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		fn(w, r)
+	}
+}
+
+// staff lets in only people who work tickets of some unit.
+func (h *Handler) staff(fn http.HandlerFunc) http.HandlerFunc {
+	return h.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		if !principal(r).IsStaff() {
+			h.errorPage(w, r, http.StatusForbidden, "This page is for support staff.")
+			return
+		}
+		fn(w, r)
+	})
+}
+
+// admin lets in only administrators of the instance.
+func (h *Handler) admin(fn http.HandlerFunc) http.HandlerFunc {
+	return h.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		if !principal(r).IsAdmin() {
+			h.errorPage(w, r, http.StatusForbidden, "This page is for administrators.")
+			return
+		}
+		fn(w, r)
+	})
+}
+
+// fail shows the error page that fits err: its kind decides the status,
+// and internal errors are logged but never shown.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	msg := "Something went wrong on our side. It has been logged; please try again in a moment."
+	var e *apperr.Error
+	if errors.As(err, &e) {
+		msg = e.Error()
+		switch e.Kind {
+		case apperr.Invalid:
+			status = http.StatusUnprocessableEntity
+		case apperr.NotFound:
+			status, msg = http.StatusNotFound, "There is nothing here, or you may not see it. "+capitalize(e.Message)+"."
+		case apperr.Forbidden:
+			status = http.StatusForbidden
+		case apperr.Conflict:
+			status = http.StatusConflict
+		case apperr.Unauthorized:
+			status = http.StatusUnauthorized
+		case apperr.TooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case apperr.RateLimited:
+			status = http.StatusTooManyRequests
+		default:
+			msg = "Something went wrong on our side. It has been logged; please try again in a moment."
+		}
+	}
+	if status == http.StatusInternalServerError {
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		h.d.Log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	h.errorPage(w, r, status, msg)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func asAppErr(err error, target **apperr.Error) bool { return errors.As(err, target) }
