@@ -77,7 +77,7 @@ func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
 	gw.Store(e.g)
 	e.jobs = jobs.New(d, jobs.Options{Workers: 8, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond})
 	e.g.Register(e.jobs)
-	e.unit, err = e.units.CreateUnit(ctx, unit.Unit{Slug: "support", Name: "Support", Email: "support@" + testDomain, CommentEmail: "support-comment@" + testDomain})
+	e.unit, err = e.units.CreateUnit(ctx, unit.Unit{Slug: "support", Name: "Support", Email: "support@" + o.Domain, CommentEmail: "support-comment@" + o.Domain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,7 @@ func (g *Gateway) NewSMTPServer(o SMTPOptions) *SMTPServer {
 	srv.ReadTimeout = o.Timeout
 	srv.WriteTimeout = o.Timeout
 	srv.MaxLineLength = 16 << 10
+	srv.EnableSMTPUTF8 = true // MTAs relay internationalised mail only to servers that offer it
 	srv.ErrorLog = logAdapter{g}
 	s.srv = srv
 	return s
@@ -135,8 +136,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
-		if errors.Is(err, smtp.ErrDataTooLarge) {
-			return err
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // 552 over the size limit
 		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error reading the message"}
 	}
