@@ -42,11 +42,12 @@ type command struct {
 
 // commands lists the subcommands; "user" and "token" have their own.
 var commands = map[string]command{
-	"serve":   {"start the web portal, REST API and mail gateway", "helpmesh serve [flags]", serve},
-	"migrate": {"apply database migrations and exit", "helpmesh migrate [flags]", migrate},
-	"user":    {"manage users: user add", "helpmesh user add --email ADDR --name NAME [--role user|admin] [--password-stdin]", userCmd},
-	"token":   {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
-	"version": {"print the version", "helpmesh version", version},
+	"serve":    {"start the web portal, REST API and mail gateway", "helpmesh serve [flags]", serve},
+	"migrate":  {"apply database migrations and exit", "helpmesh migrate [flags]", migrate},
+	"user":     {"manage users: user add", "helpmesh user add --email ADDR --name NAME [--role user|admin] [--password-stdin]", userCmd},
+	"token":    {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
+	"version":  {"print the version", "helpmesh version", version},
+	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
 // errUsage marks an error in the command line: exit code 2.
@@ -68,7 +69,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	err := c.run(ctx, e, args[1:])
+	var code exitCode
 	switch {
+	case errors.As(err, &code):
+		return int(code)
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):

@@ -21,6 +21,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -37,6 +39,8 @@ type App struct {
 	Tickets *ticket.Store
 	Blobs   blob.Store
 	Handler http.Handler
+	Jobs    *jobs.Queue   // durable side effects (mail.go)
+	Mail    *mail.Gateway // email gateway (mail.go)
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -82,11 +86,15 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}
+	if err := a.buildMail(ctx); err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	apiHandler := api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
+		Extra: a.mailRoutes,
 	})
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("GET /healthz", apiHandler)
@@ -94,6 +102,7 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("/", web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
+		Outbox: webOutbox{a.Mail},
 	}))
 	a.Handler = mux
 	return nil
@@ -101,7 +110,7 @@ func (a *App) build(ctx context.Context) error {
 
 // emit receives every ticket event inside its transaction.
 func (a *App) emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
-	return nil
+	return a.mailEmit(ctx, q, ev)
 }
 
 // bootstrap creates the first administrator when HELPMESH_BOOTSTRAP_TOKEN is

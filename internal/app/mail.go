@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/api"
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/mail"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/web"
+)
+
+// buildMail sets up the durable job queue and the email gateway: ticket
+// events become notify jobs, the queue's workers and (with HELPMESH_SMTP) the
+// inbound SMTP listener run as workers.
+func (a *App) buildMail(ctx context.Context) error {
+	secret, err := mail.LoadSecret(ctx, a.DB, a.Config.Secret)
+	if err != nil {
+		return err
+	}
+	a.Jobs = jobs.New(a.DB, jobs.Options{Workers: 8, Poll: 250 * time.Millisecond, Log: a.Log})
+	g, err := mail.New(mail.Options{
+		DB: a.DB, Tickets: a.Tickets, Users: a.Users, Units: a.Units, Blobs: a.Blobs, Log: a.Log,
+		Domain: a.Config.Domain(), Address: a.Config.MailFrom, CatchAll: true, Tag: a.Config.SubjectTag,
+		BaseURL: a.Config.PublicURL(), Secret: secret, Relay: a.Config.SMTPRelay,
+		MaxAttachmentBytes: a.Config.MaxUploadBytes,
+	})
+	if err != nil {
+		return err
+	}
+	a.Mail = g
+	g.Register(a.Jobs)
+	a.AddWorker(a.Jobs.Run)
+	a.AddWorker(func(ctx context.Context) error {
+		if n, err := g.Release(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			a.Log.Info("queued held mail for the relay", "mails", n)
+		}
+		return nil
+	})
+	if a.Config.SMTPAddr != "" {
+		a.AddWorker(func(ctx context.Context) error {
+			ln, err := net.Listen("tcp", a.Config.SMTPAddr)
+			if err != nil {
+				return fmt.Errorf("smtp listener: %w", err)
+			}
+			a.Log.Info("inbound SMTP listening", "addr", ln.Addr().String())
+			return g.NewSMTPServer(mail.SMTPOptions{}).Serve(ctx, ln)
+		})
+	}
+	return nil
+}
+
+// mailEmit turns a ticket event into a durable notify job.
+func (a *App) mailEmit(ctx context.Context, q db.Querier, ev ticket.Event) error {
+	if a.Mail == nil {
+		return nil
+	}
+	return a.Mail.Emit(ctx, q, ev)
+}
+
+// mailRoutes adds GET /api/v1/outbox and GET /api/v1/outbox/quarantine
+// (administrators only) to the API.
+func (a *App) mailRoutes(r *api.Router) {
+	admin := func(h func(w http.ResponseWriter, req *http.Request)) func(http.ResponseWriter, *http.Request, *auth.Principal) {
+		return func(w http.ResponseWriter, req *http.Request, p *auth.Principal) {
+			if !p.IsAdmin() {
+				r.WriteError(w, req, apperr.New(apperr.Forbidden, "only administrators see the mail outbox"))
+				return
+			}
+			h(w, req)
+		}
+	}
+	cursor := func(req *http.Request) (int64, int) {
+		before, _ := strconv.ParseInt(req.URL.Query().Get("cursor"), 10, 64)
+		limit, _ := strconv.Atoi(req.URL.Query().Get("limit"))
+		return before, limit
+	}
+	r.Handle("GET /api/v1/outbox", admin(func(w http.ResponseWriter, req *http.Request) {
+		before, limit := cursor(req)
+		es, err := a.Mail.Outbox(req.Context(), req.URL.Query().Get("state"), before, limit)
+		if err != nil {
+			r.WriteError(w, req, err)
+			return
+		}
+		next := ""
+		if len(es) > 0 {
+			next = strconv.FormatInt(es[len(es)-1].ID, 10)
+		}
+		if es == nil {
+			es = []mail.OutboxEntry{}
+		}
+		r.WriteJSON(w, http.StatusOK, map[string]any{"items": es, "next_cursor": next, "relay": a.Config.SMTPRelay != ""})
+	}))
+	r.Handle("GET /api/v1/outbox/quarantine", admin(func(w http.ResponseWriter, req *http.Request) {
+		before, limit := cursor(req)
+		qs, err := a.Mail.Quarantine(req.Context(), before, limit)
+		if err != nil {
+			r.WriteError(w, req, err)
+			return
+		}
+		if qs == nil {
+			qs = []mail.Quarantined{}
+		}
+		r.WriteJSON(w, http.StatusOK, map[string]any{"items": qs})
+	}))
+}
+
+// webOutbox shows the gateway's outbox and quarantine on the admin pages.
+type webOutbox struct{ g *mail.Gateway }
+
+func (o webOutbox) Outgoing(ctx context.Context, limit int) ([]web.OutboxMail, error) {
+	es, err := o.g.Outbox(ctx, "", 0, limit)
+	ms := make([]web.OutboxMail, len(es))
+	for i, e := range es {
+		ms[i] = web.OutboxMail{ID: e.ID, To: e.To, Subject: e.Subject, State: e.State, LastError: e.LastError, CreatedAt: e.CreatedAt}
+	}
+	return ms, err
+}
+
+func (o webOutbox) Quarantined(ctx context.Context, limit int) ([]web.OutboxMail, error) {
+	qs, err := o.g.Quarantine(ctx, 0, limit)
+	ms := make([]web.OutboxMail, len(qs))
+	for i, q := range qs {
+		ms[i] = web.OutboxMail{ID: q.ID, To: q.From, Subject: q.Subject, State: "quarantined", LastError: q.Reason, CreatedAt: q.ReceivedAt}
+	}
+	return ms, err
+}
