@@ -115,8 +115,30 @@ func (v *views) funcs() template.FuncMap {
 			return false
 		},
 		"str": func(v any) string { return fmt.Sprint(v) },
+		// hval shows a history value: enum codes as words, the rest as is.
+		"hval": func(_ any, v string) string {
+			for _, set := range [][]string{statusNames, priorityNames, {"incident", "service_request"}} {
+				for _, s := range set {
+					if s == v {
+						return label(v)
+					}
+				}
+			}
+			return v
+		},
 	}
 }
+
+var statusNames, priorityNames = func() ([]string, []string) {
+	var ss, ps []string
+	for _, s := range ticket.Statuses {
+		ss = append(ss, string(s))
+	}
+	for _, p := range ticket.Priorities {
+		ps = append(ps, string(p))
+	}
+	return ss, ps
+}()
 
 // Site is the theme of the instance: its name, logo and colours, set by
 // administrators on the settings page.
@@ -135,7 +157,9 @@ type Page struct {
 	P     *auth.Principal
 	CSRF  string
 	Flash string
-	Nav   string // the active section: home, tickets, new, queue, admin
+	// FlashKey names the flash message (for tests and styling).
+	FlashKey string
+	Nav      string // the active section: home, tickets, new, queue, admin
 	Staff []navUnit
 	Saved []savedView
 }
@@ -149,7 +173,7 @@ func (h *Handler) page(r *http.Request, title, nav string) Page {
 	p := principal(r)
 	pg := Page{Title: title, Site: h.site(r), P: p, CSRF: csrfToken(r), Nav: nav}
 	if c, err := r.Cookie(flashCookie); err == nil {
-		pg.Flash = flashText(c.Value)
+		pg.Flash, pg.FlashKey = flashText(c.Value), c.Value
 	}
 	if p != nil && p.IsStaff() {
 		pg.Staff = h.staffUnits(r)

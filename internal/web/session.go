@@ -60,7 +60,7 @@ func NewSessions(d *db.DB, secure bool, now func() time.Time) *Sessions {
 
 // Start signs userID in on this browser: it stores a new session and sets
 // its cookie. via names how the person proved who they are.
-func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, userID int64, via string) (*Session, error) {
+func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, userID int64, via string) error {
 	token := auth.RandomString(32)
 	now := s.now()
 	ss := &Session{UserID: userID, Via: via, CSRF: auth.RandomString(24), CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(MaxAge)}
@@ -71,14 +71,27 @@ func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, userID int64, v
 	_, err := s.db.W.ExecContext(r.Context(), `INSERT INTO web_sessions (id_hash, user_id, via, csrf, created_at, seen_at, expires_at, user_agent, ip)
 		VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)`, auth.HashToken(token), userID, via, ss.CSRF, now, ss.ExpiresAt, ua, clientIP(r))
 	if err != nil {
-		return nil, fmt.Errorf("web: start session: %w", err)
+		return fmt.Errorf("web: start session: %w", err)
 	}
 	// A session cookie without Expires: closing the browser signs out
 	// unless the server-side session is still valid and the browser keeps
 	// session cookies; MaxAge bounds it either way.
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(MaxAge / time.Second)})
-	return ss, nil
+	return nil
+}
+
+// Current returns the signed-in user of the request (0 when none), how
+// they signed in, and the session's form token.
+func (s *Sessions) Current(r *http.Request) (userID int64, via, csrf string, err error) {
+	if ss, ok := r.Context().Value(sessionKey).(*Session); ok && ss != nil {
+		return ss.UserID, ss.Via, ss.CSRF, nil
+	}
+	ss, err := s.Get(r.Context(), r)
+	if err != nil || ss == nil {
+		return 0, "", "", err
+	}
+	return ss.UserID, ss.Via, ss.CSRF, nil
 }
 
 // Get returns the session of the request, or nil when it has none or it

@@ -84,7 +84,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if _, err := h.sessions.Start(w, r, u.ID, "password"); err != nil {
+	if err := h.sessions.Start(w, r, u.ID, "password"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -213,7 +213,7 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "This sign-in link was used already or has expired. Ask for a new one.")
 		return
 	}
-	if _, err := h.sessions.Start(w, r, uid, "link"); err != nil {
+	if err := h.sessions.Start(w, r, uid, "link"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -266,7 +266,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if _, err := h.sessions.Start(w, r, uid, "reset"); err != nil {
+	if err := h.sessions.Start(w, r, uid, "reset"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
