@@ -160,8 +160,8 @@ type Page struct {
 	// FlashKey names the flash message (for tests and styling).
 	FlashKey string
 	Nav      string // the active section: home, tickets, new, queue, admin
-	Staff []navUnit
-	Saved []savedView
+	Staff    []navUnit
+	Saved    []savedView
 }
 
 type navUnit struct {
