@@ -21,6 +21,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/identity"
+	"github.com/helpmesh/helpmesh/internal/identity/idweb"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -37,10 +39,12 @@ type App struct {
 	Users   *user.Store
 	Units   *unit.Store
 	Tickets *ticket.Store
-	Blobs   blob.Store
-	Handler http.Handler
-	Jobs    *jobs.Queue   // durable side effects (mail.go)
-	Mail    *mail.Gateway // email gateway (mail.go)
+	// Identity links external identities and applies claim mapping rules.
+	Identity *identity.Store
+	Blobs    blob.Store
+	Handler  http.Handler
+	Jobs     *jobs.Queue   // durable side effects (mail.go)
+	Mail     *mail.Gateway // email gateway (mail.go)
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -90,20 +94,25 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 
+	idp, err := a.buildIdentity()
+	if err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	apiHandler := api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
-		Extra: a.mailRoutes,
+		Extra: a.mailRoutes, Authenticators: idp.apiAuthenticators(),
 	})
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("GET /healthz", apiHandler)
 	mux.Handle("GET /metrics", apiHandler)
-	mux.Handle("/", web.New(web.Deps{
+	mux.Handle("/", a.mountIdentity(mux, idp, web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
-		Outbox: webOutbox{a.Mail},
-	}))
+		Outbox: webOutbox{a.Mail}, Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
+	})))
 	a.Handler = mux
 	return nil
 }
@@ -213,5 +222,13 @@ func (a *App) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if a.Config.TLSClientCA != "" {
+		// An optional client certificate: verified against the client CA
+		// (and the CRLs) when given; people without one sign in otherwise.
+		if err := idweb.ClientAuth(cfg, a.Config.TLSClientCA, a.Config.TLSCRLs); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }

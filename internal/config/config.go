@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -41,17 +43,51 @@ type Config struct {
 	TLSCert     string // HELPMESH_TLS_CERT
 	TLSKey      string // HELPMESH_TLS_KEY
 	TLSClientCA string // HELPMESH_TLS_CLIENT_CA
+	// TLSCRLs are PEM or DER certificate revocation lists of the client CA
+	// (HELPMESH_TLS_CRL, comma-separated files); re-read when they change.
+	TLSCRLs []string
 
+	// TrustedProxies are the addresses or CIDR ranges of reverse proxies
+	// whose DNHeader is believed (HELPMESH_TRUSTED_PROXIES, comma-separated).
+	TrustedProxies []string
+	// DNHeader carries the verified client certificate subject DN set by a
+	// trusted proxy (HELPMESH_DN_HEADER, default X-SSL-Client-S-DN).
+	DNHeader string
+
+	// SSOOnly refuses password and mail-link sign-in except for the
+	// BreakGlass accounts (HELPMESH_SSO_ONLY).
+	SSOOnly bool
+	// BreakGlass are local accounts that may always sign in with a password
+	// (HELPMESH_BREAK_GLASS, comma-separated emails; default admin@localhost).
+	BreakGlass []string
+
+	// OIDC providers: one from HELPMESH_OIDC_*, more from
+	// HELPMESH_OIDC_PROVIDERS (a JSON list of OIDCProvider).
 	OIDC []OIDCProvider
 }
 
 // OIDCProvider is one OpenID Connect provider users can sign in with.
 type OIDCProvider struct {
-	Name         string
-	Issuer       string
-	ClientID     string
-	ClientSecret string
-	Scopes       []string
+	Name         string      `json:"name"`
+	Label        string      `json:"label,omitempty"` // shown on the sign-in button
+	Issuer       string      `json:"issuer"`
+	ClientID     string      `json:"client_id"`
+	ClientSecret string      `json:"client_secret"`
+	Scopes       []string    `json:"scopes,omitempty"`
+	Rules        []ClaimRule `json:"rules,omitempty"`
+}
+
+// ClaimRule maps a claim value of a provider to a global role or a unit
+// membership. Value matches exactly; Pattern is an anchored regular
+// expression. Either Unit (with UnitRole member or admin) or Role (admin)
+// is granted while the claim matches, at every sign-in.
+type ClaimRule struct {
+	Claim    string `json:"claim"`
+	Value    string `json:"value,omitempty"`
+	Pattern  string `json:"pattern,omitempty"`
+	Unit     string `json:"unit,omitempty"`
+	UnitRole string `json:"unit_role,omitempty"`
+	Role     string `json:"role,omitempty"`
 }
 
 // Default returns the zero-configuration settings: SQLite in ./helpmesh-data,
@@ -66,6 +102,8 @@ func Default() Config {
 		LogLevel:       "info",
 		LogFormat:      "text",
 		ShutdownGrace:  15 * time.Second,
+		DNHeader:       "X-SSL-Client-S-DN",
+		BreakGlass:     []string{"admin@localhost"},
 	}
 }
 
@@ -127,7 +165,46 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		if s := getenv("HELPMESH_OIDC_SCOPES"); s != "" {
 			p.Scopes = strings.Fields(strings.ReplaceAll(s, ",", " "))
 		}
+		if s := getenv("HELPMESH_OIDC_RULES"); s != "" {
+			if err := json.Unmarshal([]byte(s), &p.Rules); err != nil {
+				errs = append(errs, fmt.Errorf("HELPMESH_OIDC_RULES: not a JSON list of rules: %w", err))
+			}
+		}
 		c.OIDC = append(c.OIDC, p)
+	}
+	if s := getenv("HELPMESH_OIDC_PROVIDERS"); s != "" {
+		var ps []OIDCProvider
+		if err := json.Unmarshal([]byte(s), &ps); err != nil {
+			errs = append(errs, fmt.Errorf("HELPMESH_OIDC_PROVIDERS: not a JSON list of providers: %w", err))
+		}
+		for _, p := range ps {
+			if len(p.Scopes) == 0 {
+				p.Scopes = []string{"openid", "profile", "email"}
+			}
+			c.OIDC = append(c.OIDC, p)
+		}
+	}
+	list := func(env string) []string {
+		var out []string
+		for _, f := range strings.Split(getenv(env), ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	c.TLSCRLs = list("HELPMESH_TLS_CRL")
+	c.TrustedProxies = list("HELPMESH_TRUSTED_PROXIES")
+	str(&c.DNHeader, "HELPMESH_DN_HEADER")
+	if v := getenv("HELPMESH_SSO_ONLY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HELPMESH_SSO_ONLY: %q is not true or false", v))
+		}
+		c.SSOOnly = b
+	}
+	if bg := list("HELPMESH_BREAK_GLASS"); len(bg) > 0 {
+		c.BreakGlass = bg
 	}
 
 	if fs != nil {
@@ -218,8 +295,49 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for _, f := range c.TLSCRLs {
+		if c.TLSClientCA == "" {
+			bad("HELPMESH_TLS_CRL", "needs HELPMESH_TLS_CLIENT_CA")
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad("HELPMESH_TLS_CRL", "%v", err)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("HELPMESH_TRUSTED_PROXIES", "%q is neither an IP address nor a CIDR range", p)
+		}
+	}
+	if len(c.TrustedProxies) > 0 && (c.DNHeader == "" || strings.ContainsAny(c.DNHeader, " :\r\n")) {
+		bad("HELPMESH_DN_HEADER", "%q is not a header name", c.DNHeader)
+	}
+	seen := map[string]bool{}
 	for i, p := range c.OIDC {
 		name := fmt.Sprintf("OIDC provider %d", i+1)
+		if seen[p.Name] {
+			bad(name, "name %q is used twice", p.Name)
+		}
+		seen[p.Name] = true
+		for j, r := range p.Rules {
+			rn := fmt.Sprintf("%s rule %d", name, j+1)
+			if r.Claim == "" || (r.Value == "") == (r.Pattern == "") {
+				bad(rn, "needs a claim and exactly one of value or pattern")
+			}
+			if r.Pattern != "" {
+				if _, err := regexp.Compile(r.Pattern); err != nil {
+					bad(rn, "pattern: %v", err)
+				}
+			}
+			switch {
+			case r.Unit != "" && r.Role == "":
+				if r.UnitRole != "" && r.UnitRole != "member" && r.UnitRole != "admin" {
+					bad(rn, "unit_role %q is not member or admin", r.UnitRole)
+				}
+			case r.Unit == "" && r.Role == "admin":
+			default:
+				bad(rn, "grants either a unit (with unit_role) or role \"admin\"")
+			}
+		}
 		if p.Name == "" || strings.Trim(p.Name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 			bad(name, "name %q must be [a-z0-9-]+ (HELPMESH_OIDC_NAME)", p.Name)
 		}

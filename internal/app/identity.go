@@ -1,0 +1,76 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/helpmesh/helpmesh/internal/api"
+	"github.com/helpmesh/helpmesh/internal/identity"
+	"github.com/helpmesh/helpmesh/internal/identity/idweb"
+	"github.com/helpmesh/helpmesh/internal/web"
+)
+
+// identityParts is what federated identity adds to the HTTP surfaces.
+type identityParts struct {
+	sessions *web.Sessions
+	handler  *idweb.Handler
+	// credentials other than a session: client certificate, trusted proxy.
+	certAuth []idweb.Authenticator
+}
+
+// buildIdentity makes the OIDC relying party, the certificate and proxy
+// authenticators and the identity pages, sharing the portal's sessions.
+func (a *App) buildIdentity() (*identityParts, error) {
+	a.Identity = identity.NewStore(a.DB, nil)
+	parts := &identityParts{sessions: web.NewSessions(a.DB, strings.HasPrefix(a.Config.PublicURL(), "https://"), nil)}
+	if a.Config.TLSClientCA != "" {
+		parts.certAuth = append(parts.certAuth, idweb.CertificateAuthenticator(a.Users))
+	}
+	if len(a.Config.TrustedProxies) > 0 {
+		pa, err := idweb.ProxyDNAuthenticator(a.Users, a.Config.TrustedProxies, a.Config.DNHeader, a.Log)
+		if err != nil {
+			return nil, err
+		}
+		parts.certAuth = append(parts.certAuth, pa)
+	}
+	h, err := idweb.New(idweb.Deps{
+		Log: a.Log, Identity: a.Identity, Users: a.Users, Units: a.Units, Tickets: a.Tickets,
+		Sessions: parts.sessions, Authenticators: parts.certAuth,
+		Providers: a.Config.OIDC, BaseURL: a.Config.PublicURL(),
+		SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
+	})
+	if err != nil {
+		return nil, err
+	}
+	parts.handler = h
+	return parts, nil
+}
+
+// apiAuthenticators: the session cookie, then certificates.
+func (p *identityParts) apiAuthenticators() []api.Authenticator {
+	out := []api.Authenticator{api.Authenticator(p.handler.SessionAuthenticator())}
+	for _, a := range p.certAuth {
+		out = append(out, api.Authenticator(a))
+	}
+	return out
+}
+
+func (p *identityParts) webAuthenticators() []web.Authenticator {
+	var out []web.Authenticator
+	for _, a := range p.certAuth {
+		out = append(out, web.Authenticator(a))
+	}
+	return out
+}
+
+// mount adds the identity routes to mux and wraps the portal with the
+// SSO-only guard when configured.
+func (a *App) mountIdentity(mux *http.ServeMux, p *identityParts, portal http.Handler) http.Handler {
+	for _, pat := range p.handler.Patterns() {
+		mux.Handle(pat, p.handler)
+	}
+	if a.Config.SSOOnly {
+		return idweb.SSOOnly(portal, a.Config.BreakGlass, a.Log)
+	}
+	return portal
+}

@@ -1,0 +1,386 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// Rule maps one claim value to a global role or a unit membership.
+type Rule struct {
+	Claim    string
+	Value    string         // exact match, or
+	Pattern  *regexp.Regexp // anchored match
+	Unit     string         // unit slug, or
+	UnitRole auth.UnitRole
+	Role     auth.Role // admin
+}
+
+// String describes the rule for the audit log.
+func (r Rule) String() string {
+	m := "=" + r.Value
+	if r.Pattern != nil {
+		m = "~" + r.Pattern.String()
+	}
+	return r.Claim + m
+}
+
+// CompileRules checks configured rules and compiles their patterns.
+func CompileRules(cs []config.ClaimRule) ([]Rule, error) {
+	var out []Rule
+	for i, c := range cs {
+		r := Rule{Claim: c.Claim, Value: c.Value, Unit: c.Unit, UnitRole: auth.UnitRole(c.UnitRole), Role: auth.Role(c.Role)}
+		if c.Pattern != "" {
+			re, err := regexp.Compile(`^(?:` + c.Pattern + `)$`)
+			if err != nil {
+				return nil, fmt.Errorf("identity: rule %d: %w", i+1, err)
+			}
+			r.Pattern = re
+		}
+		if r.Claim == "" || (r.Value == "") == (r.Pattern == nil) {
+			return nil, fmt.Errorf("identity: rule %d: needs a claim and one of value or pattern", i+1)
+		}
+		switch {
+		case r.Unit != "" && r.Role == "":
+			if r.UnitRole == "" {
+				r.UnitRole = auth.UnitMember
+			}
+			if r.UnitRole != auth.UnitMember && r.UnitRole != auth.UnitAdmin {
+				return nil, fmt.Errorf("identity: rule %d: unit role %q is not member or admin", i+1, r.UnitRole)
+			}
+		case r.Unit == "" && r.Role == auth.RoleAdmin:
+		default:
+			return nil, fmt.Errorf("identity: rule %d: grants either a unit or the admin role", i+1)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// claimValues returns a claim's values as strings: a string, a list of
+// strings, or a boolean or number written out.
+func claimValues(v any) []string {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return []string{x}
+	case []string:
+		return x
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, claimValues(e)...)
+		}
+		return out
+	case bool:
+		return []string{strconv.FormatBool(x)}
+	case float64:
+		return []string{strconv.FormatFloat(x, 'f', -1, 64)}
+	}
+	return nil
+}
+
+// Grant is one privilege the rules give: the global admin role (Unit empty)
+// or a role in a unit.
+type Grant struct {
+	Unit string
+	Role string // admin (global), or member/admin in Unit
+	Why  string // the rule that matched
+}
+
+func (g Grant) target() string {
+	if g.Unit == "" {
+		return "role"
+	}
+	return "unit:" + g.Unit
+}
+
+// Evaluate returns what rules grant for claims: at most one grant per
+// target, the stronger role winning.
+func Evaluate(rules []Rule, claims map[string]any) []Grant {
+	byTarget := map[string]Grant{}
+	for _, r := range rules {
+		matched := false
+		for _, v := range claimValues(claims[r.Claim]) {
+			if (r.Pattern == nil && v == r.Value) || (r.Pattern != nil && r.Pattern.MatchString(v)) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		g := Grant{Unit: r.Unit, Role: string(r.UnitRole), Why: r.String()}
+		if r.Unit == "" {
+			g.Role = string(r.Role)
+		}
+		if old, ok := byTarget[g.target()]; ok && (old.Role == "admin" || g.Role != "admin") {
+			continue
+		}
+		byTarget[g.target()] = g
+	}
+	out := make([]Grant, 0, len(byTarget))
+	for _, g := range byTarget {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b Grant) int { return strings.Compare(a.target(), b.target()) })
+	return out
+}
+
+// Change is one change Apply made.
+type Change struct {
+	Action string // grant, change, revoke, skip
+	Target string // role, unit:<slug>
+	Old    string
+	New    string
+	Why    string
+}
+
+type grantRow struct {
+	target, role, prev string
+	unitID             sql.NullInt64
+}
+
+// Apply makes the privileges that source (oidc:<provider>) granted userID
+// match want: it grants what is missing, changes roles and revokes what the
+// rules no longer give. Only what this source granted is ever revoked; a
+// membership or role that existed before is left alone (and restored to its
+// former role when a rule had raised it). Every change goes to the audit log
+// in the same transaction.
+func (s *Store) Apply(ctx context.Context, userID int64, source string, want []Grant) ([]Change, error) {
+	now := s.now()
+	var changes []Change
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		changes = nil
+		have := map[string]grantRow{}
+		rows, err := q.QueryContext(ctx, `SELECT target, unit_id, role, prev_role FROM identity_grants WHERE user_id = $1 AND source = $2`, userID, source)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var g grantRow
+			if err := rows.Scan(&g.target, &g.unitID, &g.role, &g.prev); err != nil {
+				rows.Close()
+				return err
+			}
+			have[g.target] = g
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		record := func(c Change) error {
+			changes = append(changes, c)
+			return audit(ctx, q, now, userID, 0, source, "rule_"+c.Action, c.Target, c.Old, c.New, c.Why)
+		}
+		wanted := map[string]bool{}
+		for _, g := range want {
+			t := g.target()
+			wanted[t] = true
+			if g.Unit == "" {
+				if err := s.applyRole(ctx, q, userID, source, g, have, record, now); err != nil {
+					return err
+				}
+				continue
+			}
+			var unitID int64
+			err := q.QueryRowContext(ctx, `SELECT id FROM units WHERE slug = $1`, g.Unit).Scan(&unitID)
+			if errors.Is(err, sql.ErrNoRows) {
+				if err := record(Change{Action: "skip", Target: t, New: g.Role, Why: g.Why + ": no such unit"}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var cur string
+			err = q.QueryRowContext(ctx, `SELECT role FROM unit_members WHERE unit_id = $1 AND user_id = $2`, unitID, userID).Scan(&cur)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			old, granted := have[t]
+			switch {
+			case !granted && cur == g.Role:
+				// Already had it by other means: nothing to grant or revoke later.
+				continue
+			case !granted && cur == "admin":
+				continue // never lower a role given by hand
+			case !granted:
+				if _, err := q.ExecContext(ctx, `INSERT INTO identity_grants (user_id, source, target, unit_id, role, prev_role, granted_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7)`, userID, source, t, unitID, g.Role, cur, now); err != nil {
+					return err
+				}
+			case old.role == g.Role && cur == g.Role:
+				continue
+			default:
+				if _, err := q.ExecContext(ctx, `UPDATE identity_grants SET role = $1 WHERE user_id = $2 AND source = $3 AND target = $4`,
+					g.Role, userID, source, t); err != nil {
+					return err
+				}
+			}
+			if _, err := q.ExecContext(ctx, `INSERT INTO unit_members (unit_id, user_id, role) VALUES ($1, $2, $3)
+				ON CONFLICT (unit_id, user_id) DO UPDATE SET role = excluded.role`, unitID, userID, g.Role); err != nil {
+				return err
+			}
+			action := "grant"
+			if cur != "" {
+				action = "change"
+			}
+			if err := record(Change{Action: action, Target: t, Old: cur, New: g.Role, Why: g.Why}); err != nil {
+				return err
+			}
+		}
+		targets := make([]string, 0, len(have))
+		for t := range have {
+			targets = append(targets, t)
+		}
+		slices.Sort(targets)
+		for _, t := range targets {
+			if wanted[t] {
+				continue
+			}
+			g := have[t]
+			if _, err := q.ExecContext(ctx, `DELETE FROM identity_grants WHERE user_id = $1 AND source = $2 AND target = $3`, userID, source, t); err != nil {
+				return err
+			}
+			if t == "role" {
+				var cur string
+				if err := q.QueryRowContext(ctx, `SELECT role FROM users WHERE id = $1`, userID).Scan(&cur); err != nil {
+					return err
+				}
+				prev := g.prev
+				if prev == "" {
+					prev = string(auth.RoleUser)
+				}
+				if _, err := q.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, prev, now, userID); err != nil {
+					return err
+				}
+				if err := record(Change{Action: "revoke", Target: t, Old: cur, New: prev, Why: "no rule grants it any more"}); err != nil {
+					return err
+				}
+				continue
+			}
+			if !g.unitID.Valid {
+				continue // the unit was deleted
+			}
+			var cur string
+			err := q.QueryRowContext(ctx, `SELECT role FROM unit_members WHERE unit_id = $1 AND user_id = $2`, g.unitID.Int64, userID).Scan(&cur)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // removed by hand meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			if g.prev == "" {
+				_, err = q.ExecContext(ctx, `DELETE FROM unit_members WHERE unit_id = $1 AND user_id = $2`, g.unitID.Int64, userID)
+			} else {
+				_, err = q.ExecContext(ctx, `UPDATE unit_members SET role = $1 WHERE unit_id = $2 AND user_id = $3`, g.prev, g.unitID.Int64, userID)
+			}
+			if err != nil {
+				return err
+			}
+			if err := record(Change{Action: "revoke", Target: t, Old: cur, New: g.prev, Why: "no rule grants it any more"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("identity: apply rules: %w", err)
+	}
+	return changes, nil
+}
+
+func (s *Store) applyRole(ctx context.Context, q db.Querier, userID int64, source string, g Grant, have map[string]grantRow,
+	record func(Change) error, now time.Time) error {
+	var cur string
+	if err := q.QueryRowContext(ctx, `SELECT role FROM users WHERE id = $1`, userID).Scan(&cur); err != nil {
+		return err
+	}
+	_, granted := have["role"]
+	if cur == g.Role {
+		return nil // already admin, by hand or by this rule
+	}
+	if !granted {
+		if _, err := q.ExecContext(ctx, `INSERT INTO identity_grants (user_id, source, target, unit_id, role, prev_role, granted_at)
+			VALUES ($1, $2, 'role', NULL, $3, $4, $5)`, userID, source, g.Role, cur, now); err != nil {
+			return err
+		}
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, g.Role, now, userID); err != nil {
+		return err
+	}
+	return record(Change{Action: "grant", Target: "role", Old: cur, New: g.Role, Why: g.Why})
+}
+
+// AuditEntry is one line of the identity audit log.
+type AuditEntry struct {
+	ID      int64
+	At      time.Time
+	UserID  int64
+	ActorID int64
+	Source  string
+	Action  string
+	Target  string
+	Old     string
+	New     string
+	Detail  string
+}
+
+func audit(ctx context.Context, q db.Querier, at time.Time, userID, actorID int64, source, action, target, old, new, detail string) error {
+	var uid, aid any
+	if userID != 0 {
+		uid = userID
+	}
+	if actorID != 0 {
+		aid = actorID
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO identity_audit (at, user_id, actor_id, source, action, target, old, new, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, at, uid, aid, source, action, target, old, new, detail)
+	if err != nil {
+		return fmt.Errorf("identity: audit: %w", err)
+	}
+	return nil
+}
+
+// Audit records one event that did not come from Apply or Link (a
+// certificate sign-in refused, a trusted-proxy header ignored, ...).
+func (s *Store) Audit(ctx context.Context, userID, actorID int64, source, action, target, detail string) error {
+	return audit(ctx, s.db.W, s.now(), userID, actorID, source, action, target, "", "", detail)
+}
+
+// AuditLog returns the newest audit entries, of userID only when it is not
+// 0, at most limit.
+func (s *Store) AuditLog(ctx context.Context, userID int64, limit int) ([]AuditEntry, error) {
+	where, args := "", []any{limit}
+	if userID != 0 {
+		where, args = "WHERE user_id = $2", append(args, userID)
+	}
+	rows, err := s.db.R.QueryContext(ctx, `SELECT id, at, COALESCE(user_id, 0), COALESCE(actor_id, 0), source, action, target, old, new, detail
+		FROM identity_audit `+where+` ORDER BY id DESC LIMIT $1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("identity: audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.ID, &e.At, &e.UserID, &e.ActorID, &e.Source, &e.Action, &e.Target, &e.Old, &e.New, &e.Detail); err != nil {
+			return nil, fmt.Errorf("identity: audit log: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
