@@ -47,6 +47,7 @@ var commands = map[string]command{
 	"user":     {"manage users: user add", "helpmesh user add --email ADDR --name NAME [--role user|admin] [--password-stdin]", userCmd},
 	"token":    {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
 	"version":  {"print the version", "helpmesh version", version},
+	"bench":    {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
 	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 

@@ -214,12 +214,58 @@ type NewAttachment struct {
 // transaction. A ticket with a service or unit starts assigned; one without
 // goes to the ticket handler team and starts new.
 func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*Ticket, error) {
-	subject, err := CheckSubject(nt.Subject)
+	nt, err := s.checkNew(p, nt)
 	if err != nil {
 		return nil, err
 	}
+	var id int64
+	err = s.db.Tx(ctx, func(q db.Querier) error {
+		id, err = s.insertTicket(ctx, q, p, nt, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, createError(err, nt)
+	}
+	return s.load(ctx, s.db.W, id, 0)
+}
+
+// CreateMany opens several tickets in one transaction, for bulk loads (the
+// load command's seeding): either all of them are created or none. It
+// returns their ids in order.
+func (s *Store) CreateMany(ctx context.Context, p *auth.Principal, nts []NewTicket) ([]int64, error) {
+	for i := range nts {
+		var err error
+		if nts[i], err = s.checkNew(p, nts[i]); err != nil {
+			return nil, fmt.Errorf("ticket %d of %d: %w", i+1, len(nts), err)
+		}
+	}
+	ids := make([]int64, 0, len(nts))
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		now := s.now()
+		for _, nt := range nts {
+			id, err := s.insertTicket(ctx, q, p, nt, now)
+			if err != nil {
+				return createError(err, nt)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ticket: create many: %w", err)
+	}
+	return ids, nil
+}
+
+// checkNew validates nt, fills in the defaults and checks that p may open it.
+func (s *Store) checkNew(p *auth.Principal, nt NewTicket) (NewTicket, error) {
+	subject, err := CheckSubject(nt.Subject)
+	if err != nil {
+		return nt, err
+	}
+	nt.Subject = subject
 	if err := CheckBody(nt.Body); err != nil {
-		return nil, err
+		return nt, err
 	}
 	if nt.Type == "" {
 		nt.Type = Incident
@@ -234,77 +280,87 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 		nt.Source = FromAPI
 	}
 	if err := checkEnum("type", nt.Type, Types); err != nil {
-		return nil, err
+		return nt, err
 	}
 	if err := checkEnum("priority", nt.Priority, Priorities); err != nil {
-		return nil, err
+		return nt, err
 	}
 	if err := checkEnum("kind", nt.Kind, Kinds); err != nil {
-		return nil, err
+		return nt, err
 	}
 	if err := checkEnum("source", nt.Source, Sources); err != nil {
-		return nil, err
+		return nt, err
 	}
 	if p.ReadOnly {
-		return nil, apperr.New(apperr.Forbidden, "this credential is read-only")
+		return nt, apperr.New(apperr.Forbidden, "this credential is read-only")
 	}
-	requester := nt.RequesterID
-	if requester == 0 {
-		requester = p.UserID
-	} else if requester != p.UserID && !p.IsAdmin() {
-		return nil, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
+	if nt.RequesterID == 0 {
+		nt.RequesterID = p.UserID
+	} else if nt.RequesterID != p.UserID && !p.IsAdmin() {
+		return nt, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
 	}
+	return nt, nil
+}
+
+// createError turns a failed creation into the error the caller sees.
+func createError(err error, nt NewTicket) error {
+	if db.IsForeignKeyViolation(err) {
+		return apperr.New(apperr.Invalid, "the service or unit does not exist")
+	}
+	if db.IsUniqueViolation(err) && nt.MailID != "" {
+		return apperr.New(apperr.Conflict, "mail %s was processed already", nt.MailID)
+	}
+	var ae *apperr.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return fmt.Errorf("ticket: create: %w", err)
+}
+
+// insertTicket writes a checked ticket, its first message, its history and
+// its search index rows in transaction q.
+func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket, now time.Time) (int64, error) {
 	status := Assigned
 	unitID := nt.UnitID
 	if unitID == 0 {
 		unitID = nt.HandlerID
 		status = New
 	}
-	now := s.now()
-	var id int64
-	err = s.db.Tx(ctx, func(q db.Querier) error {
-		var team string
-		if err := q.QueryRowContext(ctx, `SELECT team FROM users WHERE id = $1`, requester).Scan(&team); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return apperr.Field("requester", "no such user")
-			}
-			return err
+	var team string
+	if err := q.QueryRowContext(ctx, `SELECT team FROM users WHERE id = $1`, nt.RequesterID).Scan(&team); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, apperr.Field("requester", "no such user")
 		}
-		if err := q.QueryRowContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
-			subject, string(status), string(nt.Priority), string(nt.Type), string(nt.Kind), nullID(nt.ServiceID), nullID(unitID),
-			requester, team, string(nt.Source), now).Scan(&id); err != nil {
-			return fmt.Errorf("insert ticket: %w", err)
-		}
-		if s.db.Engine == db.SQLite {
-			if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (text, ticket_id, internal) VALUES ($1, $2, 0)`, subject, id); err != nil {
-				return fmt.Errorf("index subject: %w", err)
-			}
-		}
-		if err := s.history(ctx, q, id, p, now, "created", "", "", string(status), nt.Source); err != nil {
-			return err
-		}
-		mid, err := s.insertMessage(ctx, q, id, requester, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
-		if err != nil {
-			return err
-		}
-		for _, w := range nt.Watchers {
-			if _, err := s.addWatcher(ctx, q, id, w, now); err != nil {
-				return err
-			}
-		}
-		return s.emit(ctx, q, Event{Kind: "created", TicketID: id, MessageID: mid, ActorID: p.UserID, Source: nt.Source})
-	})
-	if err != nil {
-		if db.IsForeignKeyViolation(err) {
-			return nil, apperr.New(apperr.Invalid, "the service or unit does not exist")
-		}
-		if db.IsUniqueViolation(err) && nt.MailID != "" {
-			return nil, apperr.New(apperr.Conflict, "mail %s was processed already", nt.MailID)
-		}
-		return nil, fmt.Errorf("ticket: create: %w", err)
+		return 0, fmt.Errorf("requester: %w", err)
 	}
-	return s.load(ctx, s.db.W, id, 0)
+	var id int64
+	if err := q.QueryRowContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+		nt.Subject, string(status), string(nt.Priority), string(nt.Type), string(nt.Kind), nullID(nt.ServiceID), nullID(unitID),
+		nt.RequesterID, team, string(nt.Source), now).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert ticket: %w", err)
+	}
+	if s.db.Engine == db.SQLite {
+		if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (text, ticket_id, internal) VALUES ($1, $2, 0)`, nt.Subject, id); err != nil {
+			return 0, fmt.Errorf("index subject: %w", err)
+		}
+	}
+	if err := s.history(ctx, q, id, p, now, "created", "", "", string(status), nt.Source); err != nil {
+		return 0, err
+	}
+	mid, err := s.insertMessage(ctx, q, id, nt.RequesterID, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, w := range nt.Watchers {
+		if _, err := s.addWatcher(ctx, q, id, w, now); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.emit(ctx, q, Event{Kind: "created", TicketID: id, MessageID: mid, ActorID: p.UserID, Source: nt.Source}); err != nil {
+		return 0, err
+	}
+	return id, nil
 }
 
 func nullID(id int64) any {

@@ -1,0 +1,555 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/helpmesh/helpmesh/client"
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// benchOps are the operations the load command knows, in the order it runs them.
+var benchOps = []string{"create", "reply", "get", "list", "search"}
+
+// Bounds of the load command, so that a typo cannot start an endless run.
+const (
+	benchMaxClients  = 512
+	benchMaxDuration = 10 * time.Minute
+	benchMaxPrepare  = 100_000
+	benchMaxSeed     = 10_000_000
+)
+
+type benchFlags struct {
+	url, token string
+	clients    int
+	duration   time.Duration
+	ops        string
+	prepare    int
+	maxOps     int
+	seed       int
+	seedBatch  int
+	as         string
+	pid        int
+	progress   bool
+	rng        uint64
+}
+
+const benchUsage = "helpmesh bench --url URL --token TOKEN [--clients 8] [--duration 10s] [--ops create,reply,get,list,search] | helpmesh bench --seed N [--data DIR | --db DSN]"
+
+// bench is the load command. With --url it drives a running server over
+// HTTP and prints, per operation, ops/s, p50, p95, p99 and errors. With
+// --seed N it loads N tickets straight into the database (bulk
+// transactions through the ticket store), for the search and memory
+// targets; both may be given, seeding first.
+func bench(ctx context.Context, e env, args []string) error {
+	var f benchFlags
+	cfg, rest, err := load(e, "bench", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&f.url, "url", "", "base URL of a running server on loopback, e.g. http://127.0.0.1:8080")
+		fs.StringVar(&f.token, "token", "", "an administrator's API token (or HELPMESH_BENCH_TOKEN)")
+		fs.IntVar(&f.clients, "clients", 8, "concurrent clients per operation (1-512)")
+		fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each operation runs (at most 10m)")
+		fs.StringVar(&f.ops, "ops", strings.Join(benchOps, ","), "operations to run, comma-separated: "+strings.Join(benchOps, ", "))
+		fs.IntVar(&f.prepare, "prepare", 200, "tickets to create over HTTP before the run, for get, reply, list and search")
+		fs.IntVar(&f.maxOps, "max-ops", 1_000_000, "stop an operation after this many requests even if time is left")
+		fs.IntVar(&f.seed, "seed", 0, "first load this many tickets directly into the database of --data/--db (bulk)")
+		fs.IntVar(&f.seedBatch, "seed-batch", 1000, "tickets per transaction when seeding")
+		fs.StringVar(&f.as, "as", "requester", "who runs the operations: requester (a fresh user) or admin (the --token)")
+		fs.IntVar(&f.pid, "pid", 0, "process id of the server: print its resident memory (from /proc) after the run")
+		fs.BoolVar(&f.progress, "progress", true, "print a progress line every second on stderr")
+		fs.Uint64Var(&f.rng, "rand", 1, "random seed of the generated text and of the choices")
+	})
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
+	}
+	if f.token == "" {
+		f.token = e.getenv("HELPMESH_BENCH_TOKEN")
+	}
+	if err := f.check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if f.seed > 0 {
+		a, err := openApp(ctx, e, cfg)
+		if err != nil {
+			return err
+		}
+		err = seedTickets(ctx, e.stdout, a.DB, f.seed, f.seedBatch, f.rng)
+		a.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if f.url == "" {
+		return nil
+	}
+	return runBench(ctx, e, f)
+}
+
+func (f *benchFlags) check() error {
+	if f.url == "" && f.seed == 0 {
+		return errors.New("give --url (load a running server) or --seed N (fill the database), or both")
+	}
+	if f.url != "" {
+		if f.token == "" {
+			return errors.New("--token is required with --url")
+		}
+		if err := loopbackURL(f.url); err != nil {
+			return err
+		}
+	}
+	switch {
+	case f.clients < 1 || f.clients > benchMaxClients:
+		return fmt.Errorf("--clients must be from 1 to %d", benchMaxClients)
+	case f.duration <= 0 || f.duration > benchMaxDuration:
+		return fmt.Errorf("--duration must be positive and at most %s", benchMaxDuration)
+	case f.prepare < 1 || f.prepare > benchMaxPrepare:
+		return fmt.Errorf("--prepare must be from 1 to %d", benchMaxPrepare)
+	case f.maxOps < 1:
+		return errors.New("--max-ops must be positive")
+	case f.seed < 0 || f.seed > benchMaxSeed:
+		return fmt.Errorf("--seed must be from 0 to %d", benchMaxSeed)
+	case f.seedBatch < 1 || f.seedBatch > 100_000:
+		return errors.New("--seed-batch must be from 1 to 100000")
+	case f.as != "requester" && f.as != "admin":
+		return errors.New("--as must be requester or admin")
+	}
+	for op := range strings.SplitSeq(f.ops, ",") {
+		if !slices.Contains(benchOps, strings.TrimSpace(op)) {
+			return fmt.Errorf("unknown operation %q in --ops (known: %s)", op, strings.Join(benchOps, ", "))
+		}
+	}
+	return nil
+}
+
+// loopbackURL accepts only http(s) URLs whose host is a loopback address:
+// the load command must not be pointed at somebody else's server.
+func loopbackURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q is not an http:// or https:// URL", s)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--url must point to a loopback address (127.0.0.1, ::1 or localhost), not %q", host)
+	}
+	return nil
+}
+
+// benchEnv is what the operations share: the clients and the prepared data.
+type benchEnv struct {
+	c       *client.Client // acts for the operations
+	service string
+	tickets []int64
+	text    *textGen
+}
+
+func runBench(ctx context.Context, e env, f benchFlags) error {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * f.clients,
+		MaxIdleConnsPerHost: 2 * f.clients,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	admin := client.New(f.url, f.token, hc)
+	b, err := prepareBench(ctx, e, admin, f)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "helpmesh bench: %s, %d clients, %s per operation, as %s, %d prepared tickets\n",
+		f.url, f.clients, f.duration, f.as, len(b.tickets))
+	for op := range strings.SplitSeq(f.ops, ",") {
+		op = strings.TrimSpace(op)
+		r := b.run(ctx, e.stderr, op, f)
+		fmt.Fprintln(e.stdout, r)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if f.pid > 0 {
+		rss, hwm, err := processMemory(f.pid)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "server pid %d: resident memory %.1f MiB (peak %.1f MiB)\n", f.pid, rss, hwm)
+	}
+	return nil
+}
+
+// prepareBench creates what the operations need: a unit and a service, the
+// acting user, and f.prepare tickets.
+func prepareBench(ctx context.Context, e env, admin *client.Client, f benchFlags) (*benchEnv, error) {
+	me, err := admin.Me(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check the token: %w", err)
+	}
+	if me.Role != "admin" {
+		return nil, fmt.Errorf("the token belongs to %s, who is not an administrator", me.Email)
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	un, err := admin.CreateUnit(ctx, client.Unit{Slug: "bench-" + suffix, Name: "Bench unit " + suffix})
+	if err != nil {
+		return nil, fmt.Errorf("create the bench unit: %w", err)
+	}
+	sv, err := admin.CreateService(ctx, client.Service{Slug: "bench-" + suffix, Name: "Bench service " + suffix, Unit: un.Slug})
+	if err != nil {
+		return nil, fmt.Errorf("create the bench service: %w", err)
+	}
+	b := &benchEnv{c: admin, service: sv.Slug, text: newTextGen(f.rng)}
+	if f.as == "requester" {
+		u, err := admin.CreateUser(ctx, client.NewUser{Email: "bench-" + suffix + "@example.org", Name: "Bench requester " + suffix})
+		if err != nil {
+			return nil, fmt.Errorf("create the bench requester: %w", err)
+		}
+		tok, err := admin.CreateToken(ctx, u.ID, client.NewToken{Name: "bench"})
+		if err != nil {
+			return nil, fmt.Errorf("create the bench requester's token: %w", err)
+		}
+		b.c = admin.WithToken(tok.Token)
+	}
+	// Prepare the tickets with a few clients at once.
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for w := range min(f.clients, 8) {
+		wg.Go(func() {
+			tg := newTextGen(f.rng + uint64(w) + 1)
+			for next.Add(1) <= int64(f.prepare) {
+				t, err := b.c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					b.tickets = append(b.tickets, t.ID)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("prepare tickets: %w", firstErr)
+	}
+	return b, nil
+}
+
+// benchResult is the outcome of one operation.
+type benchResult struct {
+	op       string
+	n        int // successful requests
+	errors   int
+	elapsed  time.Duration
+	lat      []time.Duration // sorted latencies of successful requests
+	firstErr error
+}
+
+func (r benchResult) quantile(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(r.lat)))) - 1
+	return r.lat[max(0, min(i, len(r.lat)-1))]
+}
+
+func (r benchResult) String() string {
+	rate := 0.0
+	if r.elapsed > 0 {
+		rate = float64(r.n) / r.elapsed.Seconds()
+	}
+	s := fmt.Sprintf("%-7s %9.1f ops/s  p50 %7s  p95 %7s  p99 %7s  errors %d  (n=%d)", r.op, rate,
+		fmtDur(r.quantile(.50)), fmtDur(r.quantile(.95)), fmtDur(r.quantile(.99)), r.errors, r.n)
+	if r.firstErr != nil {
+		s += "  first error: " + r.firstErr.Error()
+	}
+	return s
+}
+
+func fmtDur(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
+}
+
+// run drives op with f.clients clients for f.duration (or f.maxOps
+// requests) and prints a progress line every second.
+func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f benchFlags) benchResult {
+	ctx, cancel := context.WithTimeout(ctx, f.duration)
+	defer cancel()
+	var done, failed atomic.Int64
+	var mu sync.Mutex
+	res := benchResult{op: op}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range f.clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(f.rng, uint64(w)))
+			tg := newTextGen(f.rng*7919 + uint64(w))
+			lat := make([]time.Duration, 0, 4096)
+			var firstErr error
+			errs := 0
+			for ctx.Err() == nil {
+				if done.Add(1) > int64(f.maxOps) {
+					break
+				}
+				t0 := time.Now()
+				err := b.do(ctx, op, rng, tg)
+				d := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						break // cut off by the deadline: not an error of the server
+					}
+					errs++
+					failed.Add(1)
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+				lat = append(lat, d)
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.errors += errs
+			if res.firstErr == nil {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		})
+	}
+	stop := make(chan struct{})
+	var pwg sync.WaitGroup
+	if f.progress {
+		pwg.Go(func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					fmt.Fprint(progress, "\r\033[K")
+					return
+				case now := <-tick.C:
+					el := now.Sub(start)
+					n := min(done.Load(), int64(f.maxOps))
+					fmt.Fprintf(progress, "\r\033[K%s: %s/%s  %d requests  %.0f/s  errors %d",
+						op, el.Truncate(time.Second), f.duration, n, float64(n)/el.Seconds(), failed.Load())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	close(stop)
+	pwg.Wait()
+	res.n = len(res.lat)
+	slices.Sort(res.lat)
+	return res
+}
+
+// do runs one request of op.
+func (b *benchEnv) do(ctx context.Context, op string, rng *rand.Rand, tg *textGen) error {
+	pick := func() int64 { return b.tickets[rng.IntN(len(b.tickets))] }
+	switch op {
+	case "create":
+		_, err := b.c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
+		return err
+	case "reply":
+		_, err := b.c.Reply(ctx, pick(), tg.body())
+		return err
+	case "get":
+		_, err := b.c.Ticket(ctx, pick())
+		return err
+	case "list":
+		_, err := b.c.Tickets(ctx, client.ListOptions{Limit: 50})
+		return err
+	case "search":
+		_, err := b.c.Tickets(ctx, client.ListOptions{Q: tg.query(), Limit: 50})
+		return err
+	}
+	return fmt.Errorf("unknown operation %q", op)
+}
+
+// processMemory reads the resident set size and its peak, in MiB, from
+// /proc/PID/status.
+func processMemory(pid int) (rss, hwm float64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, fmt.Errorf("server memory: %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("server memory: %s: %w", line, err)
+		}
+		if k == "VmRSS" {
+			rss = kb / 1024
+		} else {
+			hwm = kb / 1024
+		}
+	}
+	return rss, hwm, nil
+}
+
+// textGen writes ticket text from a vocabulary with a Zipf distribution:
+// a few words occur in most tickets, most words in very few, so that a
+// search meets both common and rare terms.
+type textGen struct {
+	rng  *rand.Rand
+	zipf *rand.Zipf
+}
+
+// benchVocabulary is the number of distinct words of the generated text.
+const benchVocabulary = 20_000
+
+func newTextGen(seed uint64) *textGen {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	return &textGen{rng: rng, zipf: rand.NewZipf(rng, 1.1, 2, benchVocabulary-1)}
+}
+
+// syllables make pronounceable words; word(i) is the same for every run.
+var syllables = []string{"ka", "ro", "mi", "te", "su", "na", "lo", "pe", "di", "va", "zo", "gu", "be", "fi", "ha", "ny"}
+
+func benchWord(i uint64) string {
+	var sb strings.Builder
+	sb.WriteString(syllables[i%uint64(len(syllables))])
+	i /= uint64(len(syllables))
+	for i > 0 {
+		sb.WriteString(syllables[i%uint64(len(syllables))])
+		i /= uint64(len(syllables))
+	}
+	if sb.Len() < 4 {
+		sb.WriteString("x")
+	}
+	return sb.String()
+}
+
+func (g *textGen) words(n int) string {
+	ws := make([]string, n)
+	for i := range ws {
+		ws[i] = benchWord(g.zipf.Uint64())
+	}
+	return strings.Join(ws, " ")
+}
+
+func (g *textGen) subject() string { return g.words(4 + g.rng.IntN(6)) }
+func (g *textGen) body() string    { return g.words(20 + g.rng.IntN(60)) }
+
+// query is one or two words: mostly one, from the same distribution as the
+// text, so both common and rare terms are searched for.
+func (g *textGen) query() string {
+	if g.rng.IntN(4) == 0 {
+		return g.words(2)
+	}
+	return g.words(1)
+}
+
+// seedTickets loads n tickets into the database in transactions of batch
+// tickets, through the ticket store, with no notifications. They belong to
+// 1,000 requesters and 20 units and services, so that visibility filters
+// and searches have realistic selectivity.
+func seedTickets(ctx context.Context, out io.Writer, d *db.DB, n, batch int, seed uint64) error {
+	s := &seedDB{users: user.NewStore(d), units: unit.NewStore(d), tickets: ticket.NewStore(d, ticket.Options{})}
+	return s.seed(ctx, out, n, batch, seed)
+}
+
+// seedDB holds the stores the seeding uses (a ticket store without
+// notifications).
+type seedDB struct {
+	users   *user.Store
+	units   *unit.Store
+	tickets *ticket.Store
+}
+
+func (s *seedDB) seed(ctx context.Context, out io.Writer, n, batch int, seed uint64) error {
+	start := time.Now()
+	admin := &auth.Principal{UserID: 0, Role: auth.RoleAdmin, Via: "cli"}
+	var services []*unit.Service
+	for i := range 20 {
+		slug := fmt.Sprintf("seed-%02d", i)
+		u, err := s.units.Unit(ctx, slug)
+		if apperr.Is(err, apperr.NotFound) {
+			u, err = s.units.CreateUnit(ctx, unit.Unit{Slug: slug, Name: "Seed unit " + strconv.Itoa(i)})
+		}
+		if err != nil {
+			return fmt.Errorf("seed: unit %s: %w", slug, err)
+		}
+		sv, err := s.units.Service(ctx, slug)
+		if apperr.Is(err, apperr.NotFound) {
+			sv, err = s.units.CreateService(ctx, unit.Service{Slug: slug, Name: "Seed service " + strconv.Itoa(i), UnitSlug: u.Slug})
+		}
+		if err != nil {
+			return fmt.Errorf("seed: service %s: %w", slug, err)
+		}
+		services = append(services, sv)
+	}
+	requesters := make([]int64, 1000)
+	for i := range requesters {
+		email := fmt.Sprintf("seed-%04d@example.org", i)
+		u, err := s.users.GetByEmail(ctx, email)
+		if apperr.Is(err, apperr.NotFound) {
+			u, err = s.users.Create(ctx, user.NewUser{Email: email, Name: "Seed requester " + strconv.Itoa(i)})
+		}
+		if err != nil {
+			return fmt.Errorf("seed: requester %s: %w", email, err)
+		}
+		requesters[i] = u.ID
+	}
+	tg := newTextGen(seed)
+	for done := 0; done < n; {
+		k := min(batch, n-done)
+		nts := make([]ticket.NewTicket, k)
+		for i := range nts {
+			sv := services[tg.rng.IntN(len(services))]
+			nts[i] = ticket.NewTicket{Subject: tg.subject(), Body: tg.body(), ServiceID: sv.ID, UnitID: sv.UnitID,
+				RequesterID: requesters[tg.rng.IntN(len(requesters))], Priority: ticket.Priorities[tg.rng.IntN(len(ticket.Priorities))],
+				Source: ticket.FromCLI}
+		}
+		if _, err := s.tickets.CreateMany(ctx, admin, nts); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		done += k
+		if done%(20*batch) == 0 || done == n {
+			el := time.Since(start)
+			fmt.Fprintf(out, "seeded %d/%d tickets in %s (%.0f/s)\n", done, n, el.Truncate(time.Millisecond), float64(done)/el.Seconds())
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
