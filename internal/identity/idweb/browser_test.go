@@ -1,0 +1,203 @@
+package idweb_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/testenv"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+func chromium(t *testing.T) func() (context.Context, context.CancelFunc) {
+	bin := testenv.Chromium(t)
+	return func() (context.Context, context.CancelFunc) {
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(bin),
+			chromedp.Flag("headless", true),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.NoFirstRun,
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.WindowSize(1200, 900),
+		}
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, cancelBrowser := chromedp.NewContext(actx)
+		ctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
+		if err := chromedp.Run(ctx); err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
+		return ctx, func() { cancelTimeout(); cancelBrowser(); cancelAlloc() }
+	}
+}
+
+func screenshot(t *testing.T, name string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var buf []byte
+		if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
+			return err
+		}
+		dir := filepath.Join(testenv.ArtifactsDir(t), "identity")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+	})
+}
+
+// bodyJSON reads the page (a JSON API answer) into v.
+func bodyJSON(v any) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var s string
+		if err := chromedp.Evaluate(`document.body.innerText`, &s).Do(ctx); err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(s), v)
+	})
+}
+
+// TestBrowserOIDCSignInAndAccessRequest: in Chromium, a person signs in
+// at the OP through /auth/oidc/egi, becomes a member of example-support by
+// her entitlement, asks to join grid-ops; an admin of grid-ops approves in
+// his browser; she is a member, the request ticket is solved; she signs
+// out.
+func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
+	newBrowser := chromium(t)
+	a, op := oidcSetup(t, nil)
+	ctx := context.Background()
+	op.claims.Set(aliceID, map[string]any{"eduperson_entitlement": []string{egiEntitlement}})
+	grid, err := a.Units.CreateUnit(ctx, unit.Unit{Slug: "grid-ops", Name: "Grid operations"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := a.Users.Create(ctx, user.NewUser{Email: "carol@example.org", Name: "Carol Admin", Password: "carol-password-123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Units.SetMember(ctx, grid.ID, carol.ID, auth.UnitAdmin); err != nil {
+		t.Fatal(err)
+	}
+
+	bctx, cancel := newBrowser()
+	defer cancel()
+	var m me
+	var loc string
+	err = chromedp.Run(bctx,
+		chromedp.Navigate(a.URL+"/auth/oidc"),
+		chromedp.WaitVisible(`#oidc-egi`, chromedp.ByID),
+		screenshot(t, "01-providers"),
+		chromedp.Click(`#oidc-egi`, chromedp.ByID),
+		chromedp.WaitVisible(`#username`, chromedp.ByID),
+		chromedp.SendKeys(`#username`, "alice", chromedp.ByID),
+		chromedp.SendKeys(`#password`, opPassword, chromedp.ByID),
+		screenshot(t, "02-provider-login"),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.Sleep(300*time.Millisecond),
+		chromedp.WaitReady(`body`),
+		chromedp.Location(&loc),
+		screenshot(t, "03-signed-in"),
+		chromedp.Navigate(a.URL+"/api/v1/me"),
+		bodyJSON(&m),
+	)
+	if err != nil {
+		t.Fatalf("sign-in in Chromium: %v", err)
+	}
+	if !strings.HasPrefix(loc, a.URL) || m.Email != "alice@example.org" || unitRole(&m, "example-support") != "member" {
+		t.Fatalf("after sign-in at %s: %+v", loc, m)
+	}
+
+	// She asks to join grid-ops.
+	var reqURL string
+	err = chromedp.Run(bctx,
+		chromedp.Navigate(a.URL+"/access"),
+		chromedp.WaitVisible(`#access-form`, chromedp.ByID),
+		chromedp.SetValue(`#unit`, "grid-ops", chromedp.ByID),
+		chromedp.SendKeys(`#reason`, "I run the grid site FZK-LCG2 and answer its tickets.", chromedp.ByID),
+		chromedp.Click(`#request-access`, chromedp.ByID),
+		chromedp.WaitVisible(`#req-status`, chromedp.ByID),
+		chromedp.Location(&reqURL),
+		screenshot(t, "04-access-requested"),
+	)
+	if err != nil {
+		t.Fatalf("access request: %v", err)
+	}
+	if !strings.Contains(reqURL, "/access/requests/") {
+		t.Fatalf("landed on %s", reqURL)
+	}
+
+	// Carol, admin of grid-ops, signs in with her password and approves.
+	cctx, ccancel := newBrowser()
+	defer ccancel()
+	var status string
+	err = chromedp.Run(cctx,
+		chromedp.Navigate(a.URL+"/login"),
+		chromedp.WaitVisible(`#email`, chromedp.ByID),
+		chromedp.SendKeys(`#email`, "carol@example.org", chromedp.ByID),
+		chromedp.SendKeys(`#password`, "carol-password-123", chromedp.ByID),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.Sleep(300*time.Millisecond),
+		chromedp.Navigate(a.URL+"/access"),
+		chromedp.WaitVisible(`#to-decide a`, chromedp.ByQuery),
+		screenshot(t, "05-admin-sees-request"),
+		chromedp.Click(`#to-decide a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#approve`, chromedp.ByID),
+		chromedp.Click(`#approve`, chromedp.ByID),
+		chromedp.Sleep(300*time.Millisecond),
+		chromedp.WaitVisible(`#req-status`, chromedp.ByID),
+		chromedp.Text(`#req-status`, &status, chromedp.ByID),
+		screenshot(t, "06-approved"),
+	)
+	if err != nil {
+		t.Fatalf("approval: %v", err)
+	}
+	if status != "approved" {
+		t.Fatalf("request status %q", status)
+	}
+	p, err := a.Users.Principal(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Units[grid.ID] != auth.UnitMember {
+		t.Fatalf("alice is not a member of grid-ops: %+v", p.Units)
+	}
+	// The request was a ticket of grid-ops, now solved.
+	ts, err := a.Tickets.List(ctx, p, ticket.Filter{UnitID: grid.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].Status != ticket.Solved || !strings.Contains(ts[0].Subject, "Access request") {
+		t.Fatalf("access request ticket: %+v", ts)
+	}
+
+	// She signs out: the session is gone.
+	var code int64
+	err = chromedp.Run(bctx,
+		chromedp.Navigate(a.URL+"/access"),
+		chromedp.WaitVisible(`#logout`, chromedp.ByID),
+		chromedp.Click(`#logout`, chromedp.ByID),
+		chromedp.Sleep(500*time.Millisecond),
+		chromedp.Navigate(a.URL+"/access"),
+		chromedp.WaitReady(`body`),
+		chromedp.Location(&loc),
+		chromedp.Evaluate(`0`, &code),
+	)
+	if err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	if !strings.Contains(loc, "/login") {
+		t.Fatalf("after sign-out /access went to %s, want the sign-in page", loc)
+	}
+}
