@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/helpmesh/helpmesh/internal/api"
+	"github.com/helpmesh/helpmesh/internal/config"
+)
+
+// TestOpenAPIMatchesServedRoutes checks, on the whole application (the API
+// with the routes other packages add), that every served API route is in
+// GET /api/v1/openapi.json and that every documented operation is served.
+func TestOpenAPIMatchesServedRoutes(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	rec := httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.json without a token: %d", rec.Code)
+	}
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	var documented []string
+	for path, item := range doc.Paths {
+		for method := range item {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+
+	// The same API the application builds, with the same extra routes.
+	served := api.New(api.Deps{Log: log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
+		MaxBody: cfg.MaxBodyBytes, MaxUpload: cfg.MaxUploadBytes, Extra: a.mailRoutes}).Routes()
+	for _, r := range served {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %q is served but not described in openapi.json", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(served, d) {
+			t.Errorf("openapi.json describes %q, which is not served", d)
+		}
+	}
+	if len(served) < 30 {
+		t.Errorf("only %d routes served: is Routes() complete?", len(served))
+	}
+}
