@@ -1,0 +1,164 @@
+package identity_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/identity"
+	"github.com/helpmesh/helpmesh/internal/testenv"
+	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+func TestEvaluate(t *testing.T) {
+	rules, err := identity.CompileRules([]config.ClaimRule{
+		{Claim: "eduperson_entitlement", Value: "urn:mace:egi.eu:group:vo.example.org:role=member#aai.egi.eu", Unit: "example-support"},
+		{Claim: "groups", Value: "su-admins", Unit: "example-support", UnitRole: "admin"},
+		{Claim: "groups", Pattern: "ops-.*", Role: "admin"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		claims map[string]any
+		want   []identity.Grant
+	}{
+		{map[string]any{}, nil},
+		{map[string]any{"eduperson_entitlement": []any{"urn:x", "urn:mace:egi.eu:group:vo.example.org:role=member#aai.egi.eu"}},
+			[]identity.Grant{{Unit: "example-support", Role: "member"}}},
+		// admin wins over member for the same unit; the pattern is anchored.
+		{map[string]any{"eduperson_entitlement": "urn:mace:egi.eu:group:vo.example.org:role=member#aai.egi.eu", "groups": []any{"su-admins", "xops-1"}},
+			[]identity.Grant{{Unit: "example-support", Role: "admin"}}},
+		{map[string]any{"groups": []any{"ops-grid"}}, []identity.Grant{{Role: "admin"}}},
+	} {
+		got := identity.Evaluate(rules, tc.claims)
+		if len(got) != len(tc.want) {
+			t.Fatalf("%v: got %+v, want %+v", tc.claims, got, tc.want)
+		}
+		for i := range got {
+			if got[i].Unit != tc.want[i].Unit || got[i].Role != tc.want[i].Role {
+				t.Fatalf("%v: got %+v, want %+v", tc.claims, got, tc.want)
+			}
+		}
+	}
+	if _, err := identity.CompileRules([]config.ClaimRule{{Claim: "groups", Value: "x", Unit: "u", UnitRole: "owner"}}); err == nil {
+		t.Fatal("bad unit role accepted")
+	}
+}
+
+// engines runs fn on SQLite and, when the test services run, PostgreSQL.
+func engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
+	t.Run("sqlite", func(t *testing.T) {
+		d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if _, err := d.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, d)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		d, err := db.Open(context.Background(), testenv.PostgresDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if _, err := d.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, d)
+	})
+}
+
+func TestApplyAndAccessRequests(t *testing.T) {
+	engines(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		users, units := user.NewStore(d), unit.NewStore(d)
+		tickets := ticket.NewStore(d, ticket.Options{})
+		ids := identity.NewStore(d, nil)
+		su, _ := units.CreateUnit(ctx, unit.Unit{Slug: "example-support", Name: "Example support"})
+		other, _ := units.CreateUnit(ctx, unit.Unit{Slug: "other", Name: "Other"})
+
+		// Link: verified email creates the account; the same subject finds it again.
+		uid, created, err := ids.Link(ctx, identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s1", Email: "Ann@Example.org", EmailVerified: true, Name: "Ann"})
+		if err != nil || !created {
+			t.Fatalf("link: %v %v", created, err)
+		}
+		again, created, err := ids.Link(ctx, identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s1", Email: "changed@example.org"})
+		if err != nil || created || again != uid {
+			t.Fatalf("relink: %d %v %v", again, created, err)
+		}
+		if _, _, err := ids.Link(ctx, identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s2", Email: "ann@example.org"}); err == nil {
+			t.Fatal("unverified email linked")
+		}
+
+		// A manual member of "other" is upgraded to admin by a rule and
+		// restored to member when the rule stops matching.
+		if err := units.SetMember(ctx, other.ID, uid, auth.UnitMember); err != nil {
+			t.Fatal(err)
+		}
+		want := []identity.Grant{{Unit: "example-support", Role: "member"}, {Unit: "other", Role: "admin"}, {Unit: "missing", Role: "member"}}
+		ch, err := ids.Apply(ctx, uid, "oidc:egi", want)
+		if err != nil || len(ch) != 3 {
+			t.Fatalf("apply: %+v %v", ch, err)
+		}
+		p, _ := users.Principal(ctx, uid)
+		if p.Units[su.ID] != auth.UnitMember || p.Units[other.ID] != auth.UnitAdmin {
+			t.Fatalf("after grant: %+v", p.Units)
+		}
+		if ch, _ := ids.Apply(ctx, uid, "oidc:egi", want[:2]); len(ch) != 0 {
+			t.Fatalf("second apply changed %+v", ch)
+		}
+		if _, err := ids.Apply(ctx, uid, "oidc:egi", nil); err != nil {
+			t.Fatal(err)
+		}
+		p, _ = users.Principal(ctx, uid)
+		if _, ok := p.Units[su.ID]; ok || p.Units[other.ID] != auth.UnitMember {
+			t.Fatalf("after revoke: %+v", p.Units)
+		}
+		log, _ := ids.AuditLog(ctx, uid, 100)
+		if len(log) < 6 {
+			t.Fatalf("audit log too short: %+v", log)
+		}
+
+		// Access request: a ticket in the unit; only its admin decides.
+		bob, _ := users.Create(ctx, user.NewUser{Email: "bob@example.org", Name: "Bob"})
+		bp, _ := users.Principal(ctx, bob.ID)
+		ar, err := ids.RequestAccess(ctx, tickets, bp, "example-support", auth.UnitMember, "I support the VO")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ids.RequestAccess(ctx, tickets, bp, "example-support", auth.UnitMember, "again"); err == nil {
+			t.Fatal("second pending request accepted")
+		}
+		ap, _ := users.Principal(ctx, uid) // member of other only
+		if _, err := ids.DecideAccess(ctx, tickets, ap, ar.ID, true, ""); err == nil {
+			t.Fatal("a non-admin decided")
+		}
+		if err := units.SetMember(ctx, su.ID, uid, auth.UnitAdmin); err != nil {
+			t.Fatal(err)
+		}
+		ap, _ = users.Principal(ctx, uid)
+		if _, err := ids.DecideAccess(ctx, tickets, ap, ar.ID, false, "not yet"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ids.DecideAccess(ctx, tickets, ap, ar.ID, true, ""); err == nil {
+			t.Fatal("decided twice")
+		}
+		bp, _ = users.Principal(ctx, bob.ID)
+		if _, ok := bp.Units[su.ID]; ok {
+			t.Fatal("denied request made a member")
+		}
+		tk, err := tickets.Get(ctx, bp, ar.TicketID)
+		if err != nil || tk.Status != ticket.Unsolved {
+			t.Fatalf("ticket after denial: %+v %v", tk, err)
+		}
+	})
+}
