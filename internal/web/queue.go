@@ -28,7 +28,7 @@ var queueViews = []struct{ Key, Label string }{
 
 type queueTab struct {
 	Key, Label, URL string
-	Count           int
+	Count           string // "1000+" past countCap
 	Active          bool
 }
 
@@ -137,31 +137,7 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
 	f := queueFilter(p, u.ID, view, status)
 	f.Query, f.Before, f.Limit = search, before, 50
-	var ts []*ticket.Ticket
-	if prio == "" {
-		ts, err = h.d.Tickets.List(ctx, p, f)
-	} else {
-		// The store does not filter by priority: read more and keep the
-		// matching ones, within a bounded number of pages.
-		f.Limit = ticket.MaxLimit
-		for range 5 {
-			page, err2 := h.d.Tickets.List(ctx, p, f)
-			if err2 != nil {
-				err = err2
-				break
-			}
-			for _, t := range page {
-				if string(t.Priority) == prio && len(ts) < 50 {
-					ts = append(ts, t)
-				}
-			}
-			if len(page) < f.Limit || len(ts) >= 50 {
-				break
-			}
-			f.Before = page[len(page)-1].ID
-		}
-		f.Limit = 50
-	}
+	ts, err := h.queueList(r, p, f, prio)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -175,7 +151,7 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities}
 	base := "/queue/" + u.Slug
 	for _, qv := range queueViews {
-		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: counts[qv.Key], Active: qv.Key == view})
+		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: countLabel(counts[qv.Key]), Active: qv.Key == view})
 	}
 	self := url.Values{"view": {view}}
 	for k, val := range map[string]string{"q": search, "status": status, "priority": prio} {
@@ -199,23 +175,75 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "queue", v)
 }
 
-// queueCounts counts the tickets of each view of a unit (the caller has
-// checked that p works the unit, so every ticket of it is visible).
+// countCap bounds every count of a queue view: past it the page says
+// "1000+", and no count reads more than countCap index entries.
+const countCap = 1000
+
+// queueList returns the newest f.Limit tickets of a queue view. A view of
+// several statuses is read as one list per status, merged: each is a walk
+// of the index (unit_id, status, id), where one list with "status IN (...)"
+// would read every matching ticket and sort them.
+func (h *Handler) queueList(r *http.Request, p *auth.Principal, f ticket.Filter, prio string) ([]*ticket.Ticket, error) {
+	if len(f.Statuses) <= 1 || f.Query != "" {
+		return h.listPriority(r, p, f, prio)
+	}
+	var all []*ticket.Ticket
+	for _, s := range f.Statuses {
+		fs := f
+		fs.Statuses = []ticket.Status{s}
+		ts, err := h.listPriority(r, p, fs, prio)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ts...)
+	}
+	slices.SortFunc(all, func(a, b *ticket.Ticket) int { return int(b.ID - a.ID) })
+	if len(all) > f.Limit {
+		all = all[:f.Limit]
+	}
+	return all, nil
+}
+
+// listPriority lists tickets, keeping those of priority prio when it is
+// set: the store does not filter by priority, so it reads up to three pages.
+func (h *Handler) listPriority(r *http.Request, p *auth.Principal, f ticket.Filter, prio string) ([]*ticket.Ticket, error) {
+	if prio == "" {
+		return h.d.Tickets.List(r.Context(), p, f)
+	}
+	want := f.Limit
+	f.Limit = ticket.MaxLimit
+	var out []*ticket.Ticket
+	for range 3 {
+		page, err := h.d.Tickets.List(r.Context(), p, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page {
+			if string(t.Priority) == prio && len(out) < want {
+				out = append(out, t)
+			}
+		}
+		if len(page) < f.Limit || len(out) >= want {
+			break
+		}
+		f.Before = page[len(page)-1].ID
+	}
+	return out, nil
+}
+
+// queueCounts counts the tickets of each view of a unit, up to countCap
+// (the caller has checked that p works the unit, so every ticket of it is
+// visible). Each status is counted on the index (unit_id, status, id).
 func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, unitID int64) (map[string]int, error) {
 	ctx := r.Context()
-	rows, err := h.d.DB.R.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE unit_id = $1 GROUP BY status`, unitID)
-	if err != nil {
-		return nil, fmt.Errorf("web: queue counts: %w", err)
-	}
-	defer rows.Close()
 	c := map[string]int{}
-	for rows.Next() {
-		var st string
+	for _, s := range ticket.Statuses {
 		var n int
-		if err := rows.Scan(&st, &n); err != nil {
+		err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE unit_id = $1 AND status = $2 LIMIT $3) x`,
+			unitID, string(s), countCap+1).Scan(&n)
+		if err != nil {
 			return nil, fmt.Errorf("web: queue counts: %w", err)
 		}
-		s := ticket.Status(st)
 		c["all"] += n
 		if s.Open() {
 			c["open"] += n
@@ -229,18 +257,16 @@ func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, unitID int64) 
 			c["waiting"] += n
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("web: queue counts: %w", err)
-	}
 	open := openStatuses()
 	ph := make([]string, len(open))
-	args := []any{unitID, p.UserID}
+	args := []any{unitID, p.UserID, countCap + 1}
 	for i, s := range open {
 		args = append(args, string(s))
 		ph[i] = "$" + strconv.Itoa(len(args))
 	}
 	var mine int
-	if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets WHERE unit_id = $1 AND assignee_id = $2 AND status IN (`+strings.Join(ph, ",")+`)`, args...).Scan(&mine); err != nil {
+	if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE assignee_id = $2 AND unit_id = $1 AND status IN (`+
+		strings.Join(ph, ",")+`) LIMIT $3) x`, args...).Scan(&mine); err != nil {
 		return nil, fmt.Errorf("web: queue counts: %w", err)
 	}
 	c["mine"] = mine
@@ -385,4 +411,11 @@ func (h *Handler) deleteView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, "/queue", "saved")
+}
+
+func countLabel(n int) string {
+	if n > countCap {
+		return strconv.Itoa(countCap) + "+"
+	}
+	return strconv.Itoa(n)
 }
