@@ -17,7 +17,8 @@ import (
 
 // Parsing limits: mail beyond them is quarantined, not parsed.
 const (
-	maxMIMEParts   = 500 // boundaries in one message
+	maxMIMEParts   = 500 // boundary lines in one message
+	maxMultiparts  = 20  // multipart declarations: enmime is exponential in deep nesting
 	maxAttachments = 100
 	maxHeaderBytes = 256 << 10
 )
@@ -75,6 +76,9 @@ func parse(raw []byte, returnPath string, hasReturnPath bool) (p *parsed, err er
 	}
 	if n := bytes.Count(raw, []byte("\n--")); n > maxMIMEParts {
 		return nil, fmt.Errorf("mail: parse: more than %d MIME boundaries", maxMIMEParts)
+	}
+	if n := bytes.Count(bytes.ToLower(raw), []byte("boundary")); n > maxMultiparts {
+		return nil, fmt.Errorf("mail: parse: more than %d multipart parts (too deeply nested)", maxMultiparts)
 	}
 	env, err := mimeParser.ReadEnvelope(bytes.NewReader(raw))
 	if err != nil {
