@@ -160,7 +160,7 @@ CREATE TABLE jobs (
 	kind         TEXT NOT NULL,
 	payload      TEXT NOT NULL,
 	run_at       TIMESTAMPTZ NOT NULL,
-	attempts     BOOLEAN NOT NULL DEFAULT FALSE,
+	attempts     INTEGER NOT NULL DEFAULT 0,
 	max_attempts INTEGER NOT NULL DEFAULT 10,
 	locked_until TIMESTAMPTZ,
 	last_error   TEXT NOT NULL DEFAULT '',

@@ -2,11 +2,6 @@
 -- (dedupe, automatic mail) and the quarantine of mail that could not be
 -- processed.
 
--- 0001 declared jobs.attempts BOOLEAN on PostgreSQL; the queue counts.
-ALTER TABLE jobs ALTER COLUMN attempts DROP DEFAULT;
-ALTER TABLE jobs ALTER COLUMN attempts TYPE INTEGER USING attempts::integer;
-ALTER TABLE jobs ALTER COLUMN attempts SET DEFAULT 0;
-
 CREATE TABLE outbox (
 	id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	ticket_id   BIGINT REFERENCES tickets(id) ON DELETE SET NULL,
