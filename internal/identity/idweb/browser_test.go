@@ -58,6 +58,25 @@ func screenshot(t *testing.T, name string) chromedp.Action {
 	})
 }
 
+// waitAt waits until the browser has arrived at a page under prefix.
+func waitAt(prefix string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var loc, state string
+			if err := chromedp.Location(&loc).Do(ctx); err == nil && strings.HasPrefix(loc, prefix) {
+				if err := chromedp.Evaluate(`document.readyState`, &state).Do(ctx); err == nil && state == "complete" {
+					return nil
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
 // bodyJSON reads the page (a JSON API answer) into v.
 func bodyJSON(v any) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
@@ -105,8 +124,8 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 		chromedp.SendKeys(`#password`, opPassword, chromedp.ByID),
 		screenshot(t, "02-provider-login"),
 		chromedp.Submit(`#password`, chromedp.ByID),
-		chromedp.Sleep(300*time.Millisecond),
-		chromedp.WaitReady(`body`),
+		waitAt(a.URL+"/"),
+		chromedp.WaitVisible(`body`),
 		chromedp.Location(&loc),
 		screenshot(t, "03-signed-in"),
 		chromedp.Navigate(a.URL+"/api/v1/me"),

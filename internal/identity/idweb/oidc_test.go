@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -282,5 +283,75 @@ func TestOIDCProvidersList(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown provider: %d", resp.StatusCode)
+	}
+}
+
+var newTokenRe = regexp.MustCompile(`id="new-token">([^<]+)<`)
+
+// TestTokensPage: a person signed in by OIDC creates a read-only token with
+// an expiry on /account/tokens; it reads the API and cannot write. A
+// cross-site POST with the session cookie is refused.
+func TestTokensPage(t *testing.T) {
+	a, _ := oidcSetup(t, nil)
+	c, seen := newClient(t)
+	if st, body, _ := opSignIn(t, c, seen, a.URL, "egi", "alice"); st != http.StatusOK {
+		t.Fatalf("sign-in: %d %.200s", st, body)
+	}
+	resp, err := c.Get(a.URL + "/account/tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no form token: %.300s", b)
+	}
+	// Without the form token: refused.
+	resp, _ = c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST without form token: %d", resp.StatusCode)
+	}
+	// From another site: refused.
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/account/tokens", strings.NewReader(url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {string(m[1])}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, _ = c.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST: %d", resp.StatusCode)
+	}
+	resp, err = c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {string(m[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tm := newTokenRe.FindSubmatch(b)
+	if tm == nil {
+		t.Fatalf("no token shown: %d %.500s", resp.StatusCode, b)
+	}
+	api := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, a.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+string(tm[1]))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := api("GET", "/api/v1/me", ""); st != http.StatusOK {
+		t.Fatalf("read token GET: %d", st)
+	}
+	if st := api("POST", "/api/v1/tickets", `{"subject":"x","body":"y"}`); st != http.StatusForbidden {
+		t.Fatalf("read token POST: %d", st)
+	}
+	_, who := getMe(t, c, a.URL)
+	ts, _ := a.Users.Tokens(context.Background(), who.ID)
+	if len(ts) != 1 || ts[0].ExpiresAt == nil || ts[0].Scope != "read" {
+		t.Fatalf("stored token: %+v", ts)
 	}
 }
