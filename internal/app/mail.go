@@ -135,3 +135,11 @@ func (o webOutbox) Quarantined(ctx context.Context, limit int) ([]web.OutboxMail
 	}
 	return ms, err
 }
+
+// webMailer lets the web portal mail sign-in and reset links through the
+// gateway's outbox.
+type webMailer struct{ g *mail.Gateway }
+
+func (m webMailer) Send(ctx context.Context, to, subject, text string) error {
+	return m.g.SendText(ctx, to, subject, text)
+}
