@@ -90,8 +90,10 @@ func newCast(t *testing.T, e apptest.Engine) *cast {
 
 // sees tells whether role may see the ticket, works tells whether it works
 // the ticket (changes fields, internal notes).
-func sees(role string) bool  { return role != rOther && role != rForeign }
-func works(role string) bool { return role == rMember || role == rUnitAdmin || role == rHandler || role == rAdmin }
+func sees(role string) bool { return role != rOther && role != rForeign }
+func works(role string) bool {
+	return role == rMember || role == rUnitAdmin || role == rHandler || role == rAdmin
+}
 
 func expect(ok bool, yes, no int) int {
 	if ok {
