@@ -170,9 +170,9 @@ func (a *API) listTickets(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "status", "unit", "service", "requester", "assignee", "q", "cursor", "limit":
+		case "status", "priority", "unit", "service", "requester", "assignee", "q", "cursor", "limit":
 		default:
-			a.writeError(w, r, apperr.Field(k, "unknown filter (allowed: status, unit, service, requester, assignee, q, cursor, limit)"))
+			a.writeError(w, r, apperr.Field(k, "unknown filter (allowed: status, priority, unit, service, requester, assignee, q, cursor, limit)"))
 			return
 		}
 	}
@@ -189,6 +189,11 @@ func (a *API) listTickets(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if s := q.Get("status"); s != "" {
 		for st := range strings.SplitSeq(s, ",") {
 			f.Statuses = append(f.Statuses, ticket.Status(strings.TrimSpace(st)))
+		}
+	}
+	if s := q.Get("priority"); s != "" {
+		for pr := range strings.SplitSeq(s, ",") {
+			f.Priorities = append(f.Priorities, ticket.Priority(strings.TrimSpace(pr)))
 		}
 	}
 	if s := q.Get("unit"); s != "" {

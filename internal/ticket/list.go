@@ -14,6 +14,7 @@ import (
 // Filter selects tickets. Zero fields do not filter.
 type Filter struct {
 	Statuses    []Status
+	Priorities  []Priority
 	UnitID      int64
 	ServiceID   int64
 	RequesterID int64
@@ -85,6 +86,16 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticke
 			ph[i] = a.add(string(st))
 		}
 		conds = append(conds, "t.status IN ("+strings.Join(ph, ",")+")")
+	}
+	if len(f.Priorities) > 0 {
+		ph := make([]string, len(f.Priorities))
+		for i, pr := range f.Priorities {
+			if err := checkEnum("priority", pr, Priorities); err != nil {
+				return nil, err
+			}
+			ph[i] = a.add(string(pr))
+		}
+		conds = append(conds, "t.priority IN ("+strings.Join(ph, ",")+")")
 	}
 	if f.UnitID != 0 {
 		conds = append(conds, "t.unit_id = "+a.add(f.UnitID))

@@ -204,31 +204,12 @@ func (h *Handler) queueList(r *http.Request, p *auth.Principal, f ticket.Filter,
 	return all, nil
 }
 
-// listPriority lists tickets, keeping those of priority prio when it is
-// set: the store does not filter by priority, so it reads up to three pages.
+// listPriority lists tickets, only those of priority prio when it is set.
 func (h *Handler) listPriority(r *http.Request, p *auth.Principal, f ticket.Filter, prio string) ([]*ticket.Ticket, error) {
-	if prio == "" {
-		return h.d.Tickets.List(r.Context(), p, f)
+	if prio != "" {
+		f.Priorities = []ticket.Priority{ticket.Priority(prio)}
 	}
-	want := f.Limit
-	f.Limit = ticket.MaxLimit
-	var out []*ticket.Ticket
-	for range 3 {
-		page, err := h.d.Tickets.List(r.Context(), p, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range page {
-			if string(t.Priority) == prio && len(out) < want {
-				out = append(out, t)
-			}
-		}
-		if len(page) < f.Limit || len(out) >= want {
-			break
-		}
-		f.Before = page[len(page)-1].ID
-	}
-	return out, nil
+	return h.d.Tickets.List(r.Context(), p, f)
 }
 
 // queueCounts counts the tickets of each view of a unit, up to countCap
