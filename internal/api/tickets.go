@@ -501,13 +501,37 @@ func (a *API) readPart(r *http.Request, part *multipart.Part, nm *ticket.NewMess
 	if len(nm.Attachments) >= maxFiles {
 		return apperr.New(apperr.Invalid, "at most %d files per message", maxFiles)
 	}
-	sum, size, err := a.Blobs.Put(r.Context(), part, a.MaxUpload)
+	pr := &readErr{r: part}
+	sum, size, err := a.Blobs.Put(r.Context(), pr, a.MaxUpload)
+	if pr.err != nil {
+		// The upload broke off (a truncated or malformed body): the
+		// client's fault, not the store's.
+		var mbe *http.MaxBytesError
+		if errors.As(pr.err, &mbe) {
+			return pr.err
+		}
+		return apperr.New(apperr.Invalid, "malformed multipart body: %v", pr.err)
+	}
 	if err != nil {
 		return err
 	}
 	nm.Attachments = append(nm.Attachments, ticket.NewAttachment{
 		Filename: SafeFilename(part.FileName()), ContentType: cleanContentType(part.Header.Get("Content-Type")), Size: size, SHA256: sum})
 	return nil
+}
+
+// readErr remembers the error of the reader it wraps, other than io.EOF.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 // SafeFilename keeps the last path element of a file name, without control
