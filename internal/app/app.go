@@ -111,7 +111,7 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("/", a.mountIdentity(mux, idp, web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
-		Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
+		Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
 	})))
 	a.Handler = mux
 	return nil

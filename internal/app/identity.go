@@ -74,3 +74,16 @@ func (a *App) mountIdentity(mux *http.ServeMux, p *identityParts, portal http.Ha
 	}
 	return portal
 }
+
+// signInProviders are the OIDC providers offered on the sign-in page.
+func (a *App) signInProviders() []web.SignInProvider {
+	out := make([]web.SignInProvider, 0, len(a.Config.OIDC))
+	for _, p := range a.Config.OIDC {
+		label := p.Label
+		if label == "" {
+			label = p.Name
+		}
+		out = append(out, web.SignInProvider{Name: p.Name, Label: label})
+	}
+	return out
+}

@@ -20,6 +20,7 @@ type loginView struct {
 	Token     string // for the link and reset pages
 	Purpose   string
 	Remaining time.Duration
+	Providers []SignInProvider
 }
 
 // safeNext keeps a post-sign-in target on this site: a path, never
@@ -37,7 +38,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "login", loginView{Page: h.page(r, "Sign in", "login"), Next: next, CanMail: h.d.Mailer != nil})
+	h.render(w, r, http.StatusOK, "login", loginView{Page: h.page(r, "Sign in", "login"), Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignIn})
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +46,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	password := r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	v := loginView{Page: h.page(r, "Sign in", "login"), Email: email, Next: next, CanMail: h.d.Mailer != nil}
+	v := loginView{Page: h.page(r, "Sign in", "login"), Email: email, Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignIn}
 	if len(email) > 254 || len(password) > 1024 {
 		v.Error = "Wrong email or password."
 		h.render(w, r, http.StatusUnauthorized, "login", v)

@@ -67,14 +67,23 @@ type Deps struct {
 	// Authenticators are tried, in order, for requests without a session.
 	Authenticators []Authenticator
 	Mailer         Mailer // nil: links cannot be mailed (the pages say so)
-	Outbox         Outbox // nil: the outbox page says mail is not set up
-	BaseURL        string // public URL, for links in mail
-	InstanceName   string // default name shown in pages; settings override it
-	MaxBody        int64  // form body limit
-	MaxUpload      int64  // one attachment
-	Now            func() time.Time
+	// SignIn lists the single sign-on providers offered on the sign-in page
+	// (their flow is served elsewhere, at /auth/oidc/{name}).
+	SignIn       []SignInProvider
+	Outbox       Outbox // nil: the outbox page says mail is not set up
+	BaseURL      string // public URL, for links in mail
+	InstanceName string // default name shown in pages; settings override it
+	MaxBody      int64  // form body limit
+	MaxUpload    int64  // one attachment
+	Now          func() time.Time
 	// SSEInterval is how often live-update streams look for changes.
 	SSEInterval time.Duration
+}
+
+// SignInProvider is a single sign-on button on the sign-in page.
+type SignInProvider struct {
+	Name  string // in /auth/oidc/{name}
+	Label string // on the button
 }
 
 // Handler serves the web portal.
