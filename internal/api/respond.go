@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -78,7 +79,13 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return &apperr.Error{Kind: "unsupported_media_type", Message: "send Content-Type: application/json"}
 	}
-	dec := json.NewDecoder(r.Body)
+	// A JSON null would decode into v as "no fields": only an object is a
+	// request body.
+	br := bufio.NewReader(r.Body)
+	if err := expectObject(br); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(br)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -91,6 +98,24 @@ func decode(r *http.Request, v any) error {
 		return apperr.New(apperr.Invalid, "the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// expectObject skips leading white space and checks that the next byte
+// opens a JSON object.
+func expectObject(br *bufio.Reader) error {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return jsonError(err)
+		}
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return br.UnreadByte()
+		}
+		return apperr.New(apperr.Invalid, "the body must be a JSON object")
+	}
 }
 
 func jsonError(err error) error {

@@ -273,8 +273,8 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name, scope strin
 	if scope != "read" && scope != "write" {
 		return nil, "", apperr.Field("scope", "%q is not read or write", scope)
 	}
-	if len(name) > 200 || !utf8.ValidString(name) {
-		return nil, "", apperr.Field("name", "must be at most 200 characters of UTF-8")
+	if len(name) > 200 || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r\n") {
+		return nil, "", apperr.Field("name", "must be one line of at most 200 characters of UTF-8")
 	}
 	if expires != nil && !expires.After(s.now()) {
 		return nil, "", apperr.Field("expires_at", "is in the past")
