@@ -331,4 +331,3 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	})
 }
-
