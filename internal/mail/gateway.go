@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -81,6 +82,8 @@ type Gateway struct {
 	sender *Sender
 	// system acts for the gateway where it reads what no user may ask for.
 	system *auth.Principal
+	// tagRE finds the subject tag [Tag #id].
+	tagRE *regexp.Regexp
 }
 
 // New checks opts and returns a Gateway.
@@ -141,6 +144,7 @@ func New(opts Options) (*Gateway, error) {
 		sig:    signer{key: opts.Secret},
 		log:    opts.Log,
 		system: &auth.Principal{Role: auth.RoleAdmin, Email: "mail gateway", Via: "mail"},
+		tagRE:  regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`),
 	}, nil
 }
 

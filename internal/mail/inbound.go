@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -52,6 +51,9 @@ type Outcome struct {
 	TicketID  int64
 	MessageID int64
 	Reason    string // for quarantined and bounced
+	// Elevated: the gateway wrote for a participant the ticket store alone
+	// would not have let write (see mayPost).
+	Elevated bool
 }
 
 // target is what a recipient address names.
@@ -154,68 +156,68 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	if g.ours(from) || from == g.opts.Address {
 		return g.quarantine(ctx, env, p, raw, "mail from one of our own addresses ("+from+")")
 	}
-	sender, err := g.opts.Users.GetByEmail(ctx, from)
-	if err != nil && !apperr.Is(err, apperr.NotFound) {
-		return Outcome{}, err
-	}
-	if sender != nil && sender.Disabled {
-		return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "the sender's account is disabled"})
-	}
+	// The sender's account: one indexed read, then their principal.
 	var senderID int64
-	if sender != nil {
-		senderID = sender.ID
+	var disabled bool
+	err = g.db.R.QueryRowContext(ctx, `SELECT id, disabled FROM users WHERE email = $1`, from).Scan(&senderID, &disabled)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Outcome{}, fmt.Errorf("mail: sender: %w", err)
 	}
-
-	ticketID, replyToNote, err := g.thread(ctx, p, tgt, from, senderID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if tgt.comment {
-		if ticketID == 0 {
-			return g.refuse(ctx, env, p, raw, &Rejection{Reason: "the comment address takes internal notes on existing tickets only"})
+	var principal *auth.Principal
+	if senderID != 0 {
+		if !disabled {
+			principal, err = g.opts.Users.Principal(ctx, senderID)
 		}
-		if sender == nil {
-			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "only members of the support unit may write to its comment address"})
-		}
-	}
-	if sender == nil {
-		if g.opts.RejectUnknown {
-			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "mail from unknown senders is not accepted; please register first"})
-		}
-		if p.Machine && ticketID == 0 {
-			return g.quarantine(ctx, env, p, raw, "automatic mail ("+p.AutoReason+") that belongs to no ticket")
-		}
-		name := p.FromName
-		if name == "" || utf8.RuneCountInString(name) > 200 {
-			name, _, _ = strings.Cut(from, "@")
-		}
-		sender, err = g.opts.Users.Create(ctx, user.NewUser{Email: from, Name: name})
-		if apperr.Is(err, apperr.Conflict) {
-			sender, err = g.opts.Users.GetByEmail(ctx, from)
-		}
-		if apperr.KindOf(err) == apperr.Invalid {
-			return g.quarantine(ctx, env, p, raw, "cannot register the sender: "+err.Error())
+		if disabled || apperr.Is(err, apperr.Unauthorized) {
+			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "the sender's account is disabled"})
 		}
 		if err != nil {
 			return Outcome{}, err
 		}
+		principal.Via = "mail"
 	}
-	principal, err := g.opts.Users.Principal(ctx, sender.ID)
+
+	ticketID, replyToNote, signed, err := g.thread(ctx, p, tgt, from, senderID)
 	if err != nil {
-		if apperr.Is(err, apperr.Unauthorized) {
-			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "the sender's account is disabled"})
-		}
 		return Outcome{}, err
 	}
-	// The gateway has decided who may write where (participants, unit
-	// members on the comment address); it acts for the sender with
-	// rights that let the store record exactly that.
-	actor := &auth.Principal{UserID: sender.ID, Email: sender.Email, Name: sender.Name, Role: auth.RoleAdmin, Via: "mail"}
-
-	if _, err := g.db.W.ExecContext(ctx, `INSERT INTO inbound_mail (mail_id, automatic, received_at) VALUES ($1, $2, $3) ON CONFLICT (mail_id) DO NOTHING`,
-		p.MessageID, p.Automatic, g.now()); err != nil {
-		return Outcome{}, fmt.Errorf("mail: record inbound: %w", err)
+	var t *ticket.Ticket
+	if ticketID != 0 {
+		t, err = g.opts.Tickets.Get(ctx, g.system, ticketID)
+		if apperr.Is(err, apperr.NotFound) {
+			t = nil
+		} else if err != nil {
+			return Outcome{}, err
+		}
 	}
+	if tgt.comment {
+		if t == nil {
+			return g.refuse(ctx, env, p, raw, &Rejection{Reason: "the comment address takes internal notes on existing tickets only"})
+		}
+		if principal == nil || !principal.CanWorkTicket(t.Facts()) {
+			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "only members of the ticket's support unit may add internal notes by mail"})
+		}
+	}
+	if principal == nil && g.opts.RejectUnknown {
+		return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "mail from unknown senders is not accepted; please register first"})
+	}
+	elevated := false
+	if t != nil && !tgt.comment {
+		if elevated, err = g.mayPost(ctx, t, principal, from, senderID, signed); errors.Is(err, errStranger) {
+			// A stranger never writes to a ticket: the mail opens its own.
+			t, replyToNote = nil, false
+		} else if err != nil {
+			return Outcome{}, err
+		}
+	}
+	if principal == nil && p.Machine && t == nil {
+		return g.quarantine(ctx, env, p, raw, "automatic mail ("+p.AutoReason+") that belongs to no ticket")
+	}
+	name := p.FromName
+	if name == "" || utf8.RuneCountInString(name) > 200 {
+		name, _, _ = strings.Cut(from, "@")
+	}
+
 	atts, notes, err := g.storeFiles(ctx, p)
 	if err != nil {
 		return Outcome{}, err
@@ -231,17 +233,14 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		body = strings.ToValidUTF8(body[:ticket.MaxBody-200], "") + "\n\n[the rest of the text was longer than the limit and was cut]"
 	}
 
-	var t *ticket.Ticket
-	if ticketID != 0 {
-		t, err = g.opts.Tickets.Get(ctx, g.system, ticketID)
-		if apperr.Is(err, apperr.NotFound) {
-			ticketID, t = 0, nil
-		} else if err != nil {
-			return Outcome{}, err
-		}
+	in := inbound{p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, elevated: elevated,
+		replyToNote: replyToNote, body: body, atts: atts}
+	out, err = g.apply(ctx, in)
+	if errors.Is(err, errSenderRegistered) {
+		// Once more: the account is there now, so this cannot repeat
+		// unless it is deleted in between.
+		return g.Deliver(ctx, env, raw)
 	}
-
-	out, err = g.apply(ctx, env, p, tgt, t, principal, actor, replyToNote, body, atts)
 	if err != nil {
 		switch apperr.KindOf(err) {
 		case apperr.Conflict:
@@ -258,31 +257,92 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		}
 		return Outcome{}, err
 	}
-	if _, err := g.db.W.ExecContext(ctx, `UPDATE inbound_mail SET ticket_id = $1, message_id = $2 WHERE mail_id = $3`,
-		nullID(out.TicketID), nullID(out.MessageID), p.MessageID); err != nil {
-		g.log.Warn("recording inbound mail", "err", err)
-	}
 	return out, nil
 }
 
-// apply makes the change a mail asks for, once the ticket (t, nil for a new
-// one) is known.
-func (g *Gateway) apply(ctx context.Context, env Envelope, p *parsed, tgt *target, t *ticket.Ticket, principal, actor *auth.Principal,
-	replyToNote bool, body string, atts []ticket.NewAttachment) (Outcome, error) {
-	nm := ticket.NewMessage{Body: body, BodyHTML: p.HTML, Source: ticket.FromEmail, MailID: p.MessageID, Attachments: atts}
-	if tgt.comment {
-		if !principal.CanWorkTicket(t.Facts()) {
-			return Outcome{}, &Rejection{NoUser: true, Reason: "only members of the ticket's support unit may add internal notes by mail"}
+// errSenderRegistered: an account for the sender of an unknown address
+// appeared while the mail was on its way (a concurrent mail); the mail is
+// processed again from the start with that account.
+var errSenderRegistered = errors.New("mail: the sender registered meanwhile")
+
+// errStranger: the sender takes no part in the ticket the mail names.
+var errStranger = errors.New("mail: the sender takes no part in the ticket")
+
+// mayPost decides with which rights the sender of a mail writes to ticket t
+// (not through a comment address), or errStranger when not at all.
+//
+// The sender acts as their own principal whenever the ticket store's
+// authorisation already says yes: the requester, a watcher registered with
+// their account, the staff of the ticket's unit, the handler team and
+// administrators (elevated false); the store then checks everything
+// itself. Mail knows participants the store does not (DESIGN.md, Email):
+// an address on the watcher list that had no account when it was added,
+// an address that has already written to the ticket (someone the requester
+// copied in), and whoever answers mail we sent about the ticket, shown by
+// our signed Message-ID or reply token (signed). For those, and only after
+// this check, the gateway writes the sender's public reply (or reopens the
+// ticket) with elevated rights (elevated true); internal notes stay with
+// the staff, whom the store authorises. Anyone else is a stranger and never
+// writes to the ticket: the mail opens a ticket of its own.
+func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth.Principal, from string, senderID int64, signed bool) (bool, error) {
+	if principal != nil {
+		f := t.Facts()
+		if principal.CanSeeTicket(f) {
+			return false, nil
 		}
-		nm.Internal = true
-		m, err := g.opts.Tickets.AddMessage(ctx, actor, t.ID, nm)
-		if err != nil {
-			return Outcome{}, err
+		var n int
+		if err := g.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ticket_watchers WHERE ticket_id = $1 AND user_id = $2`, t.ID, principal.UserID).Scan(&n); err != nil {
+			return false, fmt.Errorf("mail: watcher: %w", err)
 		}
-		return Outcome{Action: "noted", TicketID: t.ID, MessageID: m.ID}, nil
+		if f.Watcher = n > 0; principal.CanSeeTicket(f) {
+			return false, nil
+		}
 	}
+	if signed {
+		return true, nil
+	}
+	ok, err := g.participant(ctx, t.ID, from, senderID)
+	switch {
+	case err != nil:
+		return false, err
+	case !ok:
+		return false, errStranger
+	}
+	return true, nil
+}
+
+// elevate returns p with administrator rights, for the writes of mayPost's
+// participants that the ticket store alone would not allow.
+func elevate(p *auth.Principal) *auth.Principal {
+	return &auth.Principal{UserID: p.UserID, Email: p.Email, Name: p.Name, Role: auth.RoleAdmin, Via: "mail"}
+}
+
+// inbound is a mail on its way into the ticket store, with everything read
+// before its transaction.
+type inbound struct {
+	p           *parsed
+	tgt         *target
+	t           *ticket.Ticket // the ticket it continues; nil opens one
+	from, name  string
+	principal   *auth.Principal // the sender's own; nil: unknown, registered in the transaction
+	elevated    bool            // see mayPost
+	replyToNote bool
+	body        string
+	atts        []ticket.NewAttachment
+}
+
+// apply makes the change a mail asks for. Everything a mail writes (the
+// sender's account, the ticket or message, the inbound record and, through
+// the ticket store's Emit hook, the notification jobs) is one transaction:
+// one commit on the single SQLite writer, and nothing half done after a
+// crash. Only reopening a solved ticket and relating a follow-up are
+// separate commits; a crash between them and the message leaves the mail
+// unacknowledged, and its redelivery finds the ticket reopened.
+func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
+	p, t := in.p, in.t
+	nm := ticket.NewMessage{Body: in.body, BodyHTML: p.HTML, Source: ticket.FromEmail, MailID: p.MessageID, Attachments: in.atts}
 	var followUpOf int64
-	if t != nil {
+	if t != nil && !in.tgt.comment {
 		switch {
 		case t.Status.Frozen():
 			followUpOf = t.ID
@@ -293,45 +353,92 @@ func (g *Gateway) apply(ctx context.Context, env Envelope, p *parsed, tgt *targe
 				followUpOf = t.ID
 				break
 			}
+			// The requester and the staff may reopen by the store's rules;
+			// any other participant's reply reopens it too (mail semantics),
+			// with the gateway's rights.
+			actor := in.principal
+			switch {
+			case actor == nil:
+				actor = g.system
+			case in.elevated || (actor.UserID != t.Requester.ID && !actor.CanWorkTicket(t.Facts())):
+				actor = elevate(actor)
+			}
 			reopened := ticket.Reopened
 			if _, err := g.opts.Tickets.Update(ctx, actor, t.ID, ticket.Update{Status: &reopened, Source: ticket.FromEmail}); err != nil {
 				return Outcome{}, err
 			}
 		}
-		if followUpOf == 0 {
-			nm.Internal = replyToNote && principal.CanWorkTicket(t.Facts())
-			m, err := g.opts.Tickets.AddMessage(ctx, actor, t.ID, nm)
-			if err != nil {
-				return Outcome{}, err
-			}
-			return Outcome{Action: "replied", TicketID: t.ID, MessageID: m.ID}, nil
+	}
+	var nt ticket.NewTicket
+	if t == nil || followUpOf != 0 {
+		nt = ticket.NewTicket{Subject: subjectFor(p.Subject), Body: in.body, BodyHTML: p.HTML, Source: ticket.FromEmail,
+			MailID: p.MessageID, Attachments: in.atts}
+		if in.tgt.unit != nil {
+			nt.UnitID = in.tgt.unit.ID
+		} else if h, err := g.opts.Units.Handler(ctx); err == nil {
+			nt.HandlerID = h.ID
+		} else if !apperr.Is(err, apperr.NotFound) {
+			return Outcome{}, err
+		}
+		if followUpOf != 0 && in.tgt.unit == nil {
+			nt.UnitID = t.UnitID
+			nt.ServiceID = t.ServiceID
 		}
 	}
-	nt := ticket.NewTicket{Subject: subjectFor(p.Subject), Body: body, BodyHTML: p.HTML, Source: ticket.FromEmail,
-		RequesterID: actor.UserID, MailID: p.MessageID, Attachments: atts}
-	if tgt.unit != nil {
-		nt.UnitID = tgt.unit.ID
-	} else if h, err := g.opts.Units.Handler(ctx); err == nil {
-		nt.HandlerID = h.ID
-	} else if !apperr.Is(err, apperr.NotFound) {
-		return Outcome{}, err
-	}
-	if followUpOf != 0 && tgt.unit == nil {
-		nt.UnitID = t.UnitID
-		nt.ServiceID = t.ServiceID
-	}
-	nt2, err := g.opts.Tickets.Create(ctx, actor, nt)
+	out := Outcome{Elevated: in.elevated}
+	err := g.db.Tx(ctx, func(q db.Querier) error {
+		principal := in.principal
+		if principal == nil {
+			u, created, err := g.opts.Users.EnsureTx(ctx, q, in.from, in.name)
+			if err != nil {
+				return err
+			}
+			if !created {
+				return errSenderRegistered
+			}
+			principal = &auth.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Units: map[int64]auth.UnitRole{}, Via: "mail"}
+		}
+		actor := principal
+		if in.elevated {
+			actor = elevate(principal)
+		}
+		var err error
+		switch {
+		case in.tgt.comment:
+			nm.Internal = true
+			out.Action, out.TicketID = "noted", t.ID
+			out.MessageID, err = g.opts.Tickets.AddMessageTx(ctx, q, actor, t.ID, nm)
+		case t != nil && followUpOf == 0:
+			nm.Internal = in.replyToNote && principal.CanWorkTicket(t.Facts())
+			out.Action, out.TicketID = "replied", t.ID
+			out.MessageID, err = g.opts.Tickets.AddMessageTx(ctx, q, actor, t.ID, nm)
+		default:
+			// A new ticket needs no rights beyond the sender's own.
+			nt.RequesterID = principal.UserID
+			out.Action = "created"
+			out.TicketID, err = g.opts.Tickets.CreateTx(ctx, q, principal, nt)
+		}
+		if err != nil {
+			return err
+		}
+		// The message's id comes with the record of the mail.
+		if err := q.QueryRowContext(ctx, `INSERT INTO inbound_mail (mail_id, automatic, received_at, ticket_id, message_id)
+			VALUES ($1, $2, $3, $4, (SELECT id FROM messages WHERE mail_id = $1))
+			ON CONFLICT (mail_id) DO UPDATE SET ticket_id = excluded.ticket_id, message_id = excluded.message_id RETURNING message_id`,
+			p.MessageID, p.Automatic, g.now(), out.TicketID).Scan(&out.MessageID); err != nil {
+			return fmt.Errorf("mail: record inbound: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return Outcome{}, err
 	}
-	var mid int64
-	_ = g.db.W.QueryRowContext(ctx, `SELECT id FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, nt2.ID).Scan(&mid)
 	if followUpOf != 0 {
-		if _, err := g.opts.Tickets.Relate(ctx, g.system, nt2.ID, followUpOf, "follow_up_of", ticket.FromEmail); err != nil {
-			g.log.Warn("relating follow-up ticket", "ticket", nt2.ID, "of", followUpOf, "err", err)
+		if _, err := g.opts.Tickets.Relate(ctx, g.system, out.TicketID, followUpOf, "follow_up_of", ticket.FromEmail); err != nil {
+			g.log.Warn("relating follow-up ticket", "ticket", out.TicketID, "of", followUpOf, "err", err)
 		}
 	}
-	return Outcome{Action: "created", TicketID: nt2.ID, MessageID: mid}, nil
+	return out, nil
 }
 
 // subjectFor makes a ticket subject from a mail subject.
@@ -376,9 +483,12 @@ func (g *Gateway) pickTarget(ctx context.Context, env Envelope, p *parsed) (*tar
 	return best, nil
 }
 
-// thread finds the ticket a mail belongs to, in the order of DESIGN.md, and
-// whether it answers an internal note.
-func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64) (int64, bool, error) {
+// thread finds the ticket a mail belongs to, in the order of DESIGN.md,
+// whether it answers an internal note, and whether it was found by one of
+// our signed identifiers (a Message-ID of ours or a reply token), which
+// only mail about the ticket carries. The other ways (Message-IDs of mail
+// that came in, the subject tag) count only for participants.
+func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64) (id int64, note, signed bool, err error) {
 	refs := append([]string{}, p.InReplyTo...)
 	for i := len(p.References) - 1; i >= 0; i-- {
 		refs = append(refs, p.References[i])
@@ -386,12 +496,12 @@ func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from strin
 	// 1. our own Message-IDs
 	for _, r := range refs {
 		if id, flag, ok := g.sig.parseMessageID(r); ok {
-			return id, flag == flagNote, nil
+			return id, flag == flagNote, true, nil
 		}
 	}
 	// 2. a reply token in the recipient address
 	if tgt.ticketID != 0 {
-		return tgt.ticketID, tgt.comment, nil
+		return tgt.ticketID, tgt.comment, true, nil
 	}
 	// 1b. Message-IDs of mail that came in for a ticket, from a participant
 	for i, r := range refs {
@@ -404,32 +514,31 @@ func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from strin
 			continue
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("mail: thread: %w", err)
+			return 0, false, false, fmt.Errorf("mail: thread: %w", err)
 		}
 		ok, err := g.participant(ctx, id, from, senderID)
 		if err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
 		if ok {
-			return id, false, nil
+			return id, false, false, nil
 		}
 	}
 	// 3. the subject tag, from a participant only
 	if id := g.subjectTicket(p.Subject); id != 0 {
 		ok, err := g.participant(ctx, id, from, senderID)
 		if err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
 		if ok {
-			return id, false, nil
+			return id, false, false, nil
 		}
 	}
-	return 0, false, nil
+	return 0, false, false, nil
 }
 
 func (g *Gateway) subjectTicket(subject string) int64 {
-	re := regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(g.opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`)
-	m := re.FindStringSubmatch(subject)
+	m := g.tagRE.FindStringSubmatch(subject)
 	if m == nil {
 		return 0
 	}

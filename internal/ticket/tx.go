@@ -1,0 +1,95 @@
+package ticket
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db"
+)
+
+// CreateTx is Create inside the caller's transaction q, for callers that
+// fold several writes into one commit (the mail gateway: the sender's
+// account, the ticket, its inbound mail record and the jobs of the Emit
+// hook). It checks exactly what Create checks and returns the ticket's id.
+// A unique violation on the mail's
+// Message-ID is returned as a Conflict; q is unusable after any error and
+// must be rolled back.
+func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket) (int64, error) {
+	nt, err := s.checkNew(p, nt)
+	if err != nil {
+		return 0, err
+	}
+	id, err := s.insertTicket(ctx, q, p, nt, s.now())
+	if err != nil {
+		return 0, createError(err, nt)
+	}
+	return id, nil
+}
+
+// AddMessageTx is AddMessage inside the caller's transaction q, with the
+// same checks: p must see the ticket (requester, watcher, staff), only its
+// staff add internal notes, frozen tickets take no more messages, and a
+// public reply of the requester moves waiting_for_reply to in_progress. It
+// returns the new message's id. A unique violation on the mail's
+// Message-ID is returned as a Conflict; q is unusable after any error and
+// must be rolled back.
+func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principal, ticketID int64, nm NewMessage) (int64, error) {
+	if err := CheckBody(nm.Body); err != nil {
+		return 0, err
+	}
+	if nm.Source == "" {
+		nm.Source = FromAPI
+	}
+	if err := checkEnum("source", nm.Source, Sources); err != nil {
+		return 0, err
+	}
+	t, err := s.load(ctx, q, ticketID, p.UserID)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case !p.CanSeeTicket(t.Facts()):
+		return 0, apperr.New(apperr.NotFound, "no ticket %d", ticketID)
+	case p.ReadOnly:
+		return 0, apperr.New(apperr.Forbidden, "this credential is read-only")
+	case nm.Internal && !p.CanWorkTicket(t.Facts()):
+		return 0, apperr.New(apperr.Forbidden, "only support staff may add internal notes")
+	case t.Status.Frozen():
+		return 0, apperr.New(apperr.Conflict, "ticket %d is %s and takes no more messages", t.ID, t.Status)
+	}
+	now := s.now()
+	mid, err := s.insertMessage(ctx, q, t.ID, p.UserID, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
+	if err != nil {
+		if db.IsUniqueViolation(err) && nm.MailID != "" {
+			return 0, apperr.New(apperr.Conflict, "mail %s was processed already", nm.MailID)
+		}
+		return 0, fmt.Errorf("ticket: add message: %w", err)
+	}
+	action := "replied"
+	if nm.Internal {
+		action = "noted"
+	}
+	if err := s.history(ctx, q, t.ID, p, now, action, "", "", strconv.FormatInt(mid, 10), nm.Source); err != nil {
+		return 0, fmt.Errorf("ticket: add message: %w", err)
+	}
+	var changes []Change
+	status := t.Status
+	if !nm.Internal && t.Status == WaitingForReply && p.UserID == t.Requester.ID {
+		changes = append(changes, Change{Field: "status", Old: string(t.Status), New: string(InProgress)})
+		if err := s.history(ctx, q, t.ID, p, now, "changed", "status", string(t.Status), string(InProgress), nm.Source); err != nil {
+			return 0, fmt.Errorf("ticket: add message: %w", err)
+		}
+		status = InProgress
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3`, string(status), now, t.ID); err != nil {
+		return 0, fmt.Errorf("ticket: add message: touch ticket: %w", err)
+	}
+	ev := Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source}
+	if err := s.emit(ctx, q, ev); err != nil {
+		return 0, fmt.Errorf("ticket: add message: %w", err)
+	}
+	return mid, nil
+}
