@@ -20,7 +20,8 @@ import (
 
 // buildMail sets up the durable job queue and the email gateway: ticket
 // events become notify jobs, the queue's workers and (with HELPMESH_SMTP) the
-// inbound SMTP listener run as workers.
+// inbound SMTP listener and (with HELPMESH_IMAP_URL) the IMAP poller run as
+// workers.
 func (a *App) buildMail(ctx context.Context) error {
 	secret, err := mail.LoadSecret(ctx, a.DB, a.Config.Secret)
 	if err != nil {
@@ -32,6 +33,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		Domain: a.Config.Domain(), Address: a.Config.MailFrom, CatchAll: true, Tag: a.Config.SubjectTag,
 		BaseURL: a.Config.PublicURL(), Secret: secret, Relay: a.Config.SMTPRelay,
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
+		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow,
 	})
 	if err != nil {
 		return err
@@ -47,6 +49,16 @@ func (a *App) buildMail(ctx context.Context) error {
 		}
 		return nil
 	})
+	if a.Config.IMAPURL != "" {
+		mb, err := a.Config.IMAPMailbox()
+		if err != nil {
+			return fmt.Errorf("HELPMESH_IMAP_URL: %w", err)
+		}
+		poller := g.NewIMAPPoller(mail.IMAPOptions{Addr: mb.Addr, Username: mb.Username, Password: mb.Password,
+			Mailbox: mb.Mailbox, Security: mb.Security, Interval: a.Config.IMAPInterval, Address: mb.Address})
+		a.Log.Info("polling IMAP", "mailbox", mb.Username+"@"+mb.Addr+"/"+mb.Mailbox, "every", a.Config.IMAPInterval)
+		a.AddWorker(poller.Run)
+	}
 	if a.Config.SMTPAddr != "" {
 		a.AddWorker(func(ctx context.Context) error {
 			ln, err := net.Listen("tcp", a.Config.SMTPAddr)

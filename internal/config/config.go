@@ -20,21 +20,32 @@ import (
 
 // Config is the whole configuration of one helpmesh process.
 type Config struct {
-	DataDir        string // HELPMESH_DATA, --data
-	DB             string // HELPMESH_DB, --db: empty = SQLite in DataDir, or postgres://...
-	HTTPAddr       string // HELPMESH_HTTP, --http
-	SMTPAddr       string // HELPMESH_SMTP, --smtp: inbound listener, off when empty
-	BaseURL        string // HELPMESH_BASE_URL, --base-url
-	SMTPRelay      string // HELPMESH_SMTP_RELAY: smtp://host:port, outbox kept when empty
-	MailDomain     string // HELPMESH_MAIL_DOMAIN
-	MailFrom       string // HELPMESH_MAIL_FROM: sender of notifications
-	SubjectTag     string // HELPMESH_SUBJECT_TAG
-	BootstrapToken string // HELPMESH_BOOTSTRAP_TOKEN
-	MaxBodyBytes   int64  // HELPMESH_MAX_BODY: request body limit
-	MaxUploadBytes int64  // HELPMESH_MAX_UPLOAD: one attachment
-	LogLevel       string // HELPMESH_LOG_LEVEL: debug, info, warn, error
-	LogFormat      string // HELPMESH_LOG_FORMAT: text or json
-	ShutdownGrace  time.Duration
+	DataDir    string // HELPMESH_DATA, --data
+	DB         string // HELPMESH_DB, --db: empty = SQLite in DataDir, or postgres://...
+	HTTPAddr   string // HELPMESH_HTTP, --http
+	SMTPAddr   string // HELPMESH_SMTP, --smtp: inbound listener, off when empty
+	BaseURL    string // HELPMESH_BASE_URL, --base-url
+	SMTPRelay  string // HELPMESH_SMTP_RELAY: smtp://host:port, outbox kept when empty
+	MailDomain string // HELPMESH_MAIL_DOMAIN
+	MailFrom   string // HELPMESH_MAIL_FROM: sender of notifications
+	SubjectTag string // HELPMESH_SUBJECT_TAG
+	// IMAPURL names a mailbox to poll for inbound mail (HELPMESH_IMAP_URL),
+	// imap://user:password@host:port/MAILBOX; see IMAPMailbox.
+	IMAPURL      string
+	IMAPInterval time.Duration // HELPMESH_IMAP_INTERVAL, default 1m
+	// MailRejectUnknown refuses mail from addresses without an account
+	// (HELPMESH_MAIL_REJECT_UNKNOWN).
+	MailRejectUnknown bool
+	// MailReopenWindow: a reply within this time after solving reopens a
+	// ticket, later it opens a follow-up (HELPMESH_MAIL_REOPEN_WINDOW,
+	// default 14d).
+	MailReopenWindow time.Duration
+	BootstrapToken   string // HELPMESH_BOOTSTRAP_TOKEN
+	MaxBodyBytes     int64  // HELPMESH_MAX_BODY: request body limit
+	MaxUploadBytes   int64  // HELPMESH_MAX_UPLOAD: one attachment
+	LogLevel         string // HELPMESH_LOG_LEVEL: debug, info, warn, error
+	LogFormat        string // HELPMESH_LOG_FORMAT: text or json
+	ShutdownGrace    time.Duration
 
 	// Secret signs reply tokens and sessions; generated and kept in the data
 	// directory when not given (HELPMESH_SECRET).
@@ -94,16 +105,18 @@ type ClaimRule struct {
 // web and API on 127.0.0.1:8080.
 func Default() Config {
 	return Config{
-		DataDir:        "helpmesh-data",
-		HTTPAddr:       "127.0.0.1:8080",
-		SubjectTag:     "helpmesh",
-		MaxBodyBytes:   10 << 20,
-		MaxUploadBytes: 10 << 20,
-		LogLevel:       "info",
-		LogFormat:      "text",
-		ShutdownGrace:  15 * time.Second,
-		DNHeader:       "X-SSL-Client-S-DN",
-		BreakGlass:     []string{"admin@localhost"},
+		DataDir:          "helpmesh-data",
+		HTTPAddr:         "127.0.0.1:8080",
+		SubjectTag:       "helpmesh",
+		IMAPInterval:     time.Minute,
+		MailReopenWindow: 14 * 24 * time.Hour,
+		MaxBodyBytes:     10 << 20,
+		MaxUploadBytes:   10 << 20,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownGrace:    15 * time.Second,
+		DNHeader:         "X-SSL-Client-S-DN",
+		BreakGlass:       []string{"admin@localhost"},
 	}
 }
 
@@ -145,6 +158,27 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 			}
 			*s.dst = n
 		}
+	}
+	str(&c.IMAPURL, "HELPMESH_IMAP_URL")
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow}} {
+		if v := getenv(d.env); v != "" {
+			n, err := ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", d.env, err))
+				continue
+			}
+			*d.dst = n
+		}
+	}
+	if v := getenv("HELPMESH_MAIL_REJECT_UNKNOWN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HELPMESH_MAIL_REJECT_UNKNOWN: %q is not true or false", v))
+		}
+		c.MailRejectUnknown = b
 	}
 	if v := getenv("HELPMESH_SHUTDOWN_GRACE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -262,6 +296,17 @@ func (c *Config) Validate() error {
 	}
 	if c.SubjectTag == "" || strings.ContainsAny(c.SubjectTag, "[]#\r\n") {
 		bad("HELPMESH_SUBJECT_TAG", "%q must be non-empty without [ ] # or newlines", c.SubjectTag)
+	}
+	if c.IMAPURL != "" {
+		if _, err := c.IMAPMailbox(); err != nil {
+			bad("HELPMESH_IMAP_URL", "%v", err)
+		}
+	}
+	if c.IMAPInterval < time.Second {
+		bad("HELPMESH_IMAP_INTERVAL", "%s is shorter than 1s", c.IMAPInterval)
+	}
+	if c.MailReopenWindow <= 0 {
+		bad("HELPMESH_MAIL_REOPEN_WINDOW", "must be positive, e.g. 14d or 72h")
 	}
 	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
 		bad("HELPMESH_BOOTSTRAP_TOKEN", "must be at least 16 characters")
@@ -410,4 +455,94 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return n * mult, nil
+}
+
+// IMAPMailbox is a mailbox to poll, from HELPMESH_IMAP_URL.
+type IMAPMailbox struct {
+	Addr     string // host:port
+	Username string
+	Password string
+	Mailbox  string
+	// Security: "starttls" (imap://), "tls" (imaps://) or "insecure"
+	// (imap://...?security=insecure, loopback hosts only).
+	Security string
+	// Address is the address the mailbox receives for (?address=), used
+	// when a mail's headers name none of ours.
+	Address string
+}
+
+// IMAPMailbox parses HELPMESH_IMAP_URL:
+// imap://user:password@host[:143]/MAILBOX (STARTTLS) or
+// imaps://user:password@host[:993]/MAILBOX (TLS); the mailbox defaults to
+// INBOX. Options: ?security=insecure (plain text, loopback only) and
+// ?address=support@example.org.
+func (c *Config) IMAPMailbox() (IMAPMailbox, error) {
+	var m IMAPMailbox
+	u, err := url.Parse(c.IMAPURL)
+	if err != nil {
+		return m, errors.New("not a URL like imap://user:password@host:143/INBOX")
+	}
+	port := ""
+	switch u.Scheme {
+	case "imap":
+		m.Security, port = "starttls", "143"
+	case "imaps":
+		m.Security, port = "tls", "993"
+	default:
+		return m, fmt.Errorf("scheme %q is not imap or imaps (imap://user:password@host:143/INBOX)", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return m, errors.New("no host (imap://user:password@host:143/INBOX)")
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	m.Addr = net.JoinHostPort(u.Hostname(), port)
+	if u.User == nil || u.User.Username() == "" {
+		return m, errors.New("no user name (imap://user:password@host:143/INBOX)")
+	}
+	m.Username = u.User.Username()
+	m.Password, _ = u.User.Password()
+	m.Mailbox = strings.Trim(u.Path, "/")
+	if m.Mailbox == "" {
+		m.Mailbox = "INBOX"
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "security" && k != "address" {
+			return m, fmt.Errorf("unknown option %q (known: security, address)", k)
+		}
+	}
+	switch sec := q.Get("security"); sec {
+	case "":
+	case "insecure":
+		ip := net.ParseIP(u.Hostname())
+		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return m, fmt.Errorf("security=insecure sends the password in clear text and is allowed only to a loopback host, not %q", u.Hostname())
+		}
+		m.Security = sec
+	default:
+		return m, fmt.Errorf("security=%q is not insecure (the scheme chooses STARTTLS or TLS)", sec)
+	}
+	m.Address = strings.ToLower(q.Get("address"))
+	if m.Address != "" && !strings.Contains(m.Address, "@") {
+		return m, fmt.Errorf("address=%q is not a mail address", m.Address)
+	}
+	return m, nil
+}
+
+// ParseDuration is time.ParseDuration that also takes whole days ("14d").
+func ParseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days like 14d", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 90s, 5m, 72h or 14d", s)
+	}
+	return d, nil
 }
