@@ -163,10 +163,9 @@ func loopbackURL(s string) error {
 
 // benchEnv is what the operations share: the clients and the prepared data.
 type benchEnv struct {
-	c       *client.Client // acts for the operations
+	clients []*client.Client // act for the operations: client w uses clients[w % len]
 	service string
-	tickets []int64
-	text    *textGen
+	tickets [][]int64 // the prepared tickets of each client
 }
 
 func runBench(ctx context.Context, e env, f benchFlags) error {
@@ -186,7 +185,7 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "helpmesh bench: %s, %d clients, %s per operation, as %s, %d prepared tickets\n",
-		f.url, f.clients, f.duration, f.as, len(b.tickets))
+		f.url, f.clients, f.duration, f.as, b.prepared())
 	for op := range strings.SplitSeq(f.ops, ",") {
 		op = strings.TrimSpace(op)
 		r := b.run(ctx, e.stderr, op, f)
@@ -224,47 +223,54 @@ func prepareBench(ctx context.Context, e env, admin *client.Client, f benchFlags
 	if err != nil {
 		return nil, fmt.Errorf("create the bench service: %w", err)
 	}
-	b := &benchEnv{c: admin, service: sv.Slug, text: newTextGen(f.rng)}
+	b := &benchEnv{clients: []*client.Client{admin}, service: sv.Slug}
 	if f.as == "requester" {
-		u, err := admin.CreateUser(ctx, client.NewUser{Email: "bench-" + suffix + "@example.org", Name: "Bench requester " + suffix})
-		if err != nil {
-			return nil, fmt.Errorf("create the bench requester: %w", err)
+		// One requester per client, as in real traffic (and so that no
+		// per-recipient limit of one address is what is measured).
+		b.clients = nil
+		for i := range f.clients {
+			u, err := admin.CreateUser(ctx, client.NewUser{Email: fmt.Sprintf("bench-%s-%d@example.org", suffix, i), Name: fmt.Sprintf("Bench requester %s %d", suffix, i)})
+			if err != nil {
+				return nil, fmt.Errorf("create a bench requester: %w", err)
+			}
+			tok, err := admin.CreateToken(ctx, u.ID, client.NewToken{Name: "bench"})
+			if err != nil {
+				return nil, fmt.Errorf("create a bench requester's token: %w", err)
+			}
+			b.clients = append(b.clients, admin.WithToken(tok.Token))
 		}
-		tok, err := admin.CreateToken(ctx, u.ID, client.NewToken{Name: "bench"})
-		if err != nil {
-			return nil, fmt.Errorf("create the bench requester's token: %w", err)
-		}
-		b.c = admin.WithToken(tok.Token)
 	}
-	// Prepare the tickets with a few clients at once.
-	var mu sync.Mutex
-	var firstErr error
+	// Prepare the tickets, each client its own, all clients at once.
+	b.tickets = make([][]int64, len(b.clients))
+	per := max(1, f.prepare/len(b.clients))
 	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for w := range min(f.clients, 8) {
+	errs := make([]error, len(b.clients))
+	for w, c := range b.clients {
 		wg.Go(func() {
 			tg := newTextGen(f.rng + uint64(w) + 1)
-			for next.Add(1) <= int64(f.prepare) {
-				t, err := b.c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if err == nil {
-					b.tickets = append(b.tickets, t.ID)
-				}
-				mu.Unlock()
+			for range per {
+				t, err := c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
 				if err != nil {
+					errs[w] = err
 					return
 				}
+				b.tickets[w] = append(b.tickets[w], t.ID)
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, fmt.Errorf("prepare tickets: %w", firstErr)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("prepare tickets: %w", err)
 	}
 	return b, nil
+}
+
+func (b *benchEnv) prepared() int {
+	n := 0
+	for _, ts := range b.tickets {
+		n += len(ts)
+	}
+	return n
 }
 
 // benchResult is the outcome of one operation.
@@ -324,7 +330,7 @@ func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f ben
 					break
 				}
 				t0 := time.Now()
-				err := b.do(ctx, op, rng, tg)
+				err := b.do(ctx, op, w, rng, tg)
 				d := time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -378,23 +384,26 @@ func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f ben
 }
 
 // do runs one request of op.
-func (b *benchEnv) do(ctx context.Context, op string, rng *rand.Rand, tg *textGen) error {
-	pick := func() int64 { return b.tickets[rng.IntN(len(b.tickets))] }
+// Client w acts as requester w and works on its own tickets.
+func (b *benchEnv) do(ctx context.Context, op string, w int, rng *rand.Rand, tg *textGen) error {
+	c := b.clients[w%len(b.clients)]
+	ts := b.tickets[w%len(b.tickets)]
+	pick := func() int64 { return ts[rng.IntN(len(ts))] }
 	switch op {
 	case "create":
-		_, err := b.c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
+		_, err := c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
 		return err
 	case "reply":
-		_, err := b.c.Reply(ctx, pick(), tg.body())
+		_, err := c.Reply(ctx, pick(), tg.body())
 		return err
 	case "get":
-		_, err := b.c.Ticket(ctx, pick())
+		_, err := c.Ticket(ctx, pick())
 		return err
 	case "list":
-		_, err := b.c.Tickets(ctx, client.ListOptions{Limit: 50})
+		_, err := c.Tickets(ctx, client.ListOptions{Limit: 50})
 		return err
 	case "search":
-		_, err := b.c.Tickets(ctx, client.ListOptions{Q: tg.query(), Limit: 50})
+		_, err := c.Tickets(ctx, client.ListOptions{Q: tg.query(), Limit: 50})
 		return err
 	}
 	return fmt.Errorf("unknown operation %q", op)

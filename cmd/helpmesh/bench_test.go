@@ -5,19 +5,23 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/config"
 )
 
 // startServer runs a helpmesh instance on a fresh SQLite database in-process
 // and returns its URL and bootstrap token.
-func startServer(t *testing.T, dataDir string) (string, string) {
+func startServer(t testing.TB, dataDir string) (string, string) {
 	t.Helper()
 	const token = "bench-test-token-0123456789abcdef"
 	cfg := config.Default()
@@ -103,5 +107,38 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (stderr %s)", args, code, errOut.String())
 		}
+	}
+}
+
+// BenchmarkHTTP drives an in-process server (the whole application, with
+// its mail wiring) through the client, 8 clients per core; with
+// -cpuprofile it shows where a request's time goes on both sides.
+func BenchmarkHTTP(b *testing.B) {
+	dir := b.TempDir()
+	url, token := startServer(b, filepath.Join(dir, "data"))
+	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}
+	admin := client.New(url, token, &http.Client{Transport: tr})
+	f := benchFlags{clients: 8, prepare: 200, rng: 1, as: "requester"}
+	var out bytes.Buffer
+	be, err := prepareBench(context.Background(), env{stdout: &out, stderr: &out}, admin, f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, op := range benchOps {
+		b.Run(op, func(b *testing.B) {
+			b.SetParallelism(4)
+			var seq atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				n := seq.Add(1)
+				rng := rand.New(rand.NewPCG(n, 2))
+				tg := newTextGen(n)
+				for pb.Next() {
+					if err := be.do(context.Background(), op, int(n), rng, tg); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }

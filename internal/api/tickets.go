@@ -96,11 +96,6 @@ func (a *API) createTicket(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		a.writeError(w, r, err)
 		return
 	}
-	t, err = a.Tickets.Get(r.Context(), p, t.ID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	w.Header().Set("Location", "/api/v1/tickets/"+strconv.FormatInt(t.ID, 10))
 	writeJSON(w, http.StatusCreated, toTicket(t))
 }

@@ -353,6 +353,7 @@ func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	}
 	req.apply(u)
 	out, err := a.Units.UpdateUnit(r.Context(), *u)
+	a.Users.ForgetPrincipals() // the handler flag is part of a principal
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -416,7 +417,9 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if req.Role == "" {
 		req.Role = string(auth.UnitMember)
 	}
-	if err := a.Units.SetMember(r.Context(), u.ID, req.UserID, auth.UnitRole(req.Role)); err != nil {
+	err = a.Units.SetMember(r.Context(), u.ID, req.UserID, auth.UnitRole(req.Role))
+	a.Users.ForgetPrincipals() // memberships are part of a principal
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -443,7 +446,9 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		a.writeError(w, r, forbidden("only administrators and the unit's admins may change its members"))
 		return
 	}
-	if err := a.Units.RemoveMember(r.Context(), u.ID, uid); err != nil {
+	err = a.Units.RemoveMember(r.Context(), u.ID, uid)
+	a.Users.ForgetPrincipals()
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -45,6 +46,11 @@ type DB struct {
 	Engine Engine
 	W      *sql.DB
 	R      *sql.DB
+
+	batch *batcher // SQLite's group commit; nil on PostgreSQL
+
+	readerOnce sync.Once
+	reader     *stmtCache // SQLite's prepared reads (Reader)
 }
 
 // Open opens the database named by dsn: "postgres://..." for PostgreSQL,
@@ -106,11 +112,17 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &DB{Engine: SQLite, W: w, R: r}, nil
+	return &DB{Engine: SQLite, W: w, R: r, batch: newBatcher(w)}, nil
 }
 
 // Close closes every connection.
 func (d *DB) Close() error {
+	if d.batch != nil {
+		d.batch.close()
+	}
+	if d.reader != nil {
+		d.reader.close()
+	}
 	err := d.W.Close()
 	if d.R != d.W {
 		err = errors.Join(err, d.R.Close())
@@ -119,8 +131,14 @@ func (d *DB) Close() error {
 }
 
 // Tx runs fn in a transaction on the writer and commits it when fn returns
-// nil; otherwise it rolls back and returns fn's error.
+// nil; otherwise it rolls back and returns fn's error. On SQLite, changes
+// that arrive together share one transaction (group commit), each in its
+// own savepoint, so each is still all-or-nothing and Tx returns after the
+// commit; fn must use only q for its writes.
 func (d *DB) Tx(ctx context.Context, fn func(q Querier) error) error {
+	if d.batch != nil {
+		return d.batch.tx(ctx, fn)
+	}
 	tx, err := d.W.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)

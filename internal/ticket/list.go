@@ -123,7 +123,7 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticke
 		conds = append(conds, s.searchCond(p, terms, &a))
 	}
 	query := `SELECT ` + ticketCols + ticketFrom + ` WHERE ` + strings.Join(conds, " AND ") + ` ORDER BY t.id DESC LIMIT ` + a.add(f.Limit)
-	rows, err := s.db.R.QueryContext(ctx, query, a...)
+	rows, err := s.r.QueryContext(ctx, query, a...)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: list: %w", err)
 	}
@@ -171,7 +171,7 @@ func (s *Store) searchCond(p *auth.Principal, terms []string, a *args) string {
 // Count returns how many tickets exist (for metrics and the load command).
 func (s *Store) Count(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets`).Scan(&n)
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets`).Scan(&n)
 	if err != nil {
 		return 0, apperr.New(apperr.Internal, "count tickets: %v", err)
 	}

@@ -46,6 +46,7 @@ type Options struct {
 // acting Principal and check what it may do.
 type Store struct {
 	db   *db.DB
+	r    db.Querier // the read pool, with prepared statements
 	opts Options
 }
 
@@ -54,7 +55,7 @@ func NewStore(d *db.DB, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, opts: opts}
+	return &Store{db: d, r: d.Reader(), opts: opts}
 }
 
 func (s *Store) now() time.Time { return s.opts.Now().UTC() }
@@ -148,7 +149,7 @@ func (s *Store) load(ctx context.Context, q db.Querier, id, watcherID int64) (*T
 // Get returns ticket id if p may see it; otherwise NotFound, so that the
 // existence of other people's tickets is not revealed.
 func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Ticket, error) {
-	return s.get(ctx, s.db.R, p, id)
+	return s.get(ctx, s.r, p, id)
 }
 
 func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
@@ -159,19 +160,25 @@ func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int
 	if !p.CanSeeTicket(t.Facts()) {
 		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
 	}
+	return t, s.watchers(ctx, q, t)
+}
+
+// watchers fills in t.WatcherList.
+func (s *Store) watchers(ctx context.Context, q db.Querier, t *Ticket) error {
+	id := t.ID
 	rows, err := q.QueryContext(ctx, `SELECT email FROM ticket_watchers WHERE ticket_id = $1 ORDER BY email`, id)
 	if err != nil {
-		return nil, fmt.Errorf("ticket: watchers: %w", err)
+		return fmt.Errorf("ticket: watchers: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var e string
 		if err := rows.Scan(&e); err != nil {
-			return nil, err
+			return fmt.Errorf("ticket: watchers: %w", err)
 		}
 		t.WatcherList = append(t.WatcherList, e)
 	}
-	return t, rows.Err()
+	return rows.Err()
 }
 
 // Unit is what ticket routing needs to know of a unit or service.
@@ -226,7 +233,13 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 	if err != nil {
 		return nil, createError(err, nt)
 	}
-	return s.load(ctx, s.db.W, id, 0)
+	// Read back on the read pool: the single SQLite writer is the scarce
+	// resource, and a committed transaction is visible to new readers.
+	t, err := s.load(ctx, s.r, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	return t, s.watchers(ctx, s.r, t)
 }
 
 // CreateMany opens several tickets in one transaction, for bulk loads (the
@@ -453,9 +466,12 @@ func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int6
 	}
 	var mid int64
 	err := s.db.Tx(ctx, func(q db.Querier) error {
-		t, err := s.get(ctx, q, p, ticketID)
+		t, err := s.load(ctx, q, ticketID, p.UserID)
 		if err != nil {
 			return err
+		}
+		if !p.CanSeeTicket(t.Facts()) {
+			return apperr.New(apperr.NotFound, "no ticket %d", ticketID)
 		}
 		if p.ReadOnly {
 			return apperr.New(apperr.Forbidden, "this credential is read-only")
@@ -500,7 +516,7 @@ func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int6
 		}
 		return nil, fmt.Errorf("ticket: add message: %w", err)
 	}
-	return s.message(ctx, s.db.W, mid)
+	return s.message(ctx, s.r, mid)
 }
 
 const messageCols = `m.id, m.ticket_id, COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.source, m.body, m.body_html, COALESCE(m.mail_id, ''), m.created_at`
@@ -551,7 +567,7 @@ func (s *Store) Messages(ctx context.Context, p *auth.Principal, ticketID int64)
 	if !p.CanSeeInternal(t.Facts()) {
 		where += ` AND NOT m.internal`
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+where+` ORDER BY m.id`, ticketID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+where+` ORDER BY m.id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: messages: %w", err)
 	}
@@ -569,7 +585,7 @@ func (s *Store) Messages(ctx context.Context, p *auth.Principal, ticketID int64)
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	atts, err := s.attachments(ctx, s.db.R, `ticket_id = $1`, ticketID)
+	atts, err := s.attachments(ctx, s.r, `ticket_id = $1`, ticketID)
 	if err != nil {
 		return nil, err
 	}
@@ -583,7 +599,7 @@ func (s *Store) Messages(ctx context.Context, p *auth.Principal, ticketID int64)
 
 // Attachment returns an attachment if p may see the message it belongs to.
 func (s *Store) Attachment(ctx context.Context, p *auth.Principal, id int64) (*Attachment, error) {
-	as, err := s.attachments(ctx, s.db.R, `id = $1`, id)
+	as, err := s.attachments(ctx, s.r, `id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -596,7 +612,7 @@ func (s *Store) Attachment(ctx context.Context, p *auth.Principal, id int64) (*A
 		return nil, apperr.New(apperr.NotFound, "no such attachment")
 	}
 	var internal bool
-	if err := s.db.R.QueryRowContext(ctx, `SELECT internal FROM messages WHERE id = $1`, a.MessageID).Scan(&internal); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT internal FROM messages WHERE id = $1`, a.MessageID).Scan(&internal); err != nil {
 		return nil, fmt.Errorf("ticket: attachment: %w", err)
 	}
 	if internal && !p.CanSeeInternal(t.Facts()) {
@@ -616,7 +632,7 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 	if !p.CanSeeInternal(t.Facts()) {
 		where += ` AND action <> 'noted'`
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source FROM history WHERE `+where+` ORDER BY id`, ticketID)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source FROM history WHERE `+where+` ORDER BY id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: history: %w", err)
 	}

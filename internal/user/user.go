@@ -45,14 +45,25 @@ type Token struct {
 
 // Store reads and writes users.
 type Store struct {
-	db  *db.DB
-	now func() time.Time
+	db     *db.DB
+	now    func() time.Time
+	tokens *principalCache
 }
 
 // NewStore returns a Store on d.
 func NewStore(d *db.DB) *Store {
-	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }}
+	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }, tokens: newPrincipalCache(PrincipalCacheTTL, 10_000)}
 }
+
+// PrincipalCacheTTL is how long the principal of an API token is reused
+// without asking the database again. A revocation through this Store takes
+// effect at once; a change made elsewhere (a role, a membership, another
+// node) within this time.
+const PrincipalCacheTTL = time.Second
+
+// ForgetPrincipals drops every cached token principal, so that the next
+// request of each token sees the current roles and memberships.
+func (s *Store) ForgetPrincipals() { s.tokens.clear() }
 
 // NewUser is what creating a user takes.
 type NewUser struct {
@@ -329,6 +340,7 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
 	if err != nil {
 		return fmt.Errorf("user: revoke token: %w", err)
 	}
+	s.ForgetPrincipals()
 	if n, _ := res.RowsAffected(); n == 0 {
 		return apperr.New(apperr.NotFound, "no such token")
 	}
@@ -338,11 +350,16 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
 // PrincipalByToken returns the principal of a valid, unrevoked, unexpired
 // API token, or an Unauthorized error.
 func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Principal, error) {
+	hash := auth.HashToken(token)
+	now := s.now()
+	if p := s.tokens.get(hash, now); p != nil {
+		return p, nil
+	}
 	var userID int64
 	var scope string
 	var expires *time.Time
 	err := s.db.R.QueryRowContext(ctx, `SELECT t.user_id, t.scope, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled`, auth.HashToken(token)).Scan(&userID, &scope, &expires)
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled`, hash).Scan(&userID, &scope, &expires)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && expires != nil && !expires.After(s.now())) {
 		return nil, apperr.New(apperr.Unauthorized, "invalid or expired token")
 	}
@@ -355,6 +372,7 @@ func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Princ
 	}
 	p.ReadOnly = scope == "read"
 	p.Via = "token"
+	s.tokens.put(hash, p, expires, now)
 	return p, nil
 }
 
