@@ -180,6 +180,10 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		}
 		c.MailRejectUnknown = b
 	}
+	if getenv("HELPMESH_MAX_UPLOAD") == "" && c.MaxUploadBytes > c.MaxBodyBytes {
+		// A smaller request limit lowers the default upload limit with it.
+		c.MaxUploadBytes = c.MaxBodyBytes
+	}
 	if v := getenv("HELPMESH_SHUTDOWN_GRACE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
