@@ -63,19 +63,26 @@ func (d *DB) Migrate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.W.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// CREATE TABLE IF NOT EXISTS is not safe against a concurrent create on
+	// PostgreSQL (a unique violation in pg_type): take the lock first.
+	err = d.Tx(ctx, func(q Querier) error {
+		if err := d.migrationLock(ctx, q); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,
 		name TEXT NOT NULL,
-		applied_at TIMESTAMP NOT NULL)`); err != nil {
+		applied_at TIMESTAMP NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("db: create schema_migrations: %w", err)
 	}
 	var applied []string
 	for _, m := range ms {
 		err := d.Tx(ctx, func(q Querier) error {
-			if d.Engine == Postgres {
-				if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7201)`); err != nil {
-					return err
-				}
+			if err := d.migrationLock(ctx, q); err != nil {
+				return err
 			}
 			var n int
 			if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
@@ -99,4 +106,14 @@ func (d *DB) Migrate(ctx context.Context) ([]string, error) {
 		}
 	}
 	return applied, nil
+}
+
+// migrationLock serialises migrating processes on PostgreSQL for the rest
+// of transaction q (on SQLite the writer lock does).
+func (d *DB) migrationLock(ctx context.Context, q Querier) error {
+	if d.Engine != Postgres {
+		return nil
+	}
+	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7201)`)
+	return err
 }
