@@ -236,10 +236,10 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	in := inbound{p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, elevated: elevated,
 		replyToNote: replyToNote, body: body, atts: atts}
 	out, err = g.apply(ctx, in)
-	if errors.Is(err, errSenderRegistered) {
-		// Once more: the account is there now, so this cannot repeat
-		// unless it is deleted in between.
-		return g.Deliver(ctx, env, raw)
+	if errors.Is(err, errSenderRegistered) && ctx.Value(retryKey{}) == nil {
+		// Once more, now with the account; a second time is a transient
+		// error for the transport to retry.
+		return g.Deliver(context.WithValue(ctx, retryKey{}, true), env, raw)
 	}
 	if err != nil {
 		switch apperr.KindOf(err) {
@@ -264,6 +264,9 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 // appeared while the mail was on its way (a concurrent mail); the mail is
 // processed again from the start with that account.
 var errSenderRegistered = errors.New("mail: the sender registered meanwhile")
+
+// retryKey marks the context of Deliver's one retry after errSenderRegistered.
+type retryKey struct{}
 
 // errStranger: the sender takes no part in the ticket the mail names.
 var errStranger = errors.New("mail: the sender takes no part in the ticket")
