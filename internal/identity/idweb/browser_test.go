@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -167,14 +168,16 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 		chromedp.SendKeys(`#email`, "carol@example.org", chromedp.ByID),
 		chromedp.SendKeys(`#password`, "carol-password-123", chromedp.ByID),
 		chromedp.Submit(`#password`, chromedp.ByID),
-		chromedp.Sleep(300*time.Millisecond),
+		// Signed in once the sign-in form is gone (a slow machine may take
+		// a while; navigating earlier would cancel the sign-in).
+		chromedp.WaitNotPresent(`#password`, chromedp.ByID),
 		chromedp.Navigate(a.URL+"/access"),
 		chromedp.WaitVisible(`#to-decide a`, chromedp.ByQuery),
 		screenshot(t, "05-admin-sees-request"),
 		chromedp.Click(`#to-decide a`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#approve`, chromedp.ByID),
 		chromedp.Click(`#approve`, chromedp.ByID),
-		chromedp.Sleep(300*time.Millisecond),
+		chromedp.WaitNotPresent(`#approve`, chromedp.ByID), // decided: no more buttons
 		chromedp.WaitVisible(`#req-status`, chromedp.ByID),
 		chromedp.Text(`#req-status`, &status, chromedp.ByID),
 		screenshot(t, "06-approved"),
@@ -203,11 +206,24 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 
 	// She signs out: the session is gone.
 	var code int64
+	// The sign-out form posts to /auth/logout, which ends the session and
+	// sends the browser on to the provider's end-session page. The test
+	// sends the form's own POST (with its token) from the page and waits
+	// for the answer, instead of racing the browser's navigation.
+	var signedOut bool
 	err = chromedp.Run(bctx,
 		chromedp.Navigate(a.URL+"/access"),
 		chromedp.WaitVisible(`#logout`, chromedp.ByID),
-		chromedp.Click(`#logout`, chromedp.ByID),
-		chromedp.Sleep(500*time.Millisecond),
+		chromedp.Evaluate(`(async () => {
+			const f = document.querySelector('#logout').form;
+			const r = await fetch(f.action, {method: 'POST', body: new URLSearchParams(new FormData(f)), redirect: 'manual'});
+			return r.type === 'opaqueredirect';
+		})()`, &signedOut, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+	)
+	if err != nil || !signedOut {
+		t.Fatalf("sign out: %v (redirected: %v)", err, signedOut)
+	}
+	err = chromedp.Run(bctx,
 		chromedp.Navigate(a.URL+"/access"),
 		chromedp.WaitReady(`body`),
 		chromedp.Location(&loc),
