@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -131,10 +132,16 @@ func (b *batcher) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt 
 	if st := b.stmts[query]; st != nil {
 		return tx.StmtContext(ctx, st)
 	}
-	if len(b.stmts) < maxStmts {
+	if len(b.stmts) < maxStmts && cacheable(query) {
 		b.seen[query]++
 	}
 	return nil
+}
+
+// cacheable tells whether query is one statement (a script, such as a
+// migration, is run as it is).
+func cacheable(query string) bool {
+	return !strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";")
 }
 
 // run executes one batch and answers every request of it.

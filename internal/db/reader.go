@@ -40,7 +40,7 @@ func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st := c.stmts[query]; st != nil {
 		return st
 	}
-	if len(c.stmts) >= maxStmts {
+	if len(c.stmts) >= maxStmts || !cacheable(query) {
 		return nil
 	}
 	c.seen[query]++

@@ -354,7 +354,7 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		return 0, fmt.Errorf("insert ticket: %w", err)
 	}
 	if s.db.Engine == db.SQLite {
-		if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (text, ticket_id, internal) VALUES ($1, $2, 0)`, nt.Subject, id); err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2)`, searchKey(id, 0, false), nt.Subject); err != nil {
 			return 0, fmt.Errorf("index subject: %w", err)
 		}
 	}
@@ -427,7 +427,12 @@ func (s *Store) insertMessage(ctx context.Context, q db.Querier, ticketID, autho
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
 	if s.db.Engine == db.SQLite {
-		if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (text, ticket_id, internal) VALUES ($1, $2, $3)`, body, ticketID, internal); err != nil {
+		// The message's place in its ticket's thread keys its search row.
+		var seq int64
+		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE ticket_id = $1`, ticketID).Scan(&seq); err != nil {
+			return 0, fmt.Errorf("index message: %w", err)
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2)`, searchKey(ticketID, seq, internal), body); err != nil {
 			return 0, fmt.Errorf("index message: %w", err)
 		}
 	}
