@@ -1,0 +1,358 @@
+// Handlers of support units, their members and the service catalogue.
+
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/unit"
+)
+
+type unitDTO struct {
+	ID           int64     `json:"id"`
+	Slug         string    `json:"slug"`
+	Name         string    `json:"name"`
+	Email        string    `json:"email"`
+	CommentEmail string    `json:"comment_email"`
+	QoSLevel     string    `json:"qos_level"`
+	Mode         string    `json:"mode"`
+	Handler      bool      `json:"handler"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func toUnit(u *unit.Unit) unitDTO {
+	return unitDTO{ID: u.ID, Slug: u.Slug, Name: u.Name, Email: u.Email, CommentEmail: u.CommentEmail,
+		QoSLevel: u.QoSLevel, Mode: string(u.Mode), Handler: u.Handler, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+type unitReq struct {
+	Slug         *string `json:"slug"`
+	Name         *string `json:"name"`
+	Email        *string `json:"email"`
+	CommentEmail *string `json:"comment_email"`
+	QoSLevel     *string `json:"qos_level"`
+	Mode         *string `json:"mode"`
+	Handler      *bool   `json:"handler"`
+}
+
+func (q unitReq) apply(u *unit.Unit) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&u.Name, q.Name)
+	set(&u.Email, q.Email)
+	set(&u.CommentEmail, q.CommentEmail)
+	set(&u.QoSLevel, q.QoSLevel)
+	if q.Mode != nil {
+		u.Mode = unit.Mode(*q.Mode)
+	}
+	if q.Handler != nil {
+		u.Handler = *q.Handler
+	}
+}
+
+func (a *API) createUnit(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	if !p.CanManageCatalogue() {
+		a.writeError(w, r, forbidden("only administrators may create units"))
+		return
+	}
+	var req unitReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var u unit.Unit
+	if req.Slug != nil {
+		u.Slug = *req.Slug
+	}
+	req.apply(&u)
+	out, err := a.Units.CreateUnit(r.Context(), u)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toUnit(out))
+}
+
+func (a *API) listUnits(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	us, err := a.Units.Units(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	items := make([]unitDTO, len(us))
+	for i, u := range us {
+		items[i] = toUnit(u)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (a *API) unitOf(r *http.Request) (*unit.Unit, error) {
+	slug := r.PathValue("slug")
+	if err := unit.CheckSlug("slug", slug); err != nil {
+		return nil, err
+	}
+	return a.Units.Unit(r.Context(), slug)
+}
+
+func (a *API) getUnit(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	u, err := a.unitOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toUnit(u))
+}
+
+func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	u, err := a.unitOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if !p.CanManageUnit(u.ID) {
+		a.writeError(w, r, forbidden("only administrators and the unit's admins may change it"))
+		return
+	}
+	var req unitReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if req.Slug != nil && *req.Slug != u.Slug {
+		a.writeError(w, r, apperr.Field("slug", "cannot change"))
+		return
+	}
+	if (req.Handler != nil || req.Mode != nil) && !p.CanManageCatalogue() {
+		a.writeError(w, r, forbidden("only administrators may change a unit's mode or handler flag"))
+		return
+	}
+	req.apply(u)
+	out, err := a.Units.UpdateUnit(r.Context(), *u)
+	a.Users.ForgetPrincipals() // the handler flag is part of a principal
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toUnit(out))
+}
+
+type memberDTO struct {
+	UserID int64  `json:"user_id"`
+	Email  string `json:"email"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+}
+
+func (a *API) listMembers(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	u, err := a.unitOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if !p.StaffOf(u.ID) {
+		a.writeError(w, r, forbidden("only the unit's staff may list its members"))
+		return
+	}
+	ms, err := a.Units.Members(r.Context(), u.ID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	items := make([]memberDTO, len(ms))
+	for i, m := range ms {
+		items[i] = memberDTO{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+type memberReq struct {
+	UserID int64  `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+func (a *API) addMember(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	u, err := a.unitOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if !p.CanManageUnit(u.ID) {
+		a.writeError(w, r, forbidden("only administrators and the unit's admins may change its members"))
+		return
+	}
+	var req memberReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if req.UserID <= 0 {
+		a.writeError(w, r, apperr.Field("user_id", "is required"))
+		return
+	}
+	if req.Role == "" {
+		req.Role = string(auth.UnitMember)
+	}
+	err = a.Units.SetMember(r.Context(), u.ID, req.UserID, auth.UnitRole(req.Role))
+	a.Users.ForgetPrincipals() // memberships are part of a principal
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	usr, err := a.Users.Get(r.Context(), req.UserID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, memberDTO{UserID: usr.ID, Email: usr.Email, Name: usr.Name, Role: req.Role})
+}
+
+func (a *API) removeMember(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	u, err := a.unitOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	uid, err := pathID(r, "uid")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if !p.CanManageUnit(u.ID) {
+		a.writeError(w, r, forbidden("only administrators and the unit's admins may change its members"))
+		return
+	}
+	err = a.Units.RemoveMember(r.Context(), u.ID, uid)
+	a.Users.ForgetPrincipals()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type serviceDTO struct {
+	ID          int64     `json:"id"`
+	Slug        string    `json:"slug"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Unit        string    `json:"unit"`
+	Mode        string    `json:"mode"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func toService(s *unit.Service) serviceDTO {
+	return serviceDTO{ID: s.ID, Slug: s.Slug, Name: s.Name, Description: s.Description, Unit: s.UnitSlug,
+		Mode: string(s.Mode), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+type serviceReq struct {
+	Slug        *string `json:"slug"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Unit        *string `json:"unit"`
+	Mode        *string `json:"mode"`
+}
+
+func (q serviceReq) apply(s *unit.Service) {
+	if q.Name != nil {
+		s.Name = *q.Name
+	}
+	if q.Description != nil {
+		s.Description = *q.Description
+	}
+	if q.Unit != nil {
+		s.UnitSlug = *q.Unit
+	}
+	if q.Mode != nil {
+		s.Mode = unit.Mode(*q.Mode)
+	}
+}
+
+func (a *API) createService(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	if !p.CanManageCatalogue() {
+		a.writeError(w, r, forbidden("only administrators may create services"))
+		return
+	}
+	var req serviceReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var s unit.Service
+	if req.Slug != nil {
+		s.Slug = *req.Slug
+	}
+	req.apply(&s)
+	out, err := a.Units.CreateService(r.Context(), s)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toService(out))
+}
+
+func (a *API) listServices(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	ss, err := a.Units.Services(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	items := make([]serviceDTO, len(ss))
+	for i, s := range ss {
+		items[i] = toService(s)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (a *API) serviceOf(r *http.Request) (*unit.Service, error) {
+	slug := r.PathValue("slug")
+	if err := unit.CheckSlug("slug", slug); err != nil {
+		return nil, err
+	}
+	return a.Units.Service(r.Context(), slug)
+}
+
+func (a *API) getService(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	s, err := a.serviceOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toService(s))
+}
+
+func (a *API) updateService(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	if !p.CanManageCatalogue() {
+		a.writeError(w, r, forbidden("only administrators may change services"))
+		return
+	}
+	s, err := a.serviceOf(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req serviceReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if req.Slug != nil && *req.Slug != s.Slug {
+		a.writeError(w, r, apperr.Field("slug", "cannot change"))
+		return
+	}
+	req.apply(s)
+	out, err := a.Units.UpdateService(r.Context(), *s)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toService(out))
+}
