@@ -165,7 +165,8 @@ func (b *batcher) run(batch []*txReq) {
 		fail(fmt.Errorf("db: begin: %w", err))
 		return
 	}
-	q := batchQuerier{tx: tx, b: b}
+	q := &batchQuerier{tx: tx, b: b}
+	later := make([][]laterStmt, len(batch))
 	single := len(batch) == 1
 	ok := 0
 	for i, r := range batch {
@@ -173,6 +174,7 @@ func (b *batcher) run(batch []*txReq) {
 			errs[i] = fmt.Errorf("db: begin: %w", err)
 			continue
 		}
+		q.later = &later[i]
 		if single {
 			errs[i] = call(r.fn, q)
 			if errs[i] == nil {
@@ -187,6 +189,7 @@ func (b *batcher) run(batch []*txReq) {
 		}
 		if err := call(r.fn, q); err != nil {
 			errs[i] = err
+			later[i] = nil
 			// Undo this change only. If that is impossible, SQLite has
 			// rolled back the whole transaction: nothing of the batch holds.
 			if _, rerr := tx.Exec(`ROLLBACK TO change`); rerr != nil {
@@ -208,6 +211,21 @@ func (b *batcher) run(batch []*txReq) {
 		_ = tx.Rollback()
 		answer()
 		return
+	}
+	// The deferred statements of the changes that hold, together: full-text
+	// index inserts then make one index segment per batch instead of
+	// several per change.
+	for i, ls := range later {
+		if errs[i] != nil {
+			continue
+		}
+		for _, l := range ls {
+			if _, err := tx.ExecContext(context.Background(), l.query, l.args...); err != nil {
+				_ = tx.Rollback()
+				fail(fmt.Errorf("db: deferred statement: %w", err))
+				return
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("db: commit: %w", err))
@@ -235,11 +253,30 @@ func call(fn func(q Querier) error, q Querier) (err error) {
 // It uses the batcher's prepared statements; it is only used on the
 // batcher's goroutine.
 type batchQuerier struct {
-	tx *sql.Tx
-	b  *batcher
+	tx    *sql.Tx
+	b     *batcher
+	later *[]laterStmt // of the change being run
 }
 
-func (q batchQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+type laterStmt struct {
+	query string
+	args  []any
+}
+
+// Later runs a statement whose result nobody reads (such as a full-text
+// index insert) in q's transaction: at once, or, in a batch, after all of
+// the batch's changes and before its commit, and only if the change that
+// asked for it holds.
+func Later(ctx context.Context, q Querier, query string, args ...any) error {
+	if bq, ok := q.(*batchQuerier); ok {
+		*bq.later = append(*bq.later, laterStmt{query: query, args: args})
+		return nil
+	}
+	_, err := q.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (q *batchQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx = context.WithoutCancel(ctx)
 	if st := q.b.stmt(ctx, q.tx, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -247,7 +284,7 @@ func (q batchQuerier) ExecContext(ctx context.Context, query string, args ...any
 	return q.tx.ExecContext(ctx, query, args...)
 }
 
-func (q batchQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (q *batchQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = context.WithoutCancel(ctx)
 	if st := q.b.stmt(ctx, q.tx, query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -255,7 +292,7 @@ func (q batchQuerier) QueryContext(ctx context.Context, query string, args ...an
 	return q.tx.QueryContext(ctx, query, args...)
 }
 
-func (q batchQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (q *batchQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	ctx = context.WithoutCancel(ctx)
 	if st := q.b.stmt(ctx, q.tx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
