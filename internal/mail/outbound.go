@@ -126,8 +126,10 @@ func (g *Gateway) queue(ctx context.Context, q db.Querier, m outMail) error {
 	}
 	now := g.now()
 	var recent int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE rcpt = $1 AND created_at > $2 AND state <> 'suppressed'`,
-		m.To, now.Add(-g.opts.RateWindow)).Scan(&recent); err != nil {
+	// Counting stops at the limit: a flooded address must not make every
+	// further mail to it slower.
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE rcpt = $1 AND created_at > $2 AND state <> 'suppressed' LIMIT $3) r`,
+		m.To, now.Add(-g.opts.RateWindow), g.opts.RateLimit).Scan(&recent); err != nil {
 		return fmt.Errorf("mail: rate limit: %w", err)
 	}
 	state, note := "held", ""
