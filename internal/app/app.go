@@ -42,6 +42,7 @@ type App struct {
 	// Identity links external identities and applies claim mapping rules.
 	Identity *identity.Store
 	Blobs    blob.Store
+	API      *api.API // the REST API, also inside Handler
 	Handler  http.Handler
 	Jobs     *jobs.Queue   // durable side effects (mail.go)
 	Mail     *mail.Gateway // email gateway (mail.go)
@@ -100,14 +101,14 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	apiHandler := api.New(api.Deps{
+	a.API = api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
-		Extra: a.mailRoutes, Authenticators: idp.apiAuthenticators(),
+		Extra: a.extraRoutes, Authenticators: idp.apiAuthenticators(),
 	})
-	mux.Handle("/api/", apiHandler)
-	mux.Handle("GET /healthz", apiHandler)
-	mux.Handle("GET /metrics", apiHandler)
+	mux.Handle("/api/", a.API)
+	mux.Handle("GET /healthz", a.API)
+	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", a.mountIdentity(mux, idp, web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,

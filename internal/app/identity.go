@@ -2,9 +2,13 @@ package app
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/api"
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/identity/idweb"
 	"github.com/helpmesh/helpmesh/internal/web"
@@ -86,4 +90,65 @@ func (a *App) signInProviders() []web.SignInProvider {
 		out = append(out, web.SignInProvider{Name: p.Name, Label: label})
 	}
 	return out
+}
+
+// extraRoutes adds the API routes of the mail gateway and of identity.
+func (a *App) extraRoutes(r *api.Router) {
+	a.mailRoutes(r)
+	r.Handle("GET /api/v1/audit", a.auditLog(r))
+}
+
+type auditDTO struct {
+	ID      int64     `json:"id"`
+	At      time.Time `json:"at"`
+	UserID  int64     `json:"user_id,omitempty"`
+	ActorID int64     `json:"actor_id,omitempty"`
+	Source  string    `json:"source"`
+	Action  string    `json:"action"`
+	Target  string    `json:"target,omitempty"`
+	Old     string    `json:"old,omitempty"`
+	New     string    `json:"new,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// auditLog serves GET /api/v1/audit?user=ID&limit=N: the identity audit log
+// (sign-ins, account links, role and membership changes by mapping rules,
+// access decisions), newest first, for administrators.
+func (a *App) auditLog(r *api.Router) func(http.ResponseWriter, *http.Request, *auth.Principal) {
+	return func(w http.ResponseWriter, req *http.Request, p *auth.Principal) {
+		if !p.IsAdmin() {
+			r.WriteError(w, req, apperr.New(apperr.Forbidden, "only administrators see the audit log"))
+			return
+		}
+		q := req.URL.Query()
+		var userID int64
+		if s := q.Get("user"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n <= 0 {
+				r.WriteError(w, req, apperr.Field("user", "must be a user id"))
+				return
+			}
+			userID = n
+		}
+		limit := 100
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 1000 {
+				r.WriteError(w, req, apperr.Field("limit", "must be a number from 1 to 1000"))
+				return
+			}
+			limit = n
+		}
+		es, err := a.Identity.AuditLog(req.Context(), userID, limit)
+		if err != nil {
+			r.WriteError(w, req, err)
+			return
+		}
+		items := make([]auditDTO, len(es))
+		for i, e := range es {
+			items[i] = auditDTO{ID: e.ID, At: e.At, UserID: e.UserID, ActorID: e.ActorID, Source: e.Source,
+				Action: e.Action, Target: e.Target, Old: e.Old, New: e.New, Detail: e.Detail}
+		}
+		r.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
+	}
 }
