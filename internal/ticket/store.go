@@ -70,7 +70,7 @@ func (a *args) add(v any) string {
 
 // visible returns an SQL condition on tickets t that is true for the tickets
 // p may see; it is auth.Principal.CanSeeTicket in SQL. The unary pluses
-// keep SQLite from answering the OR through its indexes (collecting and
+// (and || '' on text, valid on both engines) keep SQLite from answering the OR through its indexes (collecting and
 // sorting every visible ticket): staff see many tickets, and a page of the
 // newest is found sooner by walking tickets newest first. People who see
 // few tickets are served by visibleIDs.
@@ -85,7 +85,7 @@ func visible(p *auth.Principal, a *args) string {
 		conds = append(conds, "+t.unit_id IN ("+joinIDs(ids)+")")
 	}
 	if p.Team != "" {
-		conds = append(conds, "(t.kind <> 'user' AND +t.team = "+a.add(p.Team)+")")
+		conds = append(conds, "(t.kind <> 'user' AND t.team || '' = "+a.add(p.Team)+")")
 	}
 	return "(" + strings.Join(conds, " OR ") + ")"
 }
