@@ -70,10 +70,11 @@ func (a *args) add(v any) string {
 
 // visible returns an SQL condition on tickets t that is true for the tickets
 // p may see; it is auth.Principal.CanSeeTicket in SQL. The unary pluses
-// (and || '' on text, valid on both engines) keep SQLite from answering the OR through its indexes (collecting and
-// sorting every visible ticket): staff see many tickets, and a page of the
-// newest is found sooner by walking tickets newest first. People who see
-// few tickets are served by visibleIDs.
+// (and the concatenation with an empty string on text, which PostgreSQL
+// accepts too) keep SQLite from answering the OR through its indexes
+// (collecting and sorting every visible ticket): staff see many tickets,
+// and a page of the newest is found sooner by walking tickets newest first.
+// People who see few tickets are served by visibleIDs.
 func visible(p *auth.Principal, a *args) string {
 	if p.SeesAll() {
 		return "1=1"
