@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,21 @@ func (j *Job) Decode(v any) error {
 // Handler runs one job. A nil error finishes it; an error is retried later
 // unless it is Permanent or the job has no attempts left.
 type Handler func(ctx context.Context, j *Job) error
+
+// TxHandler runs a job whose whole effect is database writes, in two steps.
+// It first reads what it needs with ctx, outside any transaction, and
+// returns the writes to make (nil when there are none); the queue then runs
+// write in the very transaction that marks the job done, so the job is done
+// exactly when its effect is committed. An error from either step is
+// retried like a Handler's. write must use only q and may run more than
+// once across retries of the job, never twice committed.
+type TxHandler func(ctx context.Context, j *Job) (write func(ctx context.Context, q db.Querier) error, err error)
+
+// handler is what runs one kind: exactly one of h and tx is set.
+type handler struct {
+	h  Handler
+	tx TxHandler
+}
 
 type permanent struct{ err error }
 
@@ -100,7 +116,7 @@ type Queue struct {
 	db       *db.DB
 	opts     Options
 	mu       sync.RWMutex
-	handlers map[string]Handler
+	handlers map[string]handler
 	wake     chan struct{}
 }
 
@@ -130,7 +146,7 @@ func New(d *db.DB, opts Options) *Queue {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Queue{db: d, opts: opts, handlers: map[string]Handler{}, wake: make(chan struct{}, 1)}
+	return &Queue{db: d, opts: opts, handlers: map[string]handler{}, wake: make(chan struct{}, 1)}
 }
 
 // Handle registers the handler of kind. Only kinds with a handler are
@@ -138,7 +154,25 @@ func New(d *db.DB, opts Options) *Queue {
 func (q *Queue) Handle(kind string, h Handler) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.handlers[kind] = h
+	q.handlers[kind] = handler{h: h}
+}
+
+// HandleTx registers a TxHandler for kind: its writes and the job's done mark
+// commit together.
+func (q *Queue) HandleTx(kind string, h TxHandler) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.handlers[kind] = handler{tx: h}
+}
+
+// write runs one bookkeeping statement: on SQLite through the group commit
+// (it then shares the transaction of the changes waiting with it), on
+// PostgreSQL as a statement of its own.
+func (q *Queue) write(ctx context.Context, fn func(w db.Querier) error) error {
+	if q.db.Engine == db.SQLite {
+		return q.db.Tx(ctx, fn)
+	}
+	return fn(q.db.W)
 }
 
 // Wake makes idle workers poll now (after a commit that enqueued jobs).
@@ -158,6 +192,8 @@ func (q *Queue) kinds() []string {
 	for k := range q.handlers {
 		ks = append(ks, k)
 	}
+	// A stable query text, which the database keeps prepared.
+	slices.Sort(ks)
 	return ks
 }
 
@@ -184,23 +220,34 @@ func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 			AND kind IN (` + strings.Join(ph, ", ") + `)
 			ORDER BY run_at, id LIMIT $3` + lock + `)
 		RETURNING id, kind, payload, attempts, max_attempts`
-	rows, err := q.db.W.QueryContext(ctx, query, args...)
+	var js []*Job
+	err := q.write(ctx, func(w db.Querier) error {
+		js = js[:0]
+		rows, err := w.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			j := &Job{}
+			var payload string
+			if err := rows.Scan(&j.ID, &j.Kind, &payload, &j.Attempt, &j.MaxAttempts); err != nil {
+				return err
+			}
+			j.Payload = []byte(payload)
+			js = append(js, j)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: claim: %w", err)
 	}
-	defer rows.Close()
-	var js []*Job
-	for rows.Next() {
-		j := &Job{}
-		var payload string
-		if err := rows.Scan(&j.ID, &j.Kind, &payload, &j.Attempt, &j.MaxAttempts); err != nil {
-			return nil, fmt.Errorf("jobs: claim: %w", err)
-		}
-		j.Payload = []byte(payload)
-		js = append(js, j)
-	}
-	return js, rows.Err()
+	return js, nil
 }
+
+// errStale is the outcome of a job whose claim was taken over by another
+// worker after its lock expired: its writes are rolled back.
+var errStale = errors.New("jobs: the claim expired and the job was claimed again")
 
 // backoff is the delay before retry number attempt (1-based), with jitter.
 func (q *Queue) backoff(attempt int) time.Duration {
@@ -218,8 +265,14 @@ func (q *Queue) run(ctx context.Context, j *Job) {
 	h := q.handlers[j.Kind]
 	q.mu.RUnlock()
 	hctx, cancel := context.WithTimeout(ctx, q.opts.Lock)
-	err := safeRun(hctx, h, j)
-	cancel()
+	defer cancel()
+	var write func(ctx context.Context, w db.Querier) error
+	var err error
+	if h.tx != nil {
+		write, err = safeRunTx(hctx, h.tx, j)
+	} else {
+		err = safeRun(hctx, h.h, j)
+	}
 	if ctx.Err() != nil && err != nil {
 		// Shutting down: leave the job locked; it is retried when the lock
 		// expires, without counting this as a failure.
@@ -228,20 +281,58 @@ func (q *Queue) run(ctx context.Context, j *Job) {
 	// Record the outcome even when ctx ended just now.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer rcancel()
+	if err == nil && h.tx != nil {
+		// The handler's writes and the done mark, in one transaction.
+		err = q.db.Tx(rctx, func(w db.Querier) error {
+			if write != nil {
+				if err := safeWrite(hctx, write, w, j); err != nil {
+					return err
+				}
+			}
+			res, err := w.ExecContext(rctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1
+				WHERE id = $2 AND state = 'pending' AND attempts = $3`, q.now(), j.ID, j.Attempt)
+			if err != nil {
+				return fmt.Errorf("jobs: mark %d done: %w", j.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("jobs: mark %d done: %w", j.ID, err)
+			} else if n != 1 {
+				return errStale
+			}
+			return nil
+		})
+		if errors.Is(err, errStale) {
+			q.opts.Log.Warn("job outcome dropped", "id", j.ID, "kind", j.Kind, "err", err)
+			return
+		}
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return // as above: retried when the lock expires
+		}
+	}
 	now := q.now()
-	var rerr error
+	rerr := q.write(rctx, func(w db.Querier) error {
+		var err2 error
+		switch {
+		case err == nil:
+			_, err2 = w.ExecContext(rctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1 WHERE id = $2`, now, j.ID)
+		case IsPermanent(err) || j.Attempt >= j.MaxAttempts:
+			_, err2 = w.ExecContext(rctx, `UPDATE jobs SET state = 'failed', locked_until = NULL, finished_at = $1, last_error = $2 WHERE id = $3`,
+				now, truncate(err.Error()), j.ID)
+		default:
+			_, err2 = w.ExecContext(rctx, `UPDATE jobs SET run_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3`,
+				now.Add(q.backoff(j.Attempt)), truncate(err.Error()), j.ID)
+		}
+		return err2
+	})
 	switch {
 	case err == nil:
-		_, rerr = q.db.W.ExecContext(rctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1 WHERE id = $2`, now, j.ID)
 	case IsPermanent(err) || j.Attempt >= j.MaxAttempts:
 		q.opts.Log.Error("job failed", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", err)
-		_, rerr = q.db.W.ExecContext(rctx, `UPDATE jobs SET state = 'failed', locked_until = NULL, finished_at = $1, last_error = $2 WHERE id = $3`,
-			now, truncate(err.Error()), j.ID)
 	default:
-		next := now.Add(q.backoff(j.Attempt))
-		q.opts.Log.Warn("job will be retried", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "at", next, "err", err)
-		_, rerr = q.db.W.ExecContext(rctx, `UPDATE jobs SET run_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3`,
-			next, truncate(err.Error()), j.ID)
+		q.opts.Log.Warn("job will be retried", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", err)
 	}
 	if rerr != nil {
 		q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", j.ID, "err", rerr)
@@ -258,6 +349,24 @@ func safeRun(ctx context.Context, h Handler, j *Job) (err error) {
 		}
 	}()
 	return h(ctx, j)
+}
+
+func safeRunTx(ctx context.Context, h TxHandler, j *Job) (write func(ctx context.Context, q db.Querier) error, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			write, err = nil, Permanent(fmt.Errorf("jobs: %s %d panicked: %v", j.Kind, j.ID, r))
+		}
+	}()
+	return h(ctx, j)
+}
+
+func safeWrite(ctx context.Context, write func(ctx context.Context, q db.Querier) error, w db.Querier, j *Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(fmt.Errorf("jobs: %s %d panicked: %v", j.Kind, j.ID, r))
+		}
+	}()
+	return write(ctx, w)
 }
 
 func truncate(s string) string {

@@ -152,7 +152,7 @@ func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }
 
 // Register adds the gateway's job handlers to q.
 func (g *Gateway) Register(q *jobs.Queue) {
-	q.Handle(JobNotify, g.handleNotify)
+	q.HandleTx(JobNotify, g.handleNotify)
 	q.Handle(JobSend, g.handleSend)
 }
 

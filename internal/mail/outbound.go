@@ -115,6 +115,22 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 // with a send job when a relay is configured, held otherwise, suppressed
 // when the recipient got too many mails lately.
 func (g *Gateway) queue(ctx context.Context, q db.Querier, m outMail) error {
+	c, err := g.prepare(m)
+	if err != nil {
+		return err
+	}
+	return g.store(ctx, q, c)
+}
+
+// composed is an outgoing mail ready for the outbox.
+type composed struct {
+	m   outMail
+	mid string
+	raw []byte
+}
+
+// prepare composes m, outside any transaction.
+func (g *Gateway) prepare(m outMail) (composed, error) {
 	flag := flagPublic
 	if m.Note {
 		flag = flagNote
@@ -122,8 +138,14 @@ func (g *Gateway) queue(ctx context.Context, q db.Querier, m outMail) error {
 	mid := g.sig.messageID(m.TicketID, flag, g.opts.Domain)
 	raw, err := g.compose(m, mid)
 	if err != nil {
-		return jobs.Permanent(err)
+		return composed{}, jobs.Permanent(err)
 	}
+	return composed{m: m, mid: mid, raw: raw}, nil
+}
+
+// store keeps a composed mail in the outbox in transaction q (see queue).
+func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
+	m, mid, raw := c.m, c.mid, c.raw
 	now := g.now()
 	var recent int
 	// Counting stops at the limit: a flooded address must not make every
@@ -144,7 +166,7 @@ func (g *Gateway) queue(ctx context.Context, q db.Querier, m outMail) error {
 		dedupe = m.DedupeKey
 	}
 	var id int64
-	err = q.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
+	err := q.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
 		nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, state, note, dedupe, now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -220,7 +242,7 @@ type eventMessage struct {
 
 func (g *Gateway) loadMessage(ctx context.Context, id int64) (*eventMessage, error) {
 	m := &eventMessage{}
-	err := g.db.R.QueryRowContext(ctx, `SELECT COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.body, COALESCE(m.mail_id, ''),
+	err := g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.body, COALESCE(m.mail_id, ''),
 		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.mail_id = m.mail_id), FALSE)
 		FROM messages m WHERE m.id = $1`, id).
 		Scan(&m.AuthorID, &m.AuthorEmail, &m.AuthorName, &m.Internal, &m.Body, &m.MailID, &m.Automatic)
@@ -257,27 +279,29 @@ type sendPayload struct {
 	ID int64 `json:"id"`
 }
 
-// handleNotify turns one ticket event into outbox rows.
-func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) error {
+// handleNotify turns one ticket event into outbox rows: it reads the
+// ticket and composes the mails, and returns the outbox writes, which the
+// queue commits together with the job's done mark.
+func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx context.Context, q db.Querier) error, error) {
 	var ev ticket.Event
 	if err := j.Decode(&ev); err != nil {
-		return err
+		return nil, err
 	}
 	t, err := g.opts.Tickets.Get(ctx, g.system, ev.TicketID)
 	if apperr.Is(err, apperr.NotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var actor string
 	if ev.ActorID != 0 {
-		_ = g.db.R.QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, ev.ActorID).Scan(&actor)
+		_ = g.db.Reader().QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, ev.ActorID).Scan(&actor)
 	}
 	var msg *eventMessage
 	if ev.MessageID != 0 {
 		if msg, err = g.loadMessage(ctx, ev.MessageID); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var unitName, unitAddr, unitComment string
@@ -285,13 +309,13 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) error {
 	if t.UnitID != 0 {
 		u, err := g.opts.Units.UnitByID(ctx, t.UnitID)
 		if err != nil && !apperr.Is(err, apperr.NotFound) {
-			return err
+			return nil, err
 		}
 		if u != nil {
 			unitName, unitAddr, unitComment = u.Name, u.Email, u.CommentEmail
 			ms, err := g.opts.Units.Members(ctx, u.ID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			for _, m := range ms {
 				members = append(members, rcpt{m.Email, m.Name})
@@ -299,7 +323,7 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) error {
 		}
 	}
 	var firstMailID string
-	_ = g.db.R.QueryRowContext(ctx, `SELECT COALESCE(mail_id, '') FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, t.ID).Scan(&firstMailID)
+	_ = g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(mail_id, '') FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, t.ID).Scan(&firstMailID)
 
 	root := g.sig.rootID(t.ID, g.opts.Domain)
 	refs := []string{root}
@@ -424,20 +448,22 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) error {
 		}
 	}
 	if len(out) == 0 {
-		return nil
+		return nil, nil
 	}
-	err = g.db.Tx(ctx, func(q db.Querier) error {
-		for _, m := range out {
-			if err := g.queue(ctx, q, m); err != nil {
-				return err
+	cs := make([]composed, len(out))
+	for i, m := range out {
+		if cs[i], err = g.prepare(m); err != nil {
+			return nil, fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
+		}
+	}
+	return func(ctx context.Context, q db.Querier) error {
+		for _, c := range cs {
+			if err := g.store(ctx, q, c); err != nil {
+				return fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
-	}
-	return nil
+	}, nil
 }
 
 func (g *Gateway) isStaff(ctx context.Context, userID int64, t *ticket.Ticket) bool {

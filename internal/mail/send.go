@@ -154,7 +154,7 @@ func (g *Gateway) handleSend(ctx context.Context, j *jobs.Job) error {
 	}
 	var state, from, rcpt string
 	var raw []byte
-	err := g.db.R.QueryRowContext(ctx, `SELECT state, mail_from, rcpt, raw FROM outbox WHERE id = $1`, p.ID).Scan(&state, &from, &rcpt, &raw)
+	err := g.db.Reader().QueryRowContext(ctx, `SELECT state, mail_from, rcpt, raw FROM outbox WHERE id = $1`, p.ID).Scan(&state, &from, &rcpt, &raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}

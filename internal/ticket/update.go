@@ -372,7 +372,7 @@ func (s *Store) Relations(ctx context.Context, p *auth.Principal, id int64) ([]R
 	}
 	var a args
 	a.add(id)
-	rows, err := s.db.R.QueryContext(ctx, `SELECT r.id, r.ticket_id, r.other_id, r.kind, r.created_at FROM ticket_relations r
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT r.id, r.ticket_id, r.other_id, r.kind, r.created_at FROM ticket_relations r
 		JOIN tickets t ON t.id = r.other_id WHERE r.ticket_id = $1 AND `+visible(p, &a)+` ORDER BY r.id`, a...)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: relations: %w", err)

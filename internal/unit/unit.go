@@ -212,7 +212,7 @@ func scanUnit(row interface{ Scan(...any) error }) (*Unit, error) {
 }
 
 func (s *Store) oneUnit(ctx context.Context, where string, arg any) (*Unit, error) {
-	u, err := scanUnit(s.db.R.QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE `+where, arg))
+	u, err := scanUnit(s.db.Reader().QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "no such unit")
 	}
@@ -236,7 +236,7 @@ func (s *Store) UnitByID(ctx context.Context, id int64) (*Unit, error) {
 // whether addr is its comment address.
 func (s *Store) UnitByEmail(ctx context.Context, addr string) (*Unit, bool, error) {
 	addr = strings.ToLower(strings.TrimSpace(addr))
-	u, err := scanUnit(s.db.R.QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE email = $1 OR comment_email = $1`, addr))
+	u, err := scanUnit(s.db.Reader().QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE email = $1 OR comment_email = $1`, addr))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, apperr.New(apperr.NotFound, "no unit has the address %s", addr)
 	}
@@ -254,7 +254,7 @@ func (s *Store) Handler(ctx context.Context) (*Unit, error) {
 
 // Units lists every unit by slug.
 func (s *Store) Units(ctx context.Context) ([]*Unit, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT `+unitCols+` FROM units ORDER BY slug`)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT `+unitCols+` FROM units ORDER BY slug`)
 	if err != nil {
 		return nil, fmt.Errorf("unit: list: %w", err)
 	}
@@ -300,7 +300,7 @@ func (s *Store) RemoveMember(ctx context.Context, unitID, userID int64) error {
 
 // Members lists a unit's members by email.
 func (s *Store) Members(ctx context.Context, unitID int64) ([]Member, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role FROM unit_members m JOIN users u ON u.id = m.user_id
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role FROM unit_members m JOIN users u ON u.id = m.user_id
 		WHERE m.unit_id = $1 ORDER BY u.email`, unitID)
 	if err != nil {
 		return nil, fmt.Errorf("unit: members: %w", err)
@@ -321,7 +321,7 @@ func (s *Store) Members(ctx context.Context, unitID int64) ([]Member, error) {
 
 // UnitsOf lists the units a user belongs to.
 func (s *Store) UnitsOf(ctx context.Context, userID int64) ([]*Unit, []auth.UnitRole, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT u.id, u.slug, u.name, u.email, u.comment_email, u.qos_level, u.mode, u.is_handler, u.created_at, u.updated_at, m.role
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT u.id, u.slug, u.name, u.email, u.comment_email, u.qos_level, u.mode, u.is_handler, u.created_at, u.updated_at, m.role
 		FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE m.user_id = $1 ORDER BY u.slug`, userID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("unit: units of user: %w", err)
@@ -416,7 +416,7 @@ func scanService(row interface{ Scan(...any) error }) (*Service, error) {
 
 // Service returns the service with slug.
 func (s *Store) Service(ctx context.Context, slug string) (*Service, error) {
-	sv, err := scanService(s.db.R.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id WHERE s.slug = $1`, slug))
+	sv, err := scanService(s.db.Reader().QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id WHERE s.slug = $1`, slug))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "no such service")
 	}
@@ -428,7 +428,7 @@ func (s *Store) Service(ctx context.Context, slug string) (*Service, error) {
 
 // Services lists the catalogue by name.
 func (s *Store) Services(ctx context.Context) ([]*Service, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id ORDER BY s.name, s.slug`)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id ORDER BY s.name, s.slug`)
 	if err != nil {
 		return nil, fmt.Errorf("unit: services: %w", err)
 	}

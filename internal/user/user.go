@@ -179,14 +179,14 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 }
 
 func (s *Store) one(ctx context.Context, where string, arg any) (*User, error) {
-	u, err := scanUser(s.db.R.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+	u, err := scanUser(s.db.Reader().QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "no such user")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("user: get: %w", err)
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT dn FROM user_certificates WHERE user_id = $1 ORDER BY dn`, u.ID)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT dn FROM user_certificates WHERE user_id = $1 ORDER BY dn`, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("user: certificates: %w", err)
 	}
@@ -211,7 +211,7 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
 
 // List returns users ordered by id, after the id `after`, at most limit.
 func (s *Store) List(ctx context.Context, after int64, limit int) ([]*User, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("user: list: %w", err)
 	}
@@ -230,7 +230,7 @@ func (s *Store) List(ctx context.Context, after int64, limit int) ([]*User, erro
 // Count returns how many users exist.
 func (s *Store) Count(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
 	return n, err
 }
 
@@ -256,7 +256,7 @@ func (s *Store) CheckPassword(ctx context.Context, email, password string) (*Use
 	var id int64
 	var hash string
 	var disabled bool
-	err := s.db.R.QueryRowContext(ctx, `SELECT id, password_hash, disabled FROM users WHERE email = $1`,
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT id, password_hash, disabled FROM users WHERE email = $1`,
 		strings.ToLower(strings.TrimSpace(email))).Scan(&id, &hash, &disabled)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user: check password: %w", err)
@@ -316,7 +316,7 @@ func (s *Store) insertToken(ctx context.Context, userID int64, name, scope, hash
 
 // Tokens lists a user's tokens.
 func (s *Store) Tokens(ctx context.Context, userID int64) ([]*Token, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT id, user_id, name, scope, created_at, expires_at, revoked_at
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, user_id, name, scope, created_at, expires_at, revoked_at
 		FROM api_tokens WHERE user_id = $1 ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("user: tokens: %w", err)
@@ -358,7 +358,7 @@ func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Princ
 	var userID int64
 	var scope string
 	var expires *time.Time
-	err := s.db.R.QueryRowContext(ctx, `SELECT t.user_id, t.scope, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT t.user_id, t.scope, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled`, hash).Scan(&userID, &scope, &expires)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && expires != nil && !expires.After(s.now())) {
 		return nil, apperr.New(apperr.Unauthorized, "invalid or expired token")
@@ -380,7 +380,7 @@ func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Princ
 // the certificate subject dn.
 func (s *Store) PrincipalByCertificate(ctx context.Context, dn string) (*auth.Principal, error) {
 	var userID int64
-	err := s.db.R.QueryRowContext(ctx, `SELECT user_id FROM user_certificates WHERE dn = $1`, dn).Scan(&userID)
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT user_id FROM user_certificates WHERE dn = $1`, dn).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.Unauthorized, "no user has registered this certificate")
 	}
@@ -400,7 +400,7 @@ func (s *Store) Principal(ctx context.Context, id int64) (*auth.Principal, error
 	p := &auth.Principal{UserID: id, Units: map[int64]auth.UnitRole{}}
 	var role string
 	var disabled bool
-	err := s.db.R.QueryRowContext(ctx, `SELECT email, name, role, team, disabled FROM users WHERE id = $1`, id).
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT email, name, role, team, disabled FROM users WHERE id = $1`, id).
 		Scan(&p.Email, &p.Name, &role, &p.Team, &disabled)
 	if errors.Is(err, sql.ErrNoRows) || disabled {
 		return nil, apperr.New(apperr.Unauthorized, "no such user")
@@ -409,7 +409,7 @@ func (s *Store) Principal(ctx context.Context, id int64) (*auth.Principal, error
 		return nil, fmt.Errorf("user: principal: %w", err)
 	}
 	p.Role = auth.Role(role)
-	rows, err := s.db.R.QueryContext(ctx, `SELECT m.unit_id, m.role, u.is_handler FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE m.user_id = $1`, id)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT m.unit_id, m.role, u.is_handler FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE m.user_id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("user: memberships: %w", err)
 	}
