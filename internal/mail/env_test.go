@@ -27,6 +27,7 @@ type env struct {
 	units   *unit.Store
 	tickets *ticket.Store
 	jobs    *jobs.Queue
+	blobDir string // root of the blob store
 	g       *Gateway
 	unit    *unit.Unit // support@DOMAIN, comment: support-comment@DOMAIN
 	staff   *user.User // member of unit
@@ -52,11 +53,12 @@ func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
 	if _, err := d.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	blobs, err := blob.NewDir(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: d, users: user.NewStore(d), units: unit.NewStore(d), now: time.Now().UTC()}
+	e := &env{t: t, db: d, users: user.NewStore(d), units: unit.NewStore(d), blobDir: blobDir, now: time.Now().UTC()}
 	var gw atomic.Pointer[Gateway]
 	e.tickets = ticket.NewStore(d, ticket.Options{Emit: func(ctx context.Context, q db.Querier, ev ticket.Event) error {
 		return gw.Load().Emit(ctx, q, ev)
