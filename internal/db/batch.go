@@ -182,7 +182,7 @@ func (b *batcher) run(batch []*txReq) {
 			}
 			continue
 		}
-		if _, err := tx.Exec(`SAVEPOINT change`); err != nil {
+		if _, err := q.exec(`SAVEPOINT change`); err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("db: savepoint: %w", err))
 			return
@@ -192,13 +192,13 @@ func (b *batcher) run(batch []*txReq) {
 			later[i] = nil
 			// Undo this change only. If that is impossible, SQLite has
 			// rolled back the whole transaction: nothing of the batch holds.
-			if _, rerr := tx.Exec(`ROLLBACK TO change`); rerr != nil {
+			if _, rerr := q.exec(`ROLLBACK TO change`); rerr != nil {
 				_ = tx.Rollback()
 				fail(fmt.Errorf("db: transaction aborted by another change: %w", rerr))
 				return
 			}
 		}
-		if _, err := tx.Exec(`RELEASE change`); err != nil {
+		if _, err := q.exec(`RELEASE change`); err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("db: release savepoint: %w", err))
 			return
@@ -220,7 +220,7 @@ func (b *batcher) run(batch []*txReq) {
 			continue
 		}
 		for _, l := range ls {
-			if _, err := tx.ExecContext(context.Background(), l.query, l.args...); err != nil {
+			if _, err := q.exec(l.query, l.args...); err != nil {
 				_ = tx.Rollback()
 				fail(fmt.Errorf("db: deferred statement: %w", err))
 				return
@@ -274,6 +274,12 @@ func Later(ctx context.Context, q Querier, query string, args ...any) error {
 	}
 	_, err := q.ExecContext(ctx, query, args...)
 	return err
+}
+
+// exec runs one of the batcher's own statements (savepoints, deferred
+// statements), prepared once seen often enough.
+func (q *batchQuerier) exec(query string, args ...any) (sql.Result, error) {
+	return q.ExecContext(context.Background(), query, args...)
 }
 
 func (q *batchQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

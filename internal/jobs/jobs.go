@@ -204,7 +204,7 @@ func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 		return nil, nil
 	}
 	now := q.now()
-	args := []any{now, now.Add(q.opts.Lock), n}
+	args := []any{now, now.Add(q.opts.Lock)}
 	ph := make([]string, len(kinds))
 	for i, k := range kinds {
 		args = append(args, k)
@@ -214,11 +214,13 @@ func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 	if q.db.Engine == db.Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
+	// n is a literal: SQLite re-prepares a statement on every run when its
+	// LIMIT is a bound parameter.
 	query := `UPDATE jobs SET attempts = attempts + 1, locked_until = $2
 		WHERE id IN (SELECT id FROM jobs
 			WHERE state = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
 			AND kind IN (` + strings.Join(ph, ", ") + `)
-			ORDER BY run_at, id LIMIT $3` + lock + `)
+			ORDER BY run_at, id LIMIT ` + strconv.Itoa(n) + lock + `)
 		RETURNING id, kind, payload, attempts, max_attempts`
 	var js []*Job
 	err := q.write(ctx, func(w db.Querier) error {

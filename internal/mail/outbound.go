@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -150,8 +151,10 @@ func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
 	var recent int
 	// Counting stops at the limit: a flooded address must not make every
 	// further mail to it slower.
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE rcpt = $1 AND created_at > $2 AND state <> 'suppressed' LIMIT $3) r`,
-		m.To, now.Add(-g.opts.RateWindow), g.opts.RateLimit).Scan(&recent); err != nil {
+	// The limit is a literal: SQLite re-prepares a statement on every run
+	// when its LIMIT is a bound parameter.
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE rcpt = $1 AND created_at > $2 AND state <> 'suppressed' LIMIT `+
+		strconv.Itoa(g.opts.RateLimit)+`) r`, m.To, now.Add(-g.opts.RateWindow)).Scan(&recent); err != nil {
 		return fmt.Errorf("mail: rate limit: %w", err)
 	}
 	state, note := "held", ""

@@ -3,6 +3,7 @@ package ticket
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -109,14 +110,15 @@ const ticketFrom = ` FROM tickets t
 	LEFT JOIN services s ON s.id = t.service_id
 	LEFT JOIN units un ON un.id = t.unit_id`
 
-func scanTicket(row interface{ Scan(...any) error }) (*Ticket, error) {
+// scanTicket scans the columns of ticketCols, then extra ones into extra.
+func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, error) {
 	t := &Ticket{}
 	var aID sql.NullInt64
 	var aEmail, aName sql.NullString
 	var status, prio, typ, kind, source string
-	err := row.Scan(&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
+	err := row.Scan(append([]any{&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
 		&t.Requester.ID, &t.Requester.Email, &t.Requester.Name, &t.Team, &aID, &aEmail, &aName, &source,
-		&t.CreatedAt, &t.UpdatedAt, &t.SolvedAt)
+		&t.CreatedAt, &t.UpdatedAt, &t.SolvedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,14 +160,49 @@ func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Ticket, 
 }
 
 func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
-	t, err := s.load(ctx, q, id, p.UserID)
+	t, err := s.loadFull(ctx, q, id, p.UserID)
 	if err != nil {
 		return nil, err
 	}
 	if !p.CanSeeTicket(t.Facts()) {
 		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
 	}
-	return t, s.watchers(ctx, q, t)
+	return t, nil
+}
+
+// loadFullSQLite reads a ticket, whether $2 watches it and its watchers in
+// one statement.
+const loadFullSQLite = `SELECT ` + ticketCols + `,
+	EXISTS (SELECT 1 FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.user_id = $2),
+	(SELECT json_group_array(w.email ORDER BY w.email) FROM ticket_watchers w WHERE w.ticket_id = t.id)` +
+	ticketFrom + ` WHERE t.id = $1`
+
+// loadFull is load (with the Watching flag for watcherID) and watchers
+// together: on SQLite in one statement.
+func (s *Store) loadFull(ctx context.Context, q db.Querier, id, watcherID int64) (*Ticket, error) {
+	if s.db.Engine != db.SQLite {
+		t, err := s.load(ctx, q, id, watcherID)
+		if err != nil {
+			return nil, err
+		}
+		return t, s.watchers(ctx, q, t)
+	}
+	var watching bool
+	var list string
+	t, err := scanTicket(q.QueryRowContext(ctx, loadFullSQLite, id, watcherID), &watching, &list)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ticket: load %d: %w", id, err)
+	}
+	t.Watching = watcherID != 0 && watching
+	if list != "[]" && list != "" {
+		if err := json.Unmarshal([]byte(list), &t.WatcherList); err != nil {
+			return nil, fmt.Errorf("ticket: watchers: %w", err)
+		}
+	}
+	return t, nil
 }
 
 // watchers fills in t.WatcherList.
@@ -240,11 +277,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 	}
 	// Read back on the read pool: the single SQLite writer is the scarce
 	// resource, and a committed transaction is visible to new readers.
-	t, err := s.load(ctx, s.r, id, 0)
-	if err != nil {
-		return nil, err
-	}
-	return t, s.watchers(ctx, s.r, t)
+	return s.loadFull(ctx, s.r, id, 0)
 }
 
 // CreateMany opens several tickets in one transaction, for bulk loads (the
@@ -344,8 +377,9 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		unitID = nt.HandlerID
 		status = New
 	}
-	var team string
-	if err := q.QueryRowContext(ctx, `SELECT team FROM users WHERE id = $1`, nt.RequesterID).Scan(&team); err != nil {
+	// The requester is also the author of the first message: one look-up.
+	var team, email, name string
+	if err := q.QueryRowContext(ctx, `SELECT team, email, name FROM users WHERE id = $1`, nt.RequesterID).Scan(&team, &email, &name); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, apperr.Field("requester", "no such user")
 		}
@@ -358,17 +392,20 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		nt.RequesterID, team, string(nt.Source), now).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert ticket: %w", err)
 	}
-	if s.db.Engine == db.SQLite {
-		if err := db.Later(ctx, q, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2)`, searchKey(id, 0, false), nt.Subject); err != nil {
-			return 0, fmt.Errorf("index subject: %w", err)
-		}
-	}
 	if err := s.history(ctx, q, id, p, now, "created", "", "", string(status), nt.Source); err != nil {
 		return 0, err
 	}
-	mid, err := s.insertMessage(ctx, q, id, nt.RequesterID, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
+	mid, err := s.insertMessageBy(ctx, q, id, nt.RequesterID, email, name, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
 	if err != nil {
 		return 0, err
+	}
+	if s.db.Engine == db.SQLite {
+		// The subject and the first message (the first of its thread) in one
+		// statement.
+		if err := db.Later(ctx, q, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2), ($3, $4)`,
+			searchKey(id, 0, false), nt.Subject, searchKey(id, 1, false), nt.Body); err != nil {
+			return 0, fmt.Errorf("index ticket: %w", err)
+		}
 	}
 	for _, w := range nt.Watchers {
 		if _, err := s.addWatcher(ctx, q, id, w, now); err != nil {
@@ -415,21 +452,15 @@ func (s *Store) history(ctx context.Context, q db.Querier, ticketID int64, p *au
 }
 
 func (s *Store) insertMessage(ctx context.Context, q db.Querier, ticketID, authorID int64, internal bool, src Source, body, bodyHTML, mailID string, atts []NewAttachment, now time.Time) (int64, error) {
-	var mail any
-	if mailID != "" {
-		mail = mailID
-	}
 	var email, name string
 	if authorID != 0 {
 		if err := q.QueryRowContext(ctx, `SELECT email, name FROM users WHERE id = $1`, authorID).Scan(&email, &name); err != nil {
 			return 0, fmt.Errorf("message author: %w", err)
 		}
 	}
-	var mid int64
-	if err := q.QueryRowContext(ctx, `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now).Scan(&mid); err != nil {
-		return 0, fmt.Errorf("insert message: %w", err)
+	mid, err := s.insertMessageBy(ctx, q, ticketID, authorID, email, name, internal, src, body, bodyHTML, mailID, atts, now)
+	if err != nil {
+		return 0, err
 	}
 	if s.db.Engine == db.SQLite {
 		// The message's place in its ticket's thread keys its search row.
@@ -440,6 +471,22 @@ func (s *Store) insertMessage(ctx context.Context, q db.Querier, ticketID, autho
 		if err := db.Later(ctx, q, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2)`, searchKey(ticketID, seq, internal), body); err != nil {
 			return 0, fmt.Errorf("index message: %w", err)
 		}
+	}
+	return mid, nil
+}
+
+// insertMessageBy stores a message by an author whose email and name the
+// caller looked up, with its attachments, without indexing it for search.
+func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, authorID int64, email, name string, internal bool, src Source, body, bodyHTML, mailID string, atts []NewAttachment, now time.Time) (int64, error) {
+	var mail any
+	if mailID != "" {
+		mail = mailID
+	}
+	var mid int64
+	if err := q.QueryRowContext(ctx, `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now).Scan(&mid); err != nil {
+		return 0, fmt.Errorf("insert message: %w", err)
 	}
 	for _, a := range atts {
 		if _, err := q.ExecContext(ctx, `INSERT INTO attachments (message_id, ticket_id, filename, content_type, size, sha256, created_at)
