@@ -402,7 +402,7 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 	if s.db.Engine == db.SQLite {
 		// The subject and the first message (the first of its thread) in one
 		// statement.
-		if err := db.Later(ctx, q, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2), ($3, $4)`,
+		if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2,
 			searchKey(id, 0, false), nt.Subject, searchKey(id, 1, false), nt.Body); err != nil {
 			return 0, fmt.Errorf("index ticket: %w", err)
 		}
@@ -468,7 +468,7 @@ func (s *Store) insertMessage(ctx context.Context, q db.Querier, ticketID, autho
 		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE ticket_id = $1`, ticketID).Scan(&seq); err != nil {
 			return 0, fmt.Errorf("index message: %w", err)
 		}
-		if err := db.Later(ctx, q, `INSERT INTO search_fts (rowid, text) VALUES ($1, $2)`, searchKey(ticketID, seq, internal), body); err != nil {
+		if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2, searchKey(ticketID, seq, internal), body); err != nil {
 			return 0, fmt.Errorf("index message: %w", err)
 		}
 	}
