@@ -88,12 +88,11 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticke
 		if p.SeesAll() || len(p.Units) > 0 {
 			return s.searchByIndex(ctx, p, f, terms)
 		}
-		var own int
-		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE requester_id = $1 LIMIT $2)`,
-			p.UserID, manyTickets).Scan(&own); err != nil {
-			return nil, fmt.Errorf("ticket: search: %w", err)
+		many, err := s.hasManyTickets(ctx, p)
+		if err != nil {
+			return nil, err
 		}
-		if own >= manyTickets {
+		if many {
 			return s.searchByIndex(ctx, p, f, terms)
 		}
 		// A requester sees few tickets: check each of them.
@@ -106,9 +105,18 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticke
 			` AND f.rowid BETWEEN t.id * 1048576 AND t.id * 1048576 + 1048575 AND (f.rowid & 1) = 0)`)
 		return s.query(ctx, conds, a, f.Limit)
 	}
+	// A requester with few tickets is served from the set of their ticket
+	// ids; one with many, like staff, by walking tickets newest first.
+	indexed := false
+	if !p.SeesAll() && len(p.Units) == 0 && s.db.Engine == db.SQLite {
+		many, err := s.hasManyTickets(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		indexed = !many
+	}
 	var a args
-	requester := !p.SeesAll() && len(p.Units) == 0
-	conds, err := s.filterConds(p, f, &a, requester && s.db.Engine == db.SQLite)
+	conds, err := s.filterConds(p, f, &a, indexed)
 	if err != nil {
 		return nil, err
 	}
@@ -215,8 +223,20 @@ func searchKey(ticketID, seq int64, internal bool) int64 {
 	return k
 }
 
-// manyTickets is where a requester's search switches from checking each of
-// their tickets to walking the index, as staff searches do.
+// hasManyTickets tells whether p requested at least manyTickets tickets.
+func (s *Store) hasManyTickets(ctx context.Context, p *auth.Principal) (bool, error) {
+	var own int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE requester_id = $1 LIMIT 500)`,
+		p.UserID).Scan(&own); err != nil {
+		return false, fmt.Errorf("ticket: list: %w", err)
+	}
+	return own >= manyTickets, nil
+}
+
+// manyTickets is where a requester's list and search switch from checking
+// each of their tickets to walking the index, as staff's do. (The LIMIT in
+// hasManyTickets is this number, written out: a bound LIMIT makes SQLite
+// prepare the statement again at every run.)
 const manyTickets = 500
 
 // searchChunk bounds how many search rows are read at a time.
