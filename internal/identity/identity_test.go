@@ -2,14 +2,13 @@ package identity_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/identity"
-	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -51,34 +50,8 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-// engines runs fn on SQLite and, when the test services run, PostgreSQL.
-func engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		if _, err := d.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		fn(t, d)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		d, err := db.Open(context.Background(), testenv.PostgresDSN(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		if _, err := d.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		fn(t, d)
-	})
-}
-
 func TestApplyAndAccessRequests(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		users, units := user.NewStore(d), unit.NewStore(d)
 		tickets := ticket.NewStore(d, ticket.Options{})

@@ -3,40 +3,15 @@ package jobs_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/jobs"
-	"github.com/helpmesh/helpmesh/internal/testenv"
 )
-
-// engines runs fn on a fresh SQLite database and on a fresh PostgreSQL one.
-func engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		fn(t, open(t, filepath.Join(t.TempDir(), "hm.db")))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		fn(t, open(t, testenv.PostgresDSN(t)))
-	})
-}
-
-func open(t *testing.T, dsn string) *db.DB {
-	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 type row struct {
 	state     string
@@ -54,7 +29,7 @@ func jobRow(t *testing.T, d *db.DB, id int64) row {
 }
 
 func TestQueue(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		now := time.Now()
 		clock := func() time.Time { return now }
@@ -154,7 +129,7 @@ func TestQueue(t *testing.T) {
 }
 
 func TestCrashedWorkerLockExpires(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		now := time.Now()
 		clock := func() time.Time { return now }
@@ -192,7 +167,7 @@ func TestCrashedWorkerLockExpires(t *testing.T) {
 
 // Several workers and two queues (two nodes) run every job exactly once.
 func TestConcurrentWorkers(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		const n = 300

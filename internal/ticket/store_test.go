@@ -4,41 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
-	"github.com/helpmesh/helpmesh/internal/testenv"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
-
-// engines runs fn on a fresh, migrated SQLite database in t.TempDir() and
-// on a fresh PostgreSQL database (testenv: skips without the test cluster,
-// fails under CI=true).
-func engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	for _, e := range []db.Engine{db.SQLite, db.Postgres} {
-		t.Run(string(e), func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "helpmesh.db")
-			if e == db.Postgres {
-				dsn = testenv.PostgresDSN(t)
-			}
-			ctx := context.Background()
-			d, err := db.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, d)
-		})
-	}
-}
 
 // world is a store with people and units:
 // req (requester), other (another requester), staff (member of ops),
@@ -133,7 +108,7 @@ func kindOf(err error) apperr.Kind {
 }
 
 func TestStoreCreateRouting(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		bySvc := w.create(t, w.req, NewTicket{ServiceID: w.svc.ID, UnitID: w.svc.UnitID, HandlerID: w.triage.ID})
@@ -176,7 +151,7 @@ func TestStoreCreateRouting(t *testing.T) {
 // TestStoreTransitions tries every status pair on a fresh ticket: allowed
 // moves change the status with one history row; the others change nothing.
 func TestStoreTransitions(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		// The requester is an admin, so that every transition, verified
@@ -223,7 +198,7 @@ func TestStoreTransitions(t *testing.T) {
 }
 
 func TestStoreWorkflowRules(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		st := func(s Status) *Status { return &s }
@@ -355,7 +330,7 @@ func ptr[T any](v T) *T { return &v }
 // (here the event hook, which runs last), neither the change nor its
 // history row is kept.
 func TestStoreAtomicHistory(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		fail := false
 		boom := errors.New("boom")
 		w := newWorld(t, d, Options{Emit: func(ctx context.Context, q db.Querier, ev Event) error {
@@ -410,7 +385,7 @@ func TestStoreAtomicHistory(t *testing.T) {
 }
 
 func TestStoreWatchersRelationsAttachments(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		tk := w.create(t, w.req, NewTicket{UnitID: w.ops.ID, Watchers: []string{"Colleague@Example.org"}})
@@ -533,7 +508,7 @@ func countAction(hs []HistoryEntry, action string) int {
 // TestStoreSearchVisibility: a requester's search never matches an internal
 // note; staff's does.
 func TestStoreSearchVisibility(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		tk := w.create(t, w.req, NewTicket{Subject: "Printer on fire", Body: "It smokes.", UnitID: w.ops.ID})
@@ -594,7 +569,7 @@ func TestStoreSearchVisibility(t *testing.T) {
 // TestStorePagination walks the list with a cursor: every ticket once, in
 // order, while new tickets keep arriving.
 func TestStorePagination(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		var all []int64
@@ -642,7 +617,7 @@ func TestStorePagination(t *testing.T) {
 
 // TestStoreUnicode: text comes back exactly as it went in.
 func TestStoreUnicode(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		w := newWorld(t, d, Options{})
 		ctx := context.Background()
 		for _, s := range []string{

@@ -2,39 +2,17 @@ package unit
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
-	"github.com/helpmesh/helpmesh/internal/testenv"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-func engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	for _, e := range []db.Engine{db.SQLite, db.Postgres} {
-		t.Run(string(e), func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "helpmesh.db")
-			if e == db.Postgres {
-				dsn = testenv.PostgresDSN(t)
-			}
-			ctx := context.Background()
-			d, err := db.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, d)
-		})
-	}
-}
-
 func TestStoreUnitsMembersServices(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		s, users := NewStore(d), user.NewStore(d)
 		ctx := context.Background()
 		ops, err := s.CreateUnit(ctx, Unit{Slug: "ops", Name: " Operations ", Email: "OPS@example.org", CommentEmail: "ops-comment@example.org"})

@@ -2,39 +2,17 @@ package user
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
-	"github.com/helpmesh/helpmesh/internal/testenv"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 )
 
-func engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	for _, e := range []db.Engine{db.SQLite, db.Postgres} {
-		t.Run(string(e), func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "helpmesh.db")
-			if e == db.Postgres {
-				dsn = testenv.PostgresDSN(t)
-			}
-			ctx := context.Background()
-			d, err := db.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			if _, err := d.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, d)
-		})
-	}
-}
-
 func TestStoreUsers(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		s := NewStore(d)
 		ctx := context.Background()
 		u, err := s.Create(ctx, NewUser{Email: " Ann@Example.ORG ", Name: " Ann  ", Password: "a long enough password", CertificateDNs: []string{"CN=Ann,O=Example"}})
@@ -86,7 +64,7 @@ func TestStoreUsers(t *testing.T) {
 }
 
 func TestStoreTokens(t *testing.T) {
-	engines(t, func(t *testing.T, d *db.DB) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		s := NewStore(d)
 		ctx := context.Background()
 		u, err := s.Create(ctx, NewUser{Email: "ann@example.org", Name: "Ann"})
