@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -15,8 +16,10 @@ import (
 
 // Filter selects tickets. Zero fields do not filter.
 type Filter struct {
-	Statuses    []Status
-	Priorities  []Priority
+	Statuses   []Status
+	Priorities []Priority
+	// Overdue keeps tickets created before the cutoff of their priority.
+	Overdue     []Cutoff
 	UnitID      int64
 	ServiceID   int64
 	RequesterID int64
@@ -25,6 +28,12 @@ type Filter struct {
 	Query       string // full text over subjects and messages
 	Before      int64  // cursor: only tickets with a smaller id
 	Limit       int    // 1..MaxLimit, default DefaultLimit
+}
+
+// Cutoff is a creation time before which tickets of a priority are late.
+type Cutoff struct {
+	Priority      Priority
+	CreatedBefore time.Time
 }
 
 // Page sizes.
@@ -156,6 +165,16 @@ func (s *Store) filterConds(p *auth.Principal, f Filter, a *args, indexed bool) 
 			ph[i] = a.add(string(pr))
 		}
 		conds = append(conds, "t.priority IN ("+strings.Join(ph, ",")+")")
+	}
+	if len(f.Overdue) > 0 {
+		or := make([]string, len(f.Overdue))
+		for i, c := range f.Overdue {
+			if err := checkEnum("priority", c.Priority, Priorities); err != nil {
+				return nil, err
+			}
+			or[i] = "(t.priority = " + a.add(string(c.Priority)) + " AND t.created_at < " + a.add(c.CreatedBefore.UTC()) + ")"
+		}
+		conds = append(conds, "("+strings.Join(or, " OR ")+")")
 	}
 	if f.UnitID != 0 {
 		conds = append(conds, "t.unit_id = "+a.add(f.UnitID))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
@@ -22,6 +23,7 @@ var queueViews = []struct{ Key, Label string }{
 	{"assigned", "Assigned"},
 	{"mine", "Mine"},
 	{"waiting", "Waiting"},
+	{"overdue", "Overdue"},
 	{"open", "All open"},
 	{"all", "Everything"},
 }
@@ -83,10 +85,19 @@ func (h *Handler) queueIndex(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/queue/"+target, http.StatusSeeOther)
 }
 
-// queueFilter turns a view and its filters into a ticket filter.
-func queueFilter(p *auth.Principal, unitID int64, view, status string) ticket.Filter {
-	f := ticket.Filter{UnitID: unitID}
+// awaiting are the statuses of tickets nobody has taken up yet: their
+// response time is still running.
+var awaiting = []ticket.Status{ticket.New, ticket.Assigned}
+
+// queueFilter turns a view and its filters into a ticket filter. The
+// overdue view holds the tickets not taken up within the unit's QoS
+// response time (working hours) by now.
+func queueFilter(p *auth.Principal, u *unit.Unit, now time.Time, view, status string) ticket.Filter {
+	f := ticket.Filter{UnitID: u.ID}
 	switch view {
+	case "overdue":
+		f.Statuses = awaiting
+		f.Overdue = sla.Overdue(u.QoSLevel, sla.Office, now)
 	case "new":
 		f.Statuses = []ticket.Status{ticket.New, ticket.Reopened}
 	case "assigned":
@@ -135,14 +146,14 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		prio = ""
 	}
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
-	f := queueFilter(p, u.ID, view, status)
+	f := queueFilter(p, u, h.d.Now(), view, status)
 	f.Query, f.Before, f.Limit = search, before, 50
 	ts, err := h.queueList(r, p, f, prio)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	counts, err := h.queueCounts(r, p, u.ID)
+	counts, err := h.queueCounts(r, p, u)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -151,7 +162,11 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities}
 	base := "/queue/" + u.Slug
 	for _, qv := range queueViews {
-		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: countLabel(counts[qv.Key]), Active: qv.Key == view})
+		count := countLabel(counts[qv.Key])
+		if qv.Key == "overdue" && counts[qv.Key] >= ticket.MaxLimit {
+			count = strconv.Itoa(ticket.MaxLimit) + "+" // counted by listing, up to a page
+		}
+		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: count, Active: qv.Key == view})
 	}
 	self := url.Values{"view": {view}}
 	for k, val := range map[string]string{"q": search, "status": status, "priority": prio} {
@@ -215,8 +230,9 @@ func (h *Handler) listPriority(r *http.Request, p *auth.Principal, f ticket.Filt
 // queueCounts counts the tickets of each view of a unit, up to countCap
 // (the caller has checked that p works the unit, so every ticket of it is
 // visible). Each status is counted on the index (unit_id, status, id).
-func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, unitID int64) (map[string]int, error) {
+func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, u *unit.Unit) (map[string]int, error) {
 	ctx := r.Context()
+	unitID := u.ID
 	c := map[string]int{}
 	for _, s := range ticket.Statuses {
 		var n int
@@ -251,6 +267,12 @@ func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, unitID int64) 
 		return nil, fmt.Errorf("web: queue counts: %w", err)
 	}
 	c["mine"] = mine
+	late, err := h.d.Tickets.List(ctx, p, ticket.Filter{UnitID: unitID, Statuses: awaiting,
+		Overdue: sla.Overdue(u.QoSLevel, sla.Office, h.d.Now()), Limit: ticket.MaxLimit})
+	if err != nil {
+		return nil, fmt.Errorf("web: queue counts: %w", err)
+	}
+	c["overdue"] = len(late)
 	return c, nil
 }
 

@@ -1,0 +1,49 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOverdueQueue: the Overdue view holds the tickets not taken up
+// (still new or assigned) within the unit's QoS response time, counted in
+// working hours; a fresh ticket and one in progress are not overdue.
+func TestOverdueQueue(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		req := e.client()
+		req.login("ada@example.org")
+		ids := map[string]string{}
+		for _, name := range []string{"Old and waiting", "Fresh one", "Old but in progress"} {
+			r := req.post("/tickets/new", url.Values{"subject": {name}, "body": {"details"}, "service": {"cloud-compute"}})
+			ids[name] = strings.TrimPrefix(r.location, "/tickets/")
+		}
+		// Base QoS: 5 working days. Three weeks ago is late whatever today is.
+		old := time.Now().UTC().Add(-21 * 24 * time.Hour)
+		ctx := context.Background()
+		for _, name := range []string{"Old and waiting", "Old but in progress"} {
+			if _, err := e.db.W.ExecContext(ctx, `UPDATE tickets SET created_at = $1 WHERE id = $2`, old, ids[name]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.db.W.ExecContext(ctx, `UPDATE tickets SET status = 'in_progress' WHERE id = $1`, ids["Old but in progress"]); err != nil {
+			t.Fatal(err)
+		}
+		s := e.client()
+		s.login("sam@support.example.org")
+		q := s.get("/queue/compute?view=overdue")
+		if q.status != 200 {
+			t.Fatalf("overdue view: %d %s", q.status, excerpt(q.body))
+		}
+		if !strings.Contains(q.body, "Old and waiting") || strings.Contains(q.body, "Fresh one") || strings.Contains(q.body, "Old but in progress") {
+			t.Errorf("overdue view lists the wrong tickets:\n%s", excerpt(q.body))
+		}
+		if !strings.Contains(q.body, fmt.Sprintf(`Overdue <span class="count">%d</span>`, 1)) {
+			t.Errorf("overdue tab count is not 1:\n%s", excerpt(q.body))
+		}
+	})
+}
