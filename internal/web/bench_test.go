@@ -126,6 +126,7 @@ func BenchmarkPages(b *testing.B) {
 	b.Run("queue-new", func(b *testing.B) { benchPage(b, e, staff, "/queue/compute?view=new") })
 	b.Run("queue-mine", func(b *testing.B) { benchPage(b, e, staff, "/queue/compute?view=mine") })
 	b.Run("queue-priority", func(b *testing.B) { benchPage(b, e, staff, "/queue/compute?view=open&priority=top_priority") })
+	b.Run("queue-overdue", func(b *testing.B) { benchPage(b, e, staff, "/queue/compute?view=overdue") })
 	b.Run("ticket-staff", func(b *testing.B) { benchPage(b, e, staff, "/tickets/1") })
 	b.Run("ticket-requester", func(b *testing.B) { benchPage(b, e, requester, "/tickets/1") })
 	b.Run("my-tickets", func(b *testing.B) { benchPage(b, e, requester, "/tickets") })

@@ -162,11 +162,7 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities}
 	base := "/queue/" + u.Slug
 	for _, qv := range queueViews {
-		count := countLabel(counts[qv.Key])
-		if qv.Key == "overdue" && counts[qv.Key] >= ticket.MaxLimit {
-			count = strconv.Itoa(ticket.MaxLimit) + "+" // counted by listing, up to a page
-		}
-		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: count, Active: qv.Key == view})
+		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: countLabel(counts[qv.Key]), Active: qv.Key == view})
 	}
 	self := url.Values{"view": {view}}
 	for k, val := range map[string]string{"q": search, "status": status, "priority": prio} {
@@ -267,12 +263,18 @@ func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, u *unit.Unit) 
 		return nil, fmt.Errorf("web: queue counts: %w", err)
 	}
 	c["mine"] = mine
-	late, err := h.d.Tickets.List(ctx, p, ticket.Filter{UnitID: unitID, Statuses: awaiting,
-		Overdue: sla.Overdue(u.QoSLevel, sla.Office, h.d.Now()), Limit: ticket.MaxLimit})
-	if err != nil {
-		return nil, fmt.Errorf("web: queue counts: %w", err)
+	// Overdue: one capped count per priority and status, on the index
+	// (unit_id, priority, status, id); the oldest rows match first.
+	for _, cut := range sla.Overdue(u.QoSLevel, sla.Office, h.d.Now()) {
+		for _, st := range awaiting {
+			var n int
+			if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE unit_id = $1 AND priority = $2 AND status = $3
+				AND created_at < $4 LIMIT 1001) x`, unitID, string(cut.Priority), string(st), cut.CreatedBefore).Scan(&n); err != nil {
+				return nil, fmt.Errorf("web: queue counts: %w", err)
+			}
+			c["overdue"] += n
+		}
 	}
-	c["overdue"] = len(late)
 	return c, nil
 }
 
