@@ -186,3 +186,18 @@ func redact(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// Collect scans every row of rows with scan, closes rows and returns the
+// values: the loop every list query of a store would otherwise repeat.
+func Collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -258,16 +258,11 @@ func (s *Store) Units(ctx context.Context) ([]*Unit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unit: list: %w", err)
 	}
-	defer rows.Close()
-	var us []*Unit
-	for rows.Next() {
-		u, err := scanUnit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("unit: list: %w", err)
-		}
-		us = append(us, u)
+	us, err := db.Collect(rows, scanUnit)
+	if err != nil {
+		return nil, fmt.Errorf("unit: list: %w", err)
 	}
-	return us, rows.Err()
+	return us, nil
 }
 
 // SetMember adds a user to a unit or changes their role there.
@@ -432,14 +427,9 @@ func (s *Store) Services(ctx context.Context) ([]*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unit: services: %w", err)
 	}
-	defer rows.Close()
-	var ss []*Service
-	for rows.Next() {
-		sv, err := scanService(rows)
-		if err != nil {
-			return nil, fmt.Errorf("unit: services: %w", err)
-		}
-		ss = append(ss, sv)
+	ss, err := db.Collect(rows, scanService)
+	if err != nil {
+		return nil, fmt.Errorf("unit: services: %w", err)
 	}
-	return ss, rows.Err()
+	return ss, nil
 }

@@ -215,16 +215,11 @@ func (s *Store) List(ctx context.Context, after int64, limit int) ([]*User, erro
 	if err != nil {
 		return nil, fmt.Errorf("user: list: %w", err)
 	}
-	defer rows.Close()
-	var us []*User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("user: list: %w", err)
-		}
-		us = append(us, u)
+	us, err := db.Collect(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("user: list: %w", err)
 	}
-	return us, rows.Err()
+	return us, nil
 }
 
 // Count returns how many users exist.

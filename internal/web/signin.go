@@ -188,20 +188,28 @@ func (h *Handler) sendLink(ctx context.Context, email, purpose string) error {
 	return nil
 }
 
-// linkPage asks for a click before using the link: mail scanners that
-// fetch links must not use it up.
+// linkPage and resetPage ask for a click before using a mailed link: mail
+// scanners that fetch links must not use it up.
 func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) {
+	h.linkLanding(w, r, linkSignIn, "Sign in", "This sign-in link was used already or has expired. Ask for a new one.")
+}
+
+func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
+	h.linkLanding(w, r, linkReset, "Choose a new password", "This reset link was used already or has expired. Ask for a new one.")
+}
+
+func (h *Handler) linkLanding(w http.ResponseWriter, r *http.Request, purpose, title, expired string) {
 	token := r.PathValue("token")
-	uid, err := h.links.check(r.Context(), token, linkSignIn)
+	uid, err := h.links.check(r.Context(), token, purpose)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if uid == 0 {
-		h.errorPage(w, r, http.StatusNotFound, "This sign-in link was used already or has expired. Ask for a new one.")
+		h.errorPage(w, r, http.StatusNotFound, expired)
 		return
 	}
-	h.render(w, r, http.StatusOK, "link", loginView{Page: h.page(r, "Sign in", "login"), Token: token, Purpose: linkSignIn})
+	h.render(w, r, http.StatusOK, "link", loginView{Page: h.page(r, title, "login"), Token: token, Purpose: purpose})
 }
 
 func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
@@ -219,20 +227,6 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/tickets", http.StatusSeeOther)
-}
-
-func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
-	token := r.PathValue("token")
-	uid, err := h.links.check(r.Context(), token, linkReset)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if uid == 0 {
-		h.errorPage(w, r, http.StatusNotFound, "This reset link was used already or has expired. Ask for a new one.")
-		return
-	}
-	h.render(w, r, http.StatusOK, "link", loginView{Page: h.page(r, "Choose a new password", "login"), Token: token, Purpose: linkReset})
 }
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
