@@ -267,17 +267,21 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 	if err != nil {
 		return nil, err
 	}
-	var id int64
+	var t *Ticket
 	err = s.db.Tx(ctx, func(q db.Querier) error {
-		id, err = s.insertTicket(ctx, q, p, nt, s.now())
+		t, err = s.insertTicket(ctx, q, p, nt, s.now())
 		return err
 	})
 	if err != nil {
 		return nil, createError(err, nt)
 	}
-	// Read back on the read pool: the single SQLite writer is the scarce
-	// resource, and a committed transaction is visible to new readers.
-	return s.loadFull(ctx, s.r, id, 0)
+	if len(nt.Watchers) > 0 {
+		// Watchers are normalised and deduplicated by the database: read
+		// them back (on the read pool: the single SQLite writer is the
+		// scarce resource).
+		return s.loadFull(ctx, s.r, t.ID, 0)
+	}
+	return t, nil
 }
 
 // CreateMany opens several tickets in one transaction, for bulk loads (the
@@ -294,11 +298,11 @@ func (s *Store) CreateMany(ctx context.Context, p *auth.Principal, nts []NewTick
 	err := s.db.Tx(ctx, func(q db.Querier) error {
 		now := s.now()
 		for _, nt := range nts {
-			id, err := s.insertTicket(ctx, q, p, nt, now)
+			t, err := s.insertTicket(ctx, q, p, nt, now)
 			if err != nil {
 				return createError(err, nt)
 			}
-			ids = append(ids, id)
+			ids = append(ids, t.ID)
 		}
 		return nil
 	})
@@ -369,53 +373,58 @@ func createError(err error, nt NewTicket) error {
 }
 
 // insertTicket writes a checked ticket, its first message, its history and
-// its search index rows in transaction q.
-func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket, now time.Time) (int64, error) {
-	status := Assigned
-	unitID := nt.UnitID
-	if unitID == 0 {
-		unitID = nt.HandlerID
-		status = New
+// its search index rows in transaction q, and returns the ticket as a read
+// would (without watchers), so that nobody has to read it back.
+func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket, now time.Time) (*Ticket, error) {
+	// PostgreSQL keeps microseconds: the ticket returned equals the one read.
+	now = now.Truncate(time.Microsecond)
+	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
+		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now}
+	if t.UnitID == 0 {
+		t.UnitID = nt.HandlerID
+		t.Status = New
 	}
-	// The requester is also the author of the first message: one look-up.
-	var team, email, name string
-	if err := q.QueryRowContext(ctx, `SELECT team, email, name FROM users WHERE id = $1`, nt.RequesterID).Scan(&team, &email, &name); err != nil {
+	// The requester (also the author of the first message) and the slugs
+	// of the service and unit: one look-up.
+	t.Requester.ID = nt.RequesterID
+	if err := q.QueryRowContext(ctx, `SELECT team, email, name,
+		COALESCE((SELECT slug FROM services WHERE id = $2), ''), COALESCE((SELECT slug FROM units WHERE id = $3), '')
+		FROM users WHERE id = $1`, nt.RequesterID, t.ServiceID, t.UnitID).Scan(&t.Team, &t.Requester.Email, &t.Requester.Name, &t.Service, &t.Unit); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, apperr.Field("requester", "no such user")
+			return nil, apperr.Field("requester", "no such user")
 		}
-		return 0, fmt.Errorf("requester: %w", err)
+		return nil, fmt.Errorf("requester: %w", err)
 	}
-	var id int64
 	if err := q.QueryRowContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
-		nt.Subject, string(status), string(nt.Priority), string(nt.Type), string(nt.Kind), nullID(nt.ServiceID), nullID(unitID),
-		nt.RequesterID, team, string(nt.Source), now).Scan(&id); err != nil {
-		return 0, fmt.Errorf("insert ticket: %w", err)
+		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
+		t.Requester.ID, t.Team, string(t.Source), now).Scan(&t.ID); err != nil {
+		return nil, fmt.Errorf("insert ticket: %w", err)
 	}
-	if err := s.history(ctx, q, id, p, now, "created", "", "", string(status), nt.Source); err != nil {
-		return 0, err
+	if err := s.history(ctx, q, t.ID, p, now, "created", "", "", string(t.Status), nt.Source); err != nil {
+		return nil, err
 	}
-	mid, err := s.insertMessageBy(ctx, q, id, nt.RequesterID, email, name, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
+	mid, err := s.insertMessageBy(ctx, q, t.ID, nt.RequesterID, t.Requester.Email, t.Requester.Name, false, nt.Source, nt.Body, nt.BodyHTML, nt.MailID, nt.Attachments, now)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if s.db.Engine == db.SQLite {
 		// The subject and the first message (the first of its thread) in one
 		// statement.
 		if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2,
-			searchKey(id, 0, false), nt.Subject, searchKey(id, 1, false), nt.Body); err != nil {
-			return 0, fmt.Errorf("index ticket: %w", err)
+			searchKey(t.ID, 0, false), nt.Subject, searchKey(t.ID, 1, false), nt.Body); err != nil {
+			return nil, fmt.Errorf("index ticket: %w", err)
 		}
 	}
 	for _, w := range nt.Watchers {
-		if _, err := s.addWatcher(ctx, q, id, w, now); err != nil {
-			return 0, err
+		if _, err := s.addWatcher(ctx, q, t.ID, w, now); err != nil {
+			return nil, err
 		}
 	}
-	if err := s.emit(ctx, q, Event{Kind: "created", TicketID: id, MessageID: mid, ActorID: p.UserID, Source: nt.Source}); err != nil {
-		return 0, err
+	if err := s.emit(ctx, q, Event{Kind: "created", TicketID: t.ID, MessageID: mid, ActorID: p.UserID, Source: nt.Source}); err != nil {
+		return nil, err
 	}
-	return id, nil
+	return t, nil
 }
 
 func nullID(id int64) any {

@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -140,6 +141,18 @@ func TestStoreCreateRouting(t *testing.T) {
 		ro.ReadOnly = true
 		if _, err := w.s.Create(ctx, &ro, NewTicket{Subject: "s", Body: "b"}); kindOf(err) != apperr.Forbidden {
 			t.Errorf("read-only create: %v", err)
+		}
+		// What Create returns is what a read returns, to the byte.
+		for _, created := range []*Ticket{bySvc, none, noHandler} {
+			read, err := w.s.Get(ctx, w.adm, created.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cj, _ := json.Marshal(created)
+			rj, _ := json.Marshal(read)
+			if string(cj) != string(rj) {
+				t.Errorf("created %s\nread    %s", cj, rj)
+			}
 		}
 		hs := w.history(t, bySvc.ID)
 		if len(hs) != 1 || hs[0].Action != "created" || hs[0].New != "assigned" || hs[0].ActorID != w.req.UserID || hs[0].Source != FromAPI {

@@ -22,11 +22,11 @@ func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, n
 	if err != nil {
 		return 0, err
 	}
-	id, err := s.insertTicket(ctx, q, p, nt, s.now())
+	t, err := s.insertTicket(ctx, q, p, nt, s.now())
 	if err != nil {
 		return 0, createError(err, nt)
 	}
-	return id, nil
+	return t.ID, nil
 }
 
 // AddMessageTx is AddMessage inside the caller's transaction q, with the
