@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,11 +167,17 @@ func loopbackURL(s string) error {
 // benchEnv is what the operations share: the clients and the prepared data.
 type benchEnv struct {
 	clients []*client.Client // act for the operations: client w uses clients[w % len]
+	tokens  []string         // the bearer token of each client
+	base    string           // the server's URL, without a trailing slash
+	hc      *http.Client
 	service string
 	tickets [][]int64 // the prepared tickets of each client
 }
 
 func runBench(ctx context.Context, e env, f benchFlags) error {
+	// The load command shares the machine with the server: collect garbage
+	// less often (its heap is small) to leave the processor to the server.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -180,7 +189,7 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	admin := client.New(f.url, f.token, hc)
-	b, err := prepareBench(ctx, e, admin, f)
+	b, err := prepareBench(ctx, e, admin, hc, f)
 	if err != nil {
 		return err
 	}
@@ -206,7 +215,7 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 
 // prepareBench creates what the operations need: a unit and a service, the
 // acting user, and f.prepare tickets.
-func prepareBench(ctx context.Context, e env, admin *client.Client, f benchFlags) (*benchEnv, error) {
+func prepareBench(ctx context.Context, e env, admin *client.Client, hc *http.Client, f benchFlags) (*benchEnv, error) {
 	me, err := admin.Me(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check the token: %w", err)
@@ -223,11 +232,11 @@ func prepareBench(ctx context.Context, e env, admin *client.Client, f benchFlags
 	if err != nil {
 		return nil, fmt.Errorf("create the bench service: %w", err)
 	}
-	b := &benchEnv{clients: []*client.Client{admin}, service: sv.Slug}
+	b := &benchEnv{clients: []*client.Client{admin}, tokens: []string{f.token}, base: strings.TrimRight(f.url, "/"), hc: hc, service: sv.Slug}
 	if f.as == "requester" {
 		// One requester per client, as in real traffic (and so that no
 		// per-recipient limit of one address is what is measured).
-		b.clients = nil
+		b.clients, b.tokens = nil, nil
 		for i := range f.clients {
 			u, err := admin.CreateUser(ctx, client.NewUser{Email: fmt.Sprintf("bench-%s-%d@example.org", suffix, i), Name: fmt.Sprintf("Bench requester %s %d", suffix, i)})
 			if err != nil {
@@ -238,6 +247,7 @@ func prepareBench(ctx context.Context, e env, admin *client.Client, f benchFlags
 				return nil, fmt.Errorf("create a bench requester's token: %w", err)
 			}
 			b.clients = append(b.clients, admin.WithToken(tok.Token))
+			b.tokens = append(b.tokens, tok.Token)
 		}
 	}
 	// Prepare the tickets, each client its own, all clients at once.
@@ -384,29 +394,63 @@ func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f ben
 }
 
 // do runs one request of op.
-// Client w acts as requester w and works on its own tickets.
+// Client w acts as requester w and works on its own tickets. The requests
+// are those of client/, but the answer is only checked for its status and
+// read to the end, not decoded: the load command shares the machine with
+// the server, and what it measures is the server.
 func (b *benchEnv) do(ctx context.Context, op string, w int, rng *rand.Rand, tg *textGen) error {
-	c := b.clients[w%len(b.clients)]
+	tok := b.tokens[w%len(b.tokens)]
 	ts := b.tickets[w%len(b.tickets)]
-	pick := func() int64 { return ts[rng.IntN(len(ts))] }
+	pick := func() string { return strconv.FormatInt(ts[rng.IntN(len(ts))], 10) }
 	switch op {
 	case "create":
-		_, err := c.CreateTicket(ctx, client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
-		return err
+		body, err := json.Marshal(client.NewTicket{Subject: tg.subject(), Body: tg.body(), Service: b.service})
+		if err != nil {
+			return err
+		}
+		return b.send(ctx, tok, http.MethodPost, "/api/v1/tickets", body, http.StatusCreated)
 	case "reply":
-		_, err := c.Reply(ctx, pick(), tg.body())
-		return err
+		body, err := json.Marshal(map[string]string{"body": tg.body()})
+		if err != nil {
+			return err
+		}
+		return b.send(ctx, tok, http.MethodPost, "/api/v1/tickets/"+pick()+"/messages", body, http.StatusCreated)
 	case "get":
-		_, err := c.Ticket(ctx, pick())
-		return err
+		return b.send(ctx, tok, http.MethodGet, "/api/v1/tickets/"+pick(), nil, http.StatusOK)
 	case "list":
-		_, err := c.Tickets(ctx, client.ListOptions{Limit: 50})
-		return err
+		return b.send(ctx, tok, http.MethodGet, "/api/v1/tickets?limit=50", nil, http.StatusOK)
 	case "search":
-		_, err := c.Tickets(ctx, client.ListOptions{Q: tg.query(), Limit: 50})
-		return err
+		return b.send(ctx, tok, http.MethodGet, "/api/v1/tickets?limit=50&q="+url.QueryEscape(tg.query()), nil, http.StatusOK)
 	}
 	return fmt.Errorf("unknown operation %q", op)
+}
+
+// send makes one request and checks its status; the answer is read to the
+// end (so that the connection is reused) and dropped.
+func (b *benchEnv) send(ctx context.Context, token, method, path string, body []byte, want int) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
 }
 
 // processMemory reads the resident set size and its peak, in MiB, from

@@ -117,10 +117,11 @@ func BenchmarkHTTP(b *testing.B) {
 	dir := b.TempDir()
 	url, token := startServer(b, filepath.Join(dir, "data"))
 	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}
-	admin := client.New(url, token, &http.Client{Transport: tr})
-	f := benchFlags{clients: 8, prepare: 200, rng: 1, as: "requester"}
+	hc := &http.Client{Transport: tr}
+	admin := client.New(url, token, hc)
+	f := benchFlags{url: url, token: token, clients: 8, prepare: 200, rng: 1, as: "requester"}
 	var out bytes.Buffer
-	be, err := prepareBench(context.Background(), env{stdout: &out, stderr: &out}, admin, f)
+	be, err := prepareBench(context.Background(), env{stdout: &out, stderr: &out}, admin, hc, f)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // batcher is SQLite's group commit. SQLite has one writer at a time, and a
@@ -32,6 +33,10 @@ type batcher struct {
 	// batches, once it has been seen a few times.
 	stmts map[string]*sql.Stmt
 	seen  map[string]int
+
+	// gen counts the batches committed; it moves after the commit and
+	// before the callers learn of it (Generation).
+	gen atomic.Uint64
 }
 
 // Statement cache bounds: dynamic SQL must not fill it.
@@ -251,6 +256,7 @@ func (b *batcher) run(batch []*txReq) {
 		fail(fmt.Errorf("db: commit: %w", err))
 		return
 	}
+	b.gen.Add(1)
 	answer()
 }
 

@@ -18,6 +18,20 @@ func (d *DB) Reader() Querier {
 	return d.reader
 }
 
+// Generation returns a number that changes after every transaction
+// committed through Tx, before Tx returns, and ok = true; a value read from
+// the database after Generation returned g reflects every such transaction
+// as long as Generation still returns g. It lets a single process cache
+// what it read. Only SQLite, where this process is the only writer and
+// every change goes through Tx, has one: on PostgreSQL other nodes write
+// too, and ok is false.
+func (d *DB) Generation() (g uint64, ok bool) {
+	if d.batch == nil {
+		return 0, false
+	}
+	return d.batch.gen.Load(), true
+}
+
 // stmtCache prepares a query on a pool once it has been run prepareSeen
 // times, up to maxStmts queries.
 type stmtCache struct {

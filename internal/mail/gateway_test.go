@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
@@ -188,7 +189,10 @@ func TestMailFlow(t *testing.T) {
 		if _, err := e.tickets.Update(ctx, e.admin, tid, ticket.Update{Status: &solved}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.db.W.Exec(`UPDATE tickets SET solved_at = $1 WHERE id = $2`, time.Now().UTC().Add(-60*24*time.Hour), tid); err != nil {
+		if err := e.db.Tx(context.Background(), func(q db.Querier) error {
+			_, err := q.ExecContext(context.Background(), `UPDATE tickets SET solved_at = $1 WHERE id = $2`, time.Now().UTC().Add(-60*24*time.Hour), tid)
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		out = e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "again"), support)

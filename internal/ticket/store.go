@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,9 +47,10 @@ type Options struct {
 // Store reads and writes tickets. Methods that act for somebody take the
 // acting Principal and check what it may do.
 type Store struct {
-	db   *db.DB
-	r    db.Querier // the read pool, with prepared statements
-	opts Options
+	db    *db.DB
+	r     db.Querier // the read pool, with prepared statements
+	opts  Options
+	cache *readCache // tickets read by Get, on SQLite
 }
 
 // NewStore returns a Store on d.
@@ -56,7 +58,7 @@ func NewStore(d *db.DB, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, r: d.Reader(), opts: opts}
+	return &Store{db: d, r: d.Reader(), opts: opts, cache: newReadCache(readCacheSize)}
 }
 
 func (s *Store) now() time.Time { return s.opts.Now().UTC() }
@@ -156,7 +158,14 @@ func (s *Store) load(ctx context.Context, q db.Querier, id, watcherID int64) (*T
 // Get returns ticket id if p may see it; otherwise NotFound, so that the
 // existence of other people's tickets is not revealed.
 func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Ticket, error) {
-	return s.get(ctx, s.r, p, id)
+	t, err := s.cache.load(ctx, s, id, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanSeeTicket(t.Facts()) {
+		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
+	}
+	return t, nil
 }
 
 func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
@@ -170,11 +179,11 @@ func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int
 	return t, nil
 }
 
-// loadFullSQLite reads a ticket, whether $2 watches it and its watchers in
-// one statement.
+// loadFullSQLite reads a ticket, its watchers' addresses and the user ids of
+// those with an account, in one statement.
 const loadFullSQLite = `SELECT ` + ticketCols + `,
-	EXISTS (SELECT 1 FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.user_id = $2),
-	(SELECT json_group_array(w.email ORDER BY w.email) FROM ticket_watchers w WHERE w.ticket_id = t.id)` +
+	(SELECT json_group_array(w.email ORDER BY w.email) FROM ticket_watchers w WHERE w.ticket_id = t.id),
+	(SELECT json_group_array(w.user_id) FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.user_id IS NOT NULL)` +
 	ticketFrom + ` WHERE t.id = $1`
 
 // loadFull is load (with the Watching flag for watcherID) and watchers
@@ -187,22 +196,36 @@ func (s *Store) loadFull(ctx context.Context, q db.Querier, id, watcherID int64)
 		}
 		return t, s.watchers(ctx, q, t)
 	}
-	var watching bool
-	var list string
-	t, err := scanTicket(q.QueryRowContext(ctx, loadFullSQLite, id, watcherID), &watching, &list)
+	t, watcherIDs, err := s.loadSQLite(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	t.Watching = watcherID != 0 && slices.Contains(watcherIDs, watcherID)
+	return t, nil
+}
+
+// loadSQLite reads a ticket with its watchers, and returns the user ids of
+// the watchers who have an account.
+func (s *Store) loadSQLite(ctx context.Context, q db.Querier, id int64) (*Ticket, []int64, error) {
+	var list, ids string
+	t, err := scanTicket(q.QueryRowContext(ctx, loadFullSQLite, id), &list, &ids)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
+		return nil, nil, apperr.New(apperr.NotFound, "no ticket %d", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ticket: load %d: %w", id, err)
+		return nil, nil, fmt.Errorf("ticket: load %d: %w", id, err)
 	}
-	t.Watching = watcherID != 0 && watching
-	if list != "[]" && list != "" {
-		if err := json.Unmarshal([]byte(list), &t.WatcherList); err != nil {
-			return nil, fmt.Errorf("ticket: watchers: %w", err)
-		}
+	if list == "[]" || list == "" {
+		return t, nil, nil
 	}
-	return t, nil
+	var watcherIDs []int64
+	if err := json.Unmarshal([]byte(list), &t.WatcherList); err != nil {
+		return nil, nil, fmt.Errorf("ticket: watchers: %w", err)
+	}
+	if err := json.Unmarshal([]byte(ids), &watcherIDs); err != nil {
+		return nil, nil, fmt.Errorf("ticket: watchers: %w", err)
+	}
+	return t, watcherIDs, nil
 }
 
 // watchers fills in t.WatcherList.
@@ -268,10 +291,14 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 		return nil, err
 	}
 	var t *Ticket
-	err = s.db.Tx(ctx, func(q db.Querier) error {
-		t, err = s.insertTicket(ctx, q, p, nt, s.now())
-		return err
-	})
+	if s.db.Engine == db.Postgres {
+		t, err = s.createPostgres(ctx, p, nt)
+	} else {
+		err = s.db.Tx(ctx, func(q db.Querier) error {
+			t, err = s.insertTicket(ctx, q, p, nt, s.now())
+			return err
+		})
+	}
 	if err != nil {
 		return nil, createError(err, nt)
 	}
@@ -378,15 +405,12 @@ func createError(err error, nt NewTicket) error {
 func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket, now time.Time) (*Ticket, error) {
 	// PostgreSQL keeps microseconds: the ticket returned equals the one read.
 	now = now.Truncate(time.Microsecond)
-	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
-		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now}
-	if t.UnitID == 0 {
-		t.UnitID = nt.HandlerID
-		t.Status = New
+	if s.db.Engine == db.Postgres {
+		return s.insertTicketPG(ctx, q, p, nt, now)
 	}
+	t := newTicket(nt, now)
 	// The requester (also the author of the first message) and the slugs
 	// of the service and unit: one look-up.
-	t.Requester.ID = nt.RequesterID
 	if err := q.QueryRowContext(ctx, `SELECT team, email, name,
 		COALESCE((SELECT slug FROM services WHERE id = $2), ''), COALESCE((SELECT slug FROM units WHERE id = $3), '')
 		FROM users WHERE id = $1`, nt.RequesterID, t.ServiceID, t.UnitID).Scan(&t.Team, &t.Requester.Email, &t.Requester.Name, &t.Service, &t.Unit); err != nil {
@@ -408,23 +432,43 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 	if err != nil {
 		return nil, err
 	}
-	if s.db.Engine == db.SQLite {
-		// The subject and the first message (the first of its thread) in one
-		// statement.
-		if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2,
-			searchKey(t.ID, 0, false), nt.Subject, searchKey(t.ID, 1, false), nt.Body); err != nil {
-			return nil, fmt.Errorf("index ticket: %w", err)
+	// The subject and the first message (the first of its thread) in one
+	// statement.
+	if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2,
+		searchKey(t.ID, 0, false), nt.Subject, searchKey(t.ID, 1, false), nt.Body); err != nil {
+		return nil, fmt.Errorf("index ticket: %w", err)
+	}
+	return t, s.createRest(ctx, q, p, nt, t, mid, now)
+}
+
+// newTicket returns the ticket nt makes at now, as yet without its id and
+// what is looked up in the database (requester, team, slugs).
+func newTicket(nt NewTicket, now time.Time) *Ticket {
+	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
+		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now}
+	if t.UnitID == 0 {
+		t.UnitID = nt.HandlerID
+		t.Status = New
+	}
+	t.Requester.ID = nt.RequesterID
+	return t
+}
+
+// createRest writes what follows a new ticket t and its first message mid
+// in its transaction q: on PostgreSQL the attachments (SQLite's
+// insertMessageBy wrote them), the watchers, and the Emit hook's writes.
+func (s *Store) createRest(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket, t *Ticket, mid int64, now time.Time) error {
+	if s.db.Engine == db.Postgres {
+		if err := insertAttachments(ctx, q, t.ID, mid, nt.Attachments, now); err != nil {
+			return err
 		}
 	}
 	for _, w := range nt.Watchers {
 		if _, err := s.addWatcher(ctx, q, t.ID, w, now); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := s.emit(ctx, q, Event{Kind: "created", TicketID: t.ID, MessageID: mid, ActorID: p.UserID, Source: nt.Source}); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return s.emit(ctx, q, Event{Kind: "created", TicketID: t.ID, MessageID: mid, ActorID: p.UserID, Source: nt.Source})
 }
 
 func nullID(id int64) any {
@@ -497,13 +541,18 @@ func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, aut
 		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now).Scan(&mid); err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
+	return mid, insertAttachments(ctx, q, ticketID, mid, atts, now)
+}
+
+// insertAttachments stores the attachments of message mid.
+func insertAttachments(ctx context.Context, q db.Querier, ticketID, mid int64, atts []NewAttachment, now time.Time) error {
 	for _, a := range atts {
 		if _, err := q.ExecContext(ctx, `INSERT INTO attachments (message_id, ticket_id, filename, content_type, size, sha256, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, mid, ticketID, a.Filename, a.ContentType, a.Size, a.SHA256, now); err != nil {
-			return 0, fmt.Errorf("insert attachment: %w", err)
+			return fmt.Errorf("insert attachment: %w", err)
 		}
 	}
-	return mid, nil
+	return nil
 }
 
 // NewMessage is what adding to a ticket's thread takes.

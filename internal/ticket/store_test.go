@@ -93,10 +93,14 @@ func (w *world) history(t *testing.T, id int64) []HistoryEntry {
 	return hs
 }
 
-// setStatus puts a ticket into a status directly (test setup only).
+// setStatus puts a ticket into a status directly (test setup only), through
+// Tx like every change, so that the read cache sees it.
 func (w *world) setStatus(t *testing.T, id int64, st Status) {
 	t.Helper()
-	if _, err := w.d.W.ExecContext(context.Background(), `UPDATE tickets SET status = $1 WHERE id = $2`, string(st), id); err != nil {
+	if err := w.d.Tx(context.Background(), func(q db.Querier) error {
+		_, err := q.ExecContext(context.Background(), `UPDATE tickets SET status = $1 WHERE id = $2`, string(st), id)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -673,4 +677,67 @@ func TestStoreUnicode(t *testing.T) {
 			t.Errorf("NUL message: %v", err)
 		}
 	})
+}
+
+// TestStoreReadCache: Get answers from memory on SQLite, and never with a
+// ticket older than the last change committed, whoever made it: the store
+// (update, watchers) or any other transaction.
+func TestStoreReadCache(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		w := newWorld(t, d, Options{})
+		ctx := context.Background()
+		tk := w.create(t, w.req, NewTicket{UnitID: w.ops.ID})
+		get := func(p *auth.Principal) *Ticket {
+			t.Helper()
+			got, err := w.s.Get(ctx, p, tk.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		get(w.staff)
+		if d.Engine == db.SQLite {
+			if _, hit := w.s.cache.get(mustGen(t, d), tk.ID); !hit {
+				t.Error("a ticket just read is not in the cache")
+			}
+		} else if _, ok := d.Generation(); ok {
+			t.Error("PostgreSQL has no generation: other nodes write too")
+		}
+		// A copy per caller: changing one does not change the next.
+		got := get(w.staff)
+		got.Subject, got.WatcherList = "changed by the caller", append(got.WatcherList, "x@example.org")
+		if again := get(w.staff); again.Subject != tk.Subject || len(again.WatcherList) != 0 {
+			t.Errorf("the cached ticket was changed through a copy: %+v", again)
+		}
+		prio := VeryUrgent
+		if _, err := w.s.Update(ctx, w.staff, tk.ID, Update{Priority: &prio}); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(w.staff); got.Priority != VeryUrgent {
+			t.Errorf("after an update: priority %s", got.Priority)
+		}
+		if err := w.s.AddWatcher(ctx, w.staff, tk.ID, "other@example.org", FromAPI); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(w.other); !got.Watching || !slices.Equal(got.WatcherList, []string{"other@example.org"}) {
+			t.Errorf("the new watcher: watching %v, watchers %v", got.Watching, got.WatcherList)
+		}
+		if got := get(w.staff); got.Watching {
+			t.Error("staff is not a watcher")
+		}
+		// Any transaction, not only the store's.
+		w.setStatus(t, tk.ID, InProgress)
+		if got := get(w.staff); got.Status != InProgress {
+			t.Errorf("after a change by another transaction: status %s", got.Status)
+		}
+	})
+}
+
+func mustGen(t *testing.T, d *db.DB) uint64 {
+	t.Helper()
+	g, ok := d.Generation()
+	if !ok {
+		t.Fatal("no generation on SQLite")
+	}
+	return g
 }

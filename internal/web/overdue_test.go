@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/helpmesh/helpmesh/internal/db"
 )
 
 // TestOverdueQueue: the Overdue view holds the tickets not taken up
@@ -26,11 +28,17 @@ func TestOverdueQueue(t *testing.T) {
 		old := time.Now().UTC().Add(-21 * 24 * time.Hour)
 		ctx := context.Background()
 		for _, name := range []string{"Old and waiting", "Old but in progress"} {
-			if _, err := e.db.W.ExecContext(ctx, `UPDATE tickets SET created_at = $1 WHERE id = $2`, old, ids[name]); err != nil {
+			if err := e.db.Tx(ctx, func(q db.Querier) error {
+				_, err := q.ExecContext(ctx, `UPDATE tickets SET created_at = $1 WHERE id = $2`, old, ids[name])
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := e.db.W.ExecContext(ctx, `UPDATE tickets SET status = 'in_progress' WHERE id = $1`, ids["Old but in progress"]); err != nil {
+		if err := e.db.Tx(ctx, func(q db.Querier) error {
+			_, err := q.ExecContext(ctx, `UPDATE tickets SET status = 'in_progress' WHERE id = $1`, ids["Old but in progress"])
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		s := e.client()
