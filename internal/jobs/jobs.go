@@ -222,6 +222,20 @@ func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 			AND kind IN (` + strings.Join(ph, ", ") + `)
 			ORDER BY run_at, id LIMIT ` + strconv.Itoa(n) + lock + `)
 		RETURNING id, kind, payload, attempts, max_attempts`
+	if q.db.Engine == db.SQLite {
+		// Look first, on a reader: an idle queue then costs no write
+		// transaction (which would take the writer and end every read
+		// cache, see db.DB.Generation) on each poll.
+		var due int
+		err := q.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM jobs
+			WHERE state = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) LIMIT 1) d`, now).Scan(&due)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: claim: %w", err)
+		}
+		if due == 0 {
+			return nil, nil
+		}
+	}
 	var js []*Job
 	err := q.write(ctx, func(w db.Querier) error {
 		js = js[:0]
