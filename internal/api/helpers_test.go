@@ -1,7 +1,11 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,5 +158,25 @@ func TestStatusOf(t *testing.T) {
 		if got := statusOf(k); got != want {
 			t.Errorf("statusOf(%s) = %d, want %d", k, got, want)
 		}
+	}
+}
+
+// TestWriteErrorClientGone: a request whose client went away is not logged
+// as a failure of the server nor answered as one; a real failure still is.
+func TestWriteErrorClientGone(t *testing.T) {
+	var log bytes.Buffer
+	a := &API{Deps: Deps{Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("POST", "/api/v1/tickets", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	a.writeError(w, r, fmt.Errorf("ticket: create: db: begin: %w", context.Canceled))
+	if w.Code != statusClientClosed || log.Len() != 0 {
+		t.Errorf("client gone: status %d, log %q", w.Code, log.String())
+	}
+	w = httptest.NewRecorder()
+	a.writeError(w, httptest.NewRequest("GET", "/api/v1/tickets/1", nil), errors.New("disk on fire"))
+	if w.Code != http.StatusInternalServerError || !strings.Contains(log.String(), "request failed") {
+		t.Errorf("server failure: status %d, log %q", w.Code, log.String())
 	}
 }

@@ -60,12 +60,23 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // writeError maps err to a status and writes the envelope. Internal errors
 // are logged and answered without detail.
+// statusClientClosed answers a request whose client went away (nginx's
+// 499); nobody reads it, but the access log shows what happened.
+const statusClientClosed = 499
+
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		err = apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", mbe.Limit)
 	}
 	var e *apperr.Error
+	if !errors.As(err, &e) && r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client went away (or gave up waiting): nobody reads the
+		// answer, and it is not a failure of the server.
+		a.Log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	if !errors.As(err, &e) {
 		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &apperr.Error{Kind: apperr.Internal, Message: "internal error"}
