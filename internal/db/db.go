@@ -6,6 +6,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,8 +17,9 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"           // registers the "sqlite" driver
 )
 
 // Engine names a database engine.
@@ -150,6 +152,98 @@ func (d *DB) Tx(ctx context.Context, fn func(q Querier) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// Row is what a single-row query returns: *sql.Row, pgx.Row.
+type Row interface{ Scan(dest ...any) error }
+
+// TxFirst runs a transaction that starts with query, a statement returning
+// one row, which scan reads; then fn runs the rest of the transaction on q,
+// and the transaction commits when both return nil (otherwise it rolls back
+// and returns their error). It is Tx with the first statement given, so
+// that on PostgreSQL its BEGIN goes to the server in the same round trip.
+// A nil fn does nothing.
+func (d *DB) TxFirst(ctx context.Context, query string, args []any, scan func(r Row) error, fn func(q Querier) error) error {
+	if d.Engine != Postgres {
+		return d.Tx(ctx, func(q Querier) error {
+			if err := scan(q.QueryRowContext(ctx, query, args...)); err != nil {
+				return err
+			}
+			if fn == nil {
+				return nil
+			}
+			return fn(q)
+		})
+	}
+	c, err := d.W.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	// Close returns the connection to the pool; pgx's stdlib discards a
+	// connection that is still in a transaction (or broken) instead.
+	defer c.Close()
+	// raw runs f on the pgx connection under c.
+	raw := func(f func(pc *pgx.Conn) error) error {
+		return c.Raw(func(dc any) error { return f(dc.(*stdlib.Conn).Conn()) })
+	}
+	rollback := func(err error) error {
+		_ = raw(func(pc *pgx.Conn) error {
+			if pc.IsClosed() || pc.PgConn().TxStatus() == 'I' {
+				return nil // nothing to roll back (a failed BEGIN, a dead connection)
+			}
+			// ctx may be what failed: roll back regardless.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := pc.Exec(rctx, "rollback"); err != nil {
+				return driver.ErrBadConn // discard the connection
+			}
+			return nil
+		})
+		return err
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			_ = rollback(nil)
+			panic(v)
+		}
+	}()
+	err = raw(func(pc *pgx.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("begin")
+		b.Queue(query, args...)
+		br := pc.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("db: begin: %w", err)
+		}
+		err := scan(br.QueryRow())
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		return err
+	})
+	if err == nil && fn != nil {
+		err = fn(c)
+	}
+	if err != nil {
+		return rollback(err)
+	}
+	err = raw(func(pc *pgx.Conn) error {
+		tag, err := pc.Exec(ctx, "commit")
+		if err != nil {
+			return err
+		}
+		if tag.String() != "COMMIT" {
+			// COMMIT of a failed transaction (an error that fn swallowed)
+			// rolls it back.
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("db: commit: %w", err)
 	}
 	return nil
