@@ -197,6 +197,9 @@ func (q *Queue) kinds() []string {
 	return ks
 }
 
+// dueAt1 is the condition on jobs that are due at $1 and not claimed.
+const dueAt1 = `state = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)`
+
 // claim locks up to n due jobs and counts an attempt on each.
 func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 	kinds := q.kinds()
@@ -218,7 +221,7 @@ func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 	// LIMIT is a bound parameter.
 	query := `UPDATE jobs SET attempts = attempts + 1, locked_until = $2
 		WHERE id IN (SELECT id FROM jobs
-			WHERE state = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
+			WHERE ` + dueAt1 + `
 			AND kind IN (` + strings.Join(ph, ", ") + `)
 			ORDER BY run_at, id LIMIT ` + strconv.Itoa(n) + lock + `)
 		RETURNING id, kind, payload, attempts, max_attempts`
@@ -227,8 +230,7 @@ func (q *Queue) claim(ctx context.Context, n int) ([]*Job, error) {
 		// transaction (which would take the writer and end every read
 		// cache, see db.DB.Generation) on each poll.
 		var due int
-		err := q.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM jobs
-			WHERE state = 'pending' AND run_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) LIMIT 1) d`, now).Scan(&due)
+		err := q.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE `+dueAt1+` LIMIT 1) d`, now).Scan(&due)
 		if err != nil {
 			return nil, fmt.Errorf("jobs: claim: %w", err)
 		}

@@ -158,25 +158,25 @@ func (s *Store) load(ctx context.Context, q db.Querier, id, watcherID int64) (*T
 // Get returns ticket id if p may see it; otherwise NotFound, so that the
 // existence of other people's tickets is not revealed.
 func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Ticket, error) {
-	t, err := s.cache.load(ctx, s, id, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if !p.CanSeeTicket(t.Facts()) {
-		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
-	}
-	return t, nil
+	return seenBy(p)(s.cache.load(ctx, s, id, p.UserID))
 }
 
 func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
-	t, err := s.loadFull(ctx, q, id, p.UserID)
-	if err != nil {
-		return nil, err
+	return seenBy(p)(s.loadFull(ctx, q, id, p.UserID))
+}
+
+// seenBy passes on a loaded ticket that p may see, and turns one p may
+// not see into NotFound.
+func seenBy(p *auth.Principal) func(t *Ticket, err error) (*Ticket, error) {
+	return func(t *Ticket, err error) (*Ticket, error) {
+		if err != nil {
+			return nil, err
+		}
+		if !p.CanSeeTicket(t.Facts()) {
+			return nil, apperr.New(apperr.NotFound, "no ticket %d", t.ID)
+		}
+		return t, nil
 	}
-	if !p.CanSeeTicket(t.Facts()) {
-		return nil, apperr.New(apperr.NotFound, "no ticket %d", id)
-	}
-	return t, nil
 }
 
 // loadFullSQLite reads a ticket, its watchers' addresses and the user ids of
