@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -169,7 +170,6 @@ type benchEnv struct {
 	clients []*client.Client // act for the operations: client w uses clients[w % len]
 	tokens  []string         // the bearer token of each client
 	base    string           // the server's URL, without a trailing slash
-	hc      *http.Client
 	service string
 	tickets [][]int64 // the prepared tickets of each client
 }
@@ -189,7 +189,7 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	admin := client.New(f.url, f.token, hc)
-	b, err := prepareBench(ctx, e, admin, hc, f)
+	b, err := prepareBench(ctx, e, admin, f)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 
 // prepareBench creates what the operations need: a unit and a service, the
 // acting user, and f.prepare tickets.
-func prepareBench(ctx context.Context, e env, admin *client.Client, hc *http.Client, f benchFlags) (*benchEnv, error) {
+func prepareBench(ctx context.Context, e env, admin *client.Client, f benchFlags) (*benchEnv, error) {
 	me, err := admin.Me(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check the token: %w", err)
@@ -232,7 +232,7 @@ func prepareBench(ctx context.Context, e env, admin *client.Client, hc *http.Cli
 	if err != nil {
 		return nil, fmt.Errorf("create the bench service: %w", err)
 	}
-	b := &benchEnv{clients: []*client.Client{admin}, tokens: []string{f.token}, base: strings.TrimRight(f.url, "/"), hc: hc, service: sv.Slug}
+	b := &benchEnv{clients: []*client.Client{admin}, tokens: []string{f.token}, base: strings.TrimRight(f.url, "/"), service: sv.Slug}
 	if f.as == "requester" {
 		// One requester per client, as in real traffic (and so that no
 		// per-recipient limit of one address is what is measured).
@@ -332,6 +332,8 @@ func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f ben
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(f.rng, uint64(w)))
 			tg := newTextGen(f.rng*7919 + uint64(w))
+			bc := &benchConn{base: b.base}
+			defer bc.close()
 			lat := make([]time.Duration, 0, 4096)
 			var firstErr error
 			errs := 0
@@ -340,10 +342,10 @@ func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f ben
 					break
 				}
 				t0 := time.Now()
-				err := b.do(ctx, op, w, rng, tg)
+				err := b.do(ctx, bc, op, w, rng, tg)
 				d := time.Since(t0)
 				if err != nil {
-					if ctx.Err() != nil {
+					if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 						break // cut off by the deadline: not an error of the server
 					}
 					errs++
@@ -393,12 +395,12 @@ func (b *benchEnv) run(ctx context.Context, progress io.Writer, op string, f ben
 	return res
 }
 
-// do runs one request of op.
+// do runs one request of op on bc.
 // Client w acts as requester w and works on its own tickets. The requests
 // are those of client/, but the answer is only checked for its status and
 // read to the end, not decoded: the load command shares the machine with
 // the server, and what it measures is the server.
-func (b *benchEnv) do(ctx context.Context, op string, w int, rng *rand.Rand, tg *textGen) error {
+func (b *benchEnv) do(ctx context.Context, bc *benchConn, op string, w int, rng *rand.Rand, tg *textGen) error {
 	tok := b.tokens[w%len(b.tokens)]
 	ts := b.tickets[w%len(b.tickets)]
 	pick := func() string { return strconv.FormatInt(ts[rng.IntN(len(ts))], 10) }
@@ -408,31 +410,51 @@ func (b *benchEnv) do(ctx context.Context, op string, w int, rng *rand.Rand, tg 
 		if err != nil {
 			return err
 		}
-		return b.send(ctx, tok, http.MethodPost, "/api/v1/tickets", body, http.StatusCreated)
+		return bc.send(ctx, tok, http.MethodPost, "/api/v1/tickets", body, http.StatusCreated)
 	case "reply":
 		body, err := json.Marshal(map[string]string{"body": tg.body()})
 		if err != nil {
 			return err
 		}
-		return b.send(ctx, tok, http.MethodPost, "/api/v1/tickets/"+pick()+"/messages", body, http.StatusCreated)
+		return bc.send(ctx, tok, http.MethodPost, "/api/v1/tickets/"+pick()+"/messages", body, http.StatusCreated)
 	case "get":
-		return b.send(ctx, tok, http.MethodGet, "/api/v1/tickets/"+pick(), nil, http.StatusOK)
+		return bc.send(ctx, tok, http.MethodGet, "/api/v1/tickets/"+pick(), nil, http.StatusOK)
 	case "list":
-		return b.send(ctx, tok, http.MethodGet, "/api/v1/tickets?limit=50", nil, http.StatusOK)
+		return bc.send(ctx, tok, http.MethodGet, "/api/v1/tickets?limit=50", nil, http.StatusOK)
 	case "search":
-		return b.send(ctx, tok, http.MethodGet, "/api/v1/tickets?limit=50&q="+url.QueryEscape(tg.query()), nil, http.StatusOK)
+		return bc.send(ctx, tok, http.MethodGet, "/api/v1/tickets?limit=50&q="+url.QueryEscape(tg.query()), nil, http.StatusOK)
 	}
 	return fmt.Errorf("unknown operation %q", op)
 }
 
+// benchConn is one client's keep-alive connection to the server. Requests
+// are written to it and answers read from it directly, as a load generator
+// such as wrk does, without http.Transport's connection pool and its two
+// goroutines per connection: the load command shares the processors with
+// the server, and what it measures is the server.
+type benchConn struct {
+	base string // http://host:port
+	c    net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+}
+
+func (bc *benchConn) close() {
+	if bc.c != nil {
+		bc.c.Close()
+		bc.c = nil
+	}
+}
+
 // send makes one request and checks its status; the answer is read to the
-// end (so that the connection is reused) and dropped.
-func (b *benchEnv) send(ctx context.Context, token, method, path string, body []byte, want int) error {
+// end (so that the connection is reused) and dropped. A request cut off by
+// ctx's deadline ends with an error.
+func (bc *benchConn) send(ctx context.Context, token, method, path string, body []byte, want int) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, bc.base+path, rd)
 	if err != nil {
 		return err
 	}
@@ -440,17 +462,54 @@ func (b *benchEnv) send(ctx context.Context, token, method, path string, body []
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := b.hc.Do(req)
+	if bc.c == nil {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", req.URL.Host)
+		if err != nil {
+			return err
+		}
+		bc.c, bc.r, bc.w = c, bufio.NewReader(c), bufio.NewWriter(c)
+	}
+	dl, hasDL := ctx.Deadline()
+	if hasDL {
+		bc.c.SetDeadline(dl)
+	}
+	// fail drops the connection; an error after ctx's deadline is that
+	// deadline, not a failure of the server.
+	fail := func(err error) error {
+		bc.close()
+		if hasDL && !time.Now().Before(dl) {
+			err = context.DeadlineExceeded
+		}
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	resp, err := bc.roundTrip(req)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		bc.close()
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fail(err)
+	}
+	if resp.Close {
+		bc.close()
+	}
+	return nil
+}
+
+func (bc *benchConn) roundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Write(bc.w); err != nil {
+		return nil, err
+	}
+	if err := bc.w.Flush(); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(bc.r, req)
 }
 
 // processMemory reads the resident set size and its peak, in MiB, from

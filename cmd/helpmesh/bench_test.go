@@ -121,7 +121,7 @@ func BenchmarkHTTP(b *testing.B) {
 	admin := client.New(url, token, hc)
 	f := benchFlags{url: url, token: token, clients: 8, prepare: 200, rng: 1, as: "requester"}
 	var out bytes.Buffer
-	be, err := prepareBench(context.Background(), env{stdout: &out, stderr: &out}, admin, hc, f)
+	be, err := prepareBench(context.Background(), env{stdout: &out, stderr: &out}, admin, f)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -133,8 +133,10 @@ func BenchmarkHTTP(b *testing.B) {
 				n := seq.Add(1)
 				rng := rand.New(rand.NewPCG(n, 2))
 				tg := newTextGen(n)
+				bc := &benchConn{base: be.base}
+				defer bc.close()
 				for pb.Next() {
-					if err := be.do(context.Background(), op, int(n), rng, tg); err != nil {
+					if err := be.do(context.Background(), bc, op, int(n), rng, tg); err != nil {
 						b.Error(err)
 						return
 					}

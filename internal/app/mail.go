@@ -27,7 +27,7 @@ func (a *App) buildMail(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.Jobs = jobs.New(a.DB, jobs.Options{Workers: 8, Poll: 250 * time.Millisecond, Log: a.Log})
+	a.Jobs = jobs.New(a.DB, jobs.Options{Workers: 8, Batch: 32, Poll: 250 * time.Millisecond, Log: a.Log})
 	g, err := mail.New(mail.Options{
 		DB: a.DB, Tickets: a.Tickets, Users: a.Users, Units: a.Units, Blobs: a.Blobs, Log: a.Log,
 		Domain: a.Config.Domain(), Address: a.Config.MailFrom, CatchAll: true, Tag: a.Config.SubjectTag,

@@ -277,83 +277,207 @@ func (q *Queue) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// run runs one claimed job and records its outcome. It never panics.
-func (q *Queue) run(ctx context.Context, j *Job) {
+// outcome is what running a claimed job came to.
+type outcome struct {
+	j     *Job
+	write func(ctx context.Context, w db.Querier) error // a TxHandler's writes, or nil
+	err   error
+}
+
+// exec runs the handler of one claimed job. It never panics. ok is false
+// when the queue is shutting down and the job failed: it is then left
+// locked and retried when the lock expires, without counting this as a
+// failure.
+func (q *Queue) exec(ctx context.Context, j *Job) (o outcome, ok bool) {
 	q.mu.RLock()
 	h := q.handlers[j.Kind]
 	q.mu.RUnlock()
 	hctx, cancel := context.WithTimeout(ctx, q.opts.Lock)
 	defer cancel()
-	var write func(ctx context.Context, w db.Querier) error
-	var err error
+	o.j = j
 	if h.tx != nil {
-		write, err = safeRunTx(hctx, h.tx, j)
+		o.write, o.err = safeRunTx(hctx, h.tx, j)
 	} else {
-		err = safeRun(hctx, h.h, j)
+		o.err = safeRun(hctx, h.h, j)
 	}
-	if ctx.Err() != nil && err != nil {
-		// Shutting down: leave the job locked; it is retried when the lock
-		// expires, without counting this as a failure.
+	if ctx.Err() != nil && o.err != nil {
+		return o, false
+	}
+	return o, true
+}
+
+// record writes the outcomes of finished jobs in one transaction: the
+// writes of the TxHandlers that succeeded, every done mark (one statement),
+// and the retries and failures. A job whose claim expired meanwhile (it
+// was claimed again) is left out, writes and all. When the transaction
+// fails, each outcome is recorded on its own (recordOne), so that one bad
+// write fails only its own job. Outcomes are recorded even when ctx ended
+// just now.
+func (q *Queue) record(ctx context.Context, os []outcome) {
+	if len(os) == 0 {
 		return
 	}
-	// Record the outcome even when ctx ended just now.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer rcancel()
-	if err == nil && h.tx != nil {
-		// The handler's writes and the done mark, in one transaction.
-		err = q.db.Tx(rctx, func(w db.Querier) error {
-			if write != nil {
-				if err := safeWrite(hctx, write, w, j); err != nil {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var stale []*Job
+	err := q.db.Tx(rctx, func(w db.Querier) error {
+		stale = stale[:0]
+		var done []*Job
+		for _, o := range os {
+			if o.err == nil {
+				done = append(done, o.j)
+			}
+		}
+		live, err := q.markDone(rctx, w, done)
+		if err != nil {
+			return err
+		}
+		for _, o := range os {
+			switch {
+			case o.err != nil:
+				if err := q.markFailed(rctx, w, o); err != nil {
+					return err
+				}
+			case !live[o.j.ID]:
+				stale = append(stale, o.j)
+			case o.write != nil:
+				if err := safeWrite(rctx, o.write, w, o.j); err != nil {
 					return err
 				}
 			}
-			res, err := w.ExecContext(rctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1
-				WHERE id = $2 AND state = 'pending' AND attempts = $3`, q.now(), j.ID, j.Attempt)
-			if err != nil {
-				return fmt.Errorf("jobs: mark %d done: %w", j.ID, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("jobs: mark %d done: %w", j.ID, err)
-			} else if n != 1 {
-				return errStale
-			}
-			return nil
-		})
-		if errors.Is(err, errStale) {
-			q.opts.Log.Warn("job outcome dropped", "id", j.ID, "kind", j.Kind, "err", err)
-			return
 		}
+		return nil
+	})
+	if err != nil {
+		if len(os) > 1 {
+			q.opts.Log.Debug("recording jobs one by one", "jobs", len(os), "err", err)
+		}
+		for _, o := range os {
+			q.recordOne(rctx, o)
+		}
+		return
+	}
+	for _, j := range stale {
+		q.opts.Log.Warn("job outcome dropped", "id", j.ID, "kind", j.Kind, "err", errStale)
+	}
+	for _, o := range os {
+		q.logOutcome(o)
+	}
+}
+
+// doneChunk bounds the jobs of one done-mark statement; the statement for
+// fewer is padded to a power of two, so that few distinct texts are
+// prepared.
+const doneChunk = 64
+
+// markDone marks done the jobs js that are still claimed by this attempt
+// and returns the ids it marked.
+func (q *Queue) markDone(ctx context.Context, w db.Querier, js []*Job) (map[int64]bool, error) {
+	live := make(map[int64]bool, len(js))
+	for len(js) > 0 {
+		chunk := js[:min(len(js), doneChunk)]
+		js = js[len(chunk):]
+		n := 1
+		for n < len(chunk) {
+			n *= 2
+		}
+		cast := [2]string{"", ""}
+		if q.db.Engine == db.Postgres {
+			cast = [2]string{"::bigint", "::integer"} // a VALUES list's parameters are text otherwise
+		}
+		args := make([]any, 0, 1+2*n)
+		args = append(args, q.now())
+		var b strings.Builder
+		for i := range n {
+			j := chunk[min(i, len(chunk)-1)] // padding repeats the last job
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			args = append(args, j.ID, j.Attempt)
+			fmt.Fprintf(&b, "($%d%s, $%d%s)", len(args)-1, cast[0], len(args), cast[1])
+		}
+		rows, err := w.QueryContext(ctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1
+			WHERE state = 'pending' AND (id, attempts) IN (VALUES `+b.String()+`) RETURNING id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: mark done: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("jobs: mark done: %w", err)
+			}
+			live[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("jobs: mark done: %w", err)
+		}
+	}
+	return live, nil
+}
+
+// markFailed records a failed run: the job fails for good, or is retried
+// after a backoff.
+func (q *Queue) markFailed(ctx context.Context, w db.Querier, o outcome) error {
+	j, now := o.j, q.now()
+	var err error
+	if IsPermanent(o.err) || j.Attempt >= j.MaxAttempts {
+		_, err = w.ExecContext(ctx, `UPDATE jobs SET state = 'failed', locked_until = NULL, finished_at = $1, last_error = $2 WHERE id = $3`,
+			now, truncate(o.err.Error()), j.ID)
+	} else {
+		_, err = w.ExecContext(ctx, `UPDATE jobs SET run_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3`,
+			now.Add(q.backoff(j.Attempt)), truncate(o.err.Error()), j.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: record the failure of %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// recordOne records one outcome in a transaction of its own. A write that
+// fails turns the job's success into a failure, recorded in turn.
+func (q *Queue) recordOne(ctx context.Context, o outcome) {
+	if o.err == nil {
+		var stale bool
+		err := q.db.Tx(ctx, func(w db.Querier) error {
+			live, err := q.markDone(ctx, w, []*Job{o.j})
+			if err != nil {
+				return err
+			}
+			if stale = !live[o.j.ID]; stale || o.write == nil {
+				return nil
+			}
+			return safeWrite(ctx, o.write, w, o.j)
+		})
 		if err == nil {
+			if stale {
+				q.opts.Log.Warn("job outcome dropped", "id", o.j.ID, "kind", o.j.Kind, "err", errStale)
+				return
+			}
+			q.logOutcome(o)
 			return
 		}
 		if ctx.Err() != nil {
-			return // as above: retried when the lock expires
+			return // retried when the lock expires
 		}
+		o.err = err
 	}
-	now := q.now()
-	rerr := q.write(rctx, func(w db.Querier) error {
-		var err2 error
-		switch {
-		case err == nil:
-			_, err2 = w.ExecContext(rctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1 WHERE id = $2`, now, j.ID)
-		case IsPermanent(err) || j.Attempt >= j.MaxAttempts:
-			_, err2 = w.ExecContext(rctx, `UPDATE jobs SET state = 'failed', locked_until = NULL, finished_at = $1, last_error = $2 WHERE id = $3`,
-				now, truncate(err.Error()), j.ID)
-		default:
-			_, err2 = w.ExecContext(rctx, `UPDATE jobs SET run_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3`,
-				now.Add(q.backoff(j.Attempt)), truncate(err.Error()), j.ID)
-		}
-		return err2
-	})
+	if err := q.write(ctx, func(w db.Querier) error { return q.markFailed(ctx, w, o) }); err != nil {
+		q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", o.j.ID, "err", err)
+		return
+	}
+	q.logOutcome(o)
+}
+
+func (q *Queue) logOutcome(o outcome) {
+	j := o.j
 	switch {
-	case err == nil:
-	case IsPermanent(err) || j.Attempt >= j.MaxAttempts:
-		q.opts.Log.Error("job failed", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", err)
+	case o.err == nil:
+	case IsPermanent(o.err) || j.Attempt >= j.MaxAttempts:
+		q.opts.Log.Error("job failed", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", o.err)
 	default:
-		q.opts.Log.Warn("job will be retried", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", err)
-	}
-	if rerr != nil {
-		q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", j.ID, "err", rerr)
+		q.opts.Log.Warn("job will be retried", "id", j.ID, "kind", j.Kind, "attempt", j.Attempt, "err", o.err)
 	}
 }
 
@@ -403,29 +527,66 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 		if err != nil || len(js) == 0 {
 			return total, err
 		}
+		os := make([]outcome, len(js))
+		keep := make([]bool, len(js))
 		var wg sync.WaitGroup
-		for _, j := range js {
-			wg.Go(func() { q.run(ctx, j) })
+		for i, j := range js {
+			wg.Go(func() { os[i], keep[i] = q.exec(ctx, j) })
 		}
 		wg.Wait()
+		var done []outcome
+		for i, o := range os {
+			if keep[i] {
+				done = append(done, o)
+			}
+		}
+		q.record(ctx, done)
 		total += len(js)
 	}
 }
 
-// Run works the queue until ctx ends: one claimer feeds Workers handlers.
+// Run works the queue until ctx ends: one claimer feeds Workers handlers,
+// and one recorder writes their outcomes, those that finished together in
+// one transaction (see record).
 func (q *Queue) Run(ctx context.Context) error {
 	work := make(chan *Job)
+	outs := make(chan outcome, q.opts.Workers)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		batch := make([]outcome, 0, doneChunk)
+		for o := range outs {
+			batch = append(batch[:0], o)
+		more:
+			for len(batch) < doneChunk {
+				select {
+				case o, ok := <-outs:
+					if !ok {
+						break more
+					}
+					batch = append(batch, o)
+				default:
+					break more
+				}
+			}
+			q.record(ctx, batch)
+		}
+	}()
 	var wg sync.WaitGroup
 	for range q.opts.Workers {
 		wg.Go(func() {
 			for j := range work {
-				q.run(ctx, j)
+				if o, ok := q.exec(ctx, j); ok {
+					outs <- o
+				}
 			}
 		})
 	}
 	defer func() {
 		close(work)
 		wg.Wait()
+		close(outs)
+		<-recorded
 	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()

@@ -215,3 +215,74 @@ func TestConcurrentWorkers(t *testing.T) {
 		}
 	})
 }
+
+// The outcomes of TxHandler jobs that finish together are recorded in one
+// transaction; a write that fails fails only its own job, and a job whose
+// claim was taken over keeps none of its writes.
+func TestTxHandlerOutcomesTogether(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		q := jobs.New(d, jobs.Options{Workers: 4, Batch: 16, Lock: time.Minute})
+		const (
+			failing = "3"
+			stolen  = "5"
+		)
+		q.HandleTx("put", func(ctx context.Context, j *jobs.Job) (func(context.Context, db.Querier) error, error) {
+			var p struct{ N string }
+			if err := j.Decode(&p); err != nil {
+				return nil, err
+			}
+			if p.N == stolen {
+				// Another worker claims the job again while this one runs.
+				if err := d.Tx(ctx, func(w db.Querier) error {
+					_, err := w.ExecContext(ctx, `UPDATE jobs SET attempts = attempts + 1 WHERE id = $1`, j.ID)
+					return err
+				}); err != nil {
+					return nil, err
+				}
+			}
+			return func(ctx context.Context, w db.Querier) error {
+				if p.N == failing {
+					return errors.New("write refused")
+				}
+				_, err := w.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)`, "job-"+p.N, p.N)
+				return err
+			}, nil
+		})
+		ids := map[string]int64{}
+		if err := d.Tx(ctx, func(w db.Querier) error {
+			for _, n := range []string{"1", "2", "3", "4", "5", "6"} {
+				id, err := jobs.Enqueue(ctx, w, "put", map[string]string{"N": n}, time.Time{})
+				if err != nil {
+					return err
+				}
+				ids[n] = id
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := q.RunDue(ctx); n != 6 || err != nil {
+			t.Fatalf("RunDue = %d, %v; want 6", n, err)
+		}
+		for n, id := range ids {
+			r := jobRow(t, d, id)
+			var v string
+			err := d.W.QueryRow(`SELECT value FROM settings WHERE key = $1`, "job-"+n).Scan(&v)
+			switch n {
+			case failing:
+				if r.state != "pending" || r.attempts != 1 || r.lastError == "" || err == nil {
+					t.Errorf("job %s = %+v, setting err %v; want pending for a retry, with its error, and no write", n, r, err)
+				}
+			case stolen:
+				if r.state != "pending" || r.attempts != 2 || err == nil {
+					t.Errorf("job %s = %+v, setting err %v; want left to its new claim, without its write", n, r, err)
+				}
+			default:
+				if r.state != "done" || err != nil || v != n {
+					t.Errorf("job %s = %+v, setting %q, %v; want done with its write", n, r, v, err)
+				}
+			}
+		}
+	})
+}

@@ -84,6 +84,8 @@ type Gateway struct {
 	system *auth.Principal
 	// tagRE finds the subject tag [Tag #id].
 	tagRE *regexp.Regexp
+	// units keeps the units that notifications go to, briefly.
+	units unitCache
 }
 
 // New checks opts and returns a Gateway.

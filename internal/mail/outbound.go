@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -148,30 +149,31 @@ func (g *Gateway) prepare(m outMail) (composed, error) {
 func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
 	m, mid, raw := c.m, c.mid, c.raw
 	now := g.now()
-	var recent int
-	// Counting stops at the limit: a flooded address must not make every
-	// further mail to it slower.
-	// The limit is a literal: SQLite re-prepares a statement on every run
-	// when its LIMIT is a bound parameter.
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE rcpt = $1 AND created_at > $2 AND state <> 'suppressed' LIMIT `+
-		strconv.Itoa(g.opts.RateLimit)+`) r`, m.To, now.Add(-g.opts.RateWindow)).Scan(&recent); err != nil {
-		return fmt.Errorf("mail: rate limit: %w", err)
-	}
-	state, note := "held", ""
-	switch {
-	case recent >= g.opts.RateLimit:
-		state, note = "suppressed", fmt.Sprintf("rate limit: %d mails to %s in %s", recent, m.To, g.opts.RateWindow)
-	case g.opts.Relay != "":
+	state := "held"
+	if g.opts.Relay != "" {
 		state = "pending"
 	}
 	var dedupe any
 	if m.DedupeKey != "" {
 		dedupe = m.DedupeKey
 	}
+	// The rate limit is checked in the statement that stores the mail: a
+	// mail to an address that got RateLimit mails in the last RateWindow is
+	// kept but suppressed. Counting stops at the limit, so a flooded
+	// address does not make every further mail to it slower. The limit is
+	// a literal: SQLite re-prepares a statement on every run when its LIMIT
+	// is a bound parameter. (WHERE TRUE: SQLite would read ON CONFLICT as a
+	// join's ON.)
+	limit := strconv.Itoa(g.opts.RateLimit)
 	var id int64
 	err := q.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
-		nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, state, note, dedupe, now).Scan(&id)
+		SELECT $1, $2, $3, $4, $5, $6, $7,
+			CASE WHEN r.n >= `+limit+` THEN 'suppressed' ELSE $8 END, CASE WHEN r.n >= `+limit+` THEN $9 ELSE '' END, $10, $11
+		FROM (SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox WHERE rcpt = $4 AND created_at > $12 AND state <> 'suppressed' LIMIT `+limit+`) x) r
+		WHERE TRUE
+		ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, state`,
+		nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, state,
+		fmt.Sprintf("rate limit: %d mails to %s in %s", g.opts.RateLimit, m.To, g.opts.RateWindow), dedupe, now, now.Add(-g.opts.RateWindow)).Scan(&id, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // composed by an earlier run of the same job
 	}
@@ -255,6 +257,56 @@ func (g *Gateway) loadMessage(ctx context.Context, id int64) (*eventMessage, err
 	return m, nil
 }
 
+// unitCache keeps what notifications need of a unit (its name, addresses
+// and members) for unitTTL: a change of members reaches notifications
+// within that time. A burst of tickets for a unit then reads it once.
+type unitCache struct {
+	mu sync.Mutex
+	m  map[int64]*unitInfo
+}
+
+const unitTTL = time.Second
+
+type unitInfo struct {
+	name, addr, comment string
+	members             []rcpt
+	at                  time.Time
+}
+
+// unit returns what notifications need of unit id; a unit that no longer
+// exists has no name, addresses or members.
+func (g *Gateway) unit(ctx context.Context, id int64) (*unitInfo, error) {
+	now := time.Now()
+	g.units.mu.Lock()
+	u := g.units.m[id]
+	g.units.mu.Unlock()
+	if u != nil && now.Sub(u.at) < unitTTL {
+		return u, nil
+	}
+	u = &unitInfo{at: now}
+	un, err := g.opts.Units.UnitByID(ctx, id)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return nil, err
+	}
+	if un != nil {
+		u.name, u.addr, u.comment = un.Name, un.Email, un.CommentEmail
+		ms, err := g.opts.Units.Members(ctx, un.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			u.members = append(u.members, rcpt{m.Email, m.Name})
+		}
+	}
+	g.units.mu.Lock()
+	if g.units.m == nil || len(g.units.m) > 1000 {
+		g.units.m = map[int64]*unitInfo{}
+	}
+	g.units.m[id] = u
+	g.units.mu.Unlock()
+	return u, nil
+}
+
 // recipients collects addresses, lower-cased and without duplicates, the
 // excluded ones and our own.
 type recipients struct {
@@ -298,7 +350,11 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx conte
 		return nil, err
 	}
 	var actor string
-	if ev.ActorID != 0 {
+	switch {
+	case ev.ActorID == 0:
+	case ev.ActorID == t.Requester.ID:
+		actor = t.Requester.Email
+	default:
 		_ = g.db.Reader().QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, ev.ActorID).Scan(&actor)
 	}
 	var msg *eventMessage
@@ -310,23 +366,18 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx conte
 	var unitName, unitAddr, unitComment string
 	var members []rcpt
 	if t.UnitID != 0 {
-		u, err := g.opts.Units.UnitByID(ctx, t.UnitID)
-		if err != nil && !apperr.Is(err, apperr.NotFound) {
+		u, err := g.unit(ctx, t.UnitID)
+		if err != nil {
 			return nil, err
 		}
-		if u != nil {
-			unitName, unitAddr, unitComment = u.Name, u.Email, u.CommentEmail
-			ms, err := g.opts.Units.Members(ctx, u.ID)
-			if err != nil {
-				return nil, err
-			}
-			for _, m := range ms {
-				members = append(members, rcpt{m.Email, m.Name})
-			}
-		}
+		unitName, unitAddr, unitComment, members = u.name, u.addr, u.comment, u.members
 	}
 	var firstMailID string
-	_ = g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(mail_id, '') FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, t.ID).Scan(&firstMailID)
+	if ev.Kind == "created" && msg != nil {
+		firstMailID = msg.MailID // the first message of the ticket
+	} else {
+		_ = g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(mail_id, '') FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, t.ID).Scan(&firstMailID)
+	}
 
 	root := g.sig.rootID(t.ID, g.opts.Domain)
 	refs := []string{root}
