@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // batcher is SQLite's group commit. SQLite has one writer at a time, and a
@@ -37,7 +38,48 @@ type batcher struct {
 	// gen counts the batches committed; it moves after the commit and
 	// before the callers learn of it (Generation).
 	gen atomic.Uint64
+
+	// ckpt asks for a checkpoint on the writer's connection between two
+	// batches (see checkpointer).
+	ckpt atomic.Bool
 }
+
+// wantCheckpoint makes the loop checkpoint after its current batch.
+func (b *batcher) wantCheckpoint() { b.ckpt.Store(true) }
+
+// checkpoint copies what is left of the log into the database file, so
+// that the next transaction starts the log over. Readers that hold an old
+// snapshot can keep that from happening; once the log is longer than
+// maxLogFrames, the writer waits for them (RESTART), up to restartWait,
+// rather than let it grow.
+func (b *batcher) checkpoint() {
+	if !b.ckpt.Swap(false) {
+		return
+	}
+	var busy, frames, copied int
+	if err := b.w.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+		return
+	}
+	if frames > maxLogFrames {
+		ctx := context.Background()
+		conn, err := b.w.Conn(ctx)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.Itoa(int(restartWait/time.Millisecond)))
+		_, _ = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(RESTART)`)
+		_, _ = conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.Itoa(busyTimeoutMS))
+	}
+}
+
+// maxLogFrames is the length of the write-ahead log (in pages) past which
+// the writer waits for readers to let it start the log over (64 MiB), for
+// at most restartWait each time.
+const (
+	maxLogFrames = 16384
+	restartWait  = 100 * time.Millisecond
+)
 
 // Statement cache bounds: dynamic SQL must not fill it.
 const (
@@ -111,6 +153,7 @@ func (b *batcher) loop() {
 		}
 		b.run(batch)
 		b.prepare()
+		b.checkpoint()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,11 +50,15 @@ type DB struct {
 	W      *sql.DB
 	R      *sql.DB
 
-	batch *batcher // SQLite's group commit; nil on PostgreSQL
+	batch *batcher      // SQLite's group commit; nil on PostgreSQL
+	ckpt  *checkpointer // SQLite's checkpoints; nil on PostgreSQL
 
 	readerOnce sync.Once
 	reader     *stmtCache // SQLite's prepared reads (Reader)
 }
+
+// busyTimeoutMS is how long an SQLite connection waits for a lock.
+const busyTimeoutMS = 10000
 
 // Open opens the database named by dsn: "postgres://..." for PostgreSQL,
 // otherwise a path to an SQLite file (created with its directory).
@@ -90,10 +95,13 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("db: create %s: %w", dir, err)
 		}
 	}
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_time_format=sqlite"
+	pragmas := "_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_time_format=sqlite"
 	// The writer keeps more pages cached (16 MiB; SQLite's default is 2 MiB):
 	// every batch touches the same index and full-text pages.
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=cache_size(-16384)&"+pragmas)
+	// The checkpointer, not the writer, copies the log into the database
+	// file (wal_autocheckpoint(0)); a log file that grew past 64 MiB is cut
+	// back when the log starts over.
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&"+pragmas)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite: %w", err)
 	}
@@ -116,18 +124,27 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &DB{Engine: SQLite, W: w, R: r, batch: newBatcher(w)}, nil
+	d := &DB{Engine: SQLite, W: w, R: r, batch: newBatcher(w)}
+	if d.ckpt, err = newCheckpointer(path, pragmas, d.batch.gen.Load, d.batch.wantCheckpoint); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // Close closes every connection.
 func (d *DB) Close() error {
+	var err error
+	if d.ckpt != nil {
+		err = d.ckpt.close()
+	}
 	if d.batch != nil {
 		d.batch.close()
 	}
 	if d.reader != nil {
 		d.reader.close()
 	}
-	err := d.W.Close()
+	err = errors.Join(err, d.W.Close())
 	if d.R != d.W {
 		err = errors.Join(err, d.R.Close())
 	}

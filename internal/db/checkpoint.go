@@ -1,0 +1,79 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// checkpointer copies SQLite's write-ahead log back into the database file
+// on a connection of its own, so that the writer does not: with SQLite's
+// automatic checkpoint, the commit that crosses the threshold copies about
+// a thousand pages and syncs the file while every change waiting behind it
+// waits too. Here the copy runs beside the writer (a PASSIVE checkpoint
+// blocks neither the writer nor readers); then the writer, between two
+// batches, checkpoints the few frames it appended meanwhile (finish). Only
+// a checkpoint that leaves nothing behind lets the next write start the
+// log over, so without that last step the log would grow for as long as
+// writes keep coming.
+type checkpointer struct {
+	conn   *sql.DB
+	gen    func() uint64 // the batcher's commit count
+	finish func()        // asks the writer to checkpoint between batches
+	stop   chan struct{}
+	done   sync.WaitGroup
+}
+
+// Checkpoint pacing: after ckptCommits commits, or every ckptIdle when
+// anything may have been written outside the batcher.
+const (
+	ckptTick    = 50 * time.Millisecond
+	ckptCommits = 64
+	ckptIdle    = time.Second
+)
+
+func newCheckpointer(path, pragmas string, gen func() uint64, finish func()) (*checkpointer, error) {
+	conn, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite checkpointer: %w", err)
+	}
+	conn.SetMaxOpenConns(1)
+	conn.SetConnMaxIdleTime(0)
+	conn.SetConnMaxLifetime(0)
+	c := &checkpointer{conn: conn, gen: gen, finish: finish, stop: make(chan struct{})}
+	c.done.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+func (c *checkpointer) loop() {
+	defer c.done.Done()
+	t := time.NewTicker(ckptTick)
+	defer t.Stop()
+	last, at := c.gen(), time.Now()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			g := c.gen()
+			if g-last < ckptCommits && now.Sub(at) < ckptIdle {
+				continue
+			}
+			last, at = g, now
+			// A failure (the database is busy, say) is retried at the next
+			// turn; the log only grows meanwhile.
+			if _, err := c.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`); err == nil {
+				c.finish()
+			}
+		}
+	}
+}
+
+func (c *checkpointer) close() error {
+	close(c.stop)
+	c.done.Wait()
+	return c.conn.Close()
+}

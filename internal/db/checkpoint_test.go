@@ -1,0 +1,88 @@
+package db
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCheckpointKeepsLogShort: with the writer's automatic checkpoint off,
+// the checkpointer (and the writer's short step between batches) copies
+// the log into the database file and lets it start over, while commits
+// and reads keep coming; nothing written is lost.
+func TestCheckpointKeepsLogShort(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "helpmesh.db")
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.W.ExecContext(ctx, `CREATE TABLE ckpt (id INTEGER PRIMARY KEY, v BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n int
+				if err := d.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ckpt`).Scan(&n); err != nil && !strings.Contains(err.Error(), "no such table") {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	// About 6 pages per commit: 24,000 frames unless the log starts over.
+	const commits = 4000
+	blob := make([]byte, 20000)
+	var writers sync.WaitGroup
+	for w := range 4 {
+		writers.Go(func() {
+			for i := w; i < commits; i += 4 {
+				if err := d.Tx(ctx, func(q Querier) error {
+					_, err := q.ExecContext(ctx, `INSERT INTO ckpt (id, v) VALUES ($1, $2)`, i+1, blob)
+					return err
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	var busy, frames, copied int
+	if err := d.W.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if frames > maxLogFrames+1000 {
+		t.Errorf("the log holds %d frames after %d commits: it did not start over", frames, commits)
+	}
+	// A checkpoint happens within ckptIdle even without further commits.
+	time.Sleep(ckptIdle + 3*ckptTick)
+	var n int
+	if err := d.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ckpt`).Scan(&n); err != nil || n != commits {
+		t.Fatalf("rows = %d, %v; want %d", n, err, commits)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ckpt`).Scan(&n); err != nil || n != commits {
+		t.Fatalf("after reopening, rows = %d, %v; want %d", n, err, commits)
+	}
+}
