@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -48,11 +49,43 @@ type Store struct {
 	db     *db.DB
 	now    func() time.Time
 	tokens *principalCache
+
+	// passwords bounds the password hashes and checks that run at once:
+	// each holds auth.ArgonMemoryKiB of memory.
+	passwords chan struct{}
+	dummyOnce sync.Once
+	dummy     string // a hash to check against for unknown addresses
 }
+
+// maxPasswordWork is how many password hashes or checks run at once; more
+// wait their turn.
+const maxPasswordWork = 2
 
 // NewStore returns a Store on d.
 func NewStore(d *db.DB) *Store {
-	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }, tokens: newPrincipalCache(PrincipalCacheTTL, 10_000)}
+	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }, tokens: newPrincipalCache(PrincipalCacheTTL, 10_000),
+		passwords: make(chan struct{}, maxPasswordWork)}
+}
+
+// passwordWork runs fn, a password hash or check, when fewer than
+// maxPasswordWork others run.
+func (s *Store) passwordWork(ctx context.Context, fn func()) error {
+	select {
+	case s.passwords <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("user: password: %w", ctx.Err())
+	}
+	defer func() { <-s.passwords }()
+	fn()
+	return nil
+}
+
+// hashPassword hashes password in its turn (passwordWork).
+func (s *Store) hashPassword(ctx context.Context, password string) (hash string, err error) {
+	if werr := s.passwordWork(ctx, func() { hash, err = auth.HashPassword(password) }); werr != nil {
+		return "", werr
+	}
+	return hash, err
 }
 
 // PrincipalCacheTTL is how long the principal of an API token is reused
@@ -128,8 +161,11 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	}
 	hash := ""
 	if nu.Password != "" {
-		if hash, err = auth.HashPassword(nu.Password); err != nil {
-			return nil, apperr.Field("password", "%v", err)
+		if len(nu.Password) < auth.MinPasswordLength || len(nu.Password) > 1024 {
+			return nil, apperr.Field("password", "must have %d to 1024 characters", auth.MinPasswordLength)
+		}
+		if hash, err = s.hashPassword(ctx, nu.Password); err != nil {
+			return nil, err
 		}
 	}
 	dns := make([]string, 0, len(nu.CertificateDNs))
@@ -231,9 +267,12 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 
 // SetPassword replaces a user's password.
 func (s *Store) SetPassword(ctx context.Context, id int64, password string) error {
-	hash, err := auth.HashPassword(password)
+	if len(password) < auth.MinPasswordLength || len(password) > 1024 {
+		return apperr.Field("password", "must have %d to 1024 characters", auth.MinPasswordLength)
+	}
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
-		return apperr.Field("password", "%v", err)
+		return err
 	}
 	res, err := s.db.W.ExecContext(ctx, `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, s.now(), id)
 	if err != nil {
@@ -256,19 +295,26 @@ func (s *Store) CheckPassword(ctx context.Context, email, password string) (*Use
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user: check password: %w", err)
 	}
-	if hash == "" {
+	known := hash != ""
+	if !known {
 		// Spend the same time as a real check so that timing does not tell
 		// which addresses exist.
-		auth.CheckPassword(dummyHash, password)
-		return nil, apperr.New(apperr.Unauthorized, "wrong email or password")
 	}
-	if !auth.CheckPassword(hash, password) || disabled {
+	var ok bool
+	if err := s.passwordWork(ctx, func() {
+		if !known {
+			s.dummyOnce.Do(func() { s.dummy, _ = auth.HashPassword("not-a-real-password-at-all") })
+			hash = s.dummy
+		}
+		ok = auth.CheckPassword(hash, password)
+	}); err != nil {
+		return nil, err
+	}
+	if !known || !ok || disabled {
 		return nil, apperr.New(apperr.Unauthorized, "wrong email or password")
 	}
 	return s.Get(ctx, id)
 }
-
-var dummyHash, _ = auth.HashPassword("not-a-real-password-at-all")
 
 // CreateToken makes an API token for user id and returns its secret, which
 // is shown once and stored only as a hash.
