@@ -96,12 +96,12 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	pragmas := "_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_time_format=sqlite"
-	// The writer keeps more pages cached (16 MiB; SQLite's default is 2 MiB):
+	// The writer keeps more pages cached (8 MiB; SQLite's default is 2 MiB):
 	// every batch touches the same index and full-text pages.
 	// The checkpointer, not the writer, copies the log into the database
 	// file (wal_autocheckpoint(0)); a log file that grew past 64 MiB is cut
 	// back when the log starts over.
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&"+pragmas)
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=cache_size(-8192)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&"+pragmas)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite: %w", err)
 	}
