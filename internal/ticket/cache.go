@@ -42,7 +42,7 @@ func (c *readCache) load(ctx context.Context, s *Store, id, watcherID int64) (*T
 	}
 	e, hit := c.get(gen, id)
 	if !hit {
-		t, watcherIDs, err := s.loadSQLite(ctx, s.r, id)
+		t, watcherIDs, err := s.loadWatched(ctx, s.r, id)
 		if err != nil {
 			return nil, err
 		}

@@ -179,24 +179,23 @@ func seenBy(p *auth.Principal) func(t *Ticket, err error) (*Ticket, error) {
 	}
 }
 
-// loadFullSQLite reads a ticket, its watchers' addresses and the user ids of
-// those with an account, in one statement.
-const loadFullSQLite = `SELECT ` + ticketCols + `,
+// loadFullSQL reads a ticket, its watchers' addresses and the user ids of
+// those with an account, in one statement, per engine.
+var loadFullSQL = map[db.Engine]string{
+	db.SQLite: `SELECT ` + ticketCols + `,
 	(SELECT json_group_array(w.email ORDER BY w.email) FROM ticket_watchers w WHERE w.ticket_id = t.id),
 	(SELECT json_group_array(w.user_id) FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.user_id IS NOT NULL)` +
-	ticketFrom + ` WHERE t.id = $1`
+		ticketFrom + ` WHERE t.id = $1`,
+	db.Postgres: `SELECT ` + ticketCols + `,
+	COALESCE((SELECT json_agg(w.email ORDER BY w.email) FROM ticket_watchers w WHERE w.ticket_id = t.id), '[]'),
+	COALESCE((SELECT json_agg(w.user_id) FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.user_id IS NOT NULL), '[]')` +
+		ticketFrom + ` WHERE t.id = $1`,
+}
 
 // loadFull is load (with the Watching flag for watcherID) and watchers
-// together: on SQLite in one statement.
+// together, in one statement.
 func (s *Store) loadFull(ctx context.Context, q db.Querier, id, watcherID int64) (*Ticket, error) {
-	if s.db.Engine != db.SQLite {
-		t, err := s.load(ctx, q, id, watcherID)
-		if err != nil {
-			return nil, err
-		}
-		return t, s.watchers(ctx, q, t)
-	}
-	t, watcherIDs, err := s.loadSQLite(ctx, q, id)
+	t, watcherIDs, err := s.loadWatched(ctx, q, id)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +203,11 @@ func (s *Store) loadFull(ctx context.Context, q db.Querier, id, watcherID int64)
 	return t, nil
 }
 
-// loadSQLite reads a ticket with its watchers, and returns the user ids of
+// loadWatched reads a ticket with its watchers, and returns the user ids of
 // the watchers who have an account.
-func (s *Store) loadSQLite(ctx context.Context, q db.Querier, id int64) (*Ticket, []int64, error) {
+func (s *Store) loadWatched(ctx context.Context, q db.Querier, id int64) (*Ticket, []int64, error) {
 	var list, ids string
-	t, err := scanTicket(q.QueryRowContext(ctx, loadFullSQLite, id), &list, &ids)
+	t, err := scanTicket(q.QueryRowContext(ctx, loadFullSQL[s.db.Engine], id), &list, &ids)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, apperr.New(apperr.NotFound, "no ticket %d", id)
 	}
@@ -226,24 +225,6 @@ func (s *Store) loadSQLite(ctx context.Context, q db.Querier, id int64) (*Ticket
 		return nil, nil, fmt.Errorf("ticket: watchers: %w", err)
 	}
 	return t, watcherIDs, nil
-}
-
-// watchers fills in t.WatcherList.
-func (s *Store) watchers(ctx context.Context, q db.Querier, t *Ticket) error {
-	id := t.ID
-	rows, err := q.QueryContext(ctx, `SELECT email FROM ticket_watchers WHERE ticket_id = $1 ORDER BY email`, id)
-	if err != nil {
-		return fmt.Errorf("ticket: watchers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return fmt.Errorf("ticket: watchers: %w", err)
-		}
-		t.WatcherList = append(t.WatcherList, e)
-	}
-	return rows.Err()
 }
 
 // Unit is what ticket routing needs to know of a unit or service.
