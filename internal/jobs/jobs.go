@@ -306,21 +306,47 @@ func (q *Queue) exec(ctx context.Context, j *Job) (o outcome, ok bool) {
 	return o, true
 }
 
-// record writes the outcomes of finished jobs in one transaction: the
-// writes of the TxHandlers that succeeded, every done mark (one statement),
-// and the retries and failures. A job whose claim expired meanwhile (it
-// was claimed again) is left out, writes and all. When the transaction
-// fails, each outcome is recorded on its own (recordOne), so that one bad
-// write fails only its own job. Outcomes are recorded even when ctx ended
-// just now.
+// record writes the outcomes of finished jobs in one transaction (see
+// recordTx). When that transaction fails, each outcome is recorded on its
+// own, so that one bad write fails only its own job: its failure is then
+// recorded instead. Outcomes are recorded even when ctx ended just now.
 func (q *Queue) record(ctx context.Context, os []outcome) {
 	if len(os) == 0 {
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if err := q.recordTx(rctx, os); err == nil {
+		return
+	} else if len(os) > 1 {
+		q.opts.Log.Debug("recording jobs one by one", "jobs", len(os), "err", err)
+	}
+	for _, o := range os {
+		err := q.recordTx(rctx, []outcome{o})
+		if err == nil {
+			continue
+		}
+		if o.err != nil || rctx.Err() != nil {
+			q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", o.j.ID, "err", err)
+			continue
+		}
+		o.err = err // the job's write failed: a failure of the job
+		if err := q.write(rctx, func(w db.Querier) error { return q.markFailed(rctx, w, o) }); err != nil {
+			q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", o.j.ID, "err", err)
+			continue
+		}
+		q.logOutcome(o)
+	}
+}
+
+// recordTx writes outcomes in one transaction: the writes of the
+// TxHandlers that succeeded, every done mark (one statement), and the
+// retries and failures. A job whose claim expired meanwhile (it was
+// claimed again) is left out, writes and all. The outcomes are logged once
+// the transaction commits.
+func (q *Queue) recordTx(ctx context.Context, os []outcome) error {
 	var stale []*Job
-	err := q.db.Tx(rctx, func(w db.Querier) error {
+	err := q.db.Tx(ctx, func(w db.Querier) error {
 		stale = stale[:0]
 		var done []*Job
 		for _, o := range os {
@@ -328,20 +354,20 @@ func (q *Queue) record(ctx context.Context, os []outcome) {
 				done = append(done, o.j)
 			}
 		}
-		live, err := q.markDone(rctx, w, done)
+		live, err := q.markDone(ctx, w, done)
 		if err != nil {
 			return err
 		}
 		for _, o := range os {
 			switch {
 			case o.err != nil:
-				if err := q.markFailed(rctx, w, o); err != nil {
+				if err := q.markFailed(ctx, w, o); err != nil {
 					return err
 				}
 			case !live[o.j.ID]:
 				stale = append(stale, o.j)
 			case o.write != nil:
-				if err := safeWrite(rctx, o.write, w, o.j); err != nil {
+				if err := safeWrite(ctx, o.write, w, o.j); err != nil {
 					return err
 				}
 			}
@@ -349,20 +375,17 @@ func (q *Queue) record(ctx context.Context, os []outcome) {
 		return nil
 	})
 	if err != nil {
-		if len(os) > 1 {
-			q.opts.Log.Debug("recording jobs one by one", "jobs", len(os), "err", err)
-		}
-		for _, o := range os {
-			q.recordOne(rctx, o)
-		}
-		return
+		return err
 	}
 	for _, j := range stale {
 		q.opts.Log.Warn("job outcome dropped", "id", j.ID, "kind", j.Kind, "err", errStale)
 	}
 	for _, o := range os {
-		q.logOutcome(o)
+		if !slices.Contains(stale, o.j) {
+			q.logOutcome(o)
+		}
 	}
+	return nil
 }
 
 // doneChunk bounds the jobs of one done-mark statement; the statement for
@@ -433,41 +456,6 @@ func (q *Queue) markFailed(ctx context.Context, w db.Querier, o outcome) error {
 		return fmt.Errorf("jobs: record the failure of %d: %w", j.ID, err)
 	}
 	return nil
-}
-
-// recordOne records one outcome in a transaction of its own. A write that
-// fails turns the job's success into a failure, recorded in turn.
-func (q *Queue) recordOne(ctx context.Context, o outcome) {
-	if o.err == nil {
-		var stale bool
-		err := q.db.Tx(ctx, func(w db.Querier) error {
-			live, err := q.markDone(ctx, w, []*Job{o.j})
-			if err != nil {
-				return err
-			}
-			if stale = !live[o.j.ID]; stale || o.write == nil {
-				return nil
-			}
-			return safeWrite(ctx, o.write, w, o.j)
-		})
-		if err == nil {
-			if stale {
-				q.opts.Log.Warn("job outcome dropped", "id", o.j.ID, "kind", o.j.Kind, "err", errStale)
-				return
-			}
-			q.logOutcome(o)
-			return
-		}
-		if ctx.Err() != nil {
-			return // retried when the lock expires
-		}
-		o.err = err
-	}
-	if err := q.write(ctx, func(w db.Querier) error { return q.markFailed(ctx, w, o) }); err != nil {
-		q.opts.Log.Error("job outcome not recorded; it runs again after its lock expires", "id", o.j.ID, "err", err)
-		return
-	}
-	q.logOutcome(o)
 }
 
 func (q *Queue) logOutcome(o outcome) {

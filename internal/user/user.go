@@ -80,12 +80,16 @@ func (s *Store) passwordWork(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// hashPassword hashes password in its turn (passwordWork).
+// hashPassword hashes password in its turn (passwordWork); a password
+// auth.HashPassword refuses is a field error.
 func (s *Store) hashPassword(ctx context.Context, password string) (hash string, err error) {
 	if werr := s.passwordWork(ctx, func() { hash, err = auth.HashPassword(password) }); werr != nil {
 		return "", werr
 	}
-	return hash, err
+	if err != nil {
+		return "", apperr.Field("password", "%v", err)
+	}
+	return hash, nil
 }
 
 // PrincipalCacheTTL is how long the principal of an API token is reused
@@ -161,9 +165,6 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	}
 	hash := ""
 	if nu.Password != "" {
-		if len(nu.Password) < auth.MinPasswordLength || len(nu.Password) > 1024 {
-			return nil, apperr.Field("password", "must have %d to 1024 characters", auth.MinPasswordLength)
-		}
 		if hash, err = s.hashPassword(ctx, nu.Password); err != nil {
 			return nil, err
 		}
@@ -267,9 +268,6 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 
 // SetPassword replaces a user's password.
 func (s *Store) SetPassword(ctx context.Context, id int64, password string) error {
-	if len(password) < auth.MinPasswordLength || len(password) > 1024 {
-		return apperr.Field("password", "must have %d to 1024 characters", auth.MinPasswordLength)
-	}
 	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return err
