@@ -664,6 +664,9 @@ func (s *seedDB) seed(ctx context.Context, out io.Writer, n, batch int, seed uin
 			return err
 		}
 	}
+	if err := s.tickets.Close(ctx); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
 	if s.db.Engine == db.SQLite {
 		// Merge the search index into one segment, as a long-running
 		// instance's automatic merging would.

@@ -237,6 +237,30 @@ func TestCrashDuringCreates(t *testing.T) {
 		if total < len(created) {
 			t.Errorf("%d tickets after restart, %d were answered 201", total, len(created))
 		}
+		// Search finds them all (on SQLite, the search index is written
+		// shortly after the ticket: the restarted server catches up).
+		found := map[int64]bool{}
+		for cursor := ""; ; {
+			page, err := c2.Tickets(ctx, client.ListOptions{Q: "crash body", Limit: 200, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range page.Items {
+				found[tk.ID] = true
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
+		}
+		if len(found) != total {
+			t.Errorf("search after restart found %d of %d tickets", len(found), total)
+		}
+		for id := range created {
+			if !found[id] {
+				t.Errorf("ticket %d answered 201 but search does not find it", id)
+			}
+		}
 		// The restarted server still works.
 		if _, err := c2.CreateTicket(ctx, client.NewTicket{Subject: "after", Body: "b"}); err != nil {
 			t.Errorf("create after restart: %v", err)

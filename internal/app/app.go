@@ -87,7 +87,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Blobs = blobs
 	a.Users = user.NewStore(a.DB)
 	a.Units = unit.NewStore(a.DB)
-	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit})
+	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log})
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -153,8 +153,13 @@ func (a *App) bootstrap(ctx context.Context) error {
 // AddWorker registers a background loop that Run starts and stops.
 func (a *App) AddWorker(w func(ctx context.Context) error) { a.workers = append(a.workers, w) }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close indexes for search what is not yet and releases the database.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := a.Tickets.Close(ctx)
+	return errors.Join(err, a.DB.Close())
+}
 
 // Run serves HTTP (and starts the workers) until ctx ends, then shuts down
 // gracefully: in-flight requests finish within the configured grace period.

@@ -215,7 +215,6 @@ func (b *batcher) run(batch []*txReq) {
 		return
 	}
 	q := &batchQuerier{tx: tx, b: b}
-	later := make([][]laterStmt, len(batch))
 	single := len(batch) == 1
 	ok := 0
 	for i, r := range batch {
@@ -223,7 +222,6 @@ func (b *batcher) run(batch []*txReq) {
 			errs[i] = fmt.Errorf("db: begin: %w", err)
 			continue
 		}
-		q.later = &later[i]
 		if single {
 			errs[i] = call(r.fn, q)
 			if errs[i] == nil {
@@ -238,7 +236,6 @@ func (b *batcher) run(batch []*txReq) {
 		}
 		if err := call(r.fn, q); err != nil {
 			errs[i] = err
-			later[i] = nil
 			// Undo this change only. If that is impossible, SQLite has
 			// rolled back the whole transaction: nothing of the batch holds.
 			if _, rerr := q.exec(`ROLLBACK TO change`); rerr != nil {
@@ -260,40 +257,6 @@ func (b *batcher) run(batch []*txReq) {
 		_ = tx.Rollback()
 		answer()
 		return
-	}
-	// The deferred statements of the changes that hold, together: full-text
-	// index inserts then make one index segment per batch instead of
-	// several per change. The rows of LaterInsert go in one statement per
-	// table: each statement writing to a full-text table opens a statement
-	// savepoint, which makes FTS5 flush what the earlier ones inserted.
-	var inserts []*laterInsert
-	for i, ls := range later {
-		if errs[i] != nil {
-			continue
-		}
-		for _, l := range ls {
-			if l.insert != "" {
-				inserts = addRows(inserts, l)
-				continue
-			}
-			if _, err := q.exec(l.query, l.args...); err != nil {
-				_ = tx.Rollback()
-				fail(fmt.Errorf("db: deferred statement: %w", err))
-				return
-			}
-		}
-	}
-	for _, in := range inserts {
-		for len(in.args) > 0 {
-			// Chunks well under SQLite's limit of bound variables.
-			n := min(len(in.args), (maxInsertArgs/in.cols)*in.cols)
-			if _, err := tx.ExecContext(context.Background(), insertSQL(in.insert, in.cols, n), in.args[:n]...); err != nil {
-				_ = tx.Rollback()
-				fail(fmt.Errorf("db: deferred insert: %w", err))
-				return
-			}
-			in.args = in.args[n:]
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("db: commit: %w", err))
@@ -322,93 +285,12 @@ func call(fn func(q Querier) error, q Querier) (err error) {
 // It uses the batcher's prepared statements; it is only used on the
 // batcher's goroutine.
 type batchQuerier struct {
-	tx    *sql.Tx
-	b     *batcher
-	later *[]laterStmt // of the change being run
+	tx *sql.Tx
+	b  *batcher
 }
 
-type laterStmt struct {
-	query string
-	args  []any
-
-	insert string // LaterInsert: "INSERT INTO t (a, b)"; args are rows of cols values
-	cols   int
-}
-
-// maxInsertArgs bounds the bound variables of one combined insert.
-const maxInsertArgs = 4096
-
-// laterInsert gathers the rows of one batch's LaterInserts into a table.
-type laterInsert struct {
-	insert string
-	cols   int
-	args   []any
-}
-
-func addRows(ins []*laterInsert, l laterStmt) []*laterInsert {
-	for _, in := range ins {
-		if in.insert == l.insert && in.cols == l.cols {
-			in.args = append(in.args, l.args...)
-			return ins
-		}
-	}
-	return append(ins, &laterInsert{insert: l.insert, cols: l.cols, args: append([]any(nil), l.args...)})
-}
-
-// insertSQL is insert followed by VALUES for n bound values, cols per row.
-func insertSQL(insert string, cols, n int) string {
-	var b strings.Builder
-	b.Grow(len(insert) + 8 + n*6)
-	b.WriteString(insert)
-	b.WriteString(" VALUES ")
-	for i := 0; i < n; i++ {
-		switch {
-		case i == 0:
-			b.WriteString("(")
-		case i%cols == 0:
-			b.WriteString("), (")
-		default:
-			b.WriteString(", ")
-		}
-		b.WriteString("$")
-		b.WriteString(strconv.Itoa(i + 1))
-	}
-	b.WriteString(")")
-	return b.String()
-}
-
-// LaterInsert is Later for rows of an INSERT whose result nobody reads:
-// insert is "INSERT INTO table (columns)" and args are one or more rows of
-// cols values each. In a batch, the rows of all its changes that hold are
-// inserted together, in as few statements as possible (for a full-text
-// table, one index segment per batch).
-func LaterInsert(ctx context.Context, q Querier, insert string, cols int, args ...any) error {
-	if cols <= 0 || len(args) == 0 || len(args)%cols != 0 {
-		return fmt.Errorf("db: later insert: %d values for rows of %d", len(args), cols)
-	}
-	if bq, ok := q.(*batchQuerier); ok {
-		*bq.later = append(*bq.later, laterStmt{insert: insert, cols: cols, args: args})
-		return nil
-	}
-	_, err := q.ExecContext(ctx, insertSQL(insert, cols, len(args)), args...)
-	return err
-}
-
-// Later runs a statement whose result nobody reads (such as a full-text
-// index insert) in q's transaction: at once, or, in a batch, after all of
-// the batch's changes and before its commit, and only if the change that
-// asked for it holds.
-func Later(ctx context.Context, q Querier, query string, args ...any) error {
-	if bq, ok := q.(*batchQuerier); ok {
-		*bq.later = append(*bq.later, laterStmt{query: query, args: args})
-		return nil
-	}
-	_, err := q.ExecContext(ctx, query, args...)
-	return err
-}
-
-// exec runs one of the batcher's own statements (savepoints, deferred
-// statements), prepared once seen often enough.
+// exec runs one of the batcher's own statements (savepoints), prepared
+// once seen often enough.
 func (q *batchQuerier) exec(query string, args ...any) (sql.Result, error) {
 	return q.ExecContext(context.Background(), query, args...)
 }

@@ -101,7 +101,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// The checkpointer, not the writer, copies the log into the database
 	// file (wal_autocheckpoint(0)); a log file that grew past 64 MiB is cut
 	// back when the log starts over.
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=cache_size(-8192)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&"+pragmas)
+	// The pragmas apply in order: the busy timeout first, so that switching
+	// a new database to WAL waits for another process that is creating it.
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=cache_size(-8192)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite: %w", err)
 	}

@@ -94,6 +94,9 @@ func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticke
 		}
 	}
 	if len(terms) > 0 && s.db.Engine == db.SQLite {
+		if err := s.index.sync(ctx); err != nil {
+			return nil, err
+		}
 		if p.SeesAll() || len(p.Units) > 0 {
 			return s.searchByIndex(ctx, p, f, terms)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,12 @@ type Options struct {
 	Emit func(ctx context.Context, q db.Querier, ev Event) error
 	// Now returns the current time; time.Now by default.
 	Now func() time.Time
+	// Log receives what goes wrong in the background (search indexing);
+	// nothing by default.
+	Log *slog.Logger
+	// IndexDelay is how long a new message may wait to be indexed for
+	// search when nobody searches (SQLite); 100 ms by default.
+	IndexDelay time.Duration
 }
 
 // Store reads and writes tickets. Methods that act for somebody take the
@@ -51,6 +58,7 @@ type Store struct {
 	r     db.Querier // the read pool, with prepared statements
 	opts  Options
 	cache *readCache // tickets read by Get, on SQLite
+	index *indexer   // the search index, on SQLite
 }
 
 // NewStore returns a Store on d.
@@ -58,7 +66,27 @@ func NewStore(d *db.DB, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, r: d.Reader(), opts: opts, cache: newReadCache(readCacheSize)}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.IndexDelay <= 0 {
+		opts.IndexDelay = indexDelay
+	}
+	s := &Store{db: d, r: d.Reader(), opts: opts, cache: newReadCache(readCacheSize)}
+	if d.Engine == db.SQLite {
+		s.index = &indexer{db: d, r: s.r, log: opts.Log, delay: opts.IndexDelay}
+		s.index.kick() // what an earlier run left unindexed
+	}
+	return s
+}
+
+// Close indexes for search what is not yet; the Store writes nothing in
+// the background after it. The database stays open.
+func (s *Store) Close(ctx context.Context) error {
+	if s.index == nil {
+		return nil
+	}
+	return s.index.close(ctx)
 }
 
 func (s *Store) now() time.Time { return s.opts.Now().UTC() }
@@ -413,12 +441,6 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 	if err != nil {
 		return nil, err
 	}
-	// The subject and the first message (the first of its thread) in one
-	// statement.
-	if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2,
-		searchKey(t.ID, 0, false), nt.Subject, searchKey(t.ID, 1, false), nt.Body); err != nil {
-		return nil, fmt.Errorf("index ticket: %w", err)
-	}
 	return t, s.createRest(ctx, q, p, nt, t, mid, now)
 }
 
@@ -496,21 +518,13 @@ func (s *Store) insertMessage(ctx context.Context, q db.Querier, ticketID, autho
 	if err != nil {
 		return 0, err
 	}
-	if s.db.Engine == db.SQLite {
-		// The message's place in its ticket's thread keys its search row.
-		var seq int64
-		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE ticket_id = $1`, ticketID).Scan(&seq); err != nil {
-			return 0, fmt.Errorf("index message: %w", err)
-		}
-		if err := db.LaterInsert(ctx, q, `INSERT INTO search_fts (rowid, text)`, 2, searchKey(ticketID, seq, internal), body); err != nil {
-			return 0, fmt.Errorf("index message: %w", err)
-		}
-	}
 	return mid, nil
 }
 
 // insertMessageBy stores a message by an author whose email and name the
-// caller looked up, with its attachments, without indexing it for search.
+// caller looked up, with its attachments. On SQLite the indexer indexes it
+// for search (with the subject, for a ticket's first message) shortly
+// after.
 func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, authorID int64, email, name string, internal bool, src Source, body, bodyHTML, mailID string, atts []NewAttachment, now time.Time) (int64, error) {
 	var mail any
 	if mailID != "" {
@@ -522,6 +536,7 @@ func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, aut
 		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now).Scan(&mid); err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
+	s.index.kick()
 	return mid, insertAttachments(ctx, q, ticketID, mid, atts, now)
 }
 
