@@ -42,7 +42,7 @@ type indexer struct {
 // indexDelay bounds how long a message waits to be indexed when nobody
 // searches; indexBatch bounds the messages one statement indexes.
 const (
-	indexDelay = 100 * time.Millisecond
+	indexDelay = 250 * time.Millisecond
 	indexBatch = 4096
 )
 

@@ -3,6 +3,7 @@ package unit
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -123,6 +124,73 @@ func TestStoreUnitsMembersServices(t *testing.T) {
 		}
 		if _, err := s.Service(ctx, "nope"); !apperr.Is(err, apperr.NotFound) {
 			t.Errorf("no service: %v", err)
+		}
+	})
+}
+
+// TestLookupsCache checks the cached look-ups of routing: the Store's own
+// writes show at once, callers get copies, and another Store (another
+// process) sees a change once the entry is older than lookupTTL.
+func TestLookupsCache(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		s, other := NewStore(d), NewStore(d)
+		ctx := context.Background()
+		if _, err := s.Handler(ctx); !apperr.Is(err, apperr.NotFound) {
+			t.Fatalf("no handler yet: %v", err)
+		}
+		a, err := s.CreateUnit(ctx, Unit{Slug: "a", Name: "A", Handler: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.CreateUnit(ctx, Unit{Slug: "b", Name: "B"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, err := s.Handler(ctx); err != nil || h.ID != a.ID {
+			t.Fatalf("handler after create: %+v %v", h, err)
+		}
+		sv, err := s.CreateService(ctx, Service{Slug: "svc", Name: "Svc", UnitSlug: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Service(ctx, "svc")
+		if err != nil || got.UnitID != a.ID {
+			t.Fatalf("service: %+v %v", got, err)
+		}
+		got.UnitID = 999 // a copy: the cache keeps its own
+		if again, _ := s.Service(ctx, "svc"); again.UnitID != a.ID {
+			t.Fatalf("cached service changed by a caller: %+v", again)
+		}
+		if _, err := other.Service(ctx, "svc"); err != nil {
+			t.Fatal(err)
+		}
+		sv.UnitSlug = "b"
+		if _, err := s.UpdateService(ctx, *sv); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Service(ctx, "svc"); got.UnitID != b.ID || got.UnitSlug != "b" {
+			t.Fatalf("service after its update: %+v", got)
+		}
+		a.Handler, b.Handler = false, true
+		if _, err := s.UpdateUnit(ctx, *a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateUnit(ctx, *b); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := s.Handler(ctx); err != nil || h.ID != b.ID {
+			t.Fatalf("handler after the change: %+v %v", h, err)
+		}
+		if _, err := s.Service(ctx, "nope"); !apperr.Is(err, apperr.NotFound) {
+			t.Fatalf("unknown service: %v", err)
+		}
+		// The other Store still has the service's old unit, until the TTL.
+		if got, _ := other.Service(ctx, "svc"); got.UnitID != a.ID {
+			t.Fatalf("other store: %+v, want the cached entry", got)
+		}
+		time.Sleep(lookupTTL)
+		if got, _ := other.Service(ctx, "svc"); got.UnitID != b.ID {
+			t.Fatalf("other store after the TTL: %+v", got)
 		}
 	})
 }

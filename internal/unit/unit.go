@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -72,13 +73,60 @@ type Service struct {
 
 // Store reads and writes units and services.
 type Store struct {
-	db  *db.DB
-	now func() time.Time
+	db      *db.DB
+	now     func() time.Time
+	lookups lookups
 }
 
 // NewStore returns a Store on d.
 func NewStore(d *db.DB) *Store {
 	return &Store{db: d, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// lookups keeps, for lookupTTL, what routing a new ticket reads: services
+// by slug and the ticket handler team. The Store's own writes to units and
+// services empty it; those of another process or node are seen within
+// lookupTTL.
+type lookups struct {
+	mu sync.Mutex
+	m  map[string]lookup // "service:" + slug, or "handler"
+}
+
+type lookup struct {
+	sv *Service
+	u  *Unit // nil with NotFound: no handler team
+	at time.Time
+}
+
+const (
+	lookupTTL  = time.Second
+	maxLookups = 1000
+)
+
+func (l *lookups) get(key string) (lookup, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[key]
+	if !ok || time.Since(e.at) >= lookupTTL {
+		return lookup{}, false
+	}
+	return e, true
+}
+
+func (l *lookups) put(key string, e lookup) {
+	e.at = time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) >= maxLookups {
+		l.m = map[string]lookup{}
+	}
+	l.m[key] = e
+}
+
+func (l *lookups) clear() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.m)
 }
 
 // CheckSlug validates a slug: [a-z0-9-]+, at most 64 characters.
@@ -181,6 +229,7 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unit: create: %w", conflictOn(err, "a unit with slug "+u.Slug))
 	}
+	s.lookups.clear()
 	return &u, nil
 }
 
@@ -192,6 +241,7 @@ func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	u.UpdatedAt = s.now()
 	res, err := s.db.W.ExecContext(ctx, `UPDATE units SET name = $1, email = $2, comment_email = $3, qos_level = $4, mode = $5, is_handler = $6, updated_at = $7 WHERE id = $8`,
 		u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.UpdatedAt, u.ID)
+	s.lookups.clear()
 	if err != nil {
 		return nil, fmt.Errorf("unit: update: %w", conflictOn(err, "the unit"))
 	}
@@ -247,9 +297,26 @@ func (s *Store) UnitByEmail(ctx context.Context, addr string) (*Unit, bool, erro
 }
 
 // Handler returns the ticket handler team, or a NotFound error if no unit is
-// flagged as such.
+// flagged as such. (Cached: see lookups.)
 func (s *Store) Handler(ctx context.Context) (*Unit, error) {
-	return s.oneUnit(ctx, `is_handler = $1`, true)
+	if e, ok := s.lookups.get("handler"); ok {
+		if e.u == nil {
+			return nil, apperr.New(apperr.NotFound, "no such unit")
+		}
+		u := *e.u
+		return &u, nil
+	}
+	u, err := s.oneUnit(ctx, `is_handler = $1`, true)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return nil, err
+	}
+	var c *Unit
+	if u != nil {
+		cu := *u
+		c = &cu
+	}
+	s.lookups.put("handler", lookup{u: c})
+	return u, err
 }
 
 // Units lists every unit by slug.
@@ -374,6 +441,7 @@ func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error)
 	if err != nil {
 		return nil, fmt.Errorf("unit: create service: %w", conflictOn(err, "a service with slug "+sv.Slug))
 	}
+	s.lookups.clear()
 	return &sv, nil
 }
 
@@ -393,6 +461,7 @@ func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error)
 	sv.UpdatedAt = s.now()
 	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, updated_at = $5 WHERE id = $6`,
 		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.UpdatedAt, sv.ID)
+	s.lookups.clear()
 	if err != nil {
 		return nil, fmt.Errorf("unit: update service: %w", err)
 	}
@@ -409,8 +478,23 @@ func scanService(row interface{ Scan(...any) error }) (*Service, error) {
 	return sv, err
 }
 
-// Service returns the service with slug.
+// Service returns the service with slug. (Cached: see lookups.)
 func (s *Store) Service(ctx context.Context, slug string) (*Service, error) {
+	key := "service:" + slug
+	if e, ok := s.lookups.get(key); ok {
+		sv := *e.sv
+		return &sv, nil
+	}
+	sv, err := s.service(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	c := *sv
+	s.lookups.put(key, lookup{sv: &c})
+	return sv, nil
+}
+
+func (s *Store) service(ctx context.Context, slug string) (*Service, error) {
 	sv, err := scanService(s.db.Reader().QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services s JOIN units u ON u.id = s.unit_id WHERE s.slug = $1`, slug))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "no such service")
