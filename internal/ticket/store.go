@@ -428,10 +428,16 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		}
 		return nil, fmt.Errorf("requester: %w", err)
 	}
-	if err := q.QueryRowContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+	// SQLite: the rowid of the insert, without RETURNING (which costs an
+	// ephemeral table per statement).
+	res, err := q.ExecContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		t.Requester.ID, t.Team, string(t.Source), now).Scan(&t.ID); err != nil {
+		t.Requester.ID, t.Team, string(t.Source), now)
+	if err == nil {
+		t.ID, err = res.LastInsertId()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("insert ticket: %w", err)
 	}
 	if err := s.history(ctx, q, t.ID, p, now, "created", "", "", string(t.Status), nt.Source); err != nil {
@@ -530,10 +536,20 @@ func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, aut
 	if mailID != "" {
 		mail = mailID
 	}
+	const insert = `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	args := []any{ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now}
 	var mid int64
-	if err := q.QueryRowContext(ctx, `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now).Scan(&mid); err != nil {
+	var err error
+	if s.db.Engine == db.SQLite {
+		var res sql.Result
+		if res, err = q.ExecContext(ctx, insert, args...); err == nil {
+			mid, err = res.LastInsertId()
+		}
+	} else {
+		err = q.QueryRowContext(ctx, insert+` RETURNING id`, args...).Scan(&mid)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
 	s.index.kick()
