@@ -34,8 +34,10 @@ type indexer struct {
 	log   *slog.Logger
 	delay time.Duration
 
-	mu     sync.Mutex  // one run at a time
-	armed  atomic.Bool // a run is scheduled
+	mu     sync.Mutex    // one run at a time
+	runs   atomic.Uint64 // runs started
+	failed atomic.Bool   // the last run failed
+	armed  atomic.Bool   // a run is scheduled
 	closed atomic.Bool
 }
 
@@ -74,7 +76,15 @@ func (x *indexer) sync(ctx context.Context) error {
 	if last <= indexed {
 		return nil
 	}
-	return x.run(ctx)
+	// Searches that come together share a run: one that starts after
+	// this point indexes all that this search needs.
+	seen := x.runs.Load()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.runs.Load() != seen && !x.failed.Load() {
+		return nil
+	}
+	return x.runLocked(ctx)
 }
 
 // close runs the indexer a last time; after it, writes schedule nothing.
@@ -87,6 +97,11 @@ func (x *indexer) close(ctx context.Context) error {
 func (x *indexer) run(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.runLocked(ctx)
+}
+
+func (x *indexer) runLocked(ctx context.Context) error {
+	x.runs.Add(1)
 	for {
 		var n int64
 		err := x.db.Tx(ctx, func(q db.Querier) error {
@@ -109,6 +124,7 @@ func (x *indexer) run(ctx context.Context) error {
 			n = to - from
 			return nil
 		})
+		x.failed.Store(err != nil)
 		if err != nil {
 			return fmt.Errorf("ticket: search index: %w", err)
 		}

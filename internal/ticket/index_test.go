@@ -2,8 +2,10 @@ package ticket
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,4 +150,32 @@ func TestSearchIndexBatches(t *testing.T) {
 	if n := len(searchRows(t, d)); n != 2*len(ids) {
 		t.Fatalf("%d search rows, want %d", n, 2*len(ids))
 	}
+}
+
+// TestSearchIndexConcurrent has writers search right after writing, all at
+// once: searches that share a run of the indexer must each still find what
+// they wrote.
+func TestSearchIndexConcurrent(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, filepath.Join(t.TempDir(), "helpmesh.db"))
+	w := newWorld(t, d, Options{IndexDelay: time.Hour})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				word := fmt.Sprintf("zq%dx%d", g, i)
+				tk, err := w.s.Create(ctx, w.req, NewTicket{Subject: "concurrent " + word, Body: "body " + word, UnitID: w.ops.ID})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ts, err := w.s.List(ctx, w.req, Filter{Query: word})
+				if err != nil || len(ts) != 1 || ts[0].ID != tk.ID {
+					t.Errorf("search %s right after writing ticket %d: %v %v", word, tk.ID, ts, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
