@@ -60,14 +60,14 @@ func (x *indexer) kick() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := x.run(ctx); err != nil {
+		if err := x.sync(ctx); err != nil {
 			x.log.Warn("search index: the next run or search retries", "err", err)
 		}
 	})
 }
 
 // sync indexes what was written before it was called and is not yet
-// indexed.
+// indexed. Only when there is such a backlog does it take the writer.
 func (x *indexer) sync(ctx context.Context) error {
 	var indexed, last int64
 	if err := x.r.QueryRowContext(ctx, `SELECT indexed, (SELECT COALESCE(MAX(id), 0) FROM messages) FROM search_state`).Scan(&indexed, &last); err != nil {
@@ -90,16 +90,10 @@ func (x *indexer) sync(ctx context.Context) error {
 // close runs the indexer a last time; after it, writes schedule nothing.
 func (x *indexer) close(ctx context.Context) error {
 	x.closed.Store(true)
-	return x.run(ctx)
+	return x.sync(ctx)
 }
 
-// run indexes every message past the mark, indexBatch at a time.
-func (x *indexer) run(ctx context.Context) error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.runLocked(ctx)
-}
-
+// runLocked indexes every message past the mark, indexBatch at a time.
 func (x *indexer) runLocked(ctx context.Context) error {
 	x.runs.Add(1)
 	for {
