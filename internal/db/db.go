@@ -289,6 +289,23 @@ func (d *DB) TxFirst(ctx context.Context, query string, args []any, scan func(r 
 	return nil
 }
 
+// InsertID runs insert (an INSERT of one row into a table whose key is
+// the column id) in q and returns the new row's id: on SQLite from the
+// connection's last rowid, since RETURNING costs an ephemeral table per
+// statement; on PostgreSQL with RETURNING id.
+func (d *DB) InsertID(ctx context.Context, q Querier, insert string, args ...any) (int64, error) {
+	var id int64
+	if d.Engine == SQLite {
+		res, err := q.ExecContext(ctx, insert, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	err := q.QueryRowContext(ctx, insert+` RETURNING id`, args...).Scan(&id)
+	return id, err
+}
+
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {
 	return d.R.PingContext(ctx)

@@ -70,7 +70,7 @@ func (x *indexer) kick() {
 // indexed. Only when there is such a backlog does it take the writer.
 func (x *indexer) sync(ctx context.Context) error {
 	var indexed, last int64
-	if err := x.r.QueryRowContext(ctx, `SELECT indexed, (SELECT COALESCE(MAX(id), 0) FROM messages) FROM search_state`).Scan(&indexed, &last); err != nil {
+	if err := x.r.QueryRowContext(ctx, backlogSQL).Scan(&indexed, &last); err != nil {
 		return fmt.Errorf("ticket: search index: %w", err)
 	}
 	if last <= indexed {
@@ -100,7 +100,7 @@ func (x *indexer) runLocked(ctx context.Context) error {
 		var n int64
 		err := x.db.Tx(ctx, func(q db.Querier) error {
 			var from, last int64
-			if err := q.QueryRowContext(ctx, `SELECT indexed, (SELECT COALESCE(MAX(id), 0) FROM messages) FROM search_state`).Scan(&from, &last); err != nil {
+			if err := q.QueryRowContext(ctx, backlogSQL).Scan(&from, &last); err != nil {
 				return err
 			}
 			to := min(last, from+indexBatch)
@@ -128,7 +128,12 @@ func (x *indexer) runLocked(ctx context.Context) error {
 	}
 }
 
-// indexSQL indexes the messages with ids in ($1, $2], keyed by searchKey:
+// backlogSQL reads the mark and the newest message id.
+const backlogSQL = `SELECT indexed, (SELECT COALESCE(MAX(id), 0) FROM messages) FROM search_state`
+
+// indexSQL indexes the messages with ids in ($1, $2], keyed as searchKey
+// keys them (the same shifts and cap, in SQL; TestSearchIndexDeferred
+// checks that they agree):
 // a message's place in its thread is the number of its ticket's messages
 // up to it, and the subject goes with the first message.
 const indexSQL = `INSERT INTO search_fts (rowid, text)

@@ -47,7 +47,7 @@ type Options struct {
 	// nothing by default.
 	Log *slog.Logger
 	// IndexDelay is how long a new message may wait to be indexed for
-	// search when nobody searches (SQLite); 100 ms by default.
+	// search when nobody searches (SQLite); indexDelay by default.
 	IndexDelay time.Duration
 }
 
@@ -428,15 +428,11 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		}
 		return nil, fmt.Errorf("requester: %w", err)
 	}
-	// SQLite: the rowid of the insert, without RETURNING (which costs an
-	// ephemeral table per statement).
-	res, err := q.ExecContext(ctx, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
+	var err error
+	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
 		t.Requester.ID, t.Team, string(t.Source), now)
-	if err == nil {
-		t.ID, err = res.LastInsertId()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("insert ticket: %w", err)
 	}
@@ -536,19 +532,9 @@ func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, aut
 	if mailID != "" {
 		mail = mailID
 	}
-	const insert = `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	args := []any{ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now}
-	var mid int64
-	var err error
-	if s.db.Engine == db.SQLite {
-		var res sql.Result
-		if res, err = q.ExecContext(ctx, insert, args...); err == nil {
-			mid, err = res.LastInsertId()
-		}
-	} else {
-		err = q.QueryRowContext(ctx, insert+` RETURNING id`, args...).Scan(&mid)
-	}
+	mid, err := s.db.InsertID(ctx, q, `INSERT INTO messages (ticket_id, author_id, author_email, author_name, internal, source, body, body_html, mail_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		ticketID, nullID(authorID), email, name, internal, string(src), body, bodyHTML, mail, now)
 	if err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
