@@ -41,8 +41,11 @@ func TestCheckpointKeepsLogShort(t *testing.T) {
 			}
 		})
 	}
-	// About 6 pages per commit: 24,000 frames unless the log starts over.
-	const commits = 4000
+	// About 6 pages per commit: 36,000 frames unless the log starts over.
+	// The log may pass maxLogFrames while readers keep the writer from
+	// restarting it (more so on a loaded machine), but not by half as much
+	// again.
+	const commits = 6000
 	blob := make([]byte, 20000)
 	var writers sync.WaitGroup
 	for w := range 4 {
@@ -65,7 +68,7 @@ func TestCheckpointKeepsLogShort(t *testing.T) {
 	if err := d.W.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 		t.Fatal(err)
 	}
-	if frames > maxLogFrames+1000 {
+	if frames > maxLogFrames*3/2 {
 		t.Errorf("the log holds %d frames after %d commits: it did not start over", frames, commits)
 	}
 	// A checkpoint happens within ckptIdle even without further commits.
