@@ -41,6 +41,7 @@ func (a *App) buildMail(ctx context.Context) error {
 	a.Mail = g
 	g.Register(a.Jobs)
 	a.AddWorker(a.Jobs.Run)
+	a.AddWorker(g.Dispatch)
 	a.AddWorker(func(ctx context.Context) error {
 		if n, err := g.Release(ctx); err != nil {
 			return err
@@ -72,7 +73,7 @@ func (a *App) buildMail(ctx context.Context) error {
 	return nil
 }
 
-// mailEmit turns a ticket event into a durable notify job.
+// mailEmit records a ticket event for the mail gateway's dispatcher.
 func (a *App) mailEmit(ctx context.Context, q db.Querier, ev ticket.Event) error {
 	if a.Mail == nil {
 		return nil

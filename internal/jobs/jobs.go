@@ -404,9 +404,13 @@ func (q *Queue) markDone(ctx context.Context, w db.Querier, js []*Job) (map[int6
 		for n < len(chunk) {
 			n *= 2
 		}
-		cast := [2]string{"", ""}
+		// On SQLite, +state keeps the planner off jobs_ready: through that
+		// index it would test every pending job against the list, and
+		// pending jobs pile up in a burst. By rowid it looks up the list.
+		cast, state := [2]string{"", ""}, "+state"
 		if q.db.Engine == db.Postgres {
 			cast = [2]string{"::bigint", "::integer"} // a VALUES list's parameters are text otherwise
+			state = "state"
 		}
 		args := make([]any, 0, 1+2*n)
 		args = append(args, q.now())
@@ -420,7 +424,7 @@ func (q *Queue) markDone(ctx context.Context, w db.Querier, js []*Job) (map[int6
 			fmt.Fprintf(&b, "($%d%s, $%d%s)", len(args)-1, cast[0], len(args), cast[1])
 		}
 		rows, err := w.QueryContext(ctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1
-			WHERE state = 'pending' AND (id, attempts) IN (VALUES `+b.String()+`) RETURNING id`, args...)
+			WHERE `+state+` = 'pending' AND (id, attempts) IN (VALUES `+b.String()+`) RETURNING id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("jobs: mark done: %w", err)
 		}

@@ -108,7 +108,7 @@ func BenchmarkSend(b *testing.B) {
 	for i := range b.N {
 		e.deliver(mailMsg(fmt.Sprintf("u%d@ext.example", i), "support@"+testDomain, fmt.Sprint("s", i), "x"), "support@"+testDomain)
 	}
-	e.jobs.RunDue(ctx) // notify jobs compose; send jobs below are timed
+	e.work() // events are composed; the send jobs below are timed
 	if _, err := e.db.W.Exec(`UPDATE jobs SET state = 'done' WHERE kind = $1 AND state = 'pending'`, JobSend); err != nil {
 		b.Fatal(err)
 	}

@@ -123,10 +123,22 @@ func (e *env) deliver(raw []byte, rcpts ...string) Outcome {
 	return out
 }
 
+// work tells the waiting ticket events and runs the due jobs (sends,
+// retried events) until nothing is left.
 func (e *env) work() {
 	e.t.Helper()
-	if _, err := e.jobs.RunDue(context.Background()); err != nil {
-		e.t.Fatal(err)
+	for {
+		n, err := e.g.DispatchDue(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		k, err := e.jobs.RunDue(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n+k == 0 {
+			return
+		}
 	}
 }
 

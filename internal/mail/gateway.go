@@ -10,12 +10,12 @@
 package mail
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -69,7 +69,11 @@ type Options struct {
 	// MaxAttachmentBytes the largest attachment (default 10 MiB).
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
-	Now                func() time.Time
+	// EventPoll is how often the dispatcher looks for ticket events that
+	// other processes wrote (default 1s); this process's own wake it at
+	// once.
+	EventPoll time.Duration
+	Now       func() time.Time
 }
 
 // Gateway is the email gateway of one helpmesh instance.
@@ -86,6 +90,12 @@ type Gateway struct {
 	tagRE *regexp.Regexp
 	// units keeps the units that notifications go to, briefly.
 	units unitCache
+	// kick wakes the dispatcher (dispatch.go); armed tells that a timer
+	// will send it.
+	kick  chan struct{}
+	armed atomic.Bool
+	// snaps keeps what this process's events carry (dispatch.go).
+	snaps *snapshots
 }
 
 // New checks opts and returns a Gateway.
@@ -126,6 +136,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.MaxAttachmentBytes <= 0 {
 		opts.MaxAttachmentBytes = 10 << 20
 	}
+	if opts.EventPoll <= 0 {
+		opts.EventPoll = time.Second
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +153,8 @@ func New(opts Options) (*Gateway, error) {
 		}
 	}
 	return &Gateway{
+		kick:   make(chan struct{}, 1),
+		snaps:  newSnapshots(),
 		sender: sender,
 		opts:   opts,
 		db:     opts.DB,
@@ -156,15 +171,6 @@ func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }
 func (g *Gateway) Register(q *jobs.Queue) {
 	q.HandleTx(JobNotify, g.handleNotify)
 	q.Handle(JobSend, g.handleSend)
-}
-
-// Emit is the ticket.Options.Emit hook: it enqueues a notify job in the
-// transaction of the change.
-func (g *Gateway) Emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
-	if _, err := jobs.Enqueue(ctx, q, JobNotify, ev, time.Time{}); err != nil {
-		return fmt.Errorf("mail: %w", err)
-	}
-	return nil
 }
 
 // ours tells whether addr is on our mail domain.

@@ -334,15 +334,41 @@ type sendPayload struct {
 	ID int64 `json:"id"`
 }
 
-// handleNotify turns one ticket event into outbox rows: it reads the
-// ticket and composes the mails, and returns the outbox writes, which the
-// queue commits together with the job's done mark.
+// handleNotify is the retry path of a ticket event that the dispatcher
+// could not tell (see dispatch.go): it composes the mails and returns
+// their outbox writes, which the queue commits together with the job's
+// done mark.
 func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx context.Context, q db.Querier) error, error) {
 	var ev ticket.Event
 	if err := j.Decode(&ev); err != nil {
 		return nil, err
 	}
-	t, err := g.opts.Tickets.Get(ctx, g.system, ev.TicketID)
+	cs, err := g.notify(ctx, ev, fmt.Sprintf("j%d", j.ID))
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return func(ctx context.Context, q db.Querier) error { return g.storeAll(ctx, q, cs) }, nil
+}
+
+// storeAll keeps composed mails in the outbox in transaction q.
+func (g *Gateway) storeAll(ctx context.Context, q db.Querier, cs []composed) error {
+	for _, c := range cs {
+		if err := g.store(ctx, q, c); err != nil {
+			return fmt.Errorf("mail: notify ticket %d: %w", c.m.TicketID, err)
+		}
+	}
+	return nil
+}
+
+// notify reads what ticket event ev is about and composes the mails it
+// causes, outside any transaction. A non-empty dedupe makes the outbox keep
+// each mail once across runs for the same dedupe (a retried job); the
+// dispatcher needs none, as it deletes the event where it stores the mails.
+func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([]composed, error) {
+	t, err := ev.Ticket, error(nil)
+	if t == nil {
+		t, err = g.opts.Tickets.Get(ctx, g.system, ev.TicketID)
+	}
 	if apperr.Is(err, apperr.NotFound) {
 		return nil, nil
 	}
@@ -358,7 +384,12 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx conte
 		_ = g.db.Reader().QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, ev.ActorID).Scan(&actor)
 	}
 	var msg *eventMessage
-	if ev.MessageID != 0 {
+	switch m := ev.Message; {
+	case ev.MessageID == 0:
+	case m != nil && m.MailID == "":
+		// Not from a mail, so not automatic mail: all is in the event.
+		msg = &eventMessage{AuthorID: m.Author.ID, AuthorEmail: m.Author.Email, AuthorName: m.Author.Name, Internal: m.Internal, Body: m.Body}
+	default:
 		if msg, err = g.loadMessage(ctx, ev.MessageID); err != nil {
 			return nil, err
 		}
@@ -420,8 +451,10 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx conte
 		d.RecipientName = to.name
 		m := outMail{TicketID: t.ID, Kind: kind, To: to.addr, ToName: to.name, FromName: fromName,
 			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false), Subject: subject, Template: tmpl + ".txt", Data: d,
-			InReplyTo: inReplyTo, Refs: refs, Auto: auto, Note: note,
-			DedupeKey: fmt.Sprintf("j%d:%s:%s", j.ID, kind, to.addr)}
+			InReplyTo: inReplyTo, Refs: refs, Auto: auto, Note: note}
+		if dedupe != "" {
+			m.DedupeKey = dedupe + ":" + kind + ":" + to.addr
+		}
 		if note {
 			m.ReplyTo = g.sig.tokenAddress(commentBase, t.ID, true)
 		}
@@ -510,14 +543,7 @@ func (g *Gateway) handleNotify(ctx context.Context, j *jobs.Job) (func(ctx conte
 			return nil, fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
 		}
 	}
-	return func(ctx context.Context, q db.Querier) error {
-		for _, c := range cs {
-			if err := g.store(ctx, q, c); err != nil {
-				return fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
-			}
-		}
-		return nil
-	}, nil
+	return cs, nil
 }
 
 func (g *Gateway) isStaff(ctx context.Context, userID int64, t *ticket.Ticket) bool {

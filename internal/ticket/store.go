@@ -28,6 +28,12 @@ type Event struct {
 	Changes   []Change
 	ActorID   int64
 	Source    Source
+
+	// Ticket and Message, when set, are the ticket as the change left it
+	// and the message it added, for listeners in this process that would
+	// otherwise read them back. They are not part of the event's JSON.
+	Ticket  *Ticket  `json:"-"`
+	Message *Message `json:"-"`
 }
 
 // Change is one field change.
@@ -473,7 +479,16 @@ func (s *Store) createRest(ctx context.Context, q db.Querier, p *auth.Principal,
 			return err
 		}
 	}
-	return s.emit(ctx, q, Event{Kind: "created", TicketID: t.ID, MessageID: mid, ActorID: p.UserID, Source: nt.Source})
+	ev := Event{Kind: "created", TicketID: t.ID, MessageID: mid, ActorID: p.UserID, Source: nt.Source}
+	// The ticket as created (a copy: the caller gets t) and its first
+	// message; t lacks the watchers, which are read back after the commit.
+	if len(nt.Watchers) == 0 {
+		snap := *t
+		ev.Ticket = &snap
+		ev.Message = &Message{ID: mid, TicketID: t.ID, Author: Person{ID: nt.RequesterID, Email: t.Requester.Email, Name: t.Requester.Name},
+			Source: nt.Source, Body: nt.Body, BodyHTML: nt.BodyHTML, MailID: nt.MailID, CreatedAt: now}
+	}
+	return s.emit(ctx, q, ev)
 }
 
 func nullID(id int64) any {
