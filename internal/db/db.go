@@ -352,3 +352,16 @@ func Collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 	}
 	return out, rows.Err()
 }
+
+// Column returns the one column of every row that a query returned, as
+// Column[int64](q.QueryContext(ctx, query, args...)) takes them; it closes
+// the rows.
+func Column[T any](rows *sql.Rows, err error) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return Collect(rows, func(r interface{ Scan(...any) error }) (T, error) {
+		var v T
+		return v, r.Scan(&v)
+	})
+}

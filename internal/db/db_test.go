@@ -120,3 +120,32 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("nil is a violation")
 	}
 }
+
+// TestColumn: Column collects one column of every row on both engines and
+// passes a query's error on.
+func TestColumn(t *testing.T) {
+	for _, e := range []Engine{SQLite, Postgres} {
+		t.Run(string(e), func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, dsnFor(t, e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			got, err := Column[string](d.R.QueryContext(ctx, `SELECT 'a' UNION ALL SELECT 'b' UNION ALL SELECT 'é🖨'`))
+			if err != nil || strings.Join(got, ",") != "a,b,é🖨" {
+				t.Errorf("Column = %q, %v", got, err)
+			}
+			none, err := Column[int64](d.R.QueryContext(ctx, `SELECT 1 WHERE 1 = 0`))
+			if err != nil || len(none) != 0 {
+				t.Errorf("no rows: %v, %v", none, err)
+			}
+			if _, err := Column[int64](d.R.QueryContext(ctx, `SELECT nonsense FROM nowhere`)); err == nil {
+				t.Error("a failing query gave no error")
+			}
+			if _, err := Column[int64](d.R.QueryContext(ctx, `SELECT 'x'`)); err == nil {
+				t.Error("text scanned into int64 gave no error")
+			}
+		})
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -155,6 +154,32 @@ func (g *Gateway) composeEvents(ctx context.Context, evs []*pendingEvent) {
 	}
 	close(next)
 	wg.Wait()
+	// Which recipients are at the rate limit: one look for the batch
+	// spares the writer a count for each of their mails. Without it, the
+	// mails are counted where they are stored.
+	var rcpts []string
+	seen := map[string]bool{}
+	for _, e := range evs {
+		for _, c := range e.mails {
+			if !seen[c.m.To] {
+				seen[c.m.To] = true
+				rcpts = append(rcpts, c.m.To)
+			}
+		}
+	}
+	if len(rcpts) == 0 {
+		return
+	}
+	over, err := g.overLimit(ctx, rcpts)
+	if err != nil {
+		g.log.Debug("rate limit look-up", "err", err)
+		return
+	}
+	for _, e := range evs {
+		for i := range e.mails {
+			e.mails[i].over = over[e.mails[i].m.To]
+		}
+	}
 }
 
 func (g *Gateway) composeEvent(ctx context.Context, e *pendingEvent) {
@@ -281,7 +306,7 @@ func (g *Gateway) recordEvents(ctx context.Context, evs []*pendingEvent) (int, e
 // then stores the mails of those it deleted, or enqueues a notify job for
 // those that failed (for all when retry is set).
 func (g *Gateway) recordTx(ctx context.Context, evs []*pendingEvent, retry bool) (int, error) {
-	ids := make([]any, 0, len(evs))
+	ids := make([]int64, 0, len(evs))
 	for _, e := range evs {
 		ids = append(ids, e.id)
 	}
@@ -323,31 +348,10 @@ func (g *Gateway) recordTx(ctx context.Context, evs []*pendingEvent, retry bool)
 	return len(mine), nil
 }
 
-// deleteEvents deletes the events ids and returns those it deleted. The
-// statement for fewer than a power of two ids repeats the last one, so
-// that few distinct texts are prepared.
-func deleteEvents(ctx context.Context, q db.Querier, ids []any) (map[int64]bool, error) {
-	size := 1
-	for size < len(ids) {
-		size *= 2
-	}
-	var b strings.Builder
-	args := make([]any, size)
-	for i := range size {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
-		args[i] = ids[min(i, len(ids)-1)]
-	}
-	rows, err := q.QueryContext(ctx, `DELETE FROM ticket_events WHERE id IN (`+b.String()+`) RETURNING id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	got, err := db.Collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	})
+// deleteEvents deletes the events ids and returns those it deleted.
+func deleteEvents(ctx context.Context, q db.Querier, ids []int64) (map[int64]bool, error) {
+	list, args := inList(1, ids)
+	got, err := db.Column[int64](q.QueryContext(ctx, `DELETE FROM ticket_events WHERE id IN (`+list+`) RETURNING id`, args...))
 	if err != nil {
 		return nil, err
 	}

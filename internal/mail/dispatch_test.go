@@ -3,7 +3,9 @@ package mail
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,4 +236,69 @@ func TestSnapshots(t *testing.T) {
 	if len(s.m) != 1 || s.bytes != 0 {
 		t.Errorf("after the sweep: %d entries, %d bytes", len(s.m), s.bytes)
 	}
+}
+
+// TestDispatchRateLimit: the dispatcher finds recipients at the rate limit
+// in one look for its batch; their mails are suppressed without a count in
+// the writer, and the others are still counted, on both engines.
+func TestDispatchRateLimit(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, func(o *Options) { o.RateLimit = 3 })
+		ctx := context.Background()
+		ann := e.requester("ann@uni.example", "Ann")
+		open := func(n int) {
+			for i := range n {
+				if _, err := e.tickets.Create(ctx, ann, ticket.NewTicket{Subject: fmt.Sprint("n", i), Body: "x"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		states := func() map[string]int {
+			m := map[string]int{}
+			for _, o := range e.outbox() {
+				if o.To == "ann@uni.example" {
+					m[o.State]++
+					if o.State == "suppressed" && !strings.Contains(o.LastError, "rate limit: 3 mails") {
+						t.Errorf("suppressed with %q", o.LastError)
+					}
+				}
+			}
+			return m
+		}
+		open(2)
+		e.work()
+		// 2 held; in the next batch ann is under the limit when looked at,
+		// so the writer counts: 1 more held, then suppressed.
+		open(3)
+		evs, err := e.g.waitingEvents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.g.composeEvents(ctx, evs)
+		for _, ev := range evs {
+			if len(ev.mails) != 1 || ev.mails[0].over {
+				t.Fatalf("mails %+v: want one, not found over the limit", ev.mails)
+			}
+		}
+		e.work()
+		if got := states(); got["held"] != 3 || got["suppressed"] != 2 {
+			t.Errorf("after 5 tickets: %v", got)
+		}
+		// Now ann is found at the limit.
+		open(2)
+		evs, err = e.g.waitingEvents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.g.composeEvents(ctx, evs)
+		for _, ev := range evs {
+			if len(ev.mails) != 1 || !ev.mails[0].over {
+				t.Fatalf("mails %+v: want one, found over the limit", ev.mails)
+			}
+		}
+		e.work()
+		if got := states(); got["held"] != 3 || got["suppressed"] != 4 {
+			t.Errorf("after 7 tickets: %v", got)
+		}
+	})
 }

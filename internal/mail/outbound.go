@@ -129,6 +129,54 @@ type composed struct {
 	m   outMail
 	mid string
 	raw []byte
+	// over: the recipient was found at the rate limit (overLimit), so the
+	// mail is suppressed.
+	over bool
+}
+
+// overLimit returns which of rcpts got RateLimit mails or more in the last
+// RateWindow, read on the read pool, a statement for up to 32 addresses.
+// A mail to them is suppressed without counting again where it is stored:
+// an address's count of mails in the window rises only by mails stored,
+// which store counts again, and falls only as the window moves on, here by
+// the moments between this read and the store.
+func (g *Gateway) overLimit(ctx context.Context, rcpts []string) (map[string]bool, error) {
+	over := map[string]bool{}
+	for len(rcpts) > 0 {
+		chunk := rcpts[:min(len(rcpts), 32)]
+		rcpts = rcpts[len(chunk):]
+		list, args := inList(2, chunk)
+		args = append([]any{g.now().Add(-g.opts.RateWindow)}, args...)
+		got, err := db.Column[string](g.db.Reader().QueryContext(ctx, `SELECT rcpt FROM outbox WHERE rcpt IN (`+list+`) AND created_at > $1 AND state <> 'suppressed'
+			GROUP BY rcpt HAVING COUNT(*) >= `+strconv.Itoa(g.opts.RateLimit), args...))
+		if err != nil {
+			return nil, fmt.Errorf("mail: rate limit: %w", err)
+		}
+		for _, a := range got {
+			over[a] = true
+		}
+	}
+	return over, nil
+}
+
+// inList returns the placeholders $first, $first+1, ... for vs and their
+// arguments, padded to a power of two by repeating the last value, so that
+// few distinct statement texts are prepared.
+func inList[T any](first int, vs []T) (string, []any) {
+	n := 1
+	for n < len(vs) {
+		n *= 2
+	}
+	var b strings.Builder
+	args := make([]any, n)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(first+i))
+		args[i] = vs[min(i, len(vs)-1)]
+	}
+	return b.String(), args
 }
 
 // prepare composes m, outside any transaction.
@@ -157,6 +205,17 @@ func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
 	if m.DedupeKey != "" {
 		dedupe = m.DedupeKey
 	}
+	reason := fmt.Sprintf("rate limit: %d mails to %s in %s", g.opts.RateLimit, m.To, g.opts.RateWindow)
+	if c.over {
+		// Found at the limit already (overLimit): no need to count again.
+		_, err := q.ExecContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'suppressed', $8, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING`,
+			nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, reason, dedupe, now)
+		if err != nil {
+			return fmt.Errorf("mail: outbox: %w", err)
+		}
+		return nil
+	}
 	// The rate limit is checked in the statement that stores the mail: a
 	// mail to an address that got RateLimit mails in the last RateWindow is
 	// kept but suppressed. Counting stops at the limit, so a flooded
@@ -165,15 +224,22 @@ func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
 	// is a bound parameter. (WHERE TRUE: SQLite would read ON CONFLICT as a
 	// join's ON.)
 	limit := strconv.Itoa(g.opts.RateLimit)
-	var id int64
-	err := q.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
+	insert := `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
 		SELECT $1, $2, $3, $4, $5, $6, $7,
-			CASE WHEN r.n >= `+limit+` THEN 'suppressed' ELSE $8 END, CASE WHEN r.n >= `+limit+` THEN $9 ELSE '' END, $10, $11
-		FROM (SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox WHERE rcpt = $4 AND created_at > $12 AND state <> 'suppressed' LIMIT `+limit+`) x) r
+			CASE WHEN r.n >= ` + limit + ` THEN 'suppressed' ELSE $8 END, CASE WHEN r.n >= ` + limit + ` THEN $9 ELSE '' END, $10, $11
+		FROM (SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox WHERE rcpt = $4 AND created_at > $12 AND state <> 'suppressed' LIMIT ` + limit + `) x) r
 		WHERE TRUE
-		ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, state`,
-		nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, state,
-		fmt.Sprintf("rate limit: %d mails to %s in %s", g.opts.RateLimit, m.To, g.opts.RateWindow), dedupe, now, now.Add(-g.opts.RateWindow)).Scan(&id, &state)
+		ON CONFLICT (dedupe_key) DO NOTHING`
+	args := []any{nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, raw, state, reason, dedupe, now, now.Add(-g.opts.RateWindow)}
+	if g.opts.Relay == "" {
+		// Nothing is sent: neither the id nor the state is needed.
+		if _, err := q.ExecContext(ctx, insert, args...); err != nil {
+			return fmt.Errorf("mail: outbox: %w", err)
+		}
+		return nil
+	}
+	var id int64
+	err := q.QueryRowContext(ctx, insert+` RETURNING id, state`, args...).Scan(&id, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // composed by an earlier run of the same job
 	}

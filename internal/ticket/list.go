@@ -414,15 +414,8 @@ func (s *Store) searchFew(ctx context.Context, p *auth.Principal, f Filter, term
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT t.id FROM tickets t WHERE `+strings.Join(conds, " AND ")+
-		` ORDER BY t.id DESC LIMIT `+strconv.Itoa(manyTickets+1), a...)
-	if err != nil {
-		return nil, fmt.Errorf("ticket: search: %w", err)
-	}
-	ids, err := db.Collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	})
+	ids, err := db.Column[int64](s.r.QueryContext(ctx, `SELECT t.id FROM tickets t WHERE `+strings.Join(conds, " AND ")+
+		` ORDER BY t.id DESC LIMIT `+strconv.Itoa(manyTickets+1), a...))
 	if err != nil {
 		return nil, fmt.Errorf("ticket: search: %w", err)
 	}
