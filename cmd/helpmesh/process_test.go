@@ -19,6 +19,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/apptest"
+	"github.com/helpmesh/helpmesh/internal/db"
 )
 
 // The binary under test is built once per test process.
@@ -151,7 +152,18 @@ func TestCrashDuringCreates(t *testing.T) {
 		token := "hm_crash_test_bootstrap_token"
 		s := startProcess(t, dataDir, dsn, token)
 		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-		c := client.New(s.url, token, hc)
+		// A requester with an outside address, who gets an auto-reply per
+		// ticket (kept in the outbox: no relay).
+		admin := client.New(s.url, token, hc)
+		u, err := admin.CreateUser(context.Background(), client.NewUser{Email: "crash@ext.example", Name: "Crash Requester"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := admin.CreateToken(context.Background(), u.ID, client.NewToken{Name: "crash"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := client.New(s.url, tok.Token, hc)
 
 		const workers = 8
 		const killAfter = 150 // successful creates before kill -9
@@ -260,6 +272,37 @@ func TestCrashDuringCreates(t *testing.T) {
 			if !found[id] {
 				t.Errorf("ticket %d answered 201 but search does not find it", id)
 			}
+		}
+		// Every ticket's creation was told exactly once: one auto-reply
+		// each, none left to tell, no notification failed.
+		if dsn == "" {
+			dsn = filepath.Join(dataDir, "helpmesh.db")
+		}
+		d, err := db.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			var waiting int
+			if err := d.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ticket_events`).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d ticket events still waiting 20s after the restart", waiting)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var tickets, told, failed int
+		if err := d.R.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE (SELECT COUNT(*) FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'auto_reply') = 1),
+			(SELECT COUNT(*) FROM jobs WHERE state = 'failed') FROM tickets t`).Scan(&tickets, &told, &failed); err != nil {
+			t.Fatal(err)
+		}
+		if tickets != total || told != total || failed != 0 {
+			t.Errorf("%d tickets, %d with exactly one auto-reply, %d failed jobs; want %d, %d, 0", tickets, told, failed, total, total)
 		}
 		// The restarted server still works.
 		if _, err := c2.CreateTicket(ctx, client.NewTicket{Subject: "after", Body: "b"}); err != nil {
