@@ -12,6 +12,9 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
 // BenchmarkSMTPIngest: mail over SMTP at 8 connections into SQLite, each
@@ -129,4 +132,41 @@ func BenchmarkSend(b *testing.B) {
 		b.Fatalf("sent %d, sink got %d, want >= %d", sent, s.n.Load(), b.N)
 	}
 	b.ReportMetric(float64(sent)/el.Seconds(), "msgs/s")
+}
+
+// BenchmarkDispatch: ticket events told by the dispatcher on SQLite, each a
+// new ticket of one of 50 requesters (an auto-reply and a notice to the
+// unit's member); half of the events carry their ticket, as those of this
+// process do, half are read back, as those of the mailgate command are.
+func BenchmarkDispatch(b *testing.B) {
+	e := newEnv(b, "", func(o *Options) { o.RateLimit = 1 << 30 })
+	ctx := context.Background()
+	var ps []*auth.Principal
+	for i := range 50 {
+		ps = append(ps, e.requester(fmt.Sprintf("r%d@uni.example", i), fmt.Sprint("R ", i)))
+	}
+	nt := ticket.NewTicket{Subject: "Printer", Body: "The toner is empty again.", UnitID: e.unit.ID}
+	b.StopTimer()
+	for i := range b.N {
+		if i == b.N/2 {
+			e.g.snaps = newSnapshots() // the first half is read back
+		}
+		if _, err := e.tickets.Create(ctx, ps[i%len(ps)], nt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StartTimer()
+	start := time.Now()
+	n, err := e.g.DispatchDue(ctx)
+	el := time.Since(start)
+	b.StopTimer()
+	if err != nil || n != b.N {
+		b.Fatalf("DispatchDue = %d, %v; want %d", n, err, b.N)
+	}
+	var mails int
+	e.db.R.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&mails)
+	if mails != 2*b.N {
+		b.Fatalf("%d mails for %d events", mails, b.N)
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 }
