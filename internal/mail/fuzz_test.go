@@ -83,6 +83,18 @@ func FuzzDeliver(f *testing.F) {
 		if err == nil && out.Action == "" {
 			t.Fatalf("no outcome: %+v", out)
 		}
+		// What the mail did is told: every event's mails are composed
+		// and stored, none is left for the job queue to retry.
+		if _, err := e.g.DispatchDue(ctx); err != nil {
+			t.Fatalf("DispatchDue: %v", err)
+		}
+		var waiting, retried int
+		if err := e.db.R.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM ticket_events), (SELECT COUNT(*) FROM jobs WHERE kind = $1)`, JobNotify).Scan(&waiting, &retried); err != nil {
+			t.Fatal(err)
+		}
+		if waiting != 0 || retried != 0 {
+			t.Fatalf("%d events waiting, %d handed to the job queue", waiting, retried)
+		}
 	})
 }
 
