@@ -340,10 +340,15 @@ func (g *Gateway) recordTx(ctx context.Context, evs []*pendingEvent, retry bool)
 	if err != nil {
 		return 0, fmt.Errorf("mail: ticket events: %w", err)
 	}
+	wake := g.opts.Relay != "" // sends may have been queued
 	for _, e := range evs {
 		if mine[e.id] && (e.err != nil || retry) {
 			g.log.Warn("ticket event handed to the job queue", "event", e.id, "ticket", e.ev.TicketID, "err", e.err)
+			wake = true
 		}
+	}
+	if q := g.jobs.Load(); q != nil && wake && len(mine) > 0 {
+		q.Wake()
 	}
 	return len(mine), nil
 }

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
@@ -301,4 +305,40 @@ func TestDispatchRateLimit(t *testing.T) {
 			t.Errorf("after 7 tickets: %v", got)
 		}
 	})
+}
+
+// TestDispatchWakesSends: with a relay, the dispatcher wakes the job queue
+// after storing mail, so it goes out at once rather than at the queue's
+// next poll.
+func TestDispatchWakesSends(t *testing.T) {
+	s := &sink{}
+	srv := gosmtp.NewServer(s)
+	srv.Domain = "sink"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	e := newEnv(t, "", func(o *Options) { o.Relay = "smtp://" + ln.Addr().String() })
+	q := jobs.New(e.db, jobs.Options{Poll: time.Hour})
+	e.g.Register(q)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond) // the queue's first look, at start, finds nothing
+	ann := e.requester("ann@uni.example", "Ann")
+	if _, err := e.tickets.Create(ctx, ann, ticket.NewTicket{Subject: "Printer", Body: "x", UnitID: e.unit.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.g.DispatchDue(ctx); err != nil || n != 1 {
+		t.Fatalf("DispatchDue = %d, %v", n, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.n.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 mails sent 10 s after the dispatch (the queue polls hourly)", s.n.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

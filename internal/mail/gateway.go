@@ -96,6 +96,8 @@ type Gateway struct {
 	armed atomic.Bool
 	// snaps keeps what this process's events carry (dispatch.go).
 	snaps *snapshots
+	// jobs runs the gateway's jobs, once Register was called.
+	jobs atomic.Pointer[jobs.Queue]
 }
 
 // New checks opts and returns a Gateway.
@@ -168,9 +170,11 @@ func New(opts Options) (*Gateway, error) {
 func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }
 
 // Register adds the gateway's job handlers to q.
+// The dispatcher wakes q when it has queued sends or retries.
 func (g *Gateway) Register(q *jobs.Queue) {
 	q.HandleTx(JobNotify, g.handleNotify)
 	q.Handle(JobSend, g.handleSend)
+	g.jobs.Store(q)
 }
 
 // ours tells whether addr is on our mail domain.
