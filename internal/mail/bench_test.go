@@ -93,18 +93,26 @@ func (sinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
 func (sinkSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
 func (ss sinkSession) Data(r io.Reader) error              { io.Copy(io.Discard, r); ss.s.n.Add(1); return nil }
 
-// BenchmarkSend: outbox rows sent by send jobs to a local relay.
-func BenchmarkSend(b *testing.B) {
+// startSink runs a relay that counts and drops what it gets until the
+// test ends, and returns it with its smtp:// address.
+func startSink(tb testing.TB) (*sink, string) {
+	tb.Helper()
 	s := &sink{}
 	srv := gosmtp.NewServer(s)
 	srv.Domain = "sink"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(ln)
-	defer srv.Close()
-	e := newEnv(b, "", func(o *Options) { o.Relay = "smtp://" + ln.Addr().String(); o.RateLimit = 1 << 30 })
+	tb.Cleanup(func() { srv.Close() })
+	return s, "smtp://" + ln.Addr().String()
+}
+
+// BenchmarkSend: outbox rows sent by send jobs to a local relay.
+func BenchmarkSend(b *testing.B) {
+	s, relay := startSink(b)
+	e := newEnv(b, "", func(o *Options) { o.Relay = relay; o.RateLimit = 1 << 30 })
 	ctx := context.Background()
 	b.StopTimer()
 	// b.N auto-replies: one ticket each.

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/jobs"
@@ -311,16 +308,8 @@ func TestDispatchRateLimit(t *testing.T) {
 // after storing mail, so it goes out at once rather than at the queue's
 // next poll.
 func TestDispatchWakesSends(t *testing.T) {
-	s := &sink{}
-	srv := gosmtp.NewServer(s)
-	srv.Domain = "sink"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	e := newEnv(t, "", func(o *Options) { o.Relay = "smtp://" + ln.Addr().String() })
+	s, relay := startSink(t)
+	e := newEnv(t, "", func(o *Options) { o.Relay = relay })
 	q := jobs.New(e.db, jobs.Options{Poll: time.Hour})
 	e.g.Register(q)
 	ctx, cancel := context.WithCancel(context.Background())
