@@ -41,7 +41,7 @@ const (
 )
 
 // eventPayload is a ticket_events row's payload: the event, and the key of
-// its eventSnap when this process keeps one.
+// its snapshot when this process keeps one.
 type eventPayload struct {
 	ticket.Event
 	Snap uint64 `json:"snap,omitempty"`
@@ -254,7 +254,7 @@ func (s *snapshots) put(t *ticket.Ticket, m *ticket.Message) uint64 {
 	return s.next
 }
 
-// take removes and returns the eventSnap of key when it is ev's.
+// take removes and returns the snapshot of key when it is ev's.
 func (s *snapshots) take(key uint64, ev ticket.Event) (*ticket.Ticket, *ticket.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
