@@ -70,8 +70,8 @@ type Options struct {
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
 	// EventPoll is how often the dispatcher looks for ticket events that
-	// other processes wrote (default 1s); this process's own wake it at
-	// once.
+	// other processes wrote (default 250ms, as the job queue polls); this
+	// process's own wake it at once.
 	EventPoll time.Duration
 	Now       func() time.Time
 }
@@ -139,7 +139,7 @@ func New(opts Options) (*Gateway, error) {
 		opts.MaxAttachmentBytes = 10 << 20
 	}
 	if opts.EventPoll <= 0 {
-		opts.EventPoll = time.Second
+		opts.EventPoll = 250 * time.Millisecond
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
