@@ -35,8 +35,9 @@ type batcher struct {
 	stmts map[string]*sql.Stmt
 	seen  map[string]int
 
-	// gen counts the batches committed; it moves after the commit and
-	// before the callers learn of it (Generation).
+	// gen counts the batches committed, and other connections' commits as
+	// the checkpointer sees them; it moves after the commit and before the
+	// callers learn of it (Generation).
 	gen atomic.Uint64
 
 	// ckpt asks for a checkpoint on the writer's connection between two

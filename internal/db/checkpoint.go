@@ -18,23 +18,30 @@ import (
 // a checkpoint that leaves nothing behind lets the next write start the
 // log over, so without that last step the log would grow for as long as
 // writes keep coming.
+//
+// On each turn it also looks whether another connection committed since
+// the last (PRAGMA data_version) and then calls changed: that is how the
+// read caches of this process learn of another process's writes (the
+// mailgate command's) and of writes that bypass the batcher.
 type checkpointer struct {
-	conn   *sql.DB
-	gen    func() uint64 // the batcher's commit count
-	finish func()        // asks the writer to checkpoint between batches
-	stop   chan struct{}
-	done   sync.WaitGroup
+	conn    *sql.DB
+	gen     func() uint64 // the batcher's commit count
+	finish  func()        // asks the writer to checkpoint between batches
+	changed func()        // another connection committed
+	stop    chan struct{}
+	done    sync.WaitGroup
 }
 
-// Checkpoint pacing: after ckptCommits commits, or every ckptIdle when
-// anything may have been written outside the batcher.
+// Checkpoint pacing: a look every ckptTick; a checkpoint after
+// ckptCommits commits, or every ckptIdle when anything may have been
+// written outside the batcher.
 const (
 	ckptTick    = 50 * time.Millisecond
 	ckptCommits = 64
 	ckptIdle    = time.Second
 )
 
-func newCheckpointer(path, pragmas string, gen func() uint64, finish func()) (*checkpointer, error) {
+func newCheckpointer(path, pragmas string, gen func() uint64, finish, changed func()) (*checkpointer, error) {
 	conn, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite checkpointer: %w", err)
@@ -42,7 +49,7 @@ func newCheckpointer(path, pragmas string, gen func() uint64, finish func()) (*c
 	conn.SetMaxOpenConns(1)
 	conn.SetConnMaxIdleTime(0)
 	conn.SetConnMaxLifetime(0)
-	c := &checkpointer{conn: conn, gen: gen, finish: finish, stop: make(chan struct{})}
+	c := &checkpointer{conn: conn, gen: gen, finish: finish, changed: changed, stop: make(chan struct{})}
 	c.done.Add(1)
 	go c.loop()
 	return c, nil
@@ -53,11 +60,19 @@ func (c *checkpointer) loop() {
 	t := time.NewTicker(ckptTick)
 	defer t.Stop()
 	last, at := c.gen(), time.Now()
+	version := int64(-1)
 	for {
 		select {
 		case <-c.stop:
 			return
 		case now := <-t.C:
+			var v int64
+			if err := c.conn.QueryRowContext(context.Background(), `PRAGMA data_version`).Scan(&v); err == nil {
+				if version >= 0 && v != version {
+					c.changed()
+				}
+				version = v
+			}
 			g := c.gen()
 			if g-last < ckptCommits && now.Sub(at) < ckptIdle {
 				continue

@@ -128,7 +128,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
 	d := &DB{Engine: SQLite, W: w, R: r, batch: newBatcher(w)}
-	if d.ckpt, err = newCheckpointer(path, pragmas, d.batch.gen.Load, d.batch.wantCheckpoint); err != nil {
+	if d.ckpt, err = newCheckpointer(path, pragmas, d.batch.gen.Load, d.batch.wantCheckpoint, func() { d.batch.gen.Add(1) }); err != nil {
 		d.Close()
 		return nil, err
 	}

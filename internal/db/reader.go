@@ -21,10 +21,10 @@ func (d *DB) Reader() Querier {
 // Generation returns a number that changes after every transaction
 // committed through Tx, before Tx returns, and ok = true; a value read from
 // the database after Generation returned g reflects every such transaction
-// as long as Generation still returns g. It lets a single process cache
-// what it read. Only SQLite, where this process is the only writer and
-// every change goes through Tx, has one: on PostgreSQL other nodes write
-// too, and ok is false.
+// as long as Generation still returns g. Commits by other processes (the
+// mailgate command) and by writes on W outside Tx move it too, within
+// ckptTick. It lets a process cache what it read. Only SQLite has one: on
+// PostgreSQL other nodes write all the time, and ok is false.
 func (d *DB) Generation() (g uint64, ok bool) {
 	if d.batch == nil {
 		return 0, false

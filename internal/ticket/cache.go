@@ -13,9 +13,10 @@ const readCacheSize = 4096
 // readCache keeps the tickets that Get read, for as long as nothing was
 // written to the database since (db.DB.Generation): a helpdesk reads a
 // ticket far more often than it changes it, and a read from memory costs a
-// small fraction of a query. Any commit empties it. It works only where
-// this process is the database's only writer (SQLite); elsewhere every Get
-// reads the database.
+// small fraction of a query. Any commit empties it; one by another process
+// (the mailgate command) within db's checkpointer tick (50 ms). It works
+// only on SQLite; on PostgreSQL, which other nodes write, every Get reads
+// the database.
 type readCache struct {
 	max int
 
