@@ -29,7 +29,8 @@ func TestReadCacheSeesOtherProcesses(t *testing.T) {
 	w := newWorld(t, open(), Options{IndexDelay: time.Millisecond})
 	tk := w.create(t, w.req, NewTicket{ServiceID: w.svc.ID, UnitID: w.svc.UnitID})
 	time.Sleep(200 * time.Millisecond) // this process's indexer is done writing
-	for range 2 { // the second Get is served from memory
+	// The second Get is served from memory.
+	for range 2 {
 		if got, err := w.s.Get(ctx, w.adm, tk.ID); err != nil || got.Priority != LessUrgent {
 			t.Fatalf("Get = %+v, %v", got, err)
 		}
