@@ -423,22 +423,13 @@ func (q *Queue) markDone(ctx context.Context, w db.Querier, js []*Job) (map[int6
 			args = append(args, j.ID, j.Attempt)
 			fmt.Fprintf(&b, "($%d%s, $%d%s)", len(args)-1, cast[0], len(args), cast[1])
 		}
-		rows, err := w.QueryContext(ctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1
-			WHERE `+state+` = 'pending' AND (id, attempts) IN (VALUES `+b.String()+`) RETURNING id`, args...)
+		ids, err := db.Column[int64](w.QueryContext(ctx, `UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = $1
+			WHERE `+state+` = 'pending' AND (id, attempts) IN (VALUES `+b.String()+`) RETURNING id`, args...))
 		if err != nil {
 			return nil, fmt.Errorf("jobs: mark done: %w", err)
 		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("jobs: mark done: %w", err)
-			}
+		for _, id := range ids {
 			live[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("jobs: mark done: %w", err)
 		}
 	}
 	return live, nil

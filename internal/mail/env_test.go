@@ -12,6 +12,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -45,14 +46,7 @@ func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
 	if dsn == "" {
 		dsn = filepath.Join(t.TempDir(), "hm.db")
 	}
-	d, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, dsn)
 	blobDir := filepath.Join(t.TempDir(), "blobs")
 	blobs, err := blob.NewDir(blobDir)
 	if err != nil {

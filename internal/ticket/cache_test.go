@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 )
 
 // TestReadCacheSeesOtherProcesses: a ticket that Get keeps in memory is
@@ -15,18 +15,7 @@ import (
 func TestReadCacheSeesOtherProcesses(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "helpmesh.db")
-	open := func() *db.DB {
-		d, err := db.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		if _, err := d.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	w := newWorld(t, open(), Options{IndexDelay: time.Millisecond})
+	w := newWorld(t, dbtest.Open(t, path), Options{IndexDelay: time.Millisecond})
 	tk := w.create(t, w.req, NewTicket{ServiceID: w.svc.ID, UnitID: w.svc.UnitID})
 	time.Sleep(200 * time.Millisecond) // this process's indexer is done writing
 	// The second Get is served from memory.
@@ -35,7 +24,7 @@ func TestReadCacheSeesOtherProcesses(t *testing.T) {
 			t.Fatalf("Get = %+v, %v", got, err)
 		}
 	}
-	other := NewStore(open(), Options{})
+	other := NewStore(dbtest.Open(t, path), Options{}) // another process
 	urgent := Urgent
 	if _, err := other.Update(ctx, w.adm, tk.ID, Update{Priority: &urgent}); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package ticket
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strconv"
@@ -39,15 +38,7 @@ func TestStoreCreateWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		read, err := w.s.Get(ctx, w.adm, tk.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cj, _ := json.Marshal(tk)
-		rj, _ := json.Marshal(read)
-		if string(cj) != string(rj) {
-			t.Errorf("created %s\nread    %s", cj, rj)
-		}
+		w.sameAsRead(t, tk)
 		if tk.Requester.Email != "req@example.org" || tk.Service != "svc" || tk.Unit != "ops" || tk.Status != Assigned ||
 			!slices.Equal(tk.WatcherList, []string{"a@example.org", "b@example.org"}) {
 			t.Errorf("created %+v", tk)

@@ -227,7 +227,7 @@ func (s *Store) query(ctx context.Context, conds []string, a args, limit int) ([
 // searchKey is the rowid of a search row: ticket id, place in the thread
 // (0: the subject, n: the n-th message), and whether it is internal.
 func searchKey(ticketID, seq int64, internal bool) int64 {
-	k := ticketID<<20 | min(seq, 1<<19-1)<<1
+	k := ticketID*ticketKeys | min(seq, ticketKeys/2-1)<<1
 	if internal {
 		k |= 1
 	}
@@ -237,7 +237,7 @@ func searchKey(ticketID, seq int64, internal bool) int64 {
 // hasManyTickets tells whether p requested at least manyTickets tickets.
 func (s *Store) hasManyTickets(ctx context.Context, p *auth.Principal) (bool, error) {
 	var own int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE requester_id = $1 LIMIT 500)`,
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE requester_id = $1 LIMIT `+strconv.Itoa(manyTickets)+`)`,
 		p.UserID).Scan(&own); err != nil {
 		return false, fmt.Errorf("ticket: list: %w", err)
 	}
@@ -245,9 +245,9 @@ func (s *Store) hasManyTickets(ctx context.Context, p *auth.Principal) (bool, er
 }
 
 // manyTickets is where a requester's list and search switch from checking
-// each of their tickets to walking the index, as staff's do. (The LIMIT in
-// hasManyTickets is this number, written out: a bound LIMIT makes SQLite
-// prepare the statement again at every run.)
+// each of their tickets to walking the index, as staff's do. (Queries
+// write it out as a literal: a bound LIMIT makes SQLite prepare the
+// statement again at every run.)
 const manyTickets = 500
 
 // searchChunk bounds how many search rows are read at a time.
@@ -267,7 +267,7 @@ func (s *Store) searchByIndex(ctx context.Context, p *auth.Principal, f Filter, 
 	match := FTS5Query(terms)
 	upper := int64(math.MaxInt64)
 	if f.Before > 0 {
-		upper = f.Before << 20
+		upper = f.Before * ticketKeys
 	}
 	everything := p.SeesAll() && f.onlyQuery()
 	var out []int64
@@ -294,7 +294,7 @@ func (s *Store) searchByIndex(ctx context.Context, p *auth.Principal, f Filter, 
 			}
 			n++
 			upper = k
-			id := k >> 20
+			id := k / ticketKeys
 			if everything {
 				add(id)
 				continue
@@ -329,22 +329,13 @@ func (s *Store) searchByIndex(ctx context.Context, p *auth.Principal, f Filter, 
 				}
 				match = "(" + match + " OR " + notes + ")"
 			}
-			rows, err := s.r.QueryContext(ctx, `SELECT t.id FROM tickets t WHERE `+strings.Join(append(conds, match), " AND ")+
-				` ORDER BY t.id DESC LIMIT `+strconv.Itoa(f.Limit), a...)
+			ids, err := db.Column[int64](s.r.QueryContext(ctx, `SELECT t.id FROM tickets t WHERE `+strings.Join(append(conds, match), " AND ")+
+				` ORDER BY t.id DESC LIMIT `+strconv.Itoa(f.Limit), a...))
 			if err != nil {
 				return nil, fmt.Errorf("ticket: search: %w", err)
 			}
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("ticket: search: %w", err)
-				}
+			for _, id := range ids {
 				add(id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("ticket: search: %w", err)
 			}
 		}
 		if n < chunk {

@@ -105,6 +105,21 @@ func (w *world) setStatus(t *testing.T, id int64, st Status) {
 	}
 }
 
+// sameAsRead checks that a ticket a write returned is what a read of it
+// returns, to the byte.
+func (w *world) sameAsRead(t *testing.T, written *Ticket) {
+	t.Helper()
+	read, err := w.s.Get(context.Background(), w.adm, written.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cj, _ := json.Marshal(written)
+	rj, _ := json.Marshal(read)
+	if string(cj) != string(rj) {
+		t.Errorf("created %s\nread    %s", cj, rj)
+	}
+}
+
 func kindOf(err error) apperr.Kind {
 	if err == nil {
 		return ""
@@ -148,15 +163,7 @@ func TestStoreCreateRouting(t *testing.T) {
 		}
 		// What Create returns is what a read returns, to the byte.
 		for _, created := range []*Ticket{bySvc, none, noHandler} {
-			read, err := w.s.Get(ctx, w.adm, created.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cj, _ := json.Marshal(created)
-			rj, _ := json.Marshal(read)
-			if string(cj) != string(rj) {
-				t.Errorf("created %s\nread    %s", cj, rj)
-			}
+			w.sameAsRead(t, created)
 		}
 		hs := w.history(t, bySvc.ID)
 		if len(hs) != 1 || hs[0].Action != "created" || hs[0].New != "assigned" || hs[0].ActorID != w.req.UserID || hs[0].Source != FromAPI {
