@@ -58,12 +58,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// writeError maps err to a status and writes the envelope. Internal errors
-// are logged and answered without detail.
 // statusClientClosed answers a request whose client went away (nginx's
 // 499); nobody reads it, but the access log shows what happened.
 const statusClientClosed = 499
 
+// writeError maps err to a status and writes the envelope. Internal errors
+// are logged and answered without detail.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

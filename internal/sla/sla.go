@@ -59,11 +59,11 @@ func (c Calendar) Since(now time.Time, d time.Duration) time.Time {
 			if top.After(end) {
 				top = end
 			}
-			if avail := top.Sub(start); avail >= d {
+			avail := top.Sub(start)
+			if avail >= d {
 				return top.Add(-d)
-			} else {
-				d -= avail
 			}
+			d -= avail
 		}
 		t = day.Add(-time.Nanosecond) // the end of the day before
 	}

@@ -294,13 +294,11 @@ func (s *Store) CheckPassword(ctx context.Context, email, password string) (*Use
 		return nil, fmt.Errorf("user: check password: %w", err)
 	}
 	known := hash != ""
-	if !known {
-		// Spend the same time as a real check so that timing does not tell
-		// which addresses exist.
-	}
 	var ok bool
 	if err := s.passwordWork(ctx, func() {
 		if !known {
+			// Spend the same time as a real check so that timing does not
+			// tell which addresses exist.
 			s.dummyOnce.Do(func() { s.dummy, _ = auth.HashPassword("not-a-real-password-at-all") })
 			hash = s.dummy
 		}

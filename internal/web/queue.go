@@ -264,12 +264,16 @@ func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, u *unit.Unit) 
 	}
 	c["mine"] = mine
 	// Overdue: one capped count per priority and status, on the index
-	// (unit_id, priority, status, id); the oldest rows match first.
+	// (unit_id, priority, status, id); the oldest rows match first. They
+	// stop once past countCap (the page then says "1000+").
 	for _, cut := range sla.Overdue(u.QoSLevel, sla.Office, h.d.Now()) {
 		for _, st := range awaiting {
+			if c["overdue"] > countCap {
+				return c, nil
+			}
 			var n int
 			if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE unit_id = $1 AND priority = $2 AND status = $3
-				AND created_at < $4 LIMIT 1001) x`, unitID, string(cut.Priority), string(st), cut.CreatedBefore).Scan(&n); err != nil {
+				AND created_at < $4 LIMIT `+strconv.Itoa(countCap+1)+`) x`, unitID, string(cut.Priority), string(st), cut.CreatedBefore).Scan(&n); err != nil {
 				return nil, fmt.Errorf("web: queue counts: %w", err)
 			}
 			c["overdue"] += n
