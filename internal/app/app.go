@@ -21,6 +21,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/identity/idweb"
 	"github.com/helpmesh/helpmesh/internal/jobs"
@@ -46,6 +47,8 @@ type App struct {
 	Handler  http.Handler
 	Jobs     *jobs.Queue   // durable side effects (mail.go)
 	Mail     *mail.Gateway // email gateway (mail.go)
+	// Events is the event stream every follower reads.
+	Events *event.Log
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -87,6 +90,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Blobs = blobs
 	a.Users = user.NewStore(a.DB)
 	a.Units = unit.NewStore(a.DB)
+	a.Events = event.New(a.DB, event.Options{Log: a.Log})
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log})
 	if err := a.bootstrap(ctx); err != nil {
 		return err
@@ -94,6 +98,7 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildMail(ctx); err != nil {
 		return err
 	}
+	a.AddWorker(a.Events.Run) // after every follower is registered
 
 	idp, err := a.buildIdentity()
 	if err != nil {
@@ -118,9 +123,14 @@ func (a *App) build(ctx context.Context) error {
 	return nil
 }
 
-// emit receives every ticket event inside its transaction.
+// emit appends every ticket event to the event stream, inside the
+// change's transaction.
 func (a *App) emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
-	return a.mailEmit(ctx, q, ev)
+	var data any = ev
+	if a.Mail != nil {
+		data = a.Mail.EventData(ev)
+	}
+	return a.Events.Append(ctx, q, ev.Type(), ev.TicketID, data)
 }
 
 // bootstrap creates the first administrator when HELPMESH_BOOTSTRAP_TOKEN is

@@ -11,15 +11,13 @@ import (
 	"github.com/helpmesh/helpmesh/internal/api"
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
-	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/mail"
-	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/web"
 )
 
-// buildMail sets up the durable job queue and the email gateway: ticket
-// events become notify jobs, the queue's workers and (with HELPMESH_SMTP) the
+// buildMail sets up the durable job queue and the email gateway: the
+// gateway follows the event stream as "mail", the queue's workers and (with HELPMESH_SMTP) the
 // inbound SMTP listener and (with HELPMESH_IMAP_URL) the IMAP poller run as
 // workers.
 func (a *App) buildMail(ctx context.Context) error {
@@ -29,7 +27,7 @@ func (a *App) buildMail(ctx context.Context) error {
 	}
 	a.Jobs = jobs.New(a.DB, jobs.Options{Workers: 8, Batch: 32, Poll: 250 * time.Millisecond, Log: a.Log})
 	g, err := mail.New(mail.Options{
-		DB: a.DB, Tickets: a.Tickets, Users: a.Users, Units: a.Units, Blobs: a.Blobs, Log: a.Log,
+		DB: a.DB, Events: a.Events, Tickets: a.Tickets, Users: a.Users, Units: a.Units, Blobs: a.Blobs, Log: a.Log,
 		Domain: a.Config.Domain(), Address: a.Config.MailFrom, CatchAll: true, Tag: a.Config.SubjectTag,
 		BaseURL: a.Config.PublicURL(), Secret: secret, Relay: a.Config.SMTPRelay,
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
@@ -41,7 +39,6 @@ func (a *App) buildMail(ctx context.Context) error {
 	a.Mail = g
 	g.Register(a.Jobs)
 	a.AddWorker(a.Jobs.Run)
-	a.AddWorker(g.Dispatch)
 	a.AddWorker(func(ctx context.Context) error {
 		if n, err := g.Release(ctx); err != nil {
 			return err
@@ -71,14 +68,6 @@ func (a *App) buildMail(ctx context.Context) error {
 		})
 	}
 	return nil
-}
-
-// mailEmit records a ticket event for the mail gateway's dispatcher.
-func (a *App) mailEmit(ctx context.Context, q db.Querier, ev ticket.Event) error {
-	if a.Mail == nil {
-		return nil
-	}
-	return a.Mail.Emit(ctx, q, ev)
 }
 
 // mailRoutes adds GET /api/v1/outbox and GET /api/v1/outbox/quarantine

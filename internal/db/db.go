@@ -365,3 +365,24 @@ func Column[T any](rows *sql.Rows, err error) ([]T, error) {
 		return v, r.Scan(&v)
 	})
 }
+
+// Savepoint runs fn inside a savepoint of the transaction q: when fn fails,
+// what it wrote is undone and the transaction goes on (on PostgreSQL a
+// failed statement otherwise aborts the whole transaction). It returns
+// fn's error.
+func Savepoint(ctx context.Context, q Querier, fn func() error) error {
+	if _, err := q.ExecContext(ctx, `SAVEPOINT part`); err != nil {
+		return fmt.Errorf("db: savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := q.ExecContext(ctx, `ROLLBACK TO SAVEPOINT part`); rerr != nil {
+			return errors.Join(err, fmt.Errorf("db: rollback to savepoint: %w", rerr))
+		}
+		_, _ = q.ExecContext(ctx, `RELEASE SAVEPOINT part`)
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `RELEASE SAVEPOINT part`); err != nil {
+		return fmt.Errorf("db: release savepoint: %w", err)
+	}
+	return nil
+}

@@ -3,112 +3,65 @@ package mail
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
-// Ticket events reach the mail gateway through the ticket_events table, not
-// one job each: Emit appends a row in the transaction of the change, and
-// the dispatcher reads the rows in batches, composes their mails outside
-// any transaction, and then, in one transaction, deletes the rows and
-// stores the mails. An event is thus told exactly once, crash or not; the
-// change pays one append, and the writer no job claim or done mark.
+// The mail gateway is the follower "mail" of the event stream (package
+// event): it reads the ticket events in batches, composes their mails
+// outside any transaction, and stores them in the transaction that moves
+// its position past the batch. An event is thus told exactly once, crash
+// or not, also with several nodes.
 //
 // An event whose mails cannot be composed or stored is handed, in that
 // same transaction, to the job queue as a notify job, which retries it
-// with backoff and keeps it as failed after its last attempt.
-//
-// Any number of dispatchers may share a database (PostgreSQL nodes): the
-// transaction stores the mails only of the rows that its own DELETE
-// removed, so the loser of a race drops what it composed.
+// with backoff and keeps it as failed after its last attempt; the events
+// beside it are told at once.
 
 const (
 	// eventBatch bounds the events of one dispatch transaction.
 	eventBatch = 128
-	// kickDelay is how soon after Emit the dispatcher looks: long enough
-	// for the change's transaction to commit.
-	kickDelay = 10 * time.Millisecond
 	// composers compose the mails of a batch at once.
 	composers = 4
+	// follower is the gateway's name in the event stream.
+	follower = "mail"
 )
 
-// eventPayload is a ticket_events row's payload: the event, and the key of
-// its snapshot when this process keeps one.
+// eventPayload is a ticket event's data in the stream: the event, and the
+// key of its snapshot when this process keeps one.
 type eventPayload struct {
 	ticket.Event
 	Snap uint64 `json:"snap,omitempty"`
 }
 
-// Emit is the ticket.Options.Emit hook: it appends ev to ticket_events in
-// the transaction of the change and wakes the dispatcher soon after. The
-// ticket and message that ev carries are kept in memory for the
-// dispatcher, which then need not read them back.
-func (g *Gateway) Emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
+// EventData is what the event stream keeps of ev, for Log.Append in the
+// transaction of the change. The ticket and message that ev carries are
+// kept in memory for the dispatcher, which then need not read them back.
+func (g *Gateway) EventData(ev ticket.Event) any {
 	p := eventPayload{Event: ev}
 	if ev.Ticket != nil {
 		p.Snap = g.snaps.put(ev.Ticket, ev.Message)
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("mail: event: %w", err)
-	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO ticket_events (payload, created_at) VALUES ($1, $2)`, string(b), g.now()); err != nil {
-		return fmt.Errorf("mail: event: %w", err)
-	}
-	if g.armed.CompareAndSwap(false, true) {
-		time.AfterFunc(kickDelay, func() {
-			g.armed.Store(false)
-			select {
-			case g.kick <- struct{}{}:
-			default:
-			}
-		})
-	}
-	return nil
-}
-
-// Dispatch tells ticket events until ctx ends: soon after an Emit of this
-// process, and every poll interval for events written by others (the
-// mailgate command, other nodes).
-func (g *Gateway) Dispatch(ctx context.Context) error {
-	poll := time.NewTicker(g.opts.EventPoll)
-	defer poll.Stop()
-	for {
-		if _, err := g.DispatchDue(ctx); err != nil && ctx.Err() == nil {
-			g.log.Error("telling ticket events", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-g.kick:
-		case <-poll.C:
-		}
-	}
+	return p
 }
 
 // DispatchDue tells the waiting ticket events, a batch at a time, and
-// returns how many it took from the table. It stops when none is left or a
-// batch recorded nothing (the database refuses writes: the events wait for
-// the next call).
+// returns how many it told. The event stream's Run does the same in the
+// background; tests and benchmarks call this.
 func (g *Gateway) DispatchDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		evs, err := g.waitingEvents(ctx)
-		if err != nil || len(evs) == 0 {
-			return total, err
-		}
-		g.composeEvents(ctx, evs)
-		n, err := g.recordEvents(ctx, evs)
+		n, err := g.opts.Events.Step(ctx, follower)
 		total += n
-		if err != nil || n == 0 || len(evs) < eventBatch {
+		if err != nil || n < eventBatch {
 			return total, err
 		}
 	}
@@ -123,19 +76,26 @@ type pendingEvent struct {
 	err     error // composing failed: the event goes to the job queue
 }
 
-func (g *Gateway) waitingEvents(ctx context.Context) ([]*pendingEvent, error) {
-	rows, err := g.db.Reader().QueryContext(ctx, `SELECT id, payload FROM ticket_events ORDER BY id LIMIT `+strconv.Itoa(eventBatch))
-	if err != nil {
-		return nil, fmt.Errorf("mail: ticket events: %w", err)
+// tell is the gateway's event.Handler: it composes the mails of the
+// ticket events among evs and returns the Commit that stores them.
+func (g *Gateway) tell(ctx context.Context, evs []event.Event) (event.Commit, error) {
+	pending := pendingOf(evs)
+	if len(pending) == 0 {
+		return nil, nil
 	}
-	evs, err := db.Collect(rows, func(r interface{ Scan(...any) error }) (*pendingEvent, error) {
-		e := &pendingEvent{}
-		return e, r.Scan(&e.id, &e.payload)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("mail: ticket events: %w", err)
+	g.composeEvents(ctx, pending)
+	return func(ctx context.Context, q db.Querier) error { return g.record(ctx, q, pending) }, nil
+}
+
+// pendingOf returns the ticket events among evs.
+func pendingOf(evs []event.Event) []*pendingEvent {
+	pending := make([]*pendingEvent, 0, len(evs))
+	for _, e := range evs {
+		if e.TicketID != 0 && strings.HasPrefix(e.Type, "ticket.") {
+			pending = append(pending, &pendingEvent{id: e.ID, payload: string(e.Data)})
+		}
 	}
-	return evs, nil
+	return pending
 }
 
 // composeEvents composes the mails of evs, composers at a time.
@@ -276,93 +236,37 @@ func (s *snapshots) drop(key uint64, v eventSnap) {
 	}
 }
 
-// recordEvents stores the mails of evs and deletes their rows in one
-// transaction, or, when that fails, each event in a transaction of its own,
-// so that one bad event goes to the job queue alone. It returns how many
-// events it took from the table.
-func (g *Gateway) recordEvents(ctx context.Context, evs []*pendingEvent) (int, error) {
-	n, err := g.recordTx(ctx, evs, false)
-	if err == nil || ctx.Err() != nil {
-		return n, err
-	}
-	g.log.Debug("recording ticket events one by one", "events", len(evs), "err", err)
-	var errs []error
-	for _, e := range evs {
-		k, err := g.recordTx(ctx, []*pendingEvent{e}, false)
-		if err != nil && e.err == nil {
-			// Its mails could not be stored: retried as a job.
-			e.err = err
-			k, err = g.recordTx(ctx, []*pendingEvent{e}, true)
-		}
-		n += k
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return n, errors.Join(errs...)
-}
-
-// recordTx runs one dispatch transaction for evs: it deletes their rows,
-// then stores the mails of those it deleted, or enqueues a notify job for
-// those that failed (for all when retry is set).
-func (g *Gateway) recordTx(ctx context.Context, evs []*pendingEvent, retry bool) (int, error) {
-	ids := make([]int64, 0, len(evs))
-	for _, e := range evs {
-		ids = append(ids, e.id)
-	}
-	var mine map[int64]bool
-	err := g.db.Tx(ctx, func(q db.Querier) error {
-		var err error
-		if mine, err = deleteEvents(ctx, q, ids); err != nil {
-			return err
-		}
-		for _, e := range evs {
-			switch {
-			case !mine[e.id]: // told by another dispatcher
-			case e.err != nil || retry:
-				// A payload that is not JSON goes as a string: the job
-				// then fails at once, and an administrator sees it.
-				var payload any = json.RawMessage(e.payload)
-				if !json.Valid([]byte(e.payload)) {
-					payload = e.payload
-				}
-				if _, err := jobs.Enqueue(ctx, q, JobNotify, payload, time.Time{}); err != nil {
-					return err
-				}
-			default:
-				if err := g.storeAll(ctx, q, e.mails); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("mail: ticket events: %w", err)
-	}
+// record stores the mails of evs in the transaction q that moves the
+// gateway past them. An event whose mails were not composed, or cannot be
+// stored (its savepoint is rolled back), becomes a notify job instead.
+func (g *Gateway) record(ctx context.Context, q db.Querier, evs []*pendingEvent) error {
 	wake := g.opts.Relay != "" // sends may have been queued
 	for _, e := range evs {
-		if mine[e.id] && (e.err != nil || retry) {
-			g.log.Warn("ticket event handed to the job queue", "event", e.id, "ticket", e.ev.TicketID, "err", e.err)
-			wake = true
+		if e.err == nil {
+			e.err = db.Savepoint(ctx, q, func() error { return g.storeAll(ctx, q, e.mails) })
 		}
+		if e.err == nil {
+			continue
+		}
+		// A payload that is not JSON goes as a string: the job then fails
+		// at once, and an administrator sees it.
+		var payload any = json.RawMessage(e.payload)
+		if !json.Valid([]byte(e.payload)) {
+			payload = e.payload
+		}
+		if _, err := jobs.Enqueue(ctx, q, JobNotify, payload, time.Time{}); err != nil {
+			return fmt.Errorf("mail: event %d: %w", e.id, err)
+		}
+		g.log.Warn("ticket event handed to the job queue", "event", e.id, "ticket", e.ev.TicketID, "err", e.err)
+		wake = true
 	}
-	if q := g.jobs.Load(); q != nil && wake && len(mine) > 0 {
-		q.Wake()
+	if jq := g.jobs.Load(); jq != nil && wake {
+		// After the commit, which follows at once.
+		time.AfterFunc(wakeDelay, jq.Wake)
 	}
-	return len(mine), nil
+	return nil
 }
 
-// deleteEvents deletes the events ids and returns those it deleted.
-func deleteEvents(ctx context.Context, q db.Querier, ids []int64) (map[int64]bool, error) {
-	list, args := inList(1, ids)
-	got, err := db.Column[int64](q.QueryContext(ctx, `DELETE FROM ticket_events WHERE id IN (`+list+`) RETURNING id`, args...))
-	if err != nil {
-		return nil, err
-	}
-	mine := make(map[int64]bool, len(got))
-	for _, id := range got {
-		mine[id] = true
-	}
-	return mine, nil
-}
+// wakeDelay is how long after recording the job queue is woken: long
+// enough for the transaction to commit.
+const wakeDelay = 10 * time.Millisecond

@@ -13,6 +13,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/db/dbtest"
+	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -28,6 +29,7 @@ type env struct {
 	units   *unit.Store
 	tickets *ticket.Store
 	jobs    *jobs.Queue
+	events  *event.Log
 	blobDir string // root of the blob store
 	g       *Gateway
 	unit    *unit.Unit // support@DOMAIN, comment: support-comment@DOMAIN
@@ -54,14 +56,15 @@ func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
 	}
 	e := &env{t: t, db: d, users: user.NewStore(d), units: unit.NewStore(d), blobDir: blobDir, now: time.Now().UTC()}
 	var gw atomic.Pointer[Gateway]
+	e.events = event.New(d, event.Options{})
 	e.tickets = ticket.NewStore(d, ticket.Options{Emit: func(ctx context.Context, q db.Querier, ev ticket.Event) error {
-		return gw.Load().Emit(ctx, q, ev)
+		return e.events.Append(ctx, q, ev.Type(), ev.TicketID, gw.Load().EventData(ev))
 	}})
 	secret, err := LoadSecret(ctx, d, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{DB: d, Tickets: e.tickets, Users: e.users, Units: e.units, Blobs: blobs, Domain: testDomain,
+	o := Options{DB: d, Events: e.events, Tickets: e.tickets, Users: e.users, Units: e.units, Blobs: blobs, Domain: testDomain,
 		CatchAll: true, BaseURL: "http://hm.example", Secret: secret}
 	for _, f := range opts {
 		f(&o)
@@ -134,6 +137,36 @@ func (e *env) work() {
 			return
 		}
 	}
+}
+
+// waiting is how many events the gateway has not told yet.
+func (e *env) waiting() int64 {
+	stats, err := e.events.Stats(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, s := range stats {
+		if s.Name == follower {
+			return s.Lag
+		}
+	}
+	e.t.Fatal("the gateway does not follow the event stream")
+	return 0
+}
+
+// pending reads the events the gateway has not told yet.
+func (e *env) pending(l *event.Log) []*pendingEvent {
+	e.t.Helper()
+	ctx := context.Background()
+	var c int64
+	if err := e.db.R.QueryRowContext(ctx, `SELECT position FROM event_followers WHERE name = $1`, follower).Scan(&c); err != nil {
+		e.t.Fatal(err)
+	}
+	evs, err := l.Read(ctx, c, eventBatch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pendingOf(evs)
 }
 
 func (e *env) outbox() []OutboxEntry {

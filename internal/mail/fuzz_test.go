@@ -88,8 +88,9 @@ func FuzzDeliver(f *testing.F) {
 		if _, err := e.g.DispatchDue(ctx); err != nil {
 			t.Fatalf("DispatchDue: %v", err)
 		}
-		var waiting, retried int
-		if err := e.db.R.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM ticket_events), (SELECT COUNT(*) FROM jobs WHERE kind = $1)`, JobNotify).Scan(&waiting, &retried); err != nil {
+		waiting := e.waiting()
+		var retried int
+		if err := e.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE kind = $1`, JobNotify).Scan(&retried); err != nil {
 			t.Fatal(err)
 		}
 		if waiting != 0 || retried != 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -69,11 +70,9 @@ type Options struct {
 	// MaxAttachmentBytes the largest attachment (default 10 MiB).
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
-	// EventPoll is how often the dispatcher looks for ticket events that
-	// other processes wrote (default 250ms, as the job queue polls); this
-	// process's own wake it at once.
-	EventPoll time.Duration
-	Now       func() time.Time
+	// Events is the event stream; the gateway follows it as "mail".
+	Events *event.Log
+	Now    func() time.Time
 }
 
 // Gateway is the email gateway of one helpmesh instance.
@@ -90,10 +89,6 @@ type Gateway struct {
 	tagRE *regexp.Regexp
 	// units keeps the units that notifications go to, briefly.
 	units unitCache
-	// kick wakes the dispatcher (dispatch.go); armed tells that a timer
-	// will send it.
-	kick  chan struct{}
-	armed atomic.Bool
 	// snaps keeps what this process's events carry (dispatch.go).
 	snaps *snapshots
 	// jobs runs the gateway's jobs, once Register was called.
@@ -102,8 +97,8 @@ type Gateway struct {
 
 // New checks opts and returns a Gateway.
 func New(opts Options) (*Gateway, error) {
-	if opts.DB == nil || opts.Tickets == nil || opts.Users == nil || opts.Units == nil || opts.Blobs == nil {
-		return nil, errors.New("mail: DB, Tickets, Users, Units and Blobs are required")
+	if opts.DB == nil || opts.Events == nil || opts.Tickets == nil || opts.Users == nil || opts.Units == nil || opts.Blobs == nil {
+		return nil, errors.New("mail: DB, Events, Tickets, Users, Units and Blobs are required")
 	}
 	if len(opts.Secret) < 16 {
 		return nil, errors.New("mail: the secret must have at least 16 bytes")
@@ -138,9 +133,6 @@ func New(opts Options) (*Gateway, error) {
 	if opts.MaxAttachmentBytes <= 0 {
 		opts.MaxAttachmentBytes = 10 << 20
 	}
-	if opts.EventPoll <= 0 {
-		opts.EventPoll = 250 * time.Millisecond
-	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -154,8 +146,7 @@ func New(opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	return &Gateway{
-		kick:   make(chan struct{}, 1),
+	g := &Gateway{
 		snaps:  newSnapshots(),
 		sender: sender,
 		opts:   opts,
@@ -164,7 +155,9 @@ func New(opts Options) (*Gateway, error) {
 		log:    opts.Log,
 		system: &auth.Principal{Role: auth.RoleAdmin, Email: "mail gateway", Via: "mail"},
 		tagRE:  regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`),
-	}, nil
+	}
+	opts.Events.Follow(follower, g.tell, event.FollowOptions{Batch: eventBatch, FromStart: true})
+	return g, nil
 }
 
 func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }

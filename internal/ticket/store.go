@@ -15,6 +15,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/event"
 )
 
 // Event tells listeners what happened to a ticket. It is emitted inside the
@@ -34,6 +35,36 @@ type Event struct {
 	// otherwise read them back. They are not part of the event's JSON.
 	Ticket  *Ticket  `json:"-"`
 	Message *Message `json:"-"`
+}
+
+// Type is ev's type in the event stream (package event). A change that
+// does several things is one event, named by what matters most to its
+// followers: closing, solving, reopening, then a move to another unit or
+// assignee; Changes lists everything it changed.
+func (ev Event) Type() string {
+	switch ev.Kind {
+	case "created":
+		return event.TicketCreated
+	case "message":
+		if ev.Internal {
+			return event.TicketNote
+		}
+		return event.TicketMessage
+	}
+	typ := event.TicketUpdated
+	for _, c := range ev.Changes {
+		switch {
+		case c.Field == "status" && c.New == string(Closed):
+			return event.TicketClosed
+		case c.Field == "status" && (c.New == string(Solved) || c.New == string(Unsolved)):
+			typ = event.TicketSolved
+		case c.Field == "status" && c.New == string(Reopened) && typ != event.TicketSolved:
+			typ = event.TicketReopened
+		case (c.Field == "unit_id" || c.Field == "assignee_id") && typ == event.TicketUpdated:
+			typ = event.TicketAssigned
+		}
+	}
+	return typ
 }
 
 // Change is one field change.
