@@ -306,6 +306,21 @@ type HistoryEntry struct {
 	Source string    `json:"source"`
 }
 
+// Event is one entry of the change feed.
+type Event struct {
+	ID       int64           `json:"id"`
+	Type     string          `json:"type"`
+	At       time.Time       `json:"at"`
+	TicketID int64           `json:"ticket_id"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// EventPage is a page of the change feed.
+type EventPage struct {
+	Items      []Event `json:"items"`
+	NextCursor string  `json:"next_cursor"`
+}
+
 // Relation links two tickets.
 type Relation struct {
 	ID    int64  `json:"id"`
@@ -489,6 +504,20 @@ func (c *Client) Messages(ctx context.Context, ticketID int64) ([]Message, error
 func (c *Client) History(ctx context.Context, ticketID int64) ([]HistoryEntry, error) {
 	var out items[HistoryEntry]
 	return out.Items, c.Do(ctx, "GET", "/api/v1/tickets/"+id(ticketID)+"/history", nil, &out)
+}
+
+// Events returns the change feed after cursor ("" for the oldest kept);
+// limit 0 asks for the server's default.
+func (c *Client) Events(ctx context.Context, cursor string, limit int) (*EventPage, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("after", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out EventPage
+	return &out, c.Do(ctx, "GET", "/api/v1/events?"+q.Encode(), nil, &out)
 }
 
 // AddWatcher adds an address to a ticket's watchers.

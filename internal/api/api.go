@@ -37,6 +37,7 @@ type Deps struct {
 	Units     *unit.Store
 	Tickets   *ticket.Store
 	Blobs     blob.Store
+	Events    EventFeed
 	MaxBody   int64 // request body limit
 	MaxUpload int64 // one attachment
 	// Authenticators are tried, in order, when a request has no bearer token.
@@ -78,6 +79,9 @@ func New(d Deps) *API {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	a := &API{Deps: d, mux: http.NewServeMux()}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "helpmesh_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -87,6 +91,9 @@ func New(d Deps) *API {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
 	d.Registry.MustRegister(a.requests, a.latency)
+	if d.Events != nil {
+		d.Registry.MustRegister(followerMetrics{d.Events, d.Log})
+	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "helpmesh_tickets", Help: "Number of tickets.",
@@ -150,6 +157,7 @@ func (a *API) routesV1() {
 	a.authed("POST /api/v1/tickets/{id}/relations", a.addRelation)
 	a.authed("GET /api/v1/tickets/{id}/relations", a.listRelations)
 	a.authed("GET /api/v1/attachments/{id}", a.getAttachment)
+	a.authed("GET /api/v1/events", a.events)
 }
 
 // authed registers a handler that needs a principal.

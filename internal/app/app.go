@@ -107,7 +107,7 @@ func (a *App) build(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	a.API = api.New(api.Deps{
-		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
 		Extra: a.extraRoutes, Authenticators: idp.apiAuthenticators(),
 	})
