@@ -25,6 +25,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/identity/idweb"
 	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -49,6 +50,8 @@ type App struct {
 	Mail     *mail.Gateway // email gateway (mail.go)
 	// Events is the event stream every follower reads.
 	Events *event.Log
+	// Live tells this process's open pages of changes.
+	Live *live.Hub
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -98,6 +101,8 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildMail(ctx); err != nil {
 		return err
 	}
+	a.Live = live.NewHub(a.Tickets)
+	a.Live.Follow(a.Events)
 	a.AddWorker(a.Events.Run) // after every follower is registered
 
 	idp, err := a.buildIdentity()
@@ -117,7 +122,7 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("/", a.mountIdentity(mux, idp, web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
-		Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
+		Live: a.Live, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
 	})))
 	a.Handler = mux
 	return nil

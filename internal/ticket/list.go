@@ -589,3 +589,27 @@ func (s *Store) Sight(ctx context.Context, p *auth.Principal, ids []int64) (map[
 	}
 	return out, nil
 }
+
+// UnitsOf returns the unit each of the tickets ids is in (0 for none).
+func (s *Store) UnitsOf(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, COALESCE(unit_id, 0) FROM tickets WHERE id IN (`+joinIDs(ids)+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: units of tickets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, unit int64
+		if err := rows.Scan(&id, &unit); err != nil {
+			return nil, fmt.Errorf("ticket: units of tickets: %w", err)
+		}
+		out[id] = unit
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ticket: units of tickets: %w", err)
+	}
+	return out, nil
+}

@@ -20,6 +20,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/event"
+	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -98,7 +100,18 @@ func newEnv(t testing.TB, dsn string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: d, users: user.NewStore(d), units: unit.NewStore(d), tickets: ticket.NewStore(d, ticket.Options{}), blobs: bs, mail: &fakeMailer{}}
+	// The event stream, followed by the live hub as in helpmesh serve.
+	events := event.New(d, event.Options{Poll: 20 * time.Millisecond})
+	tickets := ticket.NewStore(d, ticket.Options{Emit: func(ctx context.Context, q db.Querier, ev ticket.Event) error {
+		return events.Append(ctx, q, ev.Type(), ev.TicketID, ev)
+	}})
+	hub := live.NewHub(tickets)
+	hub.Follow(events)
+	runCtx, stop := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	running.Go(func() { _ = events.Run(runCtx) })
+	t.Cleanup(func() { stop(); running.Wait() })
+	e := &env{t: t, db: d, users: user.NewStore(d), units: unit.NewStore(d), tickets: tickets, blobs: bs, mail: &fakeMailer{}}
 	mk := func(email, name string, role auth.Role) *user.User {
 		u, err := e.users.Create(ctx, user.NewUser{Email: email, Name: name, Role: role, Password: testPassword})
 		if err != nil {
@@ -128,7 +141,7 @@ func newEnv(t testing.TB, dsn string) *env {
 		}
 	}
 	e.h = New(Deps{DB: d, Users: e.users, Units: e.units, Tickets: e.tickets, Blobs: bs, Mailer: e.mail,
-		BaseURL: "", InstanceName: "Test Helpdesk", SSEInterval: 100 * time.Millisecond})
+		BaseURL: "", InstanceName: "Test Helpdesk", Live: hub})
 	e.srv = httptest.NewServer(e.h)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -2,21 +2,26 @@ package web
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/helpmesh/helpmesh/internal/live"
 )
 
 // Live updates: a page that shows a ticket or a queue opens a server-sent
-// event stream; the stream looks at the database every SSEInterval and
-// sends "changed" when the ticket (or any ticket of the unit) changed.
-// Asking the shared database, rather than an in-process bus, makes updates
-// made on any node (web, API, mail, peers) reach every browser.
+// event stream, subscribed to the live hub, which follows the event stream
+// (package live): every change made on any node (web, API, mail, peers)
+// reaches every browser, and a change the viewer may not see (an internal
+// note, for a requester) is not told.
 
-// maxStream bounds one stream; the browser's EventSource reconnects.
-const maxStream = 10 * time.Minute
+const (
+	// maxStream bounds one stream; the browser's EventSource reconnects.
+	maxStream = 10 * time.Minute
+	// keepAlive is how often an idle stream sends a comment, so that
+	// proxies keep it open.
+	keepAlive = 20 * time.Second
+)
 
 func (h *Handler) ticketEvents(w http.ResponseWriter, r *http.Request) {
 	id, ok := ticketID(r)
@@ -24,15 +29,15 @@ func (h *Handler) ticketEvents(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
 		return
 	}
-	if _, err := h.d.Tickets.Get(r.Context(), principal(r), id); err != nil {
+	p := principal(r)
+	t, err := h.d.Tickets.Get(r.Context(), p, id)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.stream(w, r, func(ctx context.Context) (string, error) {
-		var at time.Time
-		err := h.d.DB.R.QueryRowContext(ctx, `SELECT updated_at FROM tickets WHERE id = $1`, id).Scan(&at)
-		return at.UTC().Format(time.RFC3339Nano), err
-	})
+	sub, done := h.d.Live.Ticket(id, p.CanSeeInternal(t.Facts()))
+	defer done()
+	h.stream(w, r, sub)
 }
 
 func (h *Handler) queueEvents(w http.ResponseWriter, r *http.Request) {
@@ -45,25 +50,17 @@ func (h *Handler) queueEvents(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusForbidden, "You do not work this unit's queue.")
 		return
 	}
-	h.stream(w, r, func(ctx context.Context) (string, error) {
-		var at sql.NullString // MAX() of a timestamp is text on SQLite
-		var n int64
-		err := h.d.DB.R.QueryRowContext(ctx, `SELECT MAX(updated_at), COUNT(*) FROM tickets WHERE unit_id = $1`, u.ID).Scan(&at, &n)
-		return fmt.Sprintf("%s/%d", at.String, n), err
-	})
+	sub, done := h.d.Live.Queue(u.ID)
+	defer done()
+	h.stream(w, r, sub)
 }
 
-// stream sends "changed" each time version returns something new.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, version func(ctx context.Context) (string, error)) {
+// stream sends "changed" each time sub is told of a change.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, sub *live.Sub) {
 	ctx, cancel := context.WithTimeout(r.Context(), maxStream)
 	defer cancel()
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(maxStream + time.Minute))
-	last, err := version(ctx)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
@@ -73,31 +70,17 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, version func(ct
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	tick := time.NewTicker(h.d.SSEInterval)
-	defer tick.Stop()
-	beat := 0
-	for {
+	beat := time.NewTicker(keepAlive)
+	defer beat.Stop()
+	for n := 1; ; {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-		}
-		v, err := version(ctx)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				h.d.Log.Warn("web: live updates", "err", err)
-			}
-			return
-		}
-		beat++
-		switch {
-		case v != last:
-			last = v
-			fmt.Fprintf(w, "event: changed\ndata: %s\n\n", v)
-		case beat%10 == 0:
+		case <-sub.C:
+			fmt.Fprintf(w, "event: changed\ndata: %d\n\n", n)
+			n++
+		case <-beat.C:
 			fmt.Fprintf(w, ": keep-alive\n\n")
-		default:
-			continue
 		}
 		if err := rc.Flush(); err != nil {
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -76,8 +77,8 @@ type Deps struct {
 	MaxBody      int64  // form body limit
 	MaxUpload    int64  // one attachment
 	Now          func() time.Time
-	// SSEInterval is how often live-update streams look for changes.
-	SSEInterval time.Duration
+	// Live tells open pages of changes.
+	Live *live.Hub
 }
 
 // SignInProvider is a single sign-on button on the sign-in page.
@@ -113,9 +114,6 @@ func New(d Deps) *Handler {
 	}
 	if d.InstanceName == "" {
 		d.InstanceName = "helpmesh"
-	}
-	if d.SSEInterval <= 0 {
-		d.SSEInterval = 2 * time.Second
 	}
 	secure := strings.HasPrefix(d.BaseURL, "https://")
 	if d.Sessions == nil {

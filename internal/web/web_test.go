@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
@@ -481,30 +483,61 @@ func TestStaffAndAdminPages(t *testing.T) {
 	})
 }
 
+// TestLiveUpdates: an open ticket page is told of a change at once, and a
+// requester's page is not told of an internal note, which staff's is.
 func TestLiveUpdates(t *testing.T) {
 	e := newEnv(t, t.TempDir()+"/h.db")
 	c := e.client()
 	c.login("ada@example.org")
 	r := c.post("/tickets/new", url.Values{"subject": {"Live"}, "body": {"x"}, "service": {"hpc"}})
-	req, _ := http.NewRequest("GET", e.srv.URL+r.location+"/events", nil)
-	res, err := c.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("content type %q", ct)
-	}
 	staff := e.client()
 	staff.login("sam@support.example.org")
-	go staff.post(r.location+"/messages", url.Values{"body": {"on it"}})
-	buf := make([]byte, 4096)
-	var got string
-	for !strings.Contains(got, "event: changed") {
-		n, err := res.Body.Read(buf)
+	open := func(cl *client) (lines chan string) {
+		req, _ := http.NewRequest("GET", e.srv.URL+r.location+"/events", nil)
+		res, err := cl.http.Do(req)
 		if err != nil {
-			t.Fatalf("stream ended: %v (%q)", err, got)
+			t.Fatal(err)
 		}
-		got += string(buf[:n])
+		t.Cleanup(func() { res.Body.Close() })
+		if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("content type %q", ct)
+		}
+		lines = make(chan string, 16)
+		go func() {
+			sc := bufio.NewScanner(res.Body)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		return lines
+	}
+	changed := func(lines chan string, within time.Duration) bool {
+		deadline := time.After(within)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("stream ended")
+				}
+				if l == "event: changed" {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	ada, sam := open(c), open(staff)
+	staff.post(r.location+"/messages", url.Values{"body": {"a disk died"}, "internal": {"1"}})
+	if !changed(sam, 5*time.Second) {
+		t.Fatal("staff's page was not told of the note")
+	}
+	if changed(ada, 500*time.Millisecond) {
+		t.Error("the requester's page was told of an internal note")
+	}
+	staff.post(r.location+"/messages", url.Values{"body": {"on it"}})
+	if !changed(ada, 5*time.Second) {
+		t.Fatal("the requester's page was not told of the reply")
 	}
 }
