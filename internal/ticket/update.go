@@ -96,7 +96,9 @@ func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, u Updat
 		}
 		return nil, fmt.Errorf("ticket: update %d: %w", id, err)
 	}
-	return s.Get(ctx, p, id)
+	// The ticket as written, also when the change moved it out of p's
+	// sight (a supporter who escalates to the ticket handler team).
+	return s.cache.load(ctx, s, id, p.UserID)
 }
 
 // plan works out the field changes an update makes, and checks them.

@@ -268,6 +268,7 @@ var flashes = map[string]string{
 	"replied":  "Your reply was added.",
 	"noted":    "Internal note added. The requester does not see it.",
 	"updated":  "The ticket was updated.",
+	"moved":    "The ticket was moved to a unit you do not work; it has left your queues.",
 	"watcher":  "The watcher was added.",
 	"unwatch":  "The watcher was removed.",
 	"verified": "Thank you: the ticket is verified and closed for good.",

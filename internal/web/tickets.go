@@ -467,12 +467,18 @@ func (h *Handler) setFields(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if _, err := h.d.Tickets.Update(ctx, p, id, u); err != nil {
+	t, err := h.d.Tickets.Update(ctx, p, id, u)
+	if err != nil {
 		if msg := fieldError(err); msg != "" {
 			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": msg}, "", "")
 			return
 		}
 		h.fail(w, r, err)
+		return
+	}
+	if !p.CanSeeTicket(t.Facts()) {
+		// Moved out of the supporter's sight: back to their queues.
+		h.redirect(w, r, "/queue", "moved")
 		return
 	}
 	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "updated")
