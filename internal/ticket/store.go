@@ -614,66 +614,13 @@ type NewMessage struct {
 // from the requester to a ticket waiting for their reply moves it back to
 // in_progress. Frozen tickets take no more messages.
 func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int64, nm NewMessage) (*Message, error) {
-	if err := CheckBody(nm.Body); err != nil {
-		return nil, err
-	}
-	if nm.Source == "" {
-		nm.Source = FromAPI
-	}
-	if err := checkEnum("source", nm.Source, Sources); err != nil {
-		return nil, err
-	}
 	var mid int64
-	err := s.db.Tx(ctx, func(q db.Querier) error {
-		t, err := s.load(ctx, q, ticketID, p.UserID)
-		if err != nil {
-			return err
-		}
-		if !p.CanSeeTicket(t.Facts()) {
-			return apperr.New(apperr.NotFound, "no ticket %d", ticketID)
-		}
-		if p.ReadOnly {
-			return apperr.New(apperr.Forbidden, "this credential is read-only")
-		}
-		if nm.Internal && !p.CanWorkTicket(t.Facts()) {
-			return apperr.New(apperr.Forbidden, "only support staff may add internal notes")
-		}
-		if t.Status.Frozen() {
-			return apperr.New(apperr.Conflict, "ticket %d is %s and takes no more messages", t.ID, t.Status)
-		}
-		now := s.now()
-		mid, err = s.insertMessage(ctx, q, t.ID, p.UserID, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
-		if err != nil {
-			return err
-		}
-		action := "replied"
-		if nm.Internal {
-			action = "noted"
-		}
-		if err := s.history(ctx, q, t.ID, p, now, action, "", "", strconv.FormatInt(mid, 10), nm.Source); err != nil {
-			return err
-		}
-		var changes []Change
-		if !nm.Internal && t.Status == WaitingForReply && p.UserID == t.Requester.ID {
-			changes = append(changes, Change{Field: "status", Old: string(t.Status), New: string(InProgress)})
-			if err := s.history(ctx, q, t.ID, p, now, "changed", "status", string(t.Status), string(InProgress), nm.Source); err != nil {
-				return err
-			}
-		}
-		status := t.Status
-		if len(changes) > 0 {
-			status = InProgress
-		}
-		if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3`, string(status), now, t.ID); err != nil {
-			return fmt.Errorf("touch ticket: %w", err)
-		}
-		return s.emit(ctx, q, Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source})
+	err := s.db.Tx(ctx, func(q db.Querier) (err error) {
+		mid, err = s.AddMessageTx(ctx, q, p, ticketID, nm)
+		return err
 	})
 	if err != nil {
-		if db.IsUniqueViolation(err) && nm.MailID != "" {
-			return nil, apperr.New(apperr.Conflict, "mail %s was processed already", nm.MailID)
-		}
-		return nil, fmt.Errorf("ticket: add message: %w", err)
+		return nil, err
 	}
 	return s.message(ctx, s.r, mid)
 }

@@ -29,11 +29,11 @@ func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, n
 	return t.ID, nil
 }
 
-// AddMessageTx is AddMessage inside the caller's transaction q, with the
-// same checks: p must see the ticket (requester, watcher, staff), only its
-// staff add internal notes, frozen tickets take no more messages, and a
-// public reply of the requester moves waiting_for_reply to in_progress. It
-// returns the new message's id. A unique violation on the mail's
+// AddMessageTx is AddMessage inside the caller's transaction q, and the
+// one way a message is added: p must see the ticket (requester, watcher,
+// staff), only its staff add internal notes, frozen tickets take no more
+// messages, and a public reply of the requester moves waiting_for_reply to
+// in_progress. It returns the new message's id. A unique violation on the mail's
 // Message-ID is returned as a Conflict; q is unusable after any error and
 // must be rolled back.
 func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principal, ticketID int64, nm NewMessage) (int64, error) {
