@@ -21,7 +21,7 @@ const maxAuthResults = 50
 // is not one: no authserv-id, or a result without method=result.
 func parseAuthResults(v string) (authservID string, results []authResult, ok bool) {
 	parts := splitOutside(stripComments(v), ';')
-	head := strings.Fields(parts[0])
+	head := fieldsOutside(parts[0])
 	if len(head) == 0 || len(head) > 2 {
 		return "", nil, false
 	}
