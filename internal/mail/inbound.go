@@ -203,7 +203,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	}
 	if tgt.comment {
 		if claimed {
-			return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "internal notes by mail need a proven sender: " +
+			return g.refuse(ctx, env, p, raw, &Rejection{Reason: "internal notes by mail need a proven sender: " +
 				"reply to the address in our mail about the ticket, or send from a domain that signs its mail (DKIM)"})
 		}
 		if t == nil {
