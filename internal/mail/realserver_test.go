@@ -186,7 +186,7 @@ func TestOutboundThroughPostfix(t *testing.T) {
 		"References original": strings.Contains(h.Get("References"), "@client.example>"),
 		"Auto-Submitted":      h.Get("Auto-Submitted") == "auto-replied",
 		"loop header":         h.Get(LoopHeader) == testDomain,
-		"Reply-To token":      strings.Contains(h.Get("Reply-To"), fmt.Sprintf("support+t%d-", out.TicketID)),
+		"Reply-To token":      strings.Contains(h.Get("Reply-To"), fmt.Sprintf("support+t%dr%s-", out.TicketID, e.g.sig.rcptKey(requester))),
 		"From":                strings.Contains(h.Get("From"), "helpdesk@"+testDomain),
 		"To":                  strings.Contains(h.Get("To"), requester),
 		"Date":                h.Get("Date") != "",
