@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ type Outcome struct {
 	// Elevated: the gateway wrote for a participant the ticket store alone
 	// would not have let write (see mayPost).
 	Elevated bool
-	// Verified: the mail proved its sender (see verified).
+	// Verified: the mail proved its sender (see ownToken and authVerified).
 	Verified bool
 }
 
@@ -179,18 +180,23 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		}
 		principal.Via = "mail"
 	}
-	// Staff rights need a proven sender: anyone can write a staff member's
-	// address into From. Unproven, a staff member's mail is an outsider's:
-	// it has their rights as a requester at most (see mayPost).
-	verified := g.verified(p, tgt, from)
+
+	// Anyone can write any address into From: whether the trusted MTA
+	// checked the sender (byMTA) decides whether the weak ways of
+	// threading count, and whether the mail is addressed to the sender's
+	// own reply token for the ticket it threads to decides the rest.
+	byMTA := authVerified(p.Header.Values("Authentication-Results"), g.opts.AuthServID, from)
+	ticketID, replyToNote, signed, err := g.thread(ctx, p, tgt, from, senderID, byMTA)
+	if err != nil {
+		return Outcome{}, err
+	}
+	// Staff rights need a proven sender. Unproven, a staff member's mail
+	// is an outsider's: it has their rights as a requester at most (see
+	// mayPost).
+	verified := byMTA || g.ownToken(tgt, from, ticketID)
 	claimed := principal != nil && !verified && principal.IsStaff()
 	if claimed {
 		principal = asRequester(principal)
-	}
-
-	ticketID, replyToNote, signed, err := g.thread(ctx, p, tgt, from, senderID, verified)
-	if err != nil {
-		return Outcome{}, err
 	}
 	var t *ticket.Ticket
 	if ticketID != 0 {
@@ -335,15 +341,12 @@ func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth
 	return true, nil
 }
 
-// verified tells whether a mail proves its sender (the From address, else
-// the envelope sender): it is addressed to that sender's own reply token
-// from our mail, or the trusted MTA's Authentication-Results say that DKIM
-// or DMARC passed for the sender's domain.
-func (g *Gateway) verified(p *parsed, tgt *target, from string) bool {
-	if tgt.rkey != "" && tgt.rkey == g.sig.rcptKey(from) {
-		return true
-	}
-	return authVerified(p.Header.Values("Authentication-Results"), g.opts.AuthServID, from)
+// ownToken tells whether a mail proves its sender (the From address, else
+// the envelope sender) by its recipient: a reply token that we made for
+// that sender and for ticketID, the ticket the mail threads to. (The
+// other proof is the trusted MTA's, see authVerified.)
+func (g *Gateway) ownToken(tgt *target, from string, ticketID int64) bool {
+	return tgt.rkey != "" && tgt.ticketID == ticketID && hmac.Equal([]byte(tgt.rkey), []byte(g.sig.rcptKey(from)))
 }
 
 // asRequester returns p with no more rights than a requester's: no role,

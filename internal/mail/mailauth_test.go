@@ -91,6 +91,15 @@ func TestForgedStaffMail(t *testing.T) {
 		if rej := (*Rejection)(nil); !errors.As(err, &rej) {
 			t.Errorf("note to another member's comment token: %v, want a bounce", err)
 		}
+		// The staff member's token for this ticket proves nothing for
+		// another one (were it leaked, it would otherwise open them all).
+		other := e.deliver(mailMsg("otto@ext.example", support, "Other", "help"), support).TicketID
+		e.work()
+		otherMail := find(e.outbox(), KindAutoReply, "otto@ext.example")
+		out = e.deliver(mailMsg("staff@uni.example", staffToken, "Re: x", "forged", "In-Reply-To: <"+otherMail.MessageID+">"), staffToken)
+		if out.TicketID == other || out.TicketID == tid || out.Verified {
+			t.Errorf("staff token of ticket %d used for ticket %d: %+v", tid, other, out)
+		}
 		// A token whose recipient key was changed is no token at all.
 		if ok, _ := e.g.KnownRecipient(ctx, strings.Replace(staffToken, fmt.Sprintf("t%dr", tid), fmt.Sprintf("t%dra", tid), 1)); ok {
 			t.Error("a token with a changed recipient key is a known recipient")
