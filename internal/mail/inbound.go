@@ -533,9 +533,10 @@ func (g *Gateway) pickTarget(ctx context.Context, env Envelope, p *parsed) (*tar
 // our signed identifiers (a Message-ID of ours or a reply token), which
 // only mail about the ticket carries. The other ways (Message-IDs of mail
 // that came in, the subject tag) count only for participants, and only
-// when the mail proved its sender (verified): a ticket number and an
-// address are easy to learn.
-func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64, verified bool) (id int64, note, signed bool, err error) {
+// when the trusted MTA proved the sender (byMTA; a mail to a reply token
+// has threaded before them): a ticket number and an address are easy to
+// learn.
+func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64, byMTA bool) (id int64, note, signed bool, err error) {
 	refs := append([]string{}, p.InReplyTo...)
 	for i := len(p.References) - 1; i >= 0; i-- {
 		refs = append(refs, p.References[i])
@@ -550,7 +551,7 @@ func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from strin
 	if tgt.ticketID != 0 {
 		return tgt.ticketID, tgt.comment, true, nil
 	}
-	if !verified {
+	if !byMTA {
 		return 0, false, false, nil
 	}
 	// 1b. Message-IDs of mail that came in for a ticket, from a participant
