@@ -31,6 +31,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		Domain: a.Config.Domain(), Address: a.Config.MailFrom, CatchAll: true, Tag: a.Config.SubjectTag,
 		BaseURL: a.Config.PublicURL(), Secret: secret, Relay: a.Config.SMTPRelay,
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
+		AuthServID:         a.Config.MailAuthServID,
 		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow,
 	})
 	if err != nil {

@@ -33,6 +33,10 @@ type Config struct {
 	// imap://user:password@host:port/MAILBOX; see IMAPMailbox.
 	IMAPURL      string
 	IMAPInterval time.Duration // HELPMESH_IMAP_INTERVAL, default 1m
+	// MailAuthServID is the authserv-id of the MTA whose
+	// Authentication-Results headers the mail gateway trusts
+	// (HELPMESH_MAIL_AUTHSERV_ID); empty trusts none.
+	MailAuthServID string
 	// MailRejectUnknown refuses mail from addresses without an account
 	// (HELPMESH_MAIL_REJECT_UNKNOWN).
 	MailRejectUnknown bool
@@ -139,6 +143,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	str(&c.MailDomain, "HELPMESH_MAIL_DOMAIN")
 	str(&c.MailFrom, "HELPMESH_MAIL_FROM")
 	str(&c.SubjectTag, "HELPMESH_SUBJECT_TAG")
+	str(&c.MailAuthServID, "HELPMESH_MAIL_AUTHSERV_ID")
 	str(&c.BootstrapToken, "HELPMESH_BOOTSTRAP_TOKEN")
 	str(&c.LogLevel, "HELPMESH_LOG_LEVEL")
 	str(&c.LogFormat, "HELPMESH_LOG_FORMAT")
@@ -300,6 +305,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SubjectTag == "" || strings.ContainsAny(c.SubjectTag, "[]#\r\n") {
 		bad("HELPMESH_SUBJECT_TAG", "%q must be non-empty without [ ] # or newlines", c.SubjectTag)
+	}
+	if strings.ContainsAny(c.MailAuthServID, " \t\r\n;()\"") {
+		bad("HELPMESH_MAIL_AUTHSERV_ID", "%q must be one authserv-id such as mx.example.org", c.MailAuthServID)
 	}
 	if c.IMAPURL != "" {
 		if _, err := c.IMAPMailbox(); err != nil {

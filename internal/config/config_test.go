@@ -72,6 +72,7 @@ func TestValidateMessages(t *testing.T) {
 		{"base url", func(c *Config) { c.BaseURL = "example.org" }, "HELPMESH_BASE_URL (--base-url)"},
 		{"relay", func(c *Config) { c.SMTPRelay = "http://x" }, `HELPMESH_SMTP_RELAY: "http://x" is not smtp://host:port`},
 		{"tag", func(c *Config) { c.SubjectTag = "a[b" }, "HELPMESH_SUBJECT_TAG"},
+		{"authserv-id", func(c *Config) { c.MailAuthServID = "mx; dkim=pass" }, "HELPMESH_MAIL_AUTHSERV_ID"},
 		{"bootstrap", func(c *Config) { c.BootstrapToken = "short" }, "HELPMESH_BOOTSTRAP_TOKEN: must be at least 16 characters"},
 		{"max body", func(c *Config) { c.MaxBodyBytes = 10 }, "HELPMESH_MAX_BODY: must be at least 1KiB"},
 		{"max upload", func(c *Config) { c.MaxUploadBytes = c.MaxBodyBytes + 1 }, "HELPMESH_MAX_UPLOAD"},

@@ -40,6 +40,15 @@ type env struct {
 
 const testDomain = "helpmesh.test"
 
+// testAuthServID is the authserv-id of the MTA the test gateway trusts.
+const testAuthServID = "mx.helpmesh.test"
+
+// dkimPass is the Authentication-Results header of the trusted MTA for a
+// mail whose DKIM signature of domain passed.
+func dkimPass(domain string) string {
+	return "Authentication-Results: " + testAuthServID + "; dkim=pass (2048-bit key) header.d=" + domain + " header.s=sel"
+}
+
 type envOpt func(*Options)
 
 func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
@@ -65,7 +74,7 @@ func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
 		t.Fatal(err)
 	}
 	o := Options{DB: d, Events: e.events, Tickets: e.tickets, Users: e.users, Units: e.units, Blobs: blobs, Domain: testDomain,
-		CatchAll: true, BaseURL: "http://hm.example", Secret: secret}
+		CatchAll: true, BaseURL: "http://hm.example", Secret: secret, AuthServID: testAuthServID}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -48,6 +48,9 @@ func seeds() []string {
 		"From: a@ext.example\nSubject: lf only\nIn-Reply-To: <hm.1.p.aaaa.bbbbbbbbbbbbbbbb@helpmesh.test>\n\nreply\n",
 		"",
 		"\r\n\r\n",
+		// a staff member's address in From with Authentication-Results
+		// headers: one forged below another MTA's, one broken, one folded
+		"Authentication-Results: mx.helpmesh.test (\"quoted\" (nested)); dkim=pass\r\n header.d=uni.example; dmarc=pass header.from=uni.example\r\nAuthentication-Results: mx.other.example; dkim=none\r\nAuthentication-Results: mx.helpmesh.test; dkim=pass header.d=uni.example\r\nAuthentication-Results: ;;;=\r\nFrom: Sam Staff <staff@uni.example>\r\nTo: support-comment@helpmesh.test\r\nSubject: Re: [helpmesh #1] note\r\nMessage-ID: <ar1@x>\r\n\r\ninternal\r\n",
 		// a bounce report
 		"From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=d\r\n\r\n--d\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--d\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@y\r\nSubject: inner\r\n\r\ninner\r\n--d--\r\n",
 	}

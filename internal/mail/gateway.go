@@ -5,7 +5,9 @@
 //
 // Threading follows DESIGN.md: our own signed Message-IDs in In-Reply-To or
 // References, then a signed reply token in the recipient address, then the
-// subject tag, but only when the sender already takes part in the ticket.
+// subject tag, but only when the sender already takes part in the ticket
+// and has proved who they are (a reply token of their own, or DKIM/DMARC
+// passing at the trusted MTA); staff rights by mail need that proof too.
 // Mail that cannot be processed is never dropped: it is quarantined.
 package mail
 
@@ -55,6 +57,12 @@ type Options struct {
 	Secret   []byte
 	Relay    string // smtp://host:port; empty keeps the outbox ("held")
 
+	// AuthServID is the authserv-id of the MTA in front of the gateway whose
+	// Authentication-Results headers are trusted (the topmost ones with this
+	// id): DKIM or DMARC passing there for the From domain proves a mail's
+	// sender. Empty trusts none; then only a recipient's own reply token
+	// proves it.
+	AuthServID string
 	// RejectUnknown refuses mail from addresses without an account instead
 	// of making them requesters.
 	RejectUnknown bool

@@ -108,13 +108,18 @@ func TestMailFlow(t *testing.T) {
 		if out.Action != "created" || out.TicketID == tid {
 			t.Fatalf("stranger with a copied tag: %+v", out)
 		}
-		// Alice, a participant, with the subject tag only: joins.
-		if out := e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "tag only"), support); out.TicketID != tid {
+		// Alice, a participant, with the subject tag only: joins when her
+		// domain's DKIM signature passed; unproven, anyone could have
+		// written her address, and the mail opens a ticket of its own.
+		if out := e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "tag only"), support); out.TicketID == tid || out.Verified {
+			t.Errorf("unproven participant with the tag: %+v", out)
+		}
+		if out := e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "tag only", dkimPass("ext.example")), support); out.TicketID != tid || !out.Verified {
 			t.Errorf("participant with the tag: %+v", out)
 		}
 
 		// A reply token threads even for someone new.
-		token := e.g.sig.tokenAddress(support, tid, false)
+		token := e.g.sig.tokenAddress(support, tid, false, "")
 		if out := e.deliver(mailMsg("bob@ext.example", token, "fwd", "I see it too"), token); out.TicketID != tid || out.Action != "replied" {
 			t.Errorf("token reply: %+v", out)
 		}
@@ -127,7 +132,7 @@ func TestMailFlow(t *testing.T) {
 		e.work()
 		before := len(e.outbox())
 		comment := "support-comment@" + testDomain
-		note := mailMsg("staff@uni.example", comment, "Re: "+tag, "internal: it is the fuser")
+		note := mailMsg("staff@uni.example", comment, "Re: "+tag, "internal: it is the fuser", dkimPass("uni.example"))
 		if out := e.deliver(note, comment); out.Action != "noted" || out.TicketID != tid {
 			t.Fatalf("note: %+v", out)
 		}
@@ -147,7 +152,7 @@ func TestMailFlow(t *testing.T) {
 		if !errors.As(err, &rej) {
 			t.Errorf("requester on the comment address: %v", err)
 		}
-		_, err = e.g.Deliver(ctx, Envelope{Source: "test", Rcpts: []string{comment}}, mailMsg("staff@uni.example", comment, "new thing", "x"))
+		_, err = e.g.Deliver(ctx, Envelope{Source: "test", Rcpts: []string{comment}}, mailMsg("staff@uni.example", comment, "new thing", "x", dkimPass("uni.example")))
 		if !errors.As(err, &rej) {
 			t.Errorf("comment address without a ticket: %v", err)
 		}
@@ -161,9 +166,13 @@ func TestMailFlow(t *testing.T) {
 				notice = &ob[i]
 			}
 		}
+		// Her reply goes to the Reply-To of the notice, a reply token of
+		// her own: that proves her address.
 		nraw, _ := e.g.OutboxRaw(ctx, notice.ID)
-		staffReply := mailMsg("staff@uni.example", support, "Re: x", "Switch it off.", "References: "+header(t, nraw).Get("Message-Id"))
-		if out := e.deliver(staffReply, support); out.TicketID != tid {
+		nh := header(t, nraw)
+		replyTo := strings.Trim(nh.Get("Reply-To"), "<>")
+		staffReply := mailMsg("staff@uni.example", replyTo, "Re: x", "Switch it off.", "References: "+nh.Get("Message-Id"))
+		if out := e.deliver(staffReply, replyTo); out.TicketID != tid || !out.Verified || out.Elevated {
 			t.Fatalf("staff reply: %+v", out)
 		}
 		e.work()
@@ -180,7 +189,7 @@ func TestMailFlow(t *testing.T) {
 		if find(e.outbox(), KindStatus, "alice@ext.example") == nil {
 			t.Error("requester not told the ticket is solved")
 		}
-		if out := e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "still broken"), support); out.TicketID != tid {
+		if out := e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "still broken", dkimPass("ext.example")), support); out.TicketID != tid {
 			t.Fatalf("reply to solved: %+v", out)
 		}
 		if tk, _ := e.tickets.Get(ctx, e.admin, tid); tk.Status != ticket.Reopened {
@@ -195,7 +204,7 @@ func TestMailFlow(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		out = e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "again"), support)
+		out = e.deliver(mailMsg("alice@ext.example", support, "Re: "+tag, "again", dkimPass("ext.example")), support)
 		if out.Action != "created" || out.TicketID == tid {
 			t.Fatalf("reply long after solving: %+v", out)
 		}

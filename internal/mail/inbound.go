@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -54,6 +55,8 @@ type Outcome struct {
 	// Elevated: the gateway wrote for a participant the ticket store alone
 	// would not have let write (see mayPost).
 	Elevated bool
+	// Verified: the mail proved its sender (see ownToken and authVerified).
+	Verified bool
 }
 
 // target is what a recipient address names.
@@ -61,19 +64,20 @@ type target struct {
 	addr     string
 	unit     *unit.Unit // nil for the helpdesk address
 	comment  bool
-	ticketID int64 // from a reply token
-	rank     int   // lower wins when a mail has several recipients
+	ticketID int64  // from a reply token
+	rkey     string // the recipient key of a reply token (see rcptKey)
+	rank     int    // lower wins when a mail has several recipients
 }
 
 // resolve tells what addr names, or nil when it is not one of ours.
 func (g *Gateway) resolve(ctx context.Context, addr string) (*target, error) {
 	addr = strings.ToLower(strings.Trim(strings.TrimSpace(addr), "<>"))
-	if base, id, comment, ok := g.sig.parseTokenAddress(addr); ok {
-		t, err := g.resolveBase(ctx, base, true)
+	if tok, ok := g.sig.parseTokenAddress(addr); ok {
+		t, err := g.resolveBase(ctx, tok.base, true)
 		if t == nil || err != nil {
 			return nil, err
 		}
-		t.addr, t.ticketID, t.comment, t.rank = addr, id, comment || t.comment, 0
+		t.addr, t.ticketID, t.comment, t.rkey, t.rank = addr, tok.ticketID, tok.comment || t.comment, tok.rkey, 0
 		return t, nil
 	}
 	return g.resolveBase(ctx, addr, false)
@@ -177,9 +181,22 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		principal.Via = "mail"
 	}
 
-	ticketID, replyToNote, signed, err := g.thread(ctx, p, tgt, from, senderID)
+	// Anyone can write any address into From: whether the trusted MTA
+	// checked the sender (byMTA) decides whether the weak ways of
+	// threading count, and whether the mail is addressed to the sender's
+	// own reply token for the ticket it threads to decides the rest.
+	byMTA := authVerified(p.Header.Values("Authentication-Results"), g.opts.AuthServID, from)
+	ticketID, replyToNote, signed, err := g.thread(ctx, p, tgt, from, senderID, byMTA)
 	if err != nil {
 		return Outcome{}, err
+	}
+	// Staff rights need a proven sender. Unproven, a staff member's mail
+	// is an outsider's: it has their rights as a requester at most (see
+	// mayPost).
+	verified := byMTA || g.ownToken(tgt, from, ticketID)
+	claimed := principal != nil && !verified && principal.IsStaff()
+	if claimed {
+		principal = asRequester(principal)
 	}
 	var t *ticket.Ticket
 	if ticketID != 0 {
@@ -191,6 +208,10 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		}
 	}
 	if tgt.comment {
+		if claimed {
+			return g.refuse(ctx, env, p, raw, &Rejection{Reason: "internal notes by mail need a proven sender: " +
+				"reply to the address in our mail about the ticket, or send from a domain that signs its mail (DKIM)"})
+		}
 		if t == nil {
 			return g.refuse(ctx, env, p, raw, &Rejection{Reason: "the comment address takes internal notes on existing tickets only"})
 		}
@@ -203,7 +224,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	}
 	elevated := false
 	if t != nil && !tgt.comment {
-		if elevated, err = g.mayPost(ctx, t, principal, from, senderID, signed); errors.Is(err, errStranger) {
+		if elevated, err = g.mayPost(ctx, t, principal, from, senderID, signed, !claimed); errors.Is(err, errStranger) {
 			// A stranger never writes to a ticket: the mail opens its own.
 			t, replyToNote = nil, false
 		} else if err != nil {
@@ -236,6 +257,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	in := inbound{p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, elevated: elevated,
 		replyToNote: replyToNote, body: body, atts: atts}
 	out, err = g.apply(ctx, in)
+	out.Verified = verified
 	if errors.Is(err, errSenderRegistered) && ctx.Value(retryKey{}) == nil {
 		// Once more, now with the account; a second time is a transient
 		// error for the transport to retry.
@@ -286,8 +308,10 @@ var errStranger = errors.New("mail: the sender takes no part in the ticket")
 // this check, the gateway writes the sender's public reply (or reopens the
 // ticket) with elevated rights (elevated true); internal notes stay with
 // the staff, whom the store authorises. Anyone else is a stranger and never
-// writes to the ticket: the mail opens a ticket of its own.
-func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth.Principal, from string, senderID int64, signed bool) (bool, error) {
+// writes to the ticket: the mail opens a ticket of its own. byAddress false
+// (unproven mail from a staff member's address) leaves only what the
+// store allows: their words must not reach a ticket under their name.
+func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth.Principal, from string, senderID int64, signed, byAddress bool) (bool, error) {
 	if principal != nil {
 		f := t.Facts()
 		if principal.CanSeeTicket(f) {
@@ -301,6 +325,9 @@ func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth
 			return false, nil
 		}
 	}
+	if !byAddress {
+		return false, errStranger
+	}
 	if signed {
 		return true, nil
 	}
@@ -312,6 +339,21 @@ func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth
 		return false, errStranger
 	}
 	return true, nil
+}
+
+// ownToken tells whether a mail proves its sender (the From address, else
+// the envelope sender) by its recipient: a reply token that we made for
+// that sender and for ticketID, the ticket the mail threads to. (The
+// other proof is the trusted MTA's, see authVerified.)
+func (g *Gateway) ownToken(tgt *target, from string, ticketID int64) bool {
+	return tgt.rkey != "" && tgt.ticketID == ticketID && hmac.Equal([]byte(tgt.rkey), []byte(g.sig.rcptKey(from)))
+}
+
+// asRequester returns p with no more rights than a requester's: no role,
+// no units, not in the handler team.
+func asRequester(p *auth.Principal) *auth.Principal {
+	return &auth.Principal{UserID: p.UserID, Email: p.Email, Name: p.Name, Role: auth.RoleUser, Team: p.Team,
+		Units: map[int64]auth.UnitRole{}, Via: p.Via}
 }
 
 // elevate returns p with administrator rights, for the writes of mayPost's
@@ -490,8 +532,11 @@ func (g *Gateway) pickTarget(ctx context.Context, env Envelope, p *parsed) (*tar
 // whether it answers an internal note, and whether it was found by one of
 // our signed identifiers (a Message-ID of ours or a reply token), which
 // only mail about the ticket carries. The other ways (Message-IDs of mail
-// that came in, the subject tag) count only for participants.
-func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64) (id int64, note, signed bool, err error) {
+// that came in, the subject tag) count only for participants, and only
+// when the trusted MTA proved the sender (byMTA; a mail to a reply token
+// has threaded before them): a ticket number and an address are easy to
+// learn.
+func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from string, senderID int64, byMTA bool) (id int64, note, signed bool, err error) {
 	refs := append([]string{}, p.InReplyTo...)
 	for i := len(p.References) - 1; i >= 0; i-- {
 		refs = append(refs, p.References[i])
@@ -505,6 +550,9 @@ func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from strin
 	// 2. a reply token in the recipient address
 	if tgt.ticketID != 0 {
 		return tgt.ticketID, tgt.comment, true, nil
+	}
+	if !byMTA {
+		return 0, false, false, nil
 	}
 	// 1b. Message-IDs of mail that came in for a ticket, from a participant
 	for i, r := range refs {

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -441,13 +442,13 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 	if err != nil {
 		return nil, err
 	}
-	var actor string
+	var actor, actorName string
 	switch {
 	case ev.ActorID == 0:
 	case ev.ActorID == t.Requester.ID:
-		actor = t.Requester.Email
+		actor, actorName = t.Requester.Email, t.Requester.Name
 	default:
-		_ = g.db.Reader().QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, ev.ActorID).Scan(&actor)
+		_ = g.db.Reader().QueryRowContext(ctx, `SELECT email, name FROM users WHERE id = $1`, ev.ActorID).Scan(&actor, &actorName)
 	}
 	var msg *eventMessage
 	switch m := ev.Message; {
@@ -512,17 +513,19 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 		}
 	}
 	var out []outMail
+	// Each recipient's Reply-To carries a reply token of their own: a reply
+	// to it proves its sender (see Gateway.verified).
 	mk := func(kind, tmpl, auto string, to rcpt, note bool) outMail {
 		d := data
 		d.RecipientName = to.name
 		m := outMail{TicketID: t.ID, Kind: kind, To: to.addr, ToName: to.name, FromName: fromName,
-			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false), Subject: subject, Template: tmpl + ".txt", Data: d,
+			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false, to.addr), Subject: subject, Template: tmpl + ".txt", Data: d,
 			InReplyTo: inReplyTo, Refs: refs, Auto: auto, Note: note}
 		if dedupe != "" {
 			m.DedupeKey = dedupe + ":" + kind + ":" + to.addr
 		}
 		if note {
-			m.ReplyTo = g.sig.tokenAddress(commentBase, t.ID, true)
+			m.ReplyTo = g.sig.tokenAddress(commentBase, t.ID, true, to.addr)
 		}
 		return m
 	}
@@ -577,7 +580,11 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 		for _, w := range t.WatcherList {
 			r.add(w, "")
 		}
-		if !g.isStaff(ctx, msg.AuthorID, t) {
+		if g.isStaff(ctx, msg.AuthorID, t) {
+			// Staff members' own addresses stay out of mail to the
+			// requester side: their name at most.
+			data.Author = cmp.Or(msg.AuthorName, unitName, g.opts.Tag)
+		} else {
 			staff(r)
 		}
 		for _, x := range r.list {
@@ -595,7 +602,8 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 			}
 			for _, x := range r.list {
 				m := mk(KindStatus, "status", "auto-generated", x, false)
-				m.Data.Old, m.Data.New, m.Data.Author = c.Old, c.New, actor
+				// The name only: no staff member's address to the requester side.
+				m.Data.Old, m.Data.New, m.Data.Author = c.Old, c.New, actorName
 				out = append(out, m)
 			}
 		}

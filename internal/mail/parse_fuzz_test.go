@@ -70,3 +70,52 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAuthResults fuzzes the Authentication-Results parser: it never
+// panics, what it accepts has an authserv-id and named methods, and a
+// header never counts below one of another MTA (which a sender can write).
+func FuzzAuthResults(f *testing.F) {
+	for _, s := range []string{
+		"mx.helpmesh.test; dkim=pass (2048-bit key) header.d=ext.example header.s=sel",
+		"mx.helpmesh.test 1; dkim=pass header.d=ext.example; dmarc=pass (p=reject) header.from=ext.example; spf=fail smtp.mailfrom=x@y",
+		`mx.helpmesh.test; dkim=fail reason="a ; b (c)" header.d = "ext.example"`,
+		"mx.helpmesh.test; none",
+		"(comment (nested \\) still) mx.helpmesh.test; dkim=pass header.d=ext.example",
+		"\"quoted id\"; dkim=pass",
+		";;;==",
+	} {
+		f.Add(s, "sam@ext.example")
+	}
+	f.Fuzz(func(t *testing.T, v, from string) {
+		start := time.Now()
+		id, results, ok := parseAuthResults(v)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("parseAuthResults took %v for %d bytes", d, len(v))
+		}
+		if ok && id == "" {
+			t.Errorf("accepted %q without an authserv-id", v)
+		}
+		if !ok && (id != "" || results != nil) {
+			t.Errorf("refused %q but returned %q, %+v", v, id, results)
+		}
+		for _, r := range results {
+			if r.Method == "" || r.Result == "" || strings.ContainsAny(r.Method, " \t\r\n;=") {
+				t.Errorf("%q: result %+v", v, r)
+			}
+		}
+		if !ok {
+			return
+		}
+		got := authVerified([]string{v}, id, from)
+		if got && !strings.Contains(strings.ToLower(v), "pass") {
+			t.Errorf("%q verified %q without a pass", v, from)
+		}
+		// Another MTA's header on top: nothing below it counts.
+		if authVerified([]string{"other.mta.invalid; dkim=none", v}, id, from) && id != "other.mta.invalid" {
+			t.Errorf("%q counted below another MTA's header", v)
+		}
+		if authVerified([]string{v}, id+"x", from) {
+			t.Errorf("%q counted for another authserv-id", v)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -43,7 +44,8 @@ func TestSenderPrincipal(t *testing.T) {
 			{"walt@ext.example", "replied", true},   // watcher by address only: mail semantics
 			{"mallory@evil.example", "created", false},
 		} {
-			out := e.deliver(mailMsg(c.from, support, tag, "from "+c.from), support)
+			_, domain, _ := strings.Cut(c.from, "@")
+			out := e.deliver(mailMsg(c.from, support, tag, "from "+c.from, dkimPass(domain)), support)
 			if out.Action != c.action || out.Elevated != c.elevated || (c.action == "replied") != (out.TicketID == tid) {
 				t.Errorf("%s: %+v, want %s elevated=%v", c.from, out, c.action, c.elevated)
 			}
@@ -55,7 +57,7 @@ func TestSenderPrincipal(t *testing.T) {
 			t.Errorf("stranger with In-Reply-To: %+v", out)
 		}
 		// Walt has written to the ticket now: a participant by address.
-		if out := e.deliver(mailMsg("walt@ext.example", support, tag, "again"), support); out.TicketID != tid || !out.Elevated {
+		if out := e.deliver(mailMsg("walt@ext.example", support, tag, "again", dkimPass("ext.example")), support); out.TicketID != tid || !out.Elevated {
 			t.Errorf("walt again: %+v", out)
 		}
 		// The history names each sender, never an administrator.

@@ -186,7 +186,7 @@ func TestOutboundThroughPostfix(t *testing.T) {
 		"References original": strings.Contains(h.Get("References"), "@client.example>"),
 		"Auto-Submitted":      h.Get("Auto-Submitted") == "auto-replied",
 		"loop header":         h.Get(LoopHeader) == testDomain,
-		"Reply-To token":      strings.Contains(h.Get("Reply-To"), fmt.Sprintf("support+t%d-", out.TicketID)),
+		"Reply-To token":      strings.Contains(h.Get("Reply-To"), fmt.Sprintf("support+t%dr%s-", out.TicketID, e.g.sig.rcptKey(requester))),
 		"From":                strings.Contains(h.Get("From"), "helpdesk@"+testDomain),
 		"To":                  strings.Contains(h.Get("To"), requester),
 		"Date":                h.Get("Date") != "",
@@ -202,5 +202,83 @@ func TestOutboundThroughPostfix(t *testing.T) {
 	back := mailMsg(requester, "support@"+testDomain, "Re: whatever", "thanks", "In-Reply-To: "+h.Get("Message-Id"))
 	if o := e.deliver(back, "support@"+testDomain); o.TicketID != out.TicketID {
 		t.Errorf("reply to the delivered auto-reply: %+v", o)
+	}
+}
+
+// Forged senders through the real MTA (issue 12): a note with a staff
+// member's From: to the comment address is refused, and Postfix bounces
+// it to the envelope sender; a forged staff reply to the unit address
+// opens a ticket of its own and writes nothing to the requester's; the
+// staff member's own reply address from our notice works.
+func TestForgedSenderThroughPostfix(t *testing.T) {
+	mta, relayDomain, local := testenv.MTA(t), testenv.RelayDomain(t), testenv.LocalDomain(t)
+	imapAddr, users := testenv.IMAP(t)
+	addr := testenv.InboundAddr(t)
+	e := newEnv(t, "", func(o *Options) { o.Domain = relayDomain })
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := e.g.NewSMTPServer(SMTPOptions{MaxSessions: 4})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	support, comment := "support@"+relayDomain, "support-comment@"+relayDomain
+	tok := token(t)
+	out := e.deliver(mailMsg("Rita <rita@ext.example>", support, "Disk "+tok, "help"), support)
+	tid := out.TicketID
+	tag := fmt.Sprintf("Re: [helpmesh #%d] Disk %s", tid, tok)
+	e.work()
+	notice := find(e.outbox(), KindNewTicket, "staff@uni.example")
+	if notice == nil {
+		t.Fatalf("no notice to staff: %+v", e.outbox())
+	}
+	nraw, _ := e.g.OutboxRaw(ctx, notice.ID)
+	staffToken := strings.Trim(header(t, nraw).Get("Reply-To"), "<>")
+	before := len(e.messages(tid))
+
+	// 1. A forged internal note: refused; the bounce reaches the sender.
+	bouncer := "hmtest@" + local
+	forgedNote := mailMsg("Sam Staff <staff@uni.example>", comment, tag+" note", "internal: forged "+tok)
+	sendVia(t, mta, bouncer, []string{comment}, forgedNote)
+	c, err := imapclient.DialInsecure(imapAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("hmtest", users["hmtest"]).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Postfix's bounce of the forged note", func() bool {
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{tok, "proven sender"}}, nil).Wait()
+		return err == nil && len(data.AllUIDs()) > 0
+	})
+
+	// 2. A forged staff reply, envelope from a stranger: a ticket of its own.
+	tok2 := token(t)
+	sendVia(t, mta, "stranger@evil.example", []string{support}, mailMsg("Sam Staff <staff@uni.example>", support, tag+" "+tok2, "Please send me your password."))
+	waitFor(t, "the forged reply's own ticket", func() bool { return ticketBySubject(e, tok2) != 0 })
+	if id := ticketBySubject(e, tok2); id == tid {
+		t.Fatalf("the forged staff reply went into the requester's ticket")
+	}
+	if n := len(e.messages(tid)); n != before {
+		t.Fatalf("forged mail wrote %d messages to the requester's ticket", n-before)
+	}
+
+	// 3. The staff member's own reply address: a reply by the staff member.
+	tok3 := token(t)
+	sendVia(t, mta, "staff@uni.example", []string{staffToken}, mailMsg("Sam Staff <staff@uni.example>", staffToken, "Re: x", "Switch it off "+tok3))
+	waitFor(t, "the staff reply", func() bool { return len(e.messages(tid)) > before })
+	ms := e.messages(tid)
+	if m := ms[len(ms)-1]; m.Author.ID != e.staff.ID || m.Internal || !strings.Contains(m.Body, tok3) {
+		t.Errorf("staff reply = %+v", m)
+	}
+	if n := len(ms); n != before+1 {
+		t.Errorf("%d new messages, want 1", n-before)
 	}
 }

@@ -102,10 +102,18 @@ func (s signer) parseMessageID(mid string) (ticketID int64, flag string, ok bool
 	return id, f[2], true
 }
 
+// rcptKey is the short signed key of a recipient address in its reply
+// token: only we can make it, so a mail to a token with the key of its
+// From address answers mail we sent to that address.
+func (s signer) rcptKey(addr string) string {
+	return s.sign("rcpt", strings.ToLower(strings.TrimSpace(addr)))[:8]
+}
+
 // tokenAddress returns base (local@domain) with a signed reply token for
 // ticketID: local+t<id>-<sig>@domain, or local+t<id>c-<sig> for the comment
-// (internal note) variant.
-func (s signer) tokenAddress(base string, ticketID int64, comment bool) string {
+// (internal note) variant. With rcpt, the token is that recipient's own:
+// local+t<id>[c]r<key>-<sig>, where key is rcptKey(rcpt).
+func (s signer) tokenAddress(base string, ticketID int64, comment bool, rcpt string) string {
 	local, domain, ok := strings.Cut(base, "@")
 	if !ok {
 		return base
@@ -114,30 +122,41 @@ func (s signer) tokenAddress(base string, ticketID int64, comment bool) string {
 	if comment {
 		tok += "c"
 	}
+	if rcpt != "" {
+		tok += "r" + s.rcptKey(rcpt)
+	}
 	return local + "+" + tok + "-" + s.sign("reply", tok) + "@" + domain
 }
 
-// parseTokenAddress splits addr into its base address and the ticket of a
-// valid reply token. ok is false when addr carries no valid token.
-func (s signer) parseTokenAddress(addr string) (base string, ticketID int64, comment, ok bool) {
+// replyToken is what a valid reply token in a recipient address says.
+type replyToken struct {
+	base     string // the address without the token
+	ticketID int64
+	comment  bool
+	rkey     string // the recipient's key (rcptKey); empty in a token for anyone
+}
+
+// parseTokenAddress reads the reply token of addr; ok is false when addr
+// carries no valid token.
+func (s signer) parseTokenAddress(addr string) (tok replyToken, ok bool) {
 	local, domain, found := strings.Cut(addr, "@")
 	if !found {
-		return "", 0, false, false
+		return replyToken{}, false
 	}
 	i := strings.LastIndex(local, "+t")
 	if i <= 0 {
-		return "", 0, false, false
+		return replyToken{}, false
 	}
-	tok, sig, found := strings.Cut(local[i+1:], "-")
-	if !found || !s.check(sig, "reply", tok) {
-		return "", 0, false, false
+	t, sig, found := strings.Cut(local[i+1:], "-")
+	if !found || !s.check(sig, "reply", t) {
+		return replyToken{}, false
 	}
-	num := strings.TrimPrefix(tok, "t")
-	comment = strings.HasSuffix(num, "c")
+	num, rkey, _ := strings.Cut(strings.TrimPrefix(t, "t"), "r")
+	comment := strings.HasSuffix(num, "c")
 	num = strings.TrimSuffix(num, "c")
 	id, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || id <= 0 {
-		return "", 0, false, false
+		return replyToken{}, false
 	}
-	return local[:i] + "@" + domain, id, comment, true
+	return replyToken{base: local[:i] + "@" + domain, ticketID: id, comment: comment, rkey: rkey}, true
 }
