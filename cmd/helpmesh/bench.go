@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -197,8 +198,12 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 		f.url, f.clients, f.duration, f.as, b.prepared())
 	for op := range strings.SplitSeq(f.ops, ",") {
 		op = strings.TrimSpace(op)
+		lag := watchLag(ctx, hc, f.url)
 		r := b.run(ctx, e.stderr, op, f)
 		fmt.Fprintln(e.stdout, r)
+		if l := lag(); l != "" {
+			fmt.Fprintln(e.stdout, "  "+l)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -677,4 +682,85 @@ func (s *seedDB) seed(ctx context.Context, out io.Writer, n, batch int, seed uin
 		fmt.Fprintf(out, "optimized the search index in %s\n", time.Since(t0).Truncate(time.Millisecond))
 	}
 	return nil
+}
+
+// watchLag samples the event followers' lag in the server's /metrics every
+// half second until the returned function is called, which stops it and
+// says, per follower, the largest lag seen and the lag at the end (after
+// waiting up to 10 s for the followers to catch up).
+func watchLag(ctx context.Context, hc *http.Client, base string) func() string {
+	ctx, cancel := context.WithCancel(ctx)
+	peak := map[string]float64{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			lags, _ := followerLags(ctx, hc, base)
+			mu.Lock()
+			for k, v := range lags {
+				peak[k] = max(peak[k], v)
+			}
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() string {
+		cancel()
+		<-done
+		var end map[string]float64
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			var err error
+			end, err = followerLags(context.Background(), hc, base)
+			total := 0.0
+			for _, v := range end {
+				total += v
+			}
+			if err != nil || total == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		names := slices.Sorted(maps.Keys(peak))
+		if len(names) == 0 {
+			return ""
+		}
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s max %.0f, end %.0f", n, peak[n], end[n])
+		}
+		return "follower lag (events): " + strings.Join(parts, "; ")
+	}
+}
+
+// followerLags reads helpmesh_event_follower_lag from the server's
+// /metrics, by follower.
+func followerLags(ctx context.Context, hc *http.Client, base string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	const prefix = `helpmesh_event_follower_lag{follower="`
+	out := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), prefix), `"} `)
+		if !ok || !strings.HasPrefix(sc.Text(), prefix) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(rest, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
 }

@@ -31,15 +31,17 @@ type Authenticator func(r *http.Request) (*auth.Principal, error)
 
 // Deps is what the API needs.
 type Deps struct {
-	Log       *slog.Logger
-	DB        *db.DB
-	Users     *user.Store
-	Units     *unit.Store
-	Tickets   *ticket.Store
-	Blobs     blob.Store
-	Events    EventFeed
-	MaxBody   int64 // request body limit
-	MaxUpload int64 // one attachment
+	Log     *slog.Logger
+	DB      *db.DB
+	Users   *user.Store
+	Units   *unit.Store
+	Tickets *ticket.Store
+	Blobs   blob.Store
+	Events  EventFeed
+	// EventCounts, when set, counts the events of the stream by type.
+	EventCounts func() map[string]int64
+	MaxBody     int64 // request body limit
+	MaxUpload   int64 // one attachment
 	// Authenticators are tried, in order, when a request has no bearer token.
 	Authenticators []Authenticator
 	// Registry collects metrics; a new one when nil.
@@ -92,7 +94,7 @@ func New(d Deps) *API {
 	}, []string{"route"})
 	d.Registry.MustRegister(a.requests, a.latency)
 	if d.Events != nil {
-		d.Registry.MustRegister(followerMetrics{d.Events, d.Log})
+		d.Registry.MustRegister(followerMetrics{d.Events, d.EventCounts, d.Log})
 	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -24,10 +24,12 @@ type EventFeed interface {
 	Stats(ctx context.Context) ([]event.FollowerStat, error)
 }
 
-// followerMetrics shows each follower of the event stream in /metrics.
+// followerMetrics shows each follower of the event stream in /metrics,
+// and how many events of each type this process has seen.
 type followerMetrics struct {
-	feed EventFeed
-	log  *slog.Logger
+	feed   EventFeed
+	counts func() map[string]int64
+	log    *slog.Logger
 }
 
 var (
@@ -37,15 +39,23 @@ var (
 		"Events a follower has told (local followers: by this process).", []string{"follower"}, nil)
 	followerFailures = prometheus.NewDesc("helpmesh_event_follower_failures",
 		"Failures in a row of a follower; 0 while it works.", []string{"follower"}, nil)
+	eventsSeen = prometheus.NewDesc("helpmesh_events_total",
+		"Events this process has seen in the stream since it started, by type.", []string{"type"}, nil)
 )
 
 func (m followerMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- followerLag
 	ch <- followerTold
 	ch <- followerFailures
+	ch <- eventsSeen
 }
 
 func (m followerMetrics) Collect(ch chan<- prometheus.Metric) {
+	if m.counts != nil {
+		for typ, n := range m.counts() {
+			ch <- prometheus.MustNewConstMetric(eventsSeen, prometheus.CounterValue, float64(n), typ)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	stats, err := m.feed.Stats(ctx)

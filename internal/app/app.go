@@ -103,6 +103,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Live = live.NewHub(a.Tickets)
 	a.Live.Follow(a.Events)
+	counts := event.NewCounter(a.Events)
 	a.AddWorker(a.Events.Run) // after every follower is registered
 
 	idp, err := a.buildIdentity()
@@ -112,7 +113,7 @@ func (a *App) build(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	a.API = api.New(api.Deps{
-		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events,
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
 		Extra: a.extraRoutes, Authenticators: idp.apiAuthenticators(),
 	})
