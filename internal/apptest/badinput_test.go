@@ -25,9 +25,16 @@ const maxBody = 8 << 10
 // the error envelope, never a 500.
 func TestBadInput(t *testing.T) {
 	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
-		in := apptest.Start(t, e, func(c *config.Config) { c.MaxBodyBytes = maxBody; c.MaxUploadBytes = 2 << 10 })
+		in := apptest.Start(t, e, func(c *config.Config) {
+			c.MaxBodyBytes = maxBody
+			c.MaxUploadBytes = 2 << 10
+			c.MailFrom = "desk@example.org"
+		})
 		ctx := context.Background()
 		in.NewUnit(t, "ops", false)
+		if _, err := in.Admin.CreateUnit(ctx, client.Unit{Slug: "mailers", Name: "Mailers", Email: "mailers@example.org", CommentEmail: "mailers-comment@example.org"}); err != nil {
+			t.Fatal(err)
+		}
 		in.NewService(t, "svc", "ops")
 		u, uc := in.NewUser(t, "user@example.org", "user")
 		tk, err := uc.CreateTicket(ctx, client.NewTicket{Subject: "s", Body: "b"})
@@ -127,6 +134,9 @@ func TestBadInput(t *testing.T) {
 		add("unit: handler type", "POST", "/api/v1/units", `{"slug":"u2","name":"x","handler":"yes"}`, 400)
 		add("unit: duplicate", "POST", "/api/v1/units", `{"slug":"ops","name":"x"}`, 409)
 		add("unit patch: mode", "PATCH", "/api/v1/units/ops", `{"mode":"fax"}`, 400)
+		add("unit: another unit's address", "POST", "/api/v1/units", `{"slug":"u2","name":"x","email":"MAILERS-comment@example.org"}`, 409)
+		add("unit patch: another unit's address", "PATCH", "/api/v1/units/ops", `{"comment_email":"mailers@example.org"}`, 409)
+		add("unit patch: the helpdesk's address", "PATCH", "/api/v1/units/ops", `{"email":"Desk@example.org"}`, 400)
 		add("unit patch: name empty", "PATCH", "/api/v1/units/ops", `{"name":""}`, 400)
 		add("unit patch: no unit", "PATCH", "/api/v1/units/nope", `{"name":"x"}`, 404)
 		add("unit patch: bad slug", "PATCH", "/api/v1/units/NOPE", `{"name":"x"}`, 400)
