@@ -133,13 +133,13 @@ func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		a.writeError(w, r, forbidden("only administrators may change a unit's mode or handler flag"))
 		return
 	}
-	nu := *u
-	req.apply(&nu)
-	if err := unit.CheckChange(p, u, &nu); err != nil {
+	old := *u
+	req.apply(u)
+	if err := unit.CheckChange(p, &old, u); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out, err := a.Units.UpdateUnit(r.Context(), nu)
+	out, err := a.Units.UpdateUnit(r.Context(), *u)
 	a.Users.ForgetPrincipals() // the handler flag is part of a principal
 	if err != nil {
 		a.writeError(w, r, err)

@@ -149,13 +149,12 @@ func CheckSlug(field, s string) error {
 	return nil
 }
 
-func checkText(field, s string, maxLen int, required bool) (string, error) {
+// checkText validates a free text (a description) and returns it trimmed.
+func checkText(field, s string, maxLen int) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case !utf8.ValidString(s):
 		return "", apperr.Field(field, "is not valid UTF-8")
-	case required && s == "":
-		return "", apperr.Field(field, "is required")
 	case utf8.RuneCountInString(s) > maxLen:
 		return "", apperr.Field(field, "is longer than %d characters", maxLen)
 	case strings.ContainsRune(s, 0):
@@ -179,7 +178,7 @@ func (u *Unit) validate() error {
 	if err = CheckSlug("slug", u.Slug); err != nil {
 		return err
 	}
-	if u.Name, err = checkText("name", u.Name, 200, true); err != nil {
+	if u.Name, err = user.CheckName(u.Name); err != nil {
 		return err
 	}
 	for _, f := range []struct {
@@ -267,16 +266,19 @@ func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	return &u, nil
 }
 
-// CheckChange tells whether p may change unit old into changed, one rule
-// for the API and the web form: the unit's admins change its settings, but
-// only administrators its mail addresses (an address decides which unit
-// mail opens tickets in, and who may write internal notes by mail).
-func CheckChange(p *auth.Principal, old, changed *Unit) error {
+// CheckChange is the one rule, for the API and the web pages alike, of who
+// may change unit old into nu: administrators anything; the unit's own
+// admins not its mail addresses (an address decides which unit mail opens
+// tickets in, and who may write internal notes by mail).
+func CheckChange(p *auth.Principal, old, nu *Unit) error {
 	if !p.CanManageUnit(old.ID) {
 		return apperr.New(apperr.Forbidden, "only administrators and the unit's admins may change it")
 	}
+	if p.CanManageCatalogue() {
+		return nil
+	}
 	same := func(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
-	if !p.CanManageCatalogue() && (!same(old.Email, changed.Email) || !same(old.CommentEmail, changed.CommentEmail)) {
+	if !same(old.Email, nu.Email) || !same(old.CommentEmail, nu.CommentEmail) {
 		return apperr.New(apperr.Forbidden, "only administrators may change a unit's mail addresses")
 	}
 	return nil
@@ -482,10 +484,10 @@ func (sv *Service) validate() error {
 	if err = CheckSlug("slug", sv.Slug); err != nil {
 		return err
 	}
-	if sv.Name, err = checkText("name", sv.Name, 200, true); err != nil {
+	if sv.Name, err = user.CheckName(sv.Name); err != nil {
 		return err
 	}
-	if sv.Description, err = checkText("description", sv.Description, 5000, false); err != nil {
+	if sv.Description, err = checkText("description", sv.Description, 5000); err != nil {
 		return err
 	}
 	sv.Mode, err = checkMode("mode", sv.Mode)
