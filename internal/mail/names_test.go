@@ -1,0 +1,70 @@
+package mail
+
+import (
+	"context"
+	"net/mail"
+	"testing"
+
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/user"
+)
+
+// TestAwkwardNamesAndRecipients checks that display names full of mail
+// syntax are composed by the library (quoted or encoded, never breaking the
+// header), and that a recipient whose mail cannot be composed is kept as
+// failed without holding back the mails of the others.
+func TestAwkwardNamesAndRecipients(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		ctx := context.Background()
+		u := *e.unit
+		u.Name = `Storage" <ceo@bank.example>`
+		if _, err := e.units.UpdateUnit(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		// A second member whose stored address no mail library takes.
+		bad, err := e.users.Create(ctx, user.NewUser{Email: "bad@uni.example", Name: "Bad Address"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.units.SetMember(ctx, e.unit.ID, bad.ID, auth.UnitMember); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.W.ExecContext(ctx, `UPDATE users SET email = 'bad address@uni.example' WHERE id = $1`, bad.ID); err != nil {
+			t.Fatal(err)
+		}
+		support := "support@" + testDomain
+		out := e.deliver(mailMsg(`"Evil\" <x@y>" <weird@evil.example>`, support, "Help", "Please."), support)
+		if out.Action != "created" {
+			t.Fatalf("deliver: %+v", out)
+		}
+		e.work()
+		ob := e.outbox()
+		ar := find(ob, KindAutoReply, "weird@evil.example")
+		if ar == nil || ar.State != "held" {
+			t.Fatalf("no auto-reply to the sender with an awkward name: %+v", ob)
+		}
+		if n := find(ob, KindNewTicket, "staff@uni.example"); n == nil || n.State != "held" {
+			t.Errorf("no new-ticket notice to the good member: %+v", ob)
+		}
+		if n := find(ob, KindNewTicket, "bad address@uni.example"); n == nil || n.State != "failed" || n.LastError == "" {
+			t.Errorf("the bad member's notice is not kept as failed: %+v", n)
+		}
+		raw, err := e.g.OutboxRaw(ctx, ar.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := header(t, raw)
+		from, err := h.AddressList("From")
+		if err != nil || len(from) != 1 || from[0].Address != "helpdesk@"+testDomain || from[0].Name != `Storage" <ceo@bank.example> (helpmesh)` {
+			t.Errorf("From %q: %+v %v", h.Get("From"), from, err)
+		}
+		to, err := h.AddressList("To")
+		if err != nil || len(to) != 1 || to[0].Address != "weird@evil.example" || to[0].Name != `Evil" <x@y>` {
+			t.Errorf("To %q: %+v %v", h.Get("To"), to, err)
+		}
+		if _, err := mail.ParseAddress(h.Get("Reply-To")); err != nil {
+			t.Errorf("Reply-To %q: %v", h.Get("Reply-To"), err)
+		}
+	})
+}
