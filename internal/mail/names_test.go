@@ -68,3 +68,19 @@ func TestAwkwardNamesAndRecipients(t *testing.T) {
 		}
 	})
 }
+
+// TestAttachmentNameBidi checks that an attachment name from mail loses
+// its bidirectional controls, as one from the API does: "\u202eexe.pdf"
+// would read as "fdp.exe".
+func TestAttachmentNameBidi(t *testing.T) {
+	e := newEnv(t, "")
+	support := "support@" + testDomain
+	raw := "From: ann@ext.example\r\nTo: " + support + "\r\nSubject: invoice\r\nMessage-ID: <bidi.1@ext.example>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n" +
+		"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''%E2%80%AEexe.pdf\r\n\r\nMZ\r\n--B--\r\n"
+	out := e.deliver([]byte(raw), support)
+	ms := e.messages(out.TicketID)
+	if len(ms) != 1 || len(ms[0].Attachments) != 1 || ms[0].Attachments[0].Filename != "exe.pdf" {
+		t.Fatalf("attachments: %+v", ms)
+	}
+}
