@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
@@ -83,4 +84,47 @@ func TestAttachmentNameBidi(t *testing.T) {
 	if len(ms) != 1 || len(ms[0].Attachments) != 1 || ms[0].Attachments[0].Filename != "exe.pdf" {
 		t.Fatalf("attachments: %+v", ms)
 	}
+}
+
+// TestDedupeBySenderAndUnit checks what makes two deliveries the same mail:
+// Message-ID, sender and unit. Another sender's mail with a Message-ID seen
+// before, or one to another unit, is mail of its own; the same mail again
+// is a duplicate.
+func TestDedupeBySenderAndUnit(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		ctx := context.Background()
+		other, err := e.units.CreateUnit(ctx, unit.Unit{Slug: "other", Name: "Other", Email: "other@" + testDomain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		support := "support@" + testDomain
+		msg := func(from, to, subject string) []byte {
+			return []byte("From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nMessage-ID: <same.1@list.example>\r\n\r\ntext\r\n")
+		}
+		first := e.deliver(msg("ann@ext.example", support, "first"), support)
+		if first.Action != "created" {
+			t.Fatalf("first: %+v", first)
+		}
+		for _, c := range []struct {
+			name, from, to, action string
+		}{
+			{"the same mail again", "ann@ext.example", support, "duplicate"},
+			{"the same mail to the unit's comment address", "ann@ext.example", "support-comment@" + testDomain, "duplicate"},
+			{"another sender, same Message-ID", "mallory@evil.example", support, "created"},
+			{"the same sender to another unit", "ann@ext.example", other.Email, "created"},
+		} {
+			out := e.deliver(msg(c.from, c.to, c.name), c.to)
+			if out.Action != c.action {
+				t.Errorf("%s: %+v, want %s", c.name, out, c.action)
+			}
+			if c.action == "created" && out.TicketID == first.TicketID {
+				t.Errorf("%s: went to the first ticket", c.name)
+			}
+		}
+		// The first ticket has its one message; each new one its own.
+		if ms := e.messages(first.TicketID); len(ms) != 1 {
+			t.Errorf("first ticket: %d messages", len(ms))
+		}
+	})
 }

@@ -342,7 +342,7 @@ type eventMessage struct {
 func (g *Gateway) loadMessage(ctx context.Context, id int64) (*eventMessage, error) {
 	m := &eventMessage{}
 	err := g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.body, COALESCE(m.mail_id, ''),
-		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.mail_id = m.mail_id), FALSE)
+		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.message_id = m.id LIMIT 1), FALSE)
 		FROM messages m WHERE m.id = $1`, id).
 		Scan(&m.AuthorID, &m.AuthorEmail, &m.AuthorName, &m.Internal, &m.Body, &m.MailID, &m.Automatic)
 	if err != nil {
