@@ -48,6 +48,8 @@ func seeds() []string {
 		"From: a@ext.example\nSubject: lf only\nIn-Reply-To: <hm.1.p.aaaa.bbbbbbbbbbbbbbbb@helpmesh.test>\n\nreply\n",
 		"",
 		"\r\n\r\n",
+		// a display name full of mail syntax, a right-to-left override in a file name
+		"From: \"Evil\\\" <x@y>\" <weird@evil.example>\r\nTo: Storage\" <ceo@bank.example> <support@helpmesh.test>\r\nSubject: names\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\ntext\r\n--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=UTF-8''%E2%80%AEexe.pdf\r\n\r\nMZ\r\n--B--\r\n",
 		// a bounce report
 		"From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=d\r\n\r\n--d\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--d\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@y\r\nSubject: inner\r\n\r\ninner\r\n--d--\r\n",
 	}
