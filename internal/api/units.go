@@ -133,7 +133,12 @@ func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		a.writeError(w, r, forbidden("only administrators may change a unit's mode or handler flag"))
 		return
 	}
+	old := *u
 	req.apply(u)
+	if err := unit.CheckChange(p, &old, u); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	out, err := a.Units.UpdateUnit(r.Context(), *u)
 	a.Users.ForgetPrincipals() // the handler flag is part of a principal
 	if err != nil {

@@ -40,6 +40,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		return err
 	}
 	a.Mail = g
+	a.Units.Reserved = g.ReservedAddress
 	g.Register(a.Jobs)
 	a.AddWorker(a.Jobs.Run)
 	a.AddWorker(g.Dispatch)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -129,7 +130,10 @@ func NormalizeEmail(s string) (string, error) {
 	return strings.ToLower(a.Address), nil
 }
 
-func checkName(name string) (string, error) {
+// CheckName validates a display name (of a user, a unit or a service) and
+// returns it trimmed: valid UTF-8, one to 200 characters, and no control
+// characters (CR, LF, NUL, tab...), as it goes into mail headers.
+func CheckName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case !utf8.ValidString(name):
@@ -138,8 +142,8 @@ func checkName(name string) (string, error) {
 		return "", apperr.Field("name", "is required")
 	case utf8.RuneCountInString(name) > 200:
 		return "", apperr.Field("name", "is longer than 200 characters")
-	case strings.ContainsAny(name, "\r\n\x00"):
-		return "", apperr.Field("name", "must be one line")
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "", apperr.Field("name", "must be one line without control characters")
 	}
 	return name, nil
 }
@@ -150,7 +154,7 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := checkName(nu.Name)
+	name, err := CheckName(nu.Name)
 	if err != nil {
 		return nil, err
 	}

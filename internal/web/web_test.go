@@ -478,6 +478,26 @@ func TestStaffAndAdminPages(t *testing.T) {
 		if r := s.get("/admin/units/compute"); r.status != 403 {
 			t.Errorf("member managing a unit: %d", r.status)
 		}
+		// The unit admin renames it, but only administrators change its
+		// mail addresses (here: taking compute's), by the same rule as the API.
+		form := url.Values{"name": {"Storage team"}, "email": {""}, "comment_email": {""}, "qos_level": {"medium"}, "mode": {"direct"}}
+		if r := s.post("/admin/units/storage", form); r.status != 303 {
+			t.Errorf("unit admin renames the unit: %d %s", r.status, excerpt(r.body))
+		}
+		form.Set("comment_email", "compute@support.example.org")
+		form.Del("csrf") // each client posts its own
+		if r := s.post("/admin/units/storage", form); r.status != 403 {
+			t.Errorf("unit admin changes the unit's address: %d %s", r.status, excerpt(r.body))
+		}
+		form.Del("csrf")
+		if r := a.post("/admin/units/storage", form); r.status != 422 || !strings.Contains(r.body, "address of another unit") {
+			t.Errorf("admin gives storage compute's address: %d %s", r.status, excerpt(r.body))
+		}
+		form.Set("comment_email", "storage-comment@support.example.org")
+		form.Del("csrf")
+		if r := a.post("/admin/units/storage", form); r.status != 303 {
+			t.Errorf("admin sets storage's address: %d %s", r.status, excerpt(r.body))
+		}
 	})
 }
 
