@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -507,4 +509,42 @@ func TestLiveUpdates(t *testing.T) {
 		}
 		got += string(buf[:n])
 	}
+}
+
+// Multipart forms are parsed before the handler runs, with files over 8 MiB
+// spilled to temporary files: every one of them is removed again, whatever
+// the answer, and a visitor who is not signed in cannot make the server
+// store any.
+func TestUploadsLeaveNoTemporaryFiles(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"))
+	big := strings.Repeat("x", 9<<20)
+	left := func(what string) {
+		t.Helper()
+		files, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 0 {
+			t.Errorf("%s: %d temporary files left, first %s", what, len(files), files[0].Name())
+		}
+	}
+	out := e.client()
+	for _, path := range []string{"/login", "/password/forgot", "/tickets/new"} {
+		if r := out.postMultipart(path, url.Values{"email": {"ada@example.org"}}, upload{"f", "9MB.bin", big}); r.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("signed out, 9 MB to %s: %d, want 413", path, r.status)
+		}
+		left("signed out " + path)
+	}
+	in := e.client()
+	in.login("ada@example.org")
+	if r := in.postMultipart("/tickets/new", url.Values{"subject": {"Big"}, "body": {"b"}, "service": {"hpc"}}, upload{"attachments", "9MB.bin", big}); r.status != http.StatusSeeOther {
+		t.Errorf("signed in, 9 MB attachment: %d: %s", r.status, excerpt(r.body))
+	}
+	left("upload")
+	if r := in.postMultipart("/tickets/new", url.Values{"csrf": {"forged-token-xxxxxxxxxxxxxxx"}}, upload{"attachments", "9MB.bin", big}); r.status != http.StatusForbidden {
+		t.Errorf("signed in, bad form token: %d", r.status)
+	}
+	left("refused upload")
 }
