@@ -548,3 +548,26 @@ func TestUploadsLeaveNoTemporaryFiles(t *testing.T) {
 	}
 	left("refused upload")
 }
+
+// The way back after signing in stays on this site, however it is spelled
+// (the full set of spellings is in auth's SafeNext tests and fuzz test).
+func TestNoOpenRedirect(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"))
+	evil := []string{"/\t/evil.example", "/\\evil.example", "//evil.example", "/\r\n/evil.example", "https://evil.example/"}
+	for _, next := range evil {
+		r := e.client().post("/login", url.Values{"email": {"ada@example.org"}, "password": {testPassword}, "next": {next}})
+		if r.status != http.StatusSeeOther || r.location != "/" {
+			t.Errorf("sign-in with next=%q: %d to %q", next, r.status, r.location)
+		}
+	}
+	in := e.client()
+	in.login("bob@example.org")
+	for _, next := range evil {
+		if r := in.get("/login?next=" + url.QueryEscape(next)); r.location != "/" {
+			t.Errorf("signed in, /login?next=%q: to %q", next, r.location)
+		}
+	}
+	if r := in.get("/login?next=%2Ftickets%2F7"); r.location != "/tickets/7" {
+		t.Errorf("a path of this site: to %q", r.location)
+	}
+}
