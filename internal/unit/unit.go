@@ -233,6 +233,23 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	return &u, nil
 }
 
+// CheckChange is the one rule, for the API and the web pages alike, of who
+// may change unit old into nu: administrators anything; the unit's own
+// admins not its mode nor its handler flag, which shape the whole
+// catalogue.
+func CheckChange(p *auth.Principal, old, nu *Unit) error {
+	if !p.CanManageUnit(old.ID) {
+		return apperr.New(apperr.Forbidden, "only administrators and the unit's admins may change it")
+	}
+	if p.CanManageCatalogue() {
+		return nil
+	}
+	if nu.Mode != old.Mode || nu.Handler != old.Handler {
+		return apperr.New(apperr.Forbidden, "only administrators may change a unit's mode or handler flag")
+	}
+	return nil
+}
+
 // UpdateUnit stores changed fields of a unit (found by its id).
 func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	if err := u.validate(); err != nil {

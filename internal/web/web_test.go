@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
 )
 
 func TestSignInRequired(t *testing.T) {
@@ -570,4 +572,37 @@ func TestNoOpenRedirect(t *testing.T) {
 	if r := in.get("/login?next=%2Ftickets%2F7"); r.location != "/tickets/7" {
 		t.Errorf("a path of this site: to %q", r.location)
 	}
+}
+
+// A unit's admin changes its name through the web form but not its mode:
+// the same rule as in the API (unit.CheckChange).
+func TestUnitAdminCannotChangeMode(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		ctx := context.Background()
+		if err := e.units.SetMember(ctx, e.unit.ID, e.staff.ID, auth.UnitAdmin); err != nil {
+			t.Fatal(err)
+		}
+		c := e.client()
+		c.login("sam@support.example.org")
+		form := func(name, mode string) url.Values {
+			return url.Values{"name": {name}, "email": {e.unit.Email}, "comment_email": {e.unit.CommentEmail}, "qos_level": {e.unit.QoSLevel}, "mode": {mode}}
+		}
+		if r := c.post("/admin/units/compute", form("Compute", string(unit.External))); r.status != http.StatusForbidden {
+			t.Errorf("unit admin changes the mode: %d", r.status)
+		}
+		if r := c.post("/admin/units/compute", form("Compute help", string(e.unit.Mode))); r.status != http.StatusSeeOther {
+			t.Errorf("unit admin changes the name: %d: %s", r.status, excerpt(r.body))
+		}
+		u, err := e.units.Unit(ctx, "compute")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Mode != e.unit.Mode || u.Name != "Compute help" {
+			t.Errorf("unit after the changes: mode %q, name %q", u.Mode, u.Name)
+		}
+		if r := c.get("/admin/units/compute"); strings.Contains(r.body, `<select id="u-mode"`) {
+			t.Errorf("the unit admin is offered the mode")
+		}
+	})
 }
