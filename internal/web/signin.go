@@ -43,7 +43,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnauthorized, "login", v)
 		return
 	}
-	accountKey, ipKey := "email:"+email, "ip:"+clientIP(r)
+	// Failures count per address and per (address, account), never per
+	// account alone: nobody can lock another person out by guessing
+	// wrong on purpose.
+	ipKey := "ip:" + throttleAddr(r)
+	accountKey := "email:" + email + " " + ipKey
 	until, err := h.throttle.blocked(ctx, accountKey, ipKey)
 	if err != nil {
 		h.fail(w, r, err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -12,15 +14,34 @@ import (
 )
 
 // Sign-in throttling, kept in the database so that every node counts the
-// same failures: an address is locked for throttleLock after
-// maxFailuresPerAccount failed attempts within throttleWindow, and a client
-// IP after maxFailuresPerIP.
+// same failures: an account is locked for throttleLock, for one client
+// address only, after maxFailuresPerAccount failed attempts from that
+// address within throttleWindow, and a client address for every account
+// after maxFailuresPerIP. The same account from another address is not
+// affected.
 const (
 	throttleWindow        = 15 * time.Minute
 	throttleLock          = 15 * time.Minute
 	maxFailuresPerAccount = 5
 	maxFailuresPerIP      = 30
 )
+
+// throttleAddr is the client address that failures count against: the IP
+// address, and for IPv6 its /64 network, which one client usually has whole.
+func throttleAddr(r *http.Request) string {
+	ip, err := netip.ParseAddr(clientIP(r))
+	if err != nil {
+		return clientIP(r)
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, err := ip.Prefix(64)
+		if err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
 
 type throttle struct {
 	db  *db.DB

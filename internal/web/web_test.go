@@ -214,6 +214,12 @@ func TestThrottleLogin(t *testing.T) {
 		if r := c.post("/login", url.Values{"email": {"bob@example.org"}, "password": {testPassword}}); r.status != 303 {
 			t.Fatalf("other account: %d", r.status)
 		}
+		// Nor is the same account from another address: failing on
+		// purpose does not lock its owner out.
+		owner := e.clientFrom("127.0.0.2")
+		if r := owner.post("/login", url.Values{"email": {"ada@example.org"}, "password": {testPassword}}); r.status != 303 {
+			t.Fatalf("the right password from another address: %d: %s", r.status, excerpt(r.body))
+		}
 	})
 }
 
@@ -605,4 +611,18 @@ func TestUnitAdminCannotChangeMode(t *testing.T) {
 			t.Errorf("the unit admin is offered the mode")
 		}
 	})
+}
+
+func TestThrottleAddr(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:4711":                 "192.0.2.7",
+		"[::ffff:192.0.2.7]:4711":        "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:4711":    "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff:1:2:3]:4711": "2001:db8:1:2::/64",
+		"not an address":                 "not an address",
+	} {
+		if got := throttleAddr(&http.Request{RemoteAddr: remote}); got != want {
+			t.Errorf("throttleAddr(%q) = %q, want %q", remote, got, want)
+		}
+	}
 }
