@@ -256,6 +256,12 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if r.PostFormValue("end_tokens") == "1" {
+		if _, err := h.d.Users.RevokeAllTokens(ctx, uid); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	if err := h.sessions.Start(w, r, uid, "reset"); err != nil {
 		h.fail(w, r, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -625,4 +626,57 @@ func TestThrottleAddr(t *testing.T) {
 			t.Errorf("throttleAddr(%q) = %q, want %q", remote, got, want)
 		}
 	}
+}
+
+// After a password reset no older link works, and the person may end
+// their API tokens with it.
+func TestResetEndsOlderLinksAndTokens(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		ctx := context.Background()
+		_, keep, err := e.users.CreateToken(ctx, e.req.ID, "script", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resetRe, signInRe := regexp.MustCompile(`/password/reset/(\S+)`), regexp.MustCompile(`/login/link/(\S+)`)
+		ask := func(path string, re *regexp.Regexp) string {
+			t.Helper()
+			if r := e.client().post(path, url.Values{"email": {"ada@example.org"}}); r.status != http.StatusSeeOther {
+				t.Fatalf("%s: %d", path, r.status)
+			}
+			m := re.FindStringSubmatch(e.mail.last().Text)
+			if m == nil {
+				t.Fatalf("%s: no link in %q", path, e.mail.last().Text)
+			}
+			return m[1]
+		}
+		first := ask("/password/forgot", resetRe)
+		second := ask("/password/forgot", resetRe)
+		signIn := ask("/login/link", signInRe)
+		if r := e.client().get("/password/reset/" + first); r.status != http.StatusNotFound {
+			t.Errorf("an older reset link after a newer was sent: %d", r.status)
+		}
+		c := e.client()
+		pw := "a-new-password-for-ada"
+		if r := c.post("/password/reset/"+second, url.Values{"password": {pw}, "password2": {pw}}); r.status != http.StatusSeeOther {
+			t.Fatalf("reset: %d: %s", r.status, excerpt(r.body))
+		}
+		if r := e.client().post("/login/link/"+signIn, nil); r.status != http.StatusNotFound {
+			t.Errorf("a sign-in link sent before the reset: %d", r.status)
+		}
+		if _, err := e.users.PrincipalByToken(ctx, keep); err != nil {
+			t.Errorf("the token ended without being asked to: %v", err)
+		}
+		// A second reset, this time ending the tokens.
+		third := ask("/password/forgot", resetRe)
+		if r := e.client().post("/password/reset/"+third, url.Values{"password": {pw}, "password2": {pw}, "end_tokens": {"1"}}); r.status != http.StatusSeeOther {
+			t.Fatalf("reset ending the tokens: %d", r.status)
+		}
+		if _, err := e.users.PrincipalByToken(ctx, keep); !apperr.Is(err, apperr.Unauthorized) {
+			t.Errorf("the token after a reset that ends them: %v", err)
+		}
+		if r := e.client().get("/password/reset/" + third); !strings.Contains(r.body, "used already") {
+			t.Errorf("a used reset link: %d", r.status)
+		}
+	})
 }
