@@ -75,7 +75,10 @@ type Deps struct {
 	InstanceName string // default name shown in pages; settings override it
 	MaxBody      int64  // form body limit
 	MaxUpload    int64  // one attachment
-	Now          func() time.Time
+	// UploadTimeout is how long a signed-in person's multipart form may
+	// take to arrive (other bodies have the server's shorter deadline).
+	UploadTimeout time.Duration
+	Now           func() time.Time
 	// SSEInterval is how often live-update streams look for changes.
 	SSEInterval time.Duration
 }
@@ -88,13 +91,16 @@ type SignInProvider struct {
 
 // Handler serves the web portal.
 type Handler struct {
-	d        Deps
-	sessions *Sessions
-	throttle *throttle
-	links    *links
-	views    *views
-	mux      *http.ServeMux
-	handler  http.Handler
+	d Deps
+	// streams ends with EndStreams: live-update streams end with it.
+	streams    context.Context
+	endStreams context.CancelFunc
+	sessions   *Sessions
+	throttle   *throttle
+	links      *links
+	views      *views
+	mux        *http.ServeMux
+	handler    http.Handler
 }
 
 // New builds the web handler, to be mounted at "/".
@@ -130,6 +136,7 @@ func New(d Deps) *Handler {
 		views:    mustViews(),
 		mux:      http.NewServeMux(),
 	}
+	h.streams, h.endStreams = context.WithCancel(context.Background())
 	h.routes()
 	cop := http.NewCrossOriginProtection()
 	if d.BaseURL != "" {
@@ -143,6 +150,11 @@ func New(d Deps) *Handler {
 	h.handler = h.headers(cop.Handler(h.authenticate(h.mux)))
 	return h
 }
+
+// EndStreams ends the open live-update streams (and any opened later), so
+// that a graceful shutdown need not wait for them: browsers reconnect to
+// another node or after the restart.
+func (h *Handler) EndStreams() { h.endStreams() }
 
 // Sessions returns the session store, for other sign-in handlers.
 func (h *Handler) Sessions() *Sessions { return h.sessions }
@@ -339,6 +351,9 @@ func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, want string,
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	var err error
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if signedIn && h.d.UploadTimeout > 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.d.UploadTimeout))
+		}
 		err = r.ParseMultipartForm(8 << 20)
 	} else {
 		err = r.ParseForm()
