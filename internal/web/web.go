@@ -61,6 +61,9 @@ type Deps struct {
 	Units   *unit.Store
 	Tickets *ticket.Store
 	Blobs   blob.Store
+	// UploadTimeout is how long a signed-in person's multipart form may
+	// take to arrive (other bodies have the server's shorter deadline).
+	UploadTimeout time.Duration
 	// Sessions is shared with other sign-in handlers (OIDC); New makes one
 	// when nil.
 	Sessions *Sessions
@@ -75,10 +78,7 @@ type Deps struct {
 	InstanceName string // default name shown in pages; settings override it
 	MaxBody      int64  // form body limit
 	MaxUpload    int64  // one attachment
-	// UploadTimeout is how long a signed-in person's multipart form may
-	// take to arrive (other bodies have the server's shorter deadline).
-	UploadTimeout time.Duration
-	Now           func() time.Time
+	Now          func() time.Time
 	// SSEInterval is how often live-update streams look for changes.
 	SSEInterval time.Duration
 }
@@ -91,16 +91,16 @@ type SignInProvider struct {
 
 // Handler serves the web portal.
 type Handler struct {
-	d Deps
-	// streams ends with EndStreams: live-update streams end with it.
+	d        Deps
+	sessions *Sessions
+	throttle *throttle
+	links    *links
+	views    *views
+	mux      *http.ServeMux
+	handler  http.Handler
+	// streams ends with EndStreams, and every live-update stream with it.
 	streams    context.Context
 	endStreams context.CancelFunc
-	sessions   *Sessions
-	throttle   *throttle
-	links      *links
-	views      *views
-	mux        *http.ServeMux
-	handler    http.Handler
 }
 
 // New builds the web handler, to be mounted at "/".
