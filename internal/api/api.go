@@ -39,6 +39,9 @@ type Deps struct {
 	Blobs     blob.Store
 	MaxBody   int64 // request body limit
 	MaxUpload int64 // one attachment
+	// UploadTimeout is how long a multipart upload may take to arrive
+	// (other bodies have the server's shorter read deadline).
+	UploadTimeout time.Duration
 	// Authenticators are tried, in order, when a request has no bearer token.
 	Authenticators []Authenticator
 	// Registry collects metrics; a new one when nil.

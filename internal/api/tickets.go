@@ -418,6 +418,9 @@ func (a *API) addMessage(w http.ResponseWriter, r *http.Request, p *auth.Princip
 			a.writeError(w, r, err)
 			return
 		}
+		if a.UploadTimeout > 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.UploadTimeout))
+		}
 		if err := a.readMultipart(r, &nm); err != nil {
 			a.writeError(w, r, err)
 			return

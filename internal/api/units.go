@@ -129,10 +129,6 @@ func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		a.writeError(w, r, apperr.Field("slug", "cannot change"))
 		return
 	}
-	if (req.Handler != nil || req.Mode != nil) && !p.CanManageCatalogue() {
-		a.writeError(w, r, forbidden("only administrators may change a unit's mode or handler flag"))
-		return
-	}
 	old := *u
 	req.apply(u)
 	if err := unit.CheckChange(p, &old, u); err != nil {

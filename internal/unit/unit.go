@@ -242,6 +242,7 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	return &u, nil
 }
 
+
 // UpdateUnit stores changed fields of a unit (found by its id).
 func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	if err := s.validate(&u); err != nil {
@@ -268,14 +269,18 @@ func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 
 // CheckChange is the one rule, for the API and the web pages alike, of who
 // may change unit old into nu: administrators anything; the unit's own
-// admins not its mail addresses (an address decides which unit mail opens
-// tickets in, and who may write internal notes by mail).
+// admins neither its mode nor its handler flag, which shape the whole
+// catalogue, nor its mail addresses (an address decides which unit mail
+// opens tickets in, and who may write internal notes by mail).
 func CheckChange(p *auth.Principal, old, nu *Unit) error {
 	if !p.CanManageUnit(old.ID) {
 		return apperr.New(apperr.Forbidden, "only administrators and the unit's admins may change it")
 	}
 	if p.CanManageCatalogue() {
 		return nil
+	}
+	if nu.Mode != old.Mode || nu.Handler != old.Handler {
+		return apperr.New(apperr.Forbidden, "only administrators may change a unit's mode or handler flag")
 	}
 	same := func(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
 	if !same(old.Email, nu.Email) || !same(old.CommentEmail, nu.CommentEmail) {

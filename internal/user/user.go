@@ -388,6 +388,18 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
 	return nil
 }
 
+// RevokeAllTokens revokes every API token of user userID and returns how
+// many were still valid.
+func (s *Store) RevokeAllTokens(ctx context.Context, userID int64) (int64, error) {
+	res, err := s.db.W.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, s.now(), userID)
+	if err != nil {
+		return 0, fmt.Errorf("user: revoke tokens: %w", err)
+	}
+	s.ForgetPrincipals()
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // PrincipalByToken returns the principal of a valid, unrevoked, unexpired
 // API token, or an Unauthorized error.
 func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Principal, error) {
