@@ -242,7 +242,6 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	return &u, nil
 }
 
-
 // UpdateUnit stores changed fields of a unit (found by its id).
 func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 	if err := s.validate(&u); err != nil {
