@@ -31,17 +31,20 @@ type Authenticator func(r *http.Request) (*auth.Principal, error)
 
 // Deps is what the API needs.
 type Deps struct {
-	Log     *slog.Logger
-	DB      *db.DB
-	Users   *user.Store
-	Units   *unit.Store
-	Tickets *ticket.Store
-	Blobs   blob.Store
-	Events  EventFeed
+	Log       *slog.Logger
+	DB        *db.DB
+	Users     *user.Store
+	Units     *unit.Store
+	Tickets   *ticket.Store
+	Blobs     blob.Store
+	Events    EventFeed
+	MaxBody   int64 // request body limit
+	MaxUpload int64 // one attachment
 	// EventCounts, when set, counts the events of the stream by type.
 	EventCounts func() map[string]int64
-	MaxBody     int64 // request body limit
-	MaxUpload   int64 // one attachment
+	// UploadTimeout is how long a multipart upload may take to arrive
+	// (other bodies have the server's shorter read deadline).
+	UploadTimeout time.Duration
 	// Authenticators are tried, in order, when a request has no bearer token.
 	Authenticators []Authenticator
 	// Registry collects metrics; a new one when nil.

@@ -8,11 +8,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -420,6 +418,9 @@ func (a *API) addMessage(w http.ResponseWriter, r *http.Request, p *auth.Princip
 			a.writeError(w, r, err)
 			return
 		}
+		if a.UploadTimeout > 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.UploadTimeout))
+		}
 		if err := a.readMultipart(r, &nm); err != nil {
 			a.writeError(w, r, err)
 			return
@@ -529,26 +530,9 @@ func (e *readErr) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// SafeFilename keeps the last path element of a file name, without control
-// characters, path separators or leading dots, at most 200 characters.
-func SafeFilename(name string) string {
-	name = strings.ReplaceAll(name, "\\", "/")
-	name = path.Base(name)
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '/' || r == utf8.RuneError || unicode.Is(unicode.Bidi_Control, r) {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(name, ""))
-	name = strings.TrimLeft(strings.TrimSpace(name), ".")
-	if r := []rune(name); len(r) > 200 {
-		name = string(r[len(r)-200:])
-	}
-	if name == "" {
-		return "attachment"
-	}
-	return name
-}
+// SafeFilename is ticket.SafeFilename with "attachment" for a name with
+// nothing left.
+func SafeFilename(name string) string { return ticket.SafeFilename(name, "attachment") }
 
 func cleanContentType(ct string) string {
 	mt, _, err := mime.ParseMediaType(ct)

@@ -129,11 +129,12 @@ func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		a.writeError(w, r, apperr.Field("slug", "cannot change"))
 		return
 	}
-	if (req.Handler != nil || req.Mode != nil) && !p.CanManageCatalogue() {
-		a.writeError(w, r, forbidden("only administrators may change a unit's mode or handler flag"))
+	old := *u
+	req.apply(u)
+	if err := unit.CheckChange(p, &old, u); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
-	req.apply(u)
 	out, err := a.Units.UpdateUnit(r.Context(), *u)
 	a.Users.ForgetPrincipals() // the handler flag is part of a principal
 	if err != nil {

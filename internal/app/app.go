@@ -55,6 +55,9 @@ type App struct {
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
+	// onShutdown runs when the HTTP server starts shutting down: it ends
+	// what would otherwise keep a connection busy (live-update streams).
+	onShutdown []func()
 }
 
 // New opens the database, applies migrations and builds everything.
@@ -114,17 +117,19 @@ func (a *App) build(ctx context.Context) error {
 	mux := http.NewServeMux()
 	a.API = api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
-		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
+		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Extra: a.extraRoutes, Authenticators: idp.apiAuthenticators(),
 	})
 	mux.Handle("/api/", a.API)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
-	mux.Handle("/", a.mountIdentity(mux, idp, web.New(web.Deps{
+	wh := web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
-		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes,
+		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Live: a.Live, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
-	})))
+	})
+	a.onShutdown = append(a.onShutdown, wh.EndStreams)
+	mux.Handle("/", a.mountIdentity(mux, idp, wh))
 	a.Handler = mux
 	return nil
 }
@@ -190,14 +195,15 @@ func (a *App) Run(ctx context.Context) error {
 // Serve is Run on a listener the caller opened.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           a.Handler,
+		Handler:           bodyDeadline(a.Handler, a.Config.ReadTimeout),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// No ReadTimeout: bodyDeadline gives each body its time, and the
+		// handlers that take uploads extend it.
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if a.Config.TLSCert != "" {
 		cfg, err := a.tlsConfig()
@@ -206,6 +212,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		srv.TLSConfig = cfg
 		ln = tls.NewListener(ln, cfg)
+	}
+	for _, f := range a.onShutdown {
+		srv.RegisterOnShutdown(f)
 	}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
@@ -253,4 +262,19 @@ func (a *App) tlsConfig() (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// bodyDeadline gives the body of every request timeout to arrive, so that a
+// client trickling it byte by byte cannot hold a connection for long;
+// handlers that take uploads extend the deadline (web and API, with
+// UploadTimeout). net/http lifts the deadline once the body has been read to
+// its end (TestBodyDeadlineEndsWithTheBody): an expired read deadline would
+// otherwise cancel the request's context while its handler still works.
+func bodyDeadline(next http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -38,6 +38,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		return err
 	}
 	a.Mail = g
+	a.Units.Reserved = g.ReservedAddress
 	g.Register(a.Jobs)
 	a.AddWorker(a.Jobs.Run)
 	a.AddWorker(func(ctx context.Context) error {

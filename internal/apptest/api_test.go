@@ -158,6 +158,8 @@ func TestWholeAPI(t *testing.T) {
 		in.AddMember(t, "ops", boss.ID, "admin")
 		wantStatus(t, "unit admin patches name", call(t, bossC, "PATCH", "/api/v1/units/ops", map[string]any{"name": "Ops"}, nil), 200)
 		wantStatus(t, "unit admin sets handler flag", call(t, bossC, "PATCH", "/api/v1/units/ops", map[string]any{"handler": true}, nil), 403)
+		wantStatus(t, "unit admin changes mode", call(t, bossC, "PATCH", "/api/v1/units/ops", map[string]any{"mode": "external"}, nil), 403)
+		wantStatus(t, "unit admin sends the mode unchanged", call(t, bossC, "PATCH", "/api/v1/units/ops", map[string]any{"name": "Ops", "mode": "direct"}, nil), 200)
 		wantStatus(t, "unit admin changes slug", call(t, bossC, "PATCH", "/api/v1/units/ops", map[string]any{"slug": "x"}, nil), 400)
 		wantStatus(t, "member adds member", call(t, staffC, "POST", "/api/v1/units/ops/members", client.Member{UserID: ann.ID, Role: "member"}, nil), 403)
 		wantStatus(t, "unit admin adds member", call(t, bossC, "POST", "/api/v1/units/ops/members", client.Member{UserID: ann.ID}, nil), 200)

@@ -25,9 +25,16 @@ const maxBody = 8 << 10
 // the error envelope, never a 500.
 func TestBadInput(t *testing.T) {
 	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
-		in := apptest.Start(t, e, func(c *config.Config) { c.MaxBodyBytes = maxBody; c.MaxUploadBytes = 2 << 10 })
+		in := apptest.Start(t, e, func(c *config.Config) {
+			c.MaxBodyBytes = maxBody
+			c.MaxUploadBytes = 2 << 10
+			c.MailFrom = "desk@example.org"
+		})
 		ctx := context.Background()
 		in.NewUnit(t, "ops", false)
+		if _, err := in.Admin.CreateUnit(ctx, client.Unit{Slug: "mailers", Name: "Mailers", Email: "mailers@example.org", CommentEmail: "mailers-comment@example.org"}); err != nil {
+			t.Fatal(err)
+		}
 		in.NewService(t, "svc", "ops")
 		u, uc := in.NewUser(t, "user@example.org", "user")
 		tk, err := uc.CreateTicket(ctx, client.NewTicket{Subject: "s", Body: "b"})
@@ -100,6 +107,8 @@ func TestBadInput(t *testing.T) {
 		add("user: name too long", "POST", "/api/v1/users", js(map[string]string{"email": "x@example.org", "name": long(201)}), 400)
 		add("user: name NUL", "POST", "/api/v1/users", `{"email":"x@example.org","name":"a\u0000b"}`, 400)
 		add("user: name newline", "POST", "/api/v1/users", `{"email":"x@example.org","name":"a\nb"}`, 400)
+		add("user: name tab", "POST", "/api/v1/users", `{"email":"x@example.org","name":"a\tb"}`, 400)
+		add("user: name C1 control", "POST", "/api/v1/users", `{"email":"x@example.org","name":"a\u0085b"}`, 400)
 		add("user: role", "POST", "/api/v1/users", `{"email":"x@example.org","name":"x","role":"root"}`, 400)
 		add("user: role type", "POST", "/api/v1/users", `{"email":"x@example.org","name":"x","role":1}`, 400)
 		add("user: short password", "POST", "/api/v1/users", `{"email":"x@example.org","name":"x","password":"short"}`, 400)
@@ -127,6 +136,12 @@ func TestBadInput(t *testing.T) {
 		add("unit: handler type", "POST", "/api/v1/units", `{"slug":"u2","name":"x","handler":"yes"}`, 400)
 		add("unit: duplicate", "POST", "/api/v1/units", `{"slug":"ops","name":"x"}`, 409)
 		add("unit patch: mode", "PATCH", "/api/v1/units/ops", `{"mode":"fax"}`, 400)
+		add("unit: name CR LF", "POST", "/api/v1/units", `{"slug":"u2","name":"Storage\r\nBcc: x@evil.example"}`, 400)
+		add("unit: name control", "POST", "/api/v1/units", `{"slug":"u2","name":"Storage\u0007\u001b[31m"}`, 400)
+		add("unit patch: name newline", "PATCH", "/api/v1/units/ops", `{"name":"a\nb"}`, 400)
+		add("unit: another unit's address", "POST", "/api/v1/units", `{"slug":"u2","name":"x","email":"MAILERS-comment@example.org"}`, 409)
+		add("unit patch: another unit's address", "PATCH", "/api/v1/units/ops", `{"comment_email":"mailers@example.org"}`, 409)
+		add("unit patch: the helpdesk's address", "PATCH", "/api/v1/units/ops", `{"email":"Desk@example.org"}`, 400)
 		add("unit patch: name empty", "PATCH", "/api/v1/units/ops", `{"name":""}`, 400)
 		add("unit patch: no unit", "PATCH", "/api/v1/units/nope", `{"name":"x"}`, 404)
 		add("unit patch: bad slug", "PATCH", "/api/v1/units/NOPE", `{"name":"x"}`, 400)
@@ -142,6 +157,8 @@ func TestBadInput(t *testing.T) {
 		add("service: bad slug", "POST", "/api/v1/services", `{"slug":"s 2","name":"x","unit":"ops"}`, 400)
 		add("service: mode", "POST", "/api/v1/services", `{"slug":"s2","name":"x","unit":"ops","mode":"fax"}`, 400)
 		add("service: description too long", "POST", "/api/v1/services", js(map[string]string{"slug": "s2", "name": "x", "unit": "ops", "description": strings.Repeat("d", 5001)}), 400)
+		add("service: name CR", "POST", "/api/v1/services", `{"slug":"s2","name":"a\rb","unit":"ops"}`, 400)
+		add("service patch: name LF", "PATCH", "/api/v1/services/svc", `{"name":"a\nb"}`, 400)
 		add("service: duplicate", "POST", "/api/v1/services", `{"slug":"svc","name":"x","unit":"ops"}`, 409)
 		add("service patch: unit", "PATCH", "/api/v1/services/svc", `{"unit":"nope"}`, 400)
 		add("service patch: no service", "PATCH", "/api/v1/services/nope", `{"name":"x"}`, 404)

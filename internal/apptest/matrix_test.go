@@ -199,6 +199,17 @@ func TestAuthorisationMatrix(t *testing.T) {
 				if got, want := client.StatusOf(err), expect(works(role), 0, expect(sees(role), 403, 404)); got != want {
 					t.Errorf("internal note: status %d (%v), want %d", got, err, want)
 				}
+				// unit settings: the unit's admins rename it; only
+				// administrators change its mail addresses
+				err = cl.Do(ctx, "PATCH", "/api/v1/units/ops", map[string]string{"name": "Unit ops"}, nil)
+				if got, want := client.StatusOf(err), expect(role == rUnitAdmin || role == rAdmin, 0, 403); got != want {
+					t.Errorf("PATCH unit name: status %d (%v), want %d", got, err, want)
+				}
+				addr := "ops-" + strings.ReplaceAll(role, " ", "-") + "@example.org"
+				err = cl.Do(ctx, "PATCH", "/api/v1/units/ops", map[string]string{"comment_email": addr}, nil)
+				if got, want := client.StatusOf(err), expect(role == rAdmin, 0, 403); got != want {
+					t.Errorf("PATCH unit comment address: status %d (%v), want %d", got, err, want)
+				}
 				// a non-staff reply never shows up as internal
 				if !works(role) && sees(role) {
 					ms, _ := cl.Messages(ctx, id)

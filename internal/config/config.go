@@ -50,6 +50,11 @@ type Config struct {
 	LogLevel         string // HELPMESH_LOG_LEVEL: debug, info, warn, error
 	LogFormat        string // HELPMESH_LOG_FORMAT: text or json
 	ShutdownGrace    time.Duration
+	// ReadTimeout is how long a client may take to send a request body
+	// (HELPMESH_READ_TIMEOUT, default 20s); UploadTimeout replaces it for
+	// the uploads of signed-in people (HELPMESH_UPLOAD_TIMEOUT, default 5m).
+	ReadTimeout   time.Duration
+	UploadTimeout time.Duration
 
 	// Secret signs reply tokens and sessions; generated and kept in the data
 	// directory when not given (HELPMESH_SECRET).
@@ -119,6 +124,8 @@ func Default() Config {
 		LogLevel:         "info",
 		LogFormat:        "text",
 		ShutdownGrace:    15 * time.Second,
+		ReadTimeout:      20 * time.Second,
+		UploadTimeout:    5 * time.Minute,
 		DNHeader:         "X-SSL-Client-S-DN",
 		BreakGlass:       []string{"admin@localhost"},
 	}
@@ -168,7 +175,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	for _, d := range []struct {
 		env string
 		dst *time.Duration
-	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow}} {
+	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow},
+		{"HELPMESH_READ_TIMEOUT", &c.ReadTimeout}, {"HELPMESH_UPLOAD_TIMEOUT", &c.UploadTimeout}} {
 		if v := getenv(d.env); v != "" {
 			n, err := ParseDuration(v)
 			if err != nil {
@@ -322,6 +330,12 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
 		bad("HELPMESH_BOOTSTRAP_TOKEN", "must be at least 16 characters")
+	}
+	if c.ReadTimeout <= 0 {
+		bad("HELPMESH_READ_TIMEOUT", "must be positive, e.g. 20s")
+	}
+	if c.UploadTimeout < c.ReadTimeout {
+		bad("HELPMESH_UPLOAD_TIMEOUT", "must be at least HELPMESH_READ_TIMEOUT")
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("HELPMESH_MAX_BODY", "must be at least 1KiB")

@@ -51,6 +51,8 @@ func seeds() []string {
 		// a staff member's address in From with Authentication-Results
 		// headers: one forged below another MTA's, one broken, one folded
 		"Authentication-Results: mx.helpmesh.test (\"quoted\" (nested)); dkim=pass\r\n header.d=uni.example; dmarc=pass header.from=uni.example\r\nAuthentication-Results: mx.other.example; dkim=none\r\nAuthentication-Results: mx.helpmesh.test; dkim=pass header.d=uni.example\r\nAuthentication-Results: ;;;=\r\nFrom: Sam Staff <staff@uni.example>\r\nTo: support-comment@helpmesh.test\r\nSubject: Re: [helpmesh #1] note\r\nMessage-ID: <ar1@x>\r\n\r\ninternal\r\n",
+		// a display name full of mail syntax, a right-to-left override in a file name
+		"From: \"Evil\\\" <x@y>\" <weird@evil.example>\r\nTo: Storage\" <ceo@bank.example> <support@helpmesh.test>\r\nSubject: names\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\ntext\r\n--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=UTF-8''%E2%80%AEexe.pdf\r\n\r\nMZ\r\n--B--\r\n",
 		// a bounce report
 		"From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=d\r\n\r\n--d\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--d\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@y\r\nSubject: inner\r\n\r\ninner\r\n--d--\r\n",
 	}

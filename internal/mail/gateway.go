@@ -178,6 +178,15 @@ func (g *Gateway) Register(q *jobs.Queue) {
 	g.jobs.Store(q)
 }
 
+// ReservedAddress tells whether addr is the helpdesk's own: its address,
+// or one with a valid reply token. No unit may take one (unit.Store's
+// Reserved).
+func (g *Gateway) ReservedAddress(addr string) bool {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	_, token := g.sig.parseTokenAddress(addr)
+	return addr == g.opts.Address || token
+}
+
 // ours tells whether addr is on our mail domain.
 func (g *Gateway) ours(addr string) bool {
 	_, d, _ := strings.Cut(strings.ToLower(addr), "@")

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -134,21 +136,20 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	if p.LoopDomain != "" && strings.EqualFold(p.LoopDomain, g.opts.Domain) {
 		return g.quarantine(ctx, env, p, raw, "mail loop: the mail carries our own "+LoopHeader+" header")
 	}
-	var dupTicket int64
-	err = g.db.R.QueryRowContext(ctx, `SELECT ticket_id FROM messages WHERE mail_id = $1`, p.MessageID).Scan(&dupTicket)
-	if err == nil {
-		return Outcome{Action: "duplicate", TicketID: dupTicket}, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return Outcome{}, fmt.Errorf("mail: dedupe: %w", err)
-	}
-
 	tgt, err := g.pickTarget(ctx, env, p)
 	if err != nil {
 		return Outcome{}, err
 	}
 	if tgt == nil {
 		return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "no such recipient here"})
+	}
+	var dupTicket sql.NullInt64
+	err = g.db.R.QueryRowContext(ctx, `SELECT ticket_id FROM inbound_mail WHERE mail_key = $1`, dedupeKey(env, p, tgt)).Scan(&dupTicket)
+	if err == nil {
+		return Outcome{Action: "duplicate", TicketID: dupTicket.Int64}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Outcome{}, fmt.Errorf("mail: dedupe: %w", err)
 	}
 	from := p.From
 	if from == "" {
@@ -254,7 +255,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		body = strings.ToValidUTF8(body[:ticket.MaxBody-200], "") + "\n\n[the rest of the text was longer than the limit and was cut]"
 	}
 
-	in := inbound{p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, elevated: elevated,
+	in := inbound{env: env, p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, elevated: elevated,
 		replyToNote: replyToNote, body: body, atts: atts}
 	out, err = g.apply(ctx, in)
 	out.Verified = verified
@@ -365,6 +366,7 @@ func elevate(p *auth.Principal) *auth.Principal {
 // inbound is a mail on its way into the ticket store, with everything read
 // before its transaction.
 type inbound struct {
+	env         Envelope
 	p           *parsed
 	tgt         *target
 	t           *ticket.Ticket // the ticket it continues; nil opens one
@@ -466,11 +468,15 @@ func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 		if err != nil {
 			return err
 		}
-		// The message's id comes with the record of the mail.
-		if err := q.QueryRowContext(ctx, `INSERT INTO inbound_mail (mail_id, automatic, received_at, ticket_id, message_id)
-			VALUES ($1, $2, $3, $4, (SELECT id FROM messages WHERE mail_id = $1))
-			ON CONFLICT (mail_id) DO UPDATE SET ticket_id = excluded.ticket_id, message_id = excluded.message_id RETURNING message_id`,
-			p.MessageID, p.Automatic, g.now(), out.TicketID).Scan(&out.MessageID); err != nil {
+		// The message's id comes with the record of the mail, whose key
+		// makes a second delivery of the same mail roll back.
+		err = q.QueryRowContext(ctx, `INSERT INTO inbound_mail (mail_key, mail_id, automatic, received_at, ticket_id, message_id)
+			VALUES ($1, $2, $3, $4, $5, (SELECT MAX(id) FROM messages WHERE ticket_id = $5 AND mail_id = $2)) RETURNING message_id`,
+			dedupeKey(in.env, p, in.tgt), p.MessageID, p.Automatic, g.now(), out.TicketID).Scan(&out.MessageID)
+		if db.IsUniqueViolation(err) {
+			return apperr.New(apperr.Conflict, "mail %s was processed already", p.MessageID)
+		}
+		if err != nil {
 			return fmt.Errorf("mail: record inbound: %w", err)
 		}
 		return nil
@@ -484,6 +490,24 @@ func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// dedupeKey is what makes two deliveries the same mail: its Message-ID,
+// its sender (From, else the envelope sender) and the unit it is for (a
+// comment, reply or token address of one unit is one unit; 0: the
+// helpdesk address). Another sender's mail with a Message-ID seen before is
+// mail of its own.
+func dedupeKey(env Envelope, p *parsed, tgt *target) string {
+	from := p.From
+	if from == "" {
+		from = env.MailFrom
+	}
+	var unitID int64
+	if tgt.unit != nil {
+		unitID = tgt.unit.ID
+	}
+	sum := sha256.Sum256([]byte(p.MessageID + "\x00" + strings.ToLower(strings.Trim(from, "<> ")) + "\x00" + strconv.FormatInt(unitID, 10)))
+	return hex.EncodeToString(sum[:])
 }
 
 // subjectFor makes a ticket subject from a mail subject.
@@ -559,20 +583,20 @@ func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from strin
 		if i >= 20 {
 			break
 		}
-		var id int64
-		err := g.db.R.QueryRowContext(ctx, `SELECT ticket_id FROM messages WHERE mail_id = $1`, r).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
+		// Several tickets may have had mail with this Message-ID (from
+		// different senders): the sender's own counts.
+		ids, err := db.Column[int64](g.db.R.QueryContext(ctx, `SELECT DISTINCT ticket_id FROM messages WHERE mail_id = $1 LIMIT 5`, r))
 		if err != nil {
 			return 0, false, false, fmt.Errorf("mail: thread: %w", err)
 		}
-		ok, err := g.participant(ctx, id, from, senderID)
-		if err != nil {
-			return 0, false, false, err
-		}
-		if ok {
-			return id, false, false, nil
+		for _, id := range ids {
+			ok, err := g.participant(ctx, id, from, senderID)
+			if err != nil {
+				return 0, false, false, err
+			}
+			if ok {
+				return id, false, false, nil
+			}
 		}
 	}
 	// 3. the subject tag, from a participant only

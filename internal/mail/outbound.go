@@ -8,6 +8,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,12 +77,18 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 		return nil, fmt.Errorf("mail: template %s: %w", m.Template, err)
 	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := msg.FromFormat(m.FromName, g.opts.Address); err != nil {
+	// Names go through net/mail, which quotes or encodes whatever they hold
+	// (a quote, an angle bracket, non-ASCII); only the address is checked.
+	from, err := address(m.FromName, g.opts.Address)
+	if err != nil {
 		return nil, fmt.Errorf("mail: from: %w", err)
 	}
-	if err := msg.AddToFormat(m.ToName, m.To); err != nil {
-		return nil, fmt.Errorf("mail: to %q: %w", m.To, err)
+	to, err := address(m.ToName, m.To)
+	if err != nil {
+		return nil, fmt.Errorf("mail: to: %w", err)
 	}
+	msg.FromMailAddress(from)
+	msg.ToMailAddress(to)
 	if m.ReplyTo != "" {
 		if err := msg.ReplyTo(m.ReplyTo); err != nil {
 			return nil, fmt.Errorf("mail: reply-to: %w", err)
@@ -114,13 +121,24 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 	return raw.Bytes(), nil
 }
 
+// address returns the mailbox name <addr>: addr must be a bare address;
+// the name is made one line (any text is fine: net/mail encodes it).
+func address(name, addr string) (*netmail.Address, error) {
+	a, err := netmail.ParseAddress(addr)
+	if err != nil || a.Address != addr || a.Name != "" {
+		return nil, fmt.Errorf("%q is not an email address", addr)
+	}
+	a.Name = oneLine(name)
+	return a, nil
+}
+
 // queue composes m and stores it in the outbox in transaction q: pending
 // with a send job when a relay is configured, held otherwise, suppressed
 // when the recipient got too many mails lately.
 func (g *Gateway) queue(ctx context.Context, q db.Querier, m outMail) error {
-	c, err := g.prepare(m)
-	if err != nil {
-		return err
+	c := g.prepare(m)
+	if c.failed != nil {
+		return c.failed
 	}
 	return g.store(ctx, q, c)
 }
@@ -133,6 +151,9 @@ type composed struct {
 	// over: the recipient was found at the rate limit (overLimit), so the
 	// mail is suppressed.
 	over bool
+	// failed: the mail could not be composed (an address the library
+	// refuses); it is kept as failed, with why, and holds back no other.
+	failed error
 }
 
 // overLimit returns which of rcpts got RateLimit mails or more in the last
@@ -180,18 +201,15 @@ func inList[T any](first int, vs []T) (string, []any) {
 	return b.String(), args
 }
 
-// prepare composes m, outside any transaction.
-func (g *Gateway) prepare(m outMail) (composed, error) {
+// prepare composes m, outside any transaction; see composed.failed.
+func (g *Gateway) prepare(m outMail) composed {
 	flag := flagPublic
 	if m.Note {
 		flag = flagNote
 	}
 	mid := g.sig.messageID(m.TicketID, flag, g.opts.Domain)
 	raw, err := g.compose(m, mid)
-	if err != nil {
-		return composed{}, jobs.Permanent(err)
-	}
-	return composed{m: m, mid: mid, raw: raw}, nil
+	return composed{m: m, mid: mid, raw: raw, failed: err}
 }
 
 // store keeps a composed mail in the outbox in transaction q (see queue).
@@ -207,6 +225,16 @@ func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
 		dedupe = m.DedupeKey
 	}
 	reason := fmt.Sprintf("rate limit: %d mails to %s in %s", g.opts.RateLimit, m.To, g.opts.RateWindow)
+	if c.failed != nil {
+		g.log.Warn("outgoing mail could not be composed", "ticket", m.TicketID, "kind", m.Kind, "rcpt", m.To, "err", c.failed)
+		_, err := q.ExecContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'failed', $8, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING`,
+			nullID(m.TicketID), m.Kind, g.opts.Address, m.To, m.Subject, mid, []byte{}, c.failed.Error(), dedupe, now)
+		if err != nil {
+			return fmt.Errorf("mail: outbox: %w", err)
+		}
+		return nil
+	}
 	if c.over {
 		// Found at the limit already (overLimit): no need to count again.
 		_, err := q.ExecContext(ctx, `INSERT INTO outbox (ticket_id, kind, mail_from, rcpt, subject, message_id, raw, state, last_error, dedupe_key, created_at)
@@ -315,7 +343,7 @@ type eventMessage struct {
 func (g *Gateway) loadMessage(ctx context.Context, id int64) (*eventMessage, error) {
 	m := &eventMessage{}
 	err := g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.body, COALESCE(m.mail_id, ''),
-		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.mail_id = m.mail_id), FALSE)
+		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.message_id = m.id LIMIT 1), FALSE)
 		FROM messages m WHERE m.id = $1`, id).
 		Scan(&m.AuthorID, &m.AuthorEmail, &m.AuthorName, &m.Internal, &m.Body, &m.MailID, &m.Automatic)
 	if err != nil {
@@ -611,11 +639,11 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 	if len(out) == 0 {
 		return nil, nil
 	}
+	// One mail per recipient: one that cannot be composed is kept as
+	// failed, and the others go out.
 	cs := make([]composed, len(out))
 	for i, m := range out {
-		if cs[i], err = g.prepare(m); err != nil {
-			return nil, fmt.Errorf("mail: notify ticket %d: %w", t.ID, err)
-		}
+		cs[i] = g.prepare(m)
 	}
 	return cs, nil
 }

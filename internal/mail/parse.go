@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/textproto"
-	"path"
 	"regexp"
 	"strings"
 	"unicode"
 
 	"github.com/jhillyerd/enmime/v2"
 	"github.com/microcosm-cc/bluemonday"
+
+	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
 // Parsing limits: mail beyond them is quarantined, not parsed.
@@ -213,40 +214,22 @@ func foldQuotes(s string) string {
 }
 
 // safeName returns a file name that is safe to store and offer for
-// download: no directories, no control or reserved characters, at most 200
-// bytes, never empty.
+// download (ticket.SafeFilename), and for a part without one a name made
+// of its number and content type.
 func safeName(name, contentType string, n int) string {
-	name = clean(name)
-	name = strings.ReplaceAll(name, "\\", "/")
-	name = path.Base(name)
-	name = strings.Map(func(r rune) rune {
-		switch {
-		case unicode.IsControl(r), strings.ContainsRune(`<>:"/\|?*`, r):
-			return '_'
-		}
-		return r
-	}, name)
-	name = strings.Trim(name, " .")
-	if name == "" || name == "_" {
-		ext := ".bin"
-		switch {
-		case strings.HasPrefix(contentType, "image/"):
-			ext = "." + strings.TrimPrefix(contentType, "image/")
-		case contentType == "text/plain":
-			ext = ".txt"
-		case strings.Contains(contentType, "signature"):
-			ext = ".sig"
-		case contentType == "message/rfc822":
-			ext = ".eml"
-		}
-		name = fmt.Sprintf("part-%d%s", n, ext)
+	if name = ticket.SafeFilename(clean(name), ""); name != "" {
+		return name
 	}
-	if len(name) > 200 {
-		ext := path.Ext(name)
-		if len(ext) > 20 {
-			ext = ""
-		}
-		name = strings.ToValidUTF8(name[:200-len(ext)], "") + ext
+	ext := ".bin"
+	switch {
+	case strings.HasPrefix(contentType, "image/"):
+		ext = "." + ticket.SafeFilename(strings.TrimPrefix(contentType, "image/"), "img")
+	case contentType == "text/plain":
+		ext = ".txt"
+	case strings.Contains(contentType, "signature"):
+		ext = ".sig"
+	case contentType == "message/rfc822":
+		ext = ".eml"
 	}
-	return name
+	return fmt.Sprintf("part-%d%s", n, ext)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -64,7 +65,8 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("unsafe HTML kept: %q", p.HTML)
 		}
 		for _, fl := range p.Files {
-			if fl.Name == "" || strings.ContainsAny(fl.Name, "/\\\x00") || bytes.HasPrefix([]byte(fl.Name), []byte(".")) {
+			if fl.Name == "" || strings.ContainsAny(fl.Name, "/\\\x00") || bytes.HasPrefix([]byte(fl.Name), []byte(".")) ||
+				strings.ContainsFunc(fl.Name, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) || unicode.IsControl(r) }) {
 				t.Errorf("unsafe file name %q", fl.Name)
 			}
 		}

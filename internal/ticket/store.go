@@ -588,11 +588,12 @@ func (s *Store) insertMessageBy(ctx context.Context, q db.Querier, ticketID, aut
 	return mid, insertAttachments(ctx, q, ticketID, mid, atts, now)
 }
 
-// insertAttachments stores the attachments of message mid.
+// insertAttachments stores the attachments of message mid, their names
+// made safe whoever brought them (SafeFilename).
 func insertAttachments(ctx context.Context, q db.Querier, ticketID, mid int64, atts []NewAttachment, now time.Time) error {
 	for _, a := range atts {
 		if _, err := q.ExecContext(ctx, `INSERT INTO attachments (message_id, ticket_id, filename, content_type, size, sha256, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, mid, ticketID, a.Filename, a.ContentType, a.Size, a.SHA256, now); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, mid, ticketID, SafeFilename(a.Filename, "attachment"), a.ContentType, a.Size, a.SHA256, now); err != nil {
 			return fmt.Errorf("insert attachment: %w", err)
 		}
 	}

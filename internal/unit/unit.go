@@ -76,6 +76,10 @@ type Store struct {
 	db      *db.DB
 	now     func() time.Time
 	lookups lookups
+	// Reserved, when set, tells whether an address belongs to the helpdesk
+	// itself (its own address, a reply-token address): no unit may have it.
+	// Set it before the Store is used.
+	Reserved func(addr string) bool
 }
 
 // NewStore returns a Store on d.
@@ -145,13 +149,12 @@ func CheckSlug(field, s string) error {
 	return nil
 }
 
-func checkText(field, s string, maxLen int, required bool) (string, error) {
+// checkText validates a free text (a description) and returns it trimmed.
+func checkText(field, s string, maxLen int) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case !utf8.ValidString(s):
 		return "", apperr.Field(field, "is not valid UTF-8")
-	case required && s == "":
-		return "", apperr.Field(field, "is required")
 	case utf8.RuneCountInString(s) > maxLen:
 		return "", apperr.Field(field, "is longer than %d characters", maxLen)
 	case strings.ContainsRune(s, 0):
@@ -175,7 +178,7 @@ func (u *Unit) validate() error {
 	if err = CheckSlug("slug", u.Slug); err != nil {
 		return err
 	}
-	if u.Name, err = checkText("name", u.Name, 200, true); err != nil {
+	if u.Name, err = user.CheckName(u.Name); err != nil {
 		return err
 	}
 	for _, f := range []struct {
@@ -219,36 +222,105 @@ func conflictOn(err error, what string) error {
 
 // CreateUnit adds a unit.
 func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
-	if err := u.validate(); err != nil {
+	if err := s.validate(&u); err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = s.now(), s.now()
-	err := s.db.W.QueryRowContext(ctx, `INSERT INTO units (slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at)
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		err := q.QueryRowContext(ctx, `INSERT INTO units (slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
-		u.Slug, u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.CreatedAt).Scan(&u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("unit: create: %w", conflictOn(err, "a unit with slug "+u.Slug))
-	}
+			u.Slug, u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.CreatedAt).Scan(&u.ID)
+		if err != nil {
+			return conflictOn(err, "a unit with slug "+u.Slug)
+		}
+		return setAddresses(ctx, q, &u)
+	})
 	s.lookups.clear()
+	if err != nil {
+		return nil, fmt.Errorf("unit: create: %w", err)
+	}
 	return &u, nil
 }
 
 // UpdateUnit stores changed fields of a unit (found by its id).
 func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
-	if err := u.validate(); err != nil {
+	if err := s.validate(&u); err != nil {
 		return nil, err
 	}
 	u.UpdatedAt = s.now()
-	res, err := s.db.W.ExecContext(ctx, `UPDATE units SET name = $1, email = $2, comment_email = $3, qos_level = $4, mode = $5, is_handler = $6, updated_at = $7 WHERE id = $8`,
-		u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.UpdatedAt, u.ID)
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		res, err := q.ExecContext(ctx, `UPDATE units SET name = $1, email = $2, comment_email = $3, qos_level = $4, mode = $5, is_handler = $6, updated_at = $7 WHERE id = $8`,
+			u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.UpdatedAt, u.ID)
+		if err != nil {
+			return conflictOn(err, "the unit")
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return apperr.New(apperr.NotFound, "no such unit")
+		}
+		return setAddresses(ctx, q, &u)
+	})
 	s.lookups.clear()
 	if err != nil {
-		return nil, fmt.Errorf("unit: update: %w", conflictOn(err, "the unit"))
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, apperr.New(apperr.NotFound, "no such unit")
+		return nil, fmt.Errorf("unit: update: %w", err)
 	}
 	return &u, nil
+}
+
+// CheckChange is the one rule, for the API and the web pages alike, of who
+// may change unit old into nu: administrators anything; the unit's own
+// admins neither its mode nor its handler flag, which shape the whole
+// catalogue, nor its mail addresses (an address decides which unit mail
+// opens tickets in, and who may write internal notes by mail).
+func CheckChange(p *auth.Principal, old, nu *Unit) error {
+	if !p.CanManageUnit(old.ID) {
+		return apperr.New(apperr.Forbidden, "only administrators and the unit's admins may change it")
+	}
+	if p.CanManageCatalogue() {
+		return nil
+	}
+	if nu.Mode != old.Mode || nu.Handler != old.Handler {
+		return apperr.New(apperr.Forbidden, "only administrators may change a unit's mode or handler flag")
+	}
+	same := func(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
+	if !same(old.Email, nu.Email) || !same(old.CommentEmail, nu.CommentEmail) {
+		return apperr.New(apperr.Forbidden, "only administrators may change a unit's mail addresses")
+	}
+	return nil
+}
+
+// validate checks u, and that its addresses are none of the helpdesk's own.
+func (s *Store) validate(u *Unit) error {
+	if err := u.validate(); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, addr string }{{"email", u.Email}, {"comment_email", u.CommentEmail}} {
+		if f.addr != "" && s.Reserved != nil && s.Reserved(f.addr) {
+			return apperr.Field(f.name, "%s is an address of the helpdesk itself", f.addr)
+		}
+	}
+	return nil
+}
+
+// setAddresses records u's addresses in unit_addresses, whose primary key
+// keeps each address to one unit: an address of another unit is a
+// Conflict on its field.
+func setAddresses(ctx context.Context, q db.Querier, u *Unit) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM unit_addresses WHERE unit_id = $1`, u.ID); err != nil {
+		return fmt.Errorf("addresses: %w", err)
+	}
+	for _, a := range []struct{ field, kind, addr string }{{"email", "reply", u.Email}, {"comment_email", "comment", u.CommentEmail}} {
+		if a.addr == "" {
+			continue
+		}
+		_, err := q.ExecContext(ctx, `INSERT INTO unit_addresses (address, unit_id, kind) VALUES ($1, $2, $3)`, a.addr, u.ID, a.kind)
+		if db.IsUniqueViolation(err) {
+			return &apperr.Error{Kind: apperr.Conflict, Field: a.field, Message: a.addr + " is an address of another unit"}
+		}
+		if err != nil {
+			return fmt.Errorf("addresses: %w", err)
+		}
+	}
+	return nil
 }
 
 const unitCols = `id, slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at`
@@ -283,17 +355,24 @@ func (s *Store) UnitByID(ctx context.Context, id int64) (*Unit, error) {
 }
 
 // UnitByEmail returns the unit whose reply or comment address is addr, and
-// whether addr is its comment address.
+// whether addr is its comment address. An address that two units have (which
+// unit_addresses prevents) is an error, never the first of them.
 func (s *Store) UnitByEmail(ctx context.Context, addr string) (*Unit, bool, error) {
 	addr = strings.ToLower(strings.TrimSpace(addr))
-	u, err := scanUnit(s.db.Reader().QueryRowContext(ctx, `SELECT `+unitCols+` FROM units WHERE email = $1 OR comment_email = $1`, addr))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, apperr.New(apperr.NotFound, "no unit has the address %s", addr)
-	}
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT `+unitCols+` FROM units WHERE email = $1 OR comment_email = $1 LIMIT 2`, addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("unit: by email: %w", err)
 	}
-	return u, u.CommentEmail == addr, nil
+	us, err := db.Collect(rows, scanUnit)
+	switch {
+	case err != nil:
+		return nil, false, fmt.Errorf("unit: by email: %w", err)
+	case len(us) == 0:
+		return nil, false, apperr.New(apperr.NotFound, "no unit has the address %s", addr)
+	case len(us) > 1:
+		return nil, false, fmt.Errorf("unit: by email: units %s and %s both have the address %s", us[0].Slug, us[1].Slug, addr)
+	}
+	return us[0], us[0].CommentEmail == addr, nil
 }
 
 // Handler returns the ticket handler team, or a NotFound error if no unit is
@@ -409,10 +488,10 @@ func (sv *Service) validate() error {
 	if err = CheckSlug("slug", sv.Slug); err != nil {
 		return err
 	}
-	if sv.Name, err = checkText("name", sv.Name, 200, true); err != nil {
+	if sv.Name, err = user.CheckName(sv.Name); err != nil {
 		return err
 	}
-	if sv.Description, err = checkText("description", sv.Description, 5000, false); err != nil {
+	if sv.Description, err = checkText("description", sv.Description, 5000); err != nil {
 		return err
 	}
 	sv.Mode, err = checkMode("mode", sv.Mode)

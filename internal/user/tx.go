@@ -19,7 +19,7 @@ func (s *Store) EnsureTx(ctx context.Context, q db.Querier, email, name string) 
 	if email, err = NormalizeEmail(email); err != nil {
 		return nil, false, err
 	}
-	if name, err = checkName(name); err != nil {
+	if name, err = CheckName(name); err != nil {
 		return nil, false, err
 	}
 	now := s.now()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -129,7 +130,10 @@ func NormalizeEmail(s string) (string, error) {
 	return strings.ToLower(a.Address), nil
 }
 
-func checkName(name string) (string, error) {
+// CheckName validates a display name (of a user, a unit or a service) and
+// returns it trimmed: valid UTF-8, one to 200 characters, and no control
+// characters (CR, LF, NUL, tab...), as it goes into mail headers.
+func CheckName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case !utf8.ValidString(name):
@@ -138,8 +142,8 @@ func checkName(name string) (string, error) {
 		return "", apperr.Field("name", "is required")
 	case utf8.RuneCountInString(name) > 200:
 		return "", apperr.Field("name", "is longer than 200 characters")
-	case strings.ContainsAny(name, "\r\n\x00"):
-		return "", apperr.Field("name", "must be one line")
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "", apperr.Field("name", "must be one line without control characters")
 	}
 	return name, nil
 }
@@ -150,7 +154,7 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := checkName(nu.Name)
+	name, err := CheckName(nu.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +386,18 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
 		return apperr.New(apperr.NotFound, "no such token")
 	}
 	return nil
+}
+
+// RevokeAllTokens revokes every API token of user userID and returns how
+// many were still valid.
+func (s *Store) RevokeAllTokens(ctx context.Context, userID int64) (int64, error) {
+	res, err := s.db.W.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, s.now(), userID)
+	if err != nil {
+		return 0, fmt.Errorf("user: revoke tokens: %w", err)
+	}
+	s.ForgetPrincipals()
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // PrincipalByToken returns the principal of a valid, unrevoked, unexpired

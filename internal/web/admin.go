@@ -149,6 +149,10 @@ func (h *Handler) updateUnit(w http.ResponseWriter, r *http.Request) {
 	if principal(r).IsAdmin() {
 		nu.Handler = f["handler"] == "1"
 	}
+	if err := unit.CheckChange(principal(r), u, &nu); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if _, err := h.d.Units.UpdateUnit(r.Context(), nu); err != nil {
 		if field, msg, ok := errField(err); ok {
 			h.renderUnit(w, r, &nu, http.StatusUnprocessableEntity, map[string]string{field: msg})

@@ -59,6 +59,8 @@ func (h *Handler) queueEvents(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, sub *live.Sub) {
 	ctx, cancel := context.WithTimeout(r.Context(), maxStream)
 	defer cancel()
+	stop := context.AfterFunc(h.streams, cancel)
+	defer stop()
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(maxStream + time.Minute))
 	hd := w.Header()

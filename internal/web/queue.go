@@ -289,7 +289,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principal(r)
 	back := "/queue/" + url.PathEscape(r.PathValue("unit"))
-	if ret := safeNext(r.PostFormValue("return")); strings.HasPrefix(ret, "/queue/") {
+	if ret := auth.SafeNext(r.PostFormValue("return")); strings.HasPrefix(ret, "/queue/") {
 		back = ret
 	}
 	ids := r.PostForm["ticket"]
@@ -383,7 +383,7 @@ func (h *Handler) savedViews(r *http.Request, userID int64) ([]savedView, error)
 func (h *Handler) saveView(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	path := safeNext(r.PostFormValue("path"))
+	path := auth.SafeNext(r.PostFormValue("path"))
 	if name == "" || utf8.RuneCountInString(name) > 60 || strings.ContainsAny(name, "\r\n") {
 		h.errorPage(w, r, http.StatusUnprocessableEntity, "Give the view a name of 1 to 60 characters.")
 		return

@@ -23,17 +23,8 @@ type loginView struct {
 	Providers []SignInProvider
 }
 
-// safeNext keeps a post-sign-in target on this site: a path, never
-// //other.host or a scheme.
-func safeNext(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || strings.ContainsAny(s, "\r\n") {
-		return "/"
-	}
-	return s
-}
-
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	next := safeNext(r.URL.Query().Get("next"))
+	next := auth.SafeNext(r.URL.Query().Get("next"))
 	if principal(r) != nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
@@ -45,14 +36,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	password := r.PostFormValue("password")
-	next := safeNext(r.PostFormValue("next"))
+	next := auth.SafeNext(r.PostFormValue("next"))
 	v := loginView{Page: h.page(r, "Sign in", "login"), Email: email, Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignIn}
 	if len(email) > 254 || len(password) > 1024 {
 		v.Error = "Wrong email or password."
 		h.render(w, r, http.StatusUnauthorized, "login", v)
 		return
 	}
-	accountKey, ipKey := "email:"+email, "ip:"+clientIP(r)
+	// Failures count per address and per (address, account), never per
+	// account alone: nobody can lock another person out by guessing
+	// wrong on purpose.
+	ipKey := "ip:" + throttleAddr(r)
+	accountKey := "email:" + email + " " + ipKey
 	until, err := h.throttle.blocked(ctx, accountKey, ipKey)
 	if err != nil {
 		h.fail(w, r, err)
@@ -260,6 +255,12 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	if err := h.sessions.EndAll(ctx, uid); err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if r.PostFormValue("end_tokens") == "1" {
+		if _, err := h.d.Users.RevokeAllTokens(ctx, uid); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	if err := h.sessions.Start(w, r, uid, "reset"); err != nil {
 		h.fail(w, r, err)

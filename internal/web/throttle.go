@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -12,15 +14,34 @@ import (
 )
 
 // Sign-in throttling, kept in the database so that every node counts the
-// same failures: an address is locked for throttleLock after
-// maxFailuresPerAccount failed attempts within throttleWindow, and a client
-// IP after maxFailuresPerIP.
+// same failures: an account is locked for throttleLock, for one client
+// address only, after maxFailuresPerAccount failed attempts from that
+// address within throttleWindow, and a client address for every account
+// after maxFailuresPerIP. The same account from another address is not
+// affected.
 const (
 	throttleWindow        = 15 * time.Minute
 	throttleLock          = 15 * time.Minute
 	maxFailuresPerAccount = 5
 	maxFailuresPerIP      = 30
 )
+
+// throttleAddr is the client address that failures count against: the IP
+// address, and for IPv6 its /64 network, which one client usually has whole.
+func throttleAddr(r *http.Request) string {
+	ip, err := netip.ParseAddr(clientIP(r))
+	if err != nil {
+		return clientIP(r)
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, err := ip.Prefix(64)
+		if err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
 
 type throttle struct {
 	db  *db.DB
@@ -90,7 +111,9 @@ func (t *throttle) reset(ctx context.Context, key string) error {
 
 // One-time links: a sign-in link for requesters who wrote by mail, and a
 // password reset link. Only the hash of the token is stored; a link works
-// once, within its lifetime.
+// once, within its lifetime, and only the newest of a user's links for a
+// purpose works: asking for a new one ends the older ones, and using a
+// link ends every other unused link of its user.
 const (
 	linkSignIn   = "signin"
 	linkReset    = "reset"
@@ -102,12 +125,20 @@ type links struct {
 	now func() time.Time
 }
 
-// create stores a new link for userID and returns its token.
+// create stores a new link for userID and returns its token; the user's
+// unused links for the same purpose end.
 func (l *links) create(ctx context.Context, userID int64, purpose string) (string, error) {
 	token := auth.RandomString(32)
 	now := l.now()
-	_, err := l.db.W.ExecContext(ctx, `INSERT INTO login_links (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		auth.HashToken(token), userID, purpose, now, now.Add(linkLifetime))
+	err := l.db.Tx(ctx, func(q db.Querier) error {
+		if _, err := q.ExecContext(ctx, `UPDATE login_links SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
+			now, userID, purpose); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, `INSERT INTO login_links (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			auth.HashToken(token), userID, purpose, now, now.Add(linkLifetime))
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("web: create link: %w", err)
 	}
@@ -132,17 +163,31 @@ func (l *links) check(ctx context.Context, token, purpose string) (int64, error)
 }
 
 // use marks a link used and returns its user, or 0 when it is not valid
-// (any more). Only one of two concurrent uses succeeds.
+// (any more). Only one of two concurrent uses succeeds. Every other unused
+// link of the user ends with it.
 func (l *links) use(ctx context.Context, token, purpose string) (int64, error) {
 	userID, err := l.check(ctx, token, purpose)
 	if err != nil || userID == 0 {
 		return 0, err
 	}
-	res, err := l.db.W.ExecContext(ctx, `UPDATE login_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL`, l.now(), auth.HashToken(token))
+	now := l.now()
+	used := false
+	err = l.db.Tx(ctx, func(q db.Querier) error {
+		res, err := q.ExecContext(ctx, `UPDATE login_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL`, now, auth.HashToken(token))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		used = true
+		_, err = q.ExecContext(ctx, `UPDATE login_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`, now, userID)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("web: use link: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if !used {
 		return 0, nil
 	}
 	return userID, nil

@@ -7,11 +7,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -255,26 +253,9 @@ func (h *Handler) saveUploads(r *http.Request) ([]ticket.NewAttachment, error) {
 	return out, nil
 }
 
-// cleanFilename keeps the base name of an uploaded file, valid UTF-8, one
-// line, at most 200 characters. It is shown escaped, never trusted.
-func cleanFilename(s string) string {
-	s = strings.ToValidUTF8(s, "")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	s = filepath.Base(strings.ReplaceAll(s, "\\", "/"))
-	if s == "." || s == "/" || s == "" {
-		s = "file"
-	}
-	for utf8.RuneCountInString(s) > 200 {
-		_, n := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-n]
-	}
-	return s
-}
+// cleanFilename is ticket.SafeFilename with "file" for a name with
+// nothing left. It is shown escaped, never trusted.
+func cleanFilename(s string) string { return ticket.SafeFilename(s, "file") }
 
 func fieldError(err error) string {
 	var e *apperr.Error

@@ -62,6 +62,9 @@ type Deps struct {
 	Units   *unit.Store
 	Tickets *ticket.Store
 	Blobs   blob.Store
+	// UploadTimeout is how long a signed-in person's multipart form may
+	// take to arrive (other bodies have the server's shorter deadline).
+	UploadTimeout time.Duration
 	// Sessions is shared with other sign-in handlers (OIDC); New makes one
 	// when nil.
 	Sessions *Sessions
@@ -96,6 +99,9 @@ type Handler struct {
 	views    *views
 	mux      *http.ServeMux
 	handler  http.Handler
+	// streams ends with EndStreams, and every live-update stream with it.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // New builds the web handler, to be mounted at "/".
@@ -128,6 +134,7 @@ func New(d Deps) *Handler {
 		views:    mustViews(),
 		mux:      http.NewServeMux(),
 	}
+	h.streams, h.endStreams = context.WithCancel(context.Background())
 	h.routes()
 	cop := http.NewCrossOriginProtection()
 	if d.BaseURL != "" {
@@ -141,6 +148,11 @@ func New(d Deps) *Handler {
 	h.handler = h.headers(cop.Handler(h.authenticate(h.mux)))
 	return h
 }
+
+// EndStreams ends the open live-update streams (and any opened later), so
+// that a graceful shutdown need not wait for them: browsers reconnect to
+// another node or after the restart.
+func (h *Handler) EndStreams() { h.endStreams() }
 
 // Sessions returns the session store, for other sign-in handlers.
 func (h *Handler) Sessions() *Sessions { return h.sessions }
@@ -302,7 +314,11 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 		default:
-			if !h.checkForm(w, r, token) {
+			ok := h.checkForm(w, r, token, p != nil)
+			// The form is parsed on this copy of the request, so the
+			// server never sees (and never removes) its temporary files.
+			defer h.removeUploads(r)
+			if !ok {
 				return
 			}
 		}
@@ -310,12 +326,32 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// checkForm parses the body of an unsafe request (within the size limit)
-// and checks its form token.
-func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, want string) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, h.d.MaxBody)
+// signedOutMaxBody bounds the body of a request from a visitor who is not
+// signed in: the sign-in and mail-link forms need a few hundred bytes, and
+// nobody may make the server store more than that before they signed in.
+const signedOutMaxBody = 16 << 10
+
+// checkForm parses the body of an unsafe request (within the size limit:
+// MaxBody when signedIn, signedOutMaxBody otherwise) and checks its form
+// token.
+func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, want string, signedIn bool) bool {
+	limit := h.d.MaxBody
+	if !signedIn {
+		limit = min(limit, signedOutMaxBody)
+	}
+	tooLarge := func() bool {
+		h.errorPage(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("What you sent is larger than the limit of %s.", humanSize(limit)))
+		return false
+	}
+	if r.ContentLength > limit {
+		return tooLarge()
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	var err error
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if signedIn && h.d.UploadTimeout > 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.d.UploadTimeout))
+		}
 		err = r.ParseMultipartForm(8 << 20)
 	} else {
 		err = r.ParseForm()
@@ -323,8 +359,7 @@ func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, want string)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			h.errorPage(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("What you sent is larger than the limit of %s.", humanSize(h.d.MaxBody)))
-			return false
+			return tooLarge()
 		}
 		h.errorPage(w, r, http.StatusBadRequest, "The form could not be read.")
 		return false
@@ -338,6 +373,17 @@ func (h *Handler) checkForm(w http.ResponseWriter, r *http.Request, want string)
 		return false
 	}
 	return true
+}
+
+// removeUploads deletes the temporary files of the request's multipart
+// form, if it has one.
+func (h *Handler) removeUploads(r *http.Request) {
+	if r.MultipartForm == nil {
+		return
+	}
+	if err := r.MultipartForm.RemoveAll(); err != nil {
+		h.d.Log.Warn("web: remove uploaded temporary files", "path", r.URL.Path, "err", err)
+	}
 }
 
 // principal returns the person behind the request, or nil.

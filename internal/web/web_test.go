@@ -7,12 +7,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
 )
 
 func TestSignInRequired(t *testing.T) {
@@ -211,6 +216,12 @@ func TestThrottleLogin(t *testing.T) {
 		// Another account from the same address is not locked.
 		if r := c.post("/login", url.Values{"email": {"bob@example.org"}, "password": {testPassword}}); r.status != 303 {
 			t.Fatalf("other account: %d", r.status)
+		}
+		// Nor is the same account from another address: failing on
+		// purpose does not lock its owner out.
+		owner := e.clientFrom("127.0.0.2")
+		if r := owner.post("/login", url.Values{"email": {"ada@example.org"}, "password": {testPassword}}); r.status != 303 {
+			t.Fatalf("the right password from another address: %d: %s", r.status, excerpt(r.body))
 		}
 	})
 }
@@ -480,6 +491,26 @@ func TestStaffAndAdminPages(t *testing.T) {
 		if r := s.get("/admin/units/compute"); r.status != 403 {
 			t.Errorf("member managing a unit: %d", r.status)
 		}
+		// The unit admin renames it, but only administrators change its
+		// mail addresses (here: taking compute's), by the same rule as the API.
+		form := url.Values{"name": {"Storage team"}, "email": {""}, "comment_email": {""}, "qos_level": {"medium"}, "mode": {"direct"}}
+		if r := s.post("/admin/units/storage", form); r.status != 303 {
+			t.Errorf("unit admin renames the unit: %d %s", r.status, excerpt(r.body))
+		}
+		form.Set("comment_email", "compute@support.example.org")
+		form.Del("csrf") // each client posts its own
+		if r := s.post("/admin/units/storage", form); r.status != 403 {
+			t.Errorf("unit admin changes the unit's address: %d %s", r.status, excerpt(r.body))
+		}
+		form.Del("csrf")
+		if r := a.post("/admin/units/storage", form); r.status != 422 || !strings.Contains(r.body, "address of another unit") {
+			t.Errorf("admin gives storage compute's address: %d %s", r.status, excerpt(r.body))
+		}
+		form.Set("comment_email", "storage-comment@support.example.org")
+		form.Del("csrf")
+		if r := a.post("/admin/units/storage", form); r.status != 303 {
+			t.Errorf("admin sets storage's address: %d %s", r.status, excerpt(r.body))
+		}
 	})
 }
 
@@ -540,4 +571,165 @@ func TestLiveUpdates(t *testing.T) {
 	if !changed(ada, 5*time.Second) {
 		t.Fatal("the requester's page was not told of the reply")
 	}
+}
+
+// Multipart forms are parsed before the handler runs, with files over 8 MiB
+// spilled to temporary files: every one of them is removed again, whatever
+// the answer, and a visitor who is not signed in cannot make the server
+// store any.
+func TestUploadsLeaveNoTemporaryFiles(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"))
+	big := strings.Repeat("x", 9<<20)
+	left := func(what string) {
+		t.Helper()
+		files, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 0 {
+			t.Errorf("%s: %d temporary files left, first %s", what, len(files), files[0].Name())
+		}
+	}
+	out := e.client()
+	for _, path := range []string{"/login", "/password/forgot", "/tickets/new"} {
+		if r := out.postMultipart(path, url.Values{"email": {"ada@example.org"}}, upload{"f", "9MB.bin", big}); r.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("signed out, 9 MB to %s: %d, want 413", path, r.status)
+		}
+		left("signed out " + path)
+	}
+	in := e.client()
+	in.login("ada@example.org")
+	if r := in.postMultipart("/tickets/new", url.Values{"subject": {"Big"}, "body": {"b"}, "service": {"hpc"}}, upload{"attachments", "9MB.bin", big}); r.status != http.StatusSeeOther {
+		t.Errorf("signed in, 9 MB attachment: %d: %s", r.status, excerpt(r.body))
+	}
+	left("upload")
+	if r := in.postMultipart("/tickets/new", url.Values{"csrf": {"forged-token-xxxxxxxxxxxxxxx"}}, upload{"attachments", "9MB.bin", big}); r.status != http.StatusForbidden {
+		t.Errorf("signed in, bad form token: %d", r.status)
+	}
+	left("refused upload")
+}
+
+// The way back after signing in stays on this site, however it is spelled
+// (the full set of spellings is in auth's SafeNext tests and fuzz test).
+func TestNoOpenRedirect(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"))
+	evil := []string{"/\t/evil.example", "/\\evil.example", "//evil.example", "/\r\n/evil.example", "https://evil.example/"}
+	for _, next := range evil {
+		r := e.client().post("/login", url.Values{"email": {"ada@example.org"}, "password": {testPassword}, "next": {next}})
+		if r.status != http.StatusSeeOther || r.location != "/" {
+			t.Errorf("sign-in with next=%q: %d to %q", next, r.status, r.location)
+		}
+	}
+	in := e.client()
+	in.login("bob@example.org")
+	for _, next := range evil {
+		if r := in.get("/login?next=" + url.QueryEscape(next)); r.location != "/" {
+			t.Errorf("signed in, /login?next=%q: to %q", next, r.location)
+		}
+	}
+	if r := in.get("/login?next=%2Ftickets%2F7"); r.location != "/tickets/7" {
+		t.Errorf("a path of this site: to %q", r.location)
+	}
+}
+
+// A unit's admin changes its name through the web form but not its mode:
+// the same rule as in the API (unit.CheckChange).
+func TestUnitAdminCannotChangeMode(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		ctx := context.Background()
+		if err := e.units.SetMember(ctx, e.unit.ID, e.staff.ID, auth.UnitAdmin); err != nil {
+			t.Fatal(err)
+		}
+		c := e.client()
+		c.login("sam@support.example.org")
+		form := func(name, mode string) url.Values {
+			return url.Values{"name": {name}, "email": {e.unit.Email}, "comment_email": {e.unit.CommentEmail}, "qos_level": {e.unit.QoSLevel}, "mode": {mode}}
+		}
+		if r := c.post("/admin/units/compute", form("Compute", string(unit.External))); r.status != http.StatusForbidden {
+			t.Errorf("unit admin changes the mode: %d", r.status)
+		}
+		if r := c.post("/admin/units/compute", form("Compute help", string(e.unit.Mode))); r.status != http.StatusSeeOther {
+			t.Errorf("unit admin changes the name: %d: %s", r.status, excerpt(r.body))
+		}
+		u, err := e.units.Unit(ctx, "compute")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Mode != e.unit.Mode || u.Name != "Compute help" {
+			t.Errorf("unit after the changes: mode %q, name %q", u.Mode, u.Name)
+		}
+		if r := c.get("/admin/units/compute"); strings.Contains(r.body, `<select id="u-mode"`) {
+			t.Errorf("the unit admin is offered the mode")
+		}
+	})
+}
+
+func TestThrottleAddr(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:4711":                 "192.0.2.7",
+		"[::ffff:192.0.2.7]:4711":        "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:4711":    "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff:1:2:3]:4711": "2001:db8:1:2::/64",
+		"not an address":                 "not an address",
+	} {
+		if got := throttleAddr(&http.Request{RemoteAddr: remote}); got != want {
+			t.Errorf("throttleAddr(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}
+
+// After a password reset no older link works, and the person may end
+// their API tokens with it.
+func TestResetEndsOlderLinksAndTokens(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		ctx := context.Background()
+		_, keep, err := e.users.CreateToken(ctx, e.req.ID, "script", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resetRe, signInRe := regexp.MustCompile(`/password/reset/(\S+)`), regexp.MustCompile(`/login/link/(\S+)`)
+		ask := func(path string, re *regexp.Regexp) string {
+			t.Helper()
+			if r := e.client().post(path, url.Values{"email": {"ada@example.org"}}); r.status != http.StatusSeeOther {
+				t.Fatalf("%s: %d", path, r.status)
+			}
+			m := re.FindStringSubmatch(e.mail.last().Text)
+			if m == nil {
+				t.Fatalf("%s: no link in %q", path, e.mail.last().Text)
+			}
+			return m[1]
+		}
+		first := ask("/password/forgot", resetRe)
+		second := ask("/password/forgot", resetRe)
+		signIn := ask("/login/link", signInRe)
+		if r := e.client().get("/password/reset/" + first); r.status != http.StatusNotFound {
+			t.Errorf("an older reset link after a newer was sent: %d", r.status)
+		}
+		c := e.client()
+		pw := "a-new-password-for-ada"
+		if r := c.post("/password/reset/"+second, url.Values{"password": {pw}, "password2": {pw}}); r.status != http.StatusSeeOther {
+			t.Fatalf("reset: %d: %s", r.status, excerpt(r.body))
+		}
+		if r := e.client().post("/login/link/"+signIn, nil); r.status != http.StatusNotFound {
+			t.Errorf("a sign-in link sent before the reset: %d", r.status)
+		}
+		if _, err := e.users.PrincipalByToken(ctx, keep); err != nil {
+			t.Errorf("the token ended without being asked to: %v", err)
+		}
+		// A second reset, this time ending the tokens.
+		third := ask("/password/forgot", resetRe)
+		if r := e.client().post("/password/reset/"+third, url.Values{"password": {pw}, "password2": {pw}, "end_tokens": {"1"}}); r.status != http.StatusSeeOther {
+			t.Fatalf("reset ending the tokens: %d", r.status)
+		}
+		if _, err := e.users.PrincipalByToken(ctx, keep); !apperr.Is(err, apperr.Unauthorized) {
+			t.Errorf("the token after a reset that ends them: %v", err)
+		}
+		if r := e.client().get("/password/reset/" + third); !strings.Contains(r.body, "used already") {
+			t.Errorf("a used reset link: %d", r.status)
+		}
+	})
 }

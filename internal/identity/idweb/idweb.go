@@ -225,14 +225,6 @@ func hashOf(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// safeNext keeps a post-sign-in target on this site.
-func safeNext(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || strings.ContainsAny(s, "\r\n") {
-		return "/"
-	}
-	return s
-}
-
 // fail shows the page that fits err; internal errors are logged, not shown.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *apperr.Error

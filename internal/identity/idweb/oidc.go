@@ -98,7 +98,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	state, nonce, verifier := auth.RandomString(32), auth.RandomString(32), oauth2.GenerateVerifier()
 	err = h.d.Identity.SavePending(r.Context(), identity.Pending{
 		StateHash: hashOf(state), Provider: p.cfg.Name, Nonce: nonce, Verifier: verifier,
-		Browser: hashOf(browser), Next: safeNext(r.URL.Query().Get("next")),
+		Browser: hashOf(browser), Next: auth.SafeNext(r.URL.Query().Get("next")),
 	}, pendingTTL)
 	if err != nil {
 		h.fail(w, r, err)
@@ -175,7 +175,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, safeNext(pending.Next), http.StatusSeeOther)
+	http.Redirect(w, r, auth.SafeNext(pending.Next), http.StatusSeeOther)
 }
 
 // verify exchanges the code and checks everything the provider sent.

@@ -158,7 +158,7 @@ func (h *Handler) providerList(w http.ResponseWriter, r *http.Request) {
 		page
 		Providers []providerView
 	}{page: h.base(r, "Sign in with your organisation")}
-	v.Next = safeNext(r.URL.Query().Get("next"))
+	v.Next = auth.SafeNext(r.URL.Query().Get("next"))
 	if v.Next == "/" {
 		v.Next = ""
 	}
