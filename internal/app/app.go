@@ -88,6 +88,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Users = user.NewStore(a.DB)
 	a.Units = unit.NewStore(a.DB)
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log})
+	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -148,6 +149,33 @@ func (a *App) bootstrap(ctx context.Context) error {
 	}
 	a.Log.Info("created administrator admin@localhost with the bootstrap token")
 	return nil
+}
+
+// Blobs a refused request or a crash left without an attachment row are
+// removed once they are blobGrace old (long enough for any request that
+// stored one to commit its row), at start and every blobSweepEvery.
+const (
+	blobGrace      = 24 * time.Hour
+	blobSweepEvery = time.Hour
+)
+
+// sweepBlobs removes unreferenced blobs until ctx ends.
+func (a *App) sweepBlobs(ctx context.Context, blobs *blob.Dir) error {
+	t := time.NewTicker(blobSweepEvery)
+	defer t.Stop()
+	for {
+		n, err := blobs.Sweep(ctx, time.Now().Add(-blobGrace), a.Tickets.ReferencedBlobs)
+		if err != nil && ctx.Err() == nil {
+			a.Log.Warn("sweeping unreferenced attachments", "err", err)
+		} else if n > 0 {
+			a.Log.Info("removed unreferenced attachments", "files", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // AddWorker registers a background loop that Run starts and stops.

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -285,6 +287,33 @@ func TestBadInput(t *testing.T) {
 			checkError(t, in.Do(t, "POST", ticket+"/messages", otk.Token, ct, body), 404)
 		})
 
+		// A refused upload stores nothing: files before an unknown field,
+		// or one file too many.
+		t.Run("multipart refused leaves no blobs", func(t *testing.T) {
+			before := blobFiles(t, in)
+			files := func(n int, extra string) (string, io.Reader) {
+				var b bytes.Buffer
+				mw := multipart.NewWriter(&b)
+				_ = mw.WriteField("body", "b")
+				for i := range n {
+					w, _ := mw.CreateFormFile("file", fmt.Sprintf("f%d.txt", i))
+					fmt.Fprintf(w, "orphan %d %s", i, t.Name())
+				}
+				if extra != "" {
+					_ = mw.WriteField(extra, "x")
+				}
+				_ = mw.Close()
+				return mw.FormDataContentType(), &b
+			}
+			ct, body := files(3, "subject")
+			checkError(t, in.Do(t, "POST", ticket+"/messages", tok, ct, body), 400)
+			ct, body = files(21, "")
+			checkError(t, in.Do(t, "POST", ticket+"/messages", tok, ct, body), 400)
+			if after := blobFiles(t, in); after != before {
+				t.Errorf("refused uploads left %d blob files", after-before)
+			}
+		})
+
 		// Credentials.
 		revoked, err := in.Admin.CreateToken(ctx, u.ID, client.NewToken{})
 		if err != nil {
@@ -367,4 +396,21 @@ func checkError(t *testing.T, r apptest.Response, want int) {
 	if bytes.Contains(r.Body, []byte("goroutine")) || bytes.Contains(r.Body, []byte(".go:")) {
 		t.Errorf("stack trace in answer: %s", r.Body)
 	}
+}
+
+// blobFiles counts the files under the instance's blob directory, the
+// temporary ones included.
+func blobFiles(t *testing.T, in *apptest.Instance) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(in.App.Config.DataDir, "blobs"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

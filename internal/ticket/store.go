@@ -777,3 +777,28 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 	}
 	return hs, rows.Err()
 }
+
+// ReferencedBlobs answers which of the blob sums some attachment names, for
+// blob.Dir.Sweep. It reads the primary database, not the read pool, so that
+// an attachment committed a moment ago is seen.
+func (s *Store) ReferencedBlobs(ctx context.Context, sums []string) (map[string]bool, error) {
+	used := make(map[string]bool)
+	const batch = 500
+	for len(sums) > 0 {
+		n := min(len(sums), batch)
+		var a args
+		marks := make([]string, n)
+		for i, sum := range sums[:n] {
+			marks[i] = a.add(sum)
+		}
+		found, err := db.Column[string](s.db.W.QueryContext(ctx, `SELECT DISTINCT sha256 FROM attachments WHERE sha256 IN (`+strings.Join(marks, ",")+`)`, a...))
+		if err != nil {
+			return nil, fmt.Errorf("ticket: referenced blobs: %w", err)
+		}
+		for _, f := range found {
+			used[f] = true
+		}
+		sums = sums[n:]
+	}
+	return used, nil
+}

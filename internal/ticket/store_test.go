@@ -516,6 +516,11 @@ func TestStoreWatchersRelationsAttachments(t *testing.T) {
 		if hs, _ := w.s.History(ctx, w.req, tk.ID); countAction(hs, "noted") != 0 {
 			t.Errorf("requester sees noted history")
 		}
+		// The blob sweep asks which sums are in use.
+		unused := fmt.Sprintf("%064x", 2)
+		if used, err := w.s.ReferencedBlobs(ctx, []string{sum, unused}); err != nil || !used[sum] || used[unused] {
+			t.Errorf("referenced blobs: %v %v", used, err)
+		}
 	})
 }
 
