@@ -84,10 +84,6 @@ func (a *API) createTicket(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	nt := ticket.NewTicket{Subject: req.Subject, Body: req.Body, Type: ticket.Type(req.Type), Priority: ticket.Priority(req.Priority),
 		Kind: ticket.Kind(req.Kind), Source: ticket.FromAPI, Watchers: req.Watchers}
-	if len(req.Watchers) > 50 {
-		a.writeError(w, r, apperr.Field("watchers", "at most 50"))
-		return
-	}
 	if err := a.route(r, &nt, req.Service, req.Unit); err != nil {
 		a.writeError(w, r, err)
 		return

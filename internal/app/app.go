@@ -87,7 +87,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Blobs = blobs
 	a.Users = user.NewStore(a.DB)
 	a.Units = unit.NewStore(a.DB)
-	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log})
+	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	if err := a.bootstrap(ctx); err != nil {
 		return err
@@ -117,6 +117,15 @@ func (a *App) build(ctx context.Context) error {
 	})))
 	a.Handler = mux
 	return nil
+}
+
+// ownAddress tells whether addr is one the mail gateway takes mail for (a
+// unit's address, a reply-token address, the helpdesk address).
+func (a *App) ownAddress(ctx context.Context, addr string) (bool, error) {
+	if a.Mail == nil {
+		return false, nil
+	}
+	return a.Mail.KnownRecipient(ctx, addr)
 }
 
 // emit receives every ticket event inside its transaction.

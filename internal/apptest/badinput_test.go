@@ -31,6 +31,9 @@ func TestBadInput(t *testing.T) {
 		ctx := context.Background()
 		in.NewUnit(t, "ops", false)
 		in.NewService(t, "svc", "ops")
+		if _, err := in.Admin.CreateUnit(ctx, client.Unit{Slug: "relay", Name: "Relay", Email: "relay@example.net", CommentEmail: "relay-comment@example.net"}); err != nil {
+			t.Fatal(err)
+		}
 		u, uc := in.NewUser(t, "user@example.org", "user")
 		tk, err := uc.CreateTicket(ctx, client.NewTicket{Subject: "s", Body: "b"})
 		if err != nil {
@@ -184,6 +187,16 @@ func TestBadInput(t *testing.T) {
 		add("message: no ticket", "POST", "/api/v1/tickets/999999/messages", `{"body":"b"}`, 404)
 		add("watcher: bad", "POST", ticket+"/watchers", `{"email":"nope"}`, 400)
 		add("watcher: missing", "POST", ticket+"/watchers", `{}`, 400)
+		// Our own addresses never watch a ticket: it would mail itself.
+		for _, own := range []string{"relay@example.net", "Relay-Comment@example.net", "relay+t1-x@example.net", "helpdesk@" + in.App.Config.Domain()} {
+			add("watcher: own address "+own, "POST", ticket+"/watchers", js(map[string]string{"email": own}), 400)
+			add("ticket: own address watcher "+own, "POST", "/api/v1/tickets", js(map[string]any{"subject": "s", "body": "b", "watchers": []string{own}}), 400)
+		}
+		many := make([]string, 51)
+		for i := range many {
+			many[i] = fmt.Sprintf("w%d@example.org", i)
+		}
+		add("ticket: 51 watchers", "POST", "/api/v1/tickets", js(map[string]any{"subject": "s", "body": "b", "watchers": many}), 400)
 		add("relation: kind", "POST", ticket+"/relations", js(map[string]any{"kind": "cousin_of", "other": tk.ID + 1}), 400)
 		add("relation: self", "POST", ticket+"/relations", js(map[string]any{"kind": "related", "other": tk.ID}), 400)
 		add("relation: no other", "POST", ticket+"/relations", `{"kind":"related","other":999999}`, 400)
@@ -312,6 +325,16 @@ func TestBadInput(t *testing.T) {
 			if after := blobFiles(t, in); after != before {
 				t.Errorf("refused uploads left %d blob files", after-before)
 			}
+		})
+
+		// The watcher cap counts the ticket's total, however they came.
+		t.Run("watchers past the cap", func(t *testing.T) {
+			capped, err := uc.CreateTicket(ctx, client.NewTicket{Subject: "s", Body: "b", Watchers: many[:50]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := fmt.Sprintf("/api/v1/tickets/%d/watchers", capped.ID)
+			checkError(t, in.Do(t, "POST", path, tok, "application/json", strings.NewReader(`{"email":"one-more@example.org"}`)), 400)
 		})
 
 		// Credentials.

@@ -55,6 +55,10 @@ type Options struct {
 	// IndexDelay is how long a new message may wait to be indexed for
 	// search when nobody searches (SQLite); indexDelay by default.
 	IndexDelay time.Duration
+	// OwnAddress tells whether addr is one of the helpdesk's own mail
+	// addresses (a unit's reply or comment address, a reply-token address,
+	// the helpdesk address): those never watch a ticket. Nil: none.
+	OwnAddress func(ctx context.Context, addr string) (bool, error)
 }
 
 // Store reads and writes tickets. Methods that act for somebody take the
@@ -301,7 +305,7 @@ type NewAttachment struct {
 // transaction. A ticket with a service or unit starts assigned; one without
 // goes to the ticket handler team and starts new.
 func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*Ticket, error) {
-	nt, err := s.checkNew(p, nt)
+	nt, err := s.checkNew(ctx, p, nt)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +336,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 func (s *Store) CreateMany(ctx context.Context, p *auth.Principal, nts []NewTicket) ([]int64, error) {
 	for i := range nts {
 		var err error
-		if nts[i], err = s.checkNew(p, nts[i]); err != nil {
+		if nts[i], err = s.checkNew(ctx, p, nts[i]); err != nil {
 			return nil, fmt.Errorf("ticket %d of %d: %w", i+1, len(nts), err)
 		}
 	}
@@ -355,7 +359,7 @@ func (s *Store) CreateMany(ctx context.Context, p *auth.Principal, nts []NewTick
 }
 
 // checkNew validates nt, fills in the defaults and checks that p may open it.
-func (s *Store) checkNew(p *auth.Principal, nt NewTicket) (NewTicket, error) {
+func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (NewTicket, error) {
 	subject, err := CheckSubject(nt.Subject)
 	if err != nil {
 		return nt, err
@@ -395,6 +399,14 @@ func (s *Store) checkNew(p *auth.Principal, nt NewTicket) (NewTicket, error) {
 		nt.RequesterID = p.UserID
 	} else if nt.RequesterID != p.UserID && !p.IsAdmin() {
 		return nt, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
+	}
+	if len(nt.Watchers) > MaxWatchers {
+		return nt, watcherLimit()
+	}
+	for i, w := range nt.Watchers {
+		if nt.Watchers[i], err = s.checkWatcher(ctx, w); err != nil {
+			return nt, err
+		}
 	}
 	return nt, nil
 }

@@ -753,3 +753,50 @@ func mustGen(t *testing.T, d *db.DB) uint64 {
 	}
 	return g
 }
+
+func TestStoreWatcherLimits(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		own := func(_ context.Context, addr string) (bool, error) { return addr == "ops@helpdesk.test", nil }
+		w := newWorld(t, d, Options{OwnAddress: own})
+		ctx := context.Background()
+		addrs := func(n int) []string {
+			var as []string
+			for i := range n {
+				as = append(as, fmt.Sprintf("w%d@example.org", i))
+			}
+			return as
+		}
+		// At creation: at most MaxWatchers, none of our own addresses.
+		if _, err := w.s.Create(ctx, w.req, NewTicket{Subject: "s", Body: "b", UnitID: w.ops.ID, Watchers: addrs(MaxWatchers + 1)}); kindOf(err) != apperr.Invalid {
+			t.Errorf("creation with %d watchers: %v", MaxWatchers+1, err)
+		}
+		for _, a := range []string{"ops@helpdesk.test", "OPS+t1-forged@helpdesk.test"} {
+			if _, err := w.s.Create(ctx, w.req, NewTicket{Subject: "s", Body: "b", Watchers: []string{a}}); kindOf(err) != apperr.Invalid {
+				t.Errorf("creation with watcher %s: %v", a, err)
+			}
+			if _, err := w.s.CreateTx(ctx, w.d.W, w.req, NewTicket{Subject: "s", Body: "b", Watchers: []string{a}}); kindOf(err) != apperr.Invalid {
+				t.Errorf("creation in a transaction with watcher %s: %v", a, err)
+			}
+		}
+		tk := w.create(t, w.req, NewTicket{UnitID: w.ops.ID, Watchers: addrs(MaxWatchers - 1)})
+		for _, a := range []string{"ops@helpdesk.test", "ops+t1-x@helpdesk.test"} {
+			if err := w.s.AddWatcher(ctx, w.req, tk.ID, a, FromAPI); kindOf(err) != apperr.Invalid {
+				t.Errorf("own address %s as a watcher: %v", a, err)
+			}
+		}
+		// The cap counts the ticket's total, on every path.
+		if err := w.s.AddWatcher(ctx, w.req, tk.ID, "last@example.org", FromAPI); err != nil {
+			t.Fatalf("watcher number %d: %v", MaxWatchers, err)
+		}
+		if err := w.s.AddWatcher(ctx, w.req, tk.ID, "w0@example.org", FromAPI); err != nil {
+			t.Errorf("a watcher again at the cap: %v", err)
+		}
+		if err := w.s.AddWatcher(ctx, w.req, tk.ID, "one-more@example.org", FromAPI); kindOf(err) != apperr.Invalid {
+			t.Errorf("watcher number %d: %v", MaxWatchers+1, err)
+		}
+		got, err := w.s.Get(ctx, w.adm, tk.ID)
+		if err != nil || len(got.WatcherList) != MaxWatchers {
+			t.Errorf("watchers after the refusal: %d %v", len(got.WatcherList), err)
+		}
+	})
+}

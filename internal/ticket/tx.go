@@ -18,7 +18,7 @@ import (
 // Message-ID is returned as a Conflict; q is unusable after any error and
 // must be rolled back.
 func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket) (int64, error) {
-	nt, err := s.checkNew(p, nt)
+	nt, err := s.checkNew(ctx, p, nt)
 	if err != nil {
 		return 0, err
 	}
