@@ -86,6 +86,14 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Blobs = blobs
 	a.Users = user.NewStore(a.DB)
+	if n, left, err := a.Users.CanonicalizeCertificates(ctx); err != nil {
+		return err
+	} else if n > 0 || len(left) > 0 {
+		a.Log.Info("rewrote registered certificate subjects in canonical form", "rewritten", n)
+		for _, dn := range left {
+			a.Log.Warn("a registered certificate subject does not parse or duplicates another one; it matches no certificate", "dn", dn)
+		}
+	}
 	a.Units = unit.NewStore(a.DB)
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })

@@ -98,6 +98,8 @@ func TestBadInput(t *testing.T) {
 		}
 		// users
 		add("user: email missing", "POST", "/api/v1/users", `{"name":"x"}`, 400)
+		add("user: certificate subject not a DN", "POST", "/api/v1/users", `{"email":"dn@example.org","name":"x","certificate_dns":["Jane Doe"]}`, 400)
+		add("user: certificate subject unterminated quote", "POST", "/api/v1/users", `{"email":"dn@example.org","name":"x","certificate_dns":["CN=\"Jane"]}`, 400)
 		add("user: email invalid", "POST", "/api/v1/users", `{"email":"not an address","name":"x"}`, 400)
 		add("user: email with display name", "POST", "/api/v1/users", `{"email":"X <x@example.org>","name":"x"}`, 400)
 		add("user: email too long", "POST", "/api/v1/users", js(map[string]string{"email": strings.Repeat("a", 250) + "@example.org", "name": "x"}), 400)
