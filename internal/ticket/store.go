@@ -142,7 +142,7 @@ func joinIDs(ids []int64) string {
 
 const ticketCols = `t.id, t.subject, t.status, t.priority, t.type, t.kind,
 	COALESCE(t.service_id, 0), COALESCE(s.slug, ''), COALESCE(t.unit_id, 0), COALESCE(un.slug, ''),
-	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.solved_at`
+	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.public_updated_at, t.solved_at`
 
 const ticketFrom = ` FROM tickets t
 	JOIN users r ON r.id = t.requester_id
@@ -158,7 +158,7 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 	var status, prio, typ, kind, source string
 	err := row.Scan(append([]any{&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
 		&t.Requester.ID, &t.Requester.Email, &t.Requester.Name, &t.Team, &aID, &aEmail, &aName, &source,
-		&t.CreatedAt, &t.UpdatedAt, &t.SolvedAt}, extra...)...)
+		&t.CreatedAt, &t.UpdatedAt, &t.PublicUpdatedAt, &t.SolvedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +172,18 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 // Facts returns what decides who sees t.
 func (t *Ticket) Facts() auth.TicketFacts {
 	return auth.TicketFacts{RequesterID: t.Requester.ID, UnitID: t.UnitID, Kind: string(t.Kind), Team: t.Team, Watcher: t.Watching}
+}
+
+// For returns t as p may see it: to someone who does not see its internal
+// notes, it last changed when it last changed publicly (a copy; t itself
+// may be shared by a cache).
+func (t *Ticket) For(p *auth.Principal) *Ticket {
+	if t.UpdatedAt.Equal(t.PublicUpdatedAt) || p.CanSeeInternal(t.Facts()) {
+		return t
+	}
+	c := *t
+	c.UpdatedAt = t.PublicUpdatedAt
+	return &c
 }
 
 // load reads a ticket without any check.
@@ -213,7 +225,7 @@ func seenBy(p *auth.Principal) func(t *Ticket, err error) (*Ticket, error) {
 		if !p.CanSeeTicket(t.Facts()) {
 			return nil, apperr.New(apperr.NotFound, "no ticket %d", t.ID)
 		}
-		return t, nil
+		return t.For(p), nil
 	}
 }
 
@@ -447,8 +459,8 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		return nil, fmt.Errorf("requester: %w", err)
 	}
 	var err error
-	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
 		t.Requester.ID, t.Team, string(t.Source), now)
 	if err != nil {
@@ -468,7 +480,7 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 // what is looked up in the database (requester, team, slugs).
 func newTicket(nt NewTicket, now time.Time) *Ticket {
 	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
-		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now}
+		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now, PublicUpdatedAt: now}
 	if t.UnitID == 0 {
 		t.UnitID = nt.HandlerID
 		t.Status = New
@@ -645,8 +657,8 @@ func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int6
 		if len(changes) > 0 {
 			status = InProgress
 		}
-		if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3`, string(status), now, t.ID); err != nil {
-			return fmt.Errorf("touch ticket: %w", err)
+		if err := touch(ctx, q, t.ID, status, nm.Internal, now); err != nil {
+			return err
 		}
 		return s.emit(ctx, q, Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source})
 	})
@@ -657,6 +669,20 @@ func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int6
 		return nil, fmt.Errorf("ticket: add message: %w", err)
 	}
 	return s.message(ctx, s.r, mid)
+}
+
+// touch marks ticket id changed by a message at now, in status: an
+// internal note moves only updated_at (what staff see), anything else
+// public_updated_at too (what the requester sees).
+func touch(ctx context.Context, q db.Querier, id int64, status Status, internal bool, now time.Time) error {
+	set := "updated_at = $2, public_updated_at = $2"
+	if internal {
+		set = "updated_at = $2"
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, `+set+` WHERE id = $3`, string(status), now, id); err != nil {
+		return fmt.Errorf("touch ticket: %w", err)
+	}
+	return nil
 }
 
 const messageCols = `m.id, m.ticket_id, COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.source, m.body, m.body_html, COALESCE(m.mail_id, ''), m.created_at`

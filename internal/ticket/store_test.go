@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -797,6 +798,45 @@ func TestStoreWatcherLimits(t *testing.T) {
 		got, err := w.s.Get(ctx, w.adm, tk.ID)
 		if err != nil || len(got.WatcherList) != MaxWatchers {
 			t.Errorf("watchers after the refusal: %d %v", len(got.WatcherList), err)
+		}
+	})
+}
+
+// TestStoreNoteKeepsPublicUpdatedAt: an internal note moves updated_at for
+// staff only; the requester sees when the ticket last changed publicly.
+func TestStoreNoteKeepsPublicUpdatedAt(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+		w := newWorld(t, d, Options{Now: func() time.Time { return now }})
+		ctx := context.Background()
+		tk := w.create(t, w.req, NewTicket{UnitID: w.ops.ID})
+		now = now.Add(time.Hour)
+		if _, err := w.s.AddMessage(ctx, w.staff, tk.ID, NewMessage{Body: "staff only", Internal: true}); err != nil {
+			t.Fatal(err)
+		}
+		seen := func(p *auth.Principal) (time.Time, time.Time) {
+			got, err := w.s.Get(ctx, p, tk.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := w.s.List(ctx, p, Filter{})
+			if err != nil || len(ts) == 0 {
+				t.Fatalf("list: %v %v", ts, err)
+			}
+			return got.UpdatedAt, ts[0].UpdatedAt
+		}
+		if g, l := seen(w.req); !g.Equal(tk.CreatedAt) || !l.Equal(tk.CreatedAt) {
+			t.Errorf("the requester sees the note's time: get %v, list %v, want %v", g, l, tk.CreatedAt)
+		}
+		if g, l := seen(w.staff); !g.Equal(now) || !l.Equal(now) {
+			t.Errorf("staff see: get %v, list %v, want %v", g, l, now)
+		}
+		now = now.Add(time.Hour)
+		if _, err := w.s.AddMessage(ctx, w.staff, tk.ID, NewMessage{Body: "public"}); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := seen(w.req); !g.Equal(now) {
+			t.Errorf("after a public reply the requester sees %v, want %v", g, now)
 		}
 	})
 }

@@ -84,8 +84,8 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 		}
 		status = InProgress
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3`, string(status), now, t.ID); err != nil {
-		return 0, fmt.Errorf("ticket: add message: touch ticket: %w", err)
+	if err := touch(ctx, q, t.ID, status, nm.Internal, now); err != nil {
+		return 0, fmt.Errorf("ticket: add message: %w", err)
 	}
 	ev := Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source}
 	if err := s.emit(ctx, q, ev); err != nil {

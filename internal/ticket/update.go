@@ -209,7 +209,8 @@ func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *T
 			return err
 		}
 	}
-	sets = append(sets, "updated_at = "+a.add(now))
+	at := a.add(now)
+	sets = append(sets, "updated_at = "+at, "public_updated_at = "+at)
 	query := "UPDATE tickets SET " + strings.Join(sets, ", ") + " WHERE id = " + a.add(t.ID)
 	if _, err := q.ExecContext(ctx, query, a...); err != nil {
 		return fmt.Errorf("update ticket: %w", err)

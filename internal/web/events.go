@@ -28,10 +28,14 @@ func (h *Handler) ticketEvents(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// The ticket as the subscriber sees it: an internal note changes
+	// nothing for someone who may not see it.
 	h.stream(w, r, func(ctx context.Context) (string, error) {
-		var at time.Time
-		err := h.d.DB.R.QueryRowContext(ctx, `SELECT updated_at FROM tickets WHERE id = $1`, id).Scan(&at)
-		return at.UTC().Format(time.RFC3339Nano), err
+		t, err := h.d.Tickets.Get(ctx, principal(r), id)
+		if err != nil {
+			return "", err
+		}
+		return t.UpdatedAt.UTC().Format(time.RFC3339Nano), nil
 	})
 }
 

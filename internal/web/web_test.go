@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
@@ -497,14 +498,40 @@ func TestLiveUpdates(t *testing.T) {
 	}
 	staff := e.client()
 	staff.login("sam@support.example.org")
+	// An internal note is nothing the requester's stream is told of.
+	if n := staff.post(r.location+"/messages", url.Values{"body": {"staff only"}, "internal": {"1"}}); n.status != 303 {
+		t.Fatalf("internal note: %d %s", n.status, excerpt(n.body))
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 4096)
+		for {
+			n, err := res.Body.Read(buf)
+			if err != nil {
+				return
+			}
+			lines <- string(buf[:n])
+		}
+	}()
+	quiet := time.After(time.Second) // ten ticks of the stream
+	for waiting := true; waiting; {
+		select {
+		case l := <-lines:
+			if strings.Contains(l, "event: changed") {
+				t.Fatalf("the requester's stream was told of an internal note: %q", l)
+			}
+		case <-quiet:
+			waiting = false
+		}
+	}
 	go staff.post(r.location+"/messages", url.Values{"body": {"on it"}})
-	buf := make([]byte, 4096)
 	var got string
 	for !strings.Contains(got, "event: changed") {
-		n, err := res.Body.Read(buf)
-		if err != nil {
-			t.Fatalf("stream ended: %v (%q)", err, got)
+		l, ok := <-lines
+		if !ok {
+			t.Fatalf("stream ended (%q)", got)
 		}
-		got += string(buf[:n])
+		got += l
 	}
 }
