@@ -412,6 +412,9 @@ func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (
 	} else if nt.RequesterID != p.UserID && !p.IsAdmin() {
 		return nt, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
 	}
+	if err := checkKind(p, nt); err != nil {
+		return nt, err
+	}
 	if len(nt.Watchers) > MaxWatchers {
 		return nt, watcherLimit()
 	}
@@ -421,6 +424,28 @@ func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (
 		}
 	}
 	return nt, nil
+}
+
+// checkKind tells whether p may open a ticket of nt's kind. Until services
+// name the teams that may raise alarms, an alarm is for administrators and
+// the staff of the unit it goes to; a team ticket needs a requester with a
+// team (an administrator opening one for someone else answers for it).
+func checkKind(p *auth.Principal, nt NewTicket) error {
+	switch nt.Kind {
+	case KindAlarm:
+		unit := nt.UnitID
+		if unit == 0 {
+			unit = nt.HandlerID
+		}
+		if !p.IsAdmin() && (unit == 0 || !p.StaffOf(unit)) {
+			return apperr.New(apperr.Forbidden, "only administrators and the staff of the ticket's unit may raise an alarm")
+		}
+	case KindTeam:
+		if nt.RequesterID == p.UserID && p.Team == "" {
+			return apperr.New(apperr.Forbidden, "a team ticket needs a team, and you belong to none")
+		}
+	}
+	return nil
 }
 
 // createError turns a failed creation into the error the caller sees.
