@@ -842,8 +842,9 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 }
 
 // ReferencedBlobs answers which of the blob sums some attachment names, for
-// blob.Dir.Sweep. It reads the primary database, not the read pool, so that
-// an attachment committed a moment ago is seen.
+// blob.Dir.Sweep. It reads the read pool without its statement cache (the
+// lists differ every time): every attachment committed before it starts is
+// seen, and Sweep's grace period covers the rest.
 func (s *Store) ReferencedBlobs(ctx context.Context, sums []string) (map[string]bool, error) {
 	used := make(map[string]bool)
 	const batch = 500
@@ -854,7 +855,7 @@ func (s *Store) ReferencedBlobs(ctx context.Context, sums []string) (map[string]
 		for i, sum := range sums[:n] {
 			marks[i] = a.add(sum)
 		}
-		found, err := db.Column[string](s.db.W.QueryContext(ctx, `SELECT DISTINCT sha256 FROM attachments WHERE sha256 IN (`+strings.Join(marks, ",")+`)`, a...))
+		found, err := db.Column[string](s.db.R.QueryContext(ctx, `SELECT DISTINCT sha256 FROM attachments WHERE sha256 IN (`+strings.Join(marks, ",")+`)`, a...))
 		if err != nil {
 			return nil, fmt.Errorf("ticket: referenced blobs: %w", err)
 		}
