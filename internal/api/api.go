@@ -210,6 +210,13 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "db": string(a.DB.Engine)})
 		return
 	}
+	if a.DB.WritesBusy() {
+		// Reads work, writes time out: another process holds the
+		// database's write lock.
+		w.Header().Set("Retry-After", retryAfter())
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "db": string(a.DB.Engine), "writes": "timing out on a lock held by another process"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "db": string(a.DB.Engine)})
 }
 

@@ -95,6 +95,8 @@ var jsonSeeds = []string{
 	`{"subject":"printer","body":"on fire"}`,
 	`{"subject":"x","body":"y","service":"svc","priority":"urgent","type":"service_request","kind":"team"}`,
 	`{"subject":"x","body":"y","unit":"ops","watchers":["a@example.org"]}`,
+	`{"subject":"x","body":"y","service":"svc","kind":"alarm"}`, `{"subject":"x","body":"y","kind":"alarm"}`,
+	`{"subject":"x","body":"y","watchers":["helpdesk@localhost","a+t1-x@example.org"]}`,
 	`{"status":"in_progress","priority":"top_priority","assignee":null}`,
 	`{"status":"solved"}`, `{"assignee":1}`, `{"assignee":-1}`, `{"unit":"OPS"}`, `{"service":"nope"}`,
 	`{"body":"hello","internal":true}`, `{"body":"<script>alert(1)</script>'; DROP TABLE tickets;--"}`,

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/db"
 )
 
 // errorBody is the one error envelope of the API.
@@ -40,6 +41,8 @@ func statusOf(k apperr.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case apperr.RateLimited:
 		return http.StatusTooManyRequests
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
 	case "method_not_allowed":
 		return http.StatusMethodNotAllowed
 	case "unsupported_media_type":
@@ -69,6 +72,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &mbe) {
 		err = apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", mbe.Limit)
 	}
+	err = a.DB.Unavailable(err)
 	var e *apperr.Error
 	if !errors.As(err, &e) && r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
 		// The client went away (or gave up waiting): nobody reads the
@@ -81,8 +85,14 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &apperr.Error{Kind: apperr.Internal, Message: "internal error"}
 	}
+	if e.Kind == apperr.Unavailable {
+		w.Header().Set("Retry-After", retryAfter())
+	}
 	writeJSON(w, statusOf(e.Kind), errorBody{Error: errorDetail{Code: string(e.Kind), Message: e.Message, Field: e.Field}})
 }
+
+// retryAfter is the Retry-After of a 503 for a busy database.
+func retryAfter() string { return strconv.Itoa(int(db.RetryAfter.Seconds())) }
 
 // decode reads one JSON object from the body into v, rejecting unknown
 // fields, wrong types, trailing data and oversized bodies.

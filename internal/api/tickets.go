@@ -15,6 +15,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -81,10 +82,6 @@ func (a *API) createTicket(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	nt := ticket.NewTicket{Subject: req.Subject, Body: req.Body, Type: ticket.Type(req.Type), Priority: ticket.Priority(req.Priority),
 		Kind: ticket.Kind(req.Kind), Source: ticket.FromAPI, Watchers: req.Watchers}
-	if len(req.Watchers) > 50 {
-		a.writeError(w, r, apperr.Field("watchers", "at most 50"))
-		return
-	}
 	if err := a.route(r, &nt, req.Service, req.Unit); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -442,8 +439,25 @@ func (a *API) addMessage(w http.ResponseWriter, r *http.Request, p *auth.Princip
 }
 
 // readMultipart streams a multipart message: fields body and internal, and
-// any number of file parts (up to maxFiles), each stored as a blob.
+// any number of file parts (up to maxFiles). Files are staged as they come
+// and stored only once the whole request has been read and found valid, so
+// that a refused request leaves no blobs behind.
 func (a *API) readMultipart(r *http.Request, nm *ticket.NewMessage) error {
+	var staged []*blob.Staged
+	if err := a.readParts(r, nm, &staged); err != nil {
+		blob.DiscardAll(staged)
+		return err
+	}
+	for i, st := range staged {
+		if err := st.Commit(); err != nil {
+			blob.DiscardAll(staged[i:])
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *API) readParts(r *http.Request, nm *ticket.NewMessage, staged *[]*blob.Staged) error {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return apperr.New(apperr.Invalid, "malformed multipart body: %v", err)
@@ -454,28 +468,30 @@ func (a *API) readMultipart(r *http.Request, nm *ticket.NewMessage) error {
 			return nil
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return err
-			}
-			return apperr.New(apperr.Invalid, "malformed multipart body: %v", err)
+			return partError(err)
 		}
-		if err := a.readPart(r, part, nm); err != nil {
+		if err := a.readPart(r, part, nm, staged); err != nil {
 			return err
 		}
 	}
 }
 
-func (a *API) readPart(r *http.Request, part *multipart.Part, nm *ticket.NewMessage) error {
+// partError is the error of a multipart body that broke off or is
+// malformed: the client's fault, not the store's.
+func partError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return apperr.New(apperr.Invalid, "malformed multipart body: %v", err)
+}
+
+func (a *API) readPart(r *http.Request, part *multipart.Part, nm *ticket.NewMessage, staged *[]*blob.Staged) error {
 	defer part.Close()
 	if part.FileName() == "" {
 		b, err := io.ReadAll(io.LimitReader(part, ticket.MaxBody+1))
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return err
-			}
-			return apperr.New(apperr.Invalid, "malformed multipart body: %v", err)
+			return partError(err)
 		}
 		switch part.FormName() {
 		case "body":
@@ -498,21 +514,19 @@ func (a *API) readPart(r *http.Request, part *multipart.Part, nm *ticket.NewMess
 		return apperr.New(apperr.Invalid, "at most %d files per message", maxFiles)
 	}
 	pr := &readErr{r: part}
-	sum, size, err := a.Blobs.Put(r.Context(), pr, a.MaxUpload)
+	st, err := a.Blobs.Stage(r.Context(), pr, a.MaxUpload)
 	if pr.err != nil {
-		// The upload broke off (a truncated or malformed body): the
-		// client's fault, not the store's.
-		var mbe *http.MaxBytesError
-		if errors.As(pr.err, &mbe) {
-			return pr.err
+		if st != nil {
+			st.Discard()
 		}
-		return apperr.New(apperr.Invalid, "malformed multipart body: %v", pr.err)
+		return partError(pr.err)
 	}
 	if err != nil {
 		return err
 	}
+	*staged = append(*staged, st)
 	nm.Attachments = append(nm.Attachments, ticket.NewAttachment{
-		Filename: SafeFilename(part.FileName()), ContentType: cleanContentType(part.Header.Get("Content-Type")), Size: size, SHA256: sum})
+		Filename: SafeFilename(part.FileName()), ContentType: cleanContentType(part.Header.Get("Content-Type")), Size: st.Size, SHA256: st.Sum})
 	return nil
 }
 

@@ -95,9 +95,18 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Blobs = blobs
 	a.Users = user.NewStore(a.DB)
+	if n, left, err := a.Users.CanonicalizeCertificates(ctx); err != nil {
+		return err
+	} else if n > 0 || len(left) > 0 {
+		a.Log.Info("rewrote registered certificate subjects in canonical form", "rewritten", n)
+		for _, dn := range left {
+			a.Log.Warn("a registered certificate subject does not parse or duplicates another one; it matches no certificate", "dn", dn)
+		}
+	}
 	a.Units = unit.NewStore(a.DB)
 	a.Events = event.New(a.DB, event.Options{Log: a.Log})
-	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log})
+	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
+	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -132,6 +141,15 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("/", a.mountIdentity(mux, idp, wh))
 	a.Handler = mux
 	return nil
+}
+
+// ownAddress tells whether addr is one the mail gateway takes mail for (a
+// unit's address, a reply-token address, the helpdesk address).
+func (a *App) ownAddress(ctx context.Context, addr string) (bool, error) {
+	if a.Mail == nil {
+		return false, nil
+	}
+	return a.Mail.KnownRecipient(ctx, addr)
 }
 
 // emit appends every ticket event to the event stream, inside the
@@ -169,6 +187,33 @@ func (a *App) bootstrap(ctx context.Context) error {
 	}
 	a.Log.Info("created administrator admin@localhost with the bootstrap token")
 	return nil
+}
+
+// Blobs a refused request or a crash left without an attachment row are
+// removed once they are blobGrace old (long enough for any request that
+// stored one to commit its row), at start and every blobSweepEvery.
+const (
+	blobGrace      = 24 * time.Hour
+	blobSweepEvery = time.Hour
+)
+
+// sweepBlobs removes unreferenced blobs until ctx ends.
+func (a *App) sweepBlobs(ctx context.Context, blobs *blob.Dir) error {
+	t := time.NewTicker(blobSweepEvery)
+	defer t.Stop()
+	for {
+		n, err := blobs.Sweep(ctx, time.Now().Add(-blobGrace), a.Tickets.ReferencedBlobs)
+		if err != nil && ctx.Err() == nil {
+			a.Log.Warn("sweeping unreferenced attachments", "err", err)
+		} else if n > 0 {
+			a.Log.Info("removed unreferenced attachments", "files", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // AddWorker registers a background loop that Run starts and stops.

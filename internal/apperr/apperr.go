@@ -19,6 +19,7 @@ const (
 	Unauthorized Kind = "unauthorized"   // no valid credentials: 401
 	TooLarge     Kind = "too_large"      // over a size limit: 413
 	RateLimited  Kind = "rate_limited"   // too many attempts: 429
+	Unavailable  Kind = "unavailable"    // busy for now (a database lock held elsewhere): 503 with Retry-After
 	Internal     Kind = "internal_error" // anything else: 500
 )
 

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,9 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		in.NewService(t, "svc", "ops")
+		if _, err := in.Admin.CreateUnit(ctx, client.Unit{Slug: "relay", Name: "Relay", Email: "relay@example.net", CommentEmail: "relay-comment@example.net"}); err != nil {
+			t.Fatal(err)
+		}
 		u, uc := in.NewUser(t, "user@example.org", "user")
 		tk, err := uc.CreateTicket(ctx, client.NewTicket{Subject: "s", Body: "b"})
 		if err != nil {
@@ -100,6 +105,8 @@ func TestBadInput(t *testing.T) {
 		}
 		// users
 		add("user: email missing", "POST", "/api/v1/users", `{"name":"x"}`, 400)
+		add("user: certificate subject not a DN", "POST", "/api/v1/users", `{"email":"dn@example.org","name":"x","certificate_dns":["Jane Doe"]}`, 400)
+		add("user: certificate subject unterminated quote", "POST", "/api/v1/users", `{"email":"dn@example.org","name":"x","certificate_dns":["CN=\"Jane"]}`, 400)
 		add("user: email invalid", "POST", "/api/v1/users", `{"email":"not an address","name":"x"}`, 400)
 		add("user: email with display name", "POST", "/api/v1/users", `{"email":"X <x@example.org>","name":"x"}`, 400)
 		add("user: email too long", "POST", "/api/v1/users", js(map[string]string{"email": strings.Repeat("a", 250) + "@example.org", "name": "x"}), 400)
@@ -199,6 +206,20 @@ func TestBadInput(t *testing.T) {
 		add("message: no ticket", "POST", "/api/v1/tickets/999999/messages", `{"body":"b"}`, 404)
 		add("watcher: bad", "POST", ticket+"/watchers", `{"email":"nope"}`, 400)
 		add("watcher: missing", "POST", ticket+"/watchers", `{}`, 400)
+		// Our own addresses never watch a ticket: it would mail itself.
+		desk := in.App.Config.MailFrom // the helpdesk's own address
+		if desk == "" {
+			desk = "helpdesk@" + in.App.Config.Domain()
+		}
+		for _, own := range []string{"relay@example.net", "Relay-Comment@example.net", "relay+t1-x@example.net", desk} {
+			add("watcher: own address "+own, "POST", ticket+"/watchers", js(map[string]string{"email": own}), 400)
+			add("ticket: own address watcher "+own, "POST", "/api/v1/tickets", js(map[string]any{"subject": "s", "body": "b", "watchers": []string{own}}), 400)
+		}
+		many := make([]string, 51)
+		for i := range many {
+			many[i] = fmt.Sprintf("w%d@example.org", i)
+		}
+		add("ticket: 51 watchers", "POST", "/api/v1/tickets", js(map[string]any{"subject": "s", "body": "b", "watchers": many}), 400)
 		add("relation: kind", "POST", ticket+"/relations", js(map[string]any{"kind": "cousin_of", "other": tk.ID + 1}), 400)
 		add("relation: self", "POST", ticket+"/relations", js(map[string]any{"kind": "related", "other": tk.ID}), 400)
 		add("relation: no other", "POST", ticket+"/relations", `{"kind":"related","other":999999}`, 400)
@@ -302,6 +323,43 @@ func TestBadInput(t *testing.T) {
 			checkError(t, in.Do(t, "POST", ticket+"/messages", otk.Token, ct, body), 404)
 		})
 
+		// A refused upload stores nothing: files before an unknown field,
+		// or one file too many.
+		t.Run("multipart refused leaves no blobs", func(t *testing.T) {
+			before := blobFiles(t, in)
+			files := func(n int, extra string) (string, io.Reader) {
+				var b bytes.Buffer
+				mw := multipart.NewWriter(&b)
+				_ = mw.WriteField("body", "b")
+				for i := range n {
+					w, _ := mw.CreateFormFile("file", fmt.Sprintf("f%d.txt", i))
+					fmt.Fprintf(w, "orphan %d %s", i, t.Name())
+				}
+				if extra != "" {
+					_ = mw.WriteField(extra, "x")
+				}
+				_ = mw.Close()
+				return mw.FormDataContentType(), &b
+			}
+			ct, body := files(3, "subject")
+			checkError(t, in.Do(t, "POST", ticket+"/messages", tok, ct, body), 400)
+			ct, body = files(21, "")
+			checkError(t, in.Do(t, "POST", ticket+"/messages", tok, ct, body), 400)
+			if after := blobFiles(t, in); after != before {
+				t.Errorf("refused uploads left %d blob files", after-before)
+			}
+		})
+
+		// The watcher cap counts the ticket's total, however they came.
+		t.Run("watchers past the cap", func(t *testing.T) {
+			capped, err := uc.CreateTicket(ctx, client.NewTicket{Subject: "s", Body: "b", Watchers: many[:50]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := fmt.Sprintf("/api/v1/tickets/%d/watchers", capped.ID)
+			checkError(t, in.Do(t, "POST", path, tok, "application/json", strings.NewReader(`{"email":"one-more@example.org"}`)), 400)
+		})
+
 		// Credentials.
 		revoked, err := in.Admin.CreateToken(ctx, u.ID, client.NewToken{})
 		if err != nil {
@@ -384,4 +442,21 @@ func checkError(t *testing.T, r apptest.Response, want int) {
 	if bytes.Contains(r.Body, []byte("goroutine")) || bytes.Contains(r.Body, []byte(".go:")) {
 		t.Errorf("stack trace in answer: %s", r.Body)
 	}
+}
+
+// blobFiles counts the files under the instance's blob directory, the
+// temporary ones included.
+func blobFiles(t *testing.T, in *apptest.Instance) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(in.App.Config.DataDir, "blobs"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

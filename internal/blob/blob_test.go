@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 )
@@ -85,3 +86,87 @@ func TestDir(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestStageAndSweep(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "blobs")
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		filepath.WalkDir(root, func(_ string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				n++
+			}
+			return err
+		})
+		return n
+	}
+	// A staged blob is not readable until committed; discarded, it leaves
+	// nothing.
+	st, err := d.Stage(ctx, strings.NewReader("staged"), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Open(ctx, st.Sum); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("a staged blob is readable: %v", err)
+	}
+	st.Discard()
+	if n := count(); n != 0 {
+		t.Errorf("a discarded blob left %d files", n)
+	}
+	kept, _, err := d.Put(ctx, strings.NewReader("kept"), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, _, err := d.Put(ctx, strings.NewReader("orphan"), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tmp", "up-crashed"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	refs := func(_ context.Context, sums []string) (map[string]bool, error) {
+		asked = append(asked, sums...)
+		return map[string]bool{kept: true}, nil
+	}
+	// Within the grace period nothing goes.
+	if n, err := d.Sweep(ctx, time.Now().Add(-time.Hour), refs); err != nil || n != 0 || count() != 3 {
+		t.Errorf("sweep within the grace period: removed %d, %v, %d files left", n, err, count())
+	}
+	// Past it, the unreferenced blob and the crash's leftover go.
+	if n, err := d.Sweep(ctx, time.Now().Add(time.Minute), refs); err != nil || n != 1 {
+		t.Errorf("sweep: removed %d, %v", n, err)
+	}
+	if _, err := d.Open(ctx, orphan); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("the unreferenced blob is still there: %v", err)
+	}
+	if f, err := d.Open(ctx, kept); err != nil {
+		t.Errorf("the referenced blob went: %v", err)
+	} else {
+		f.Close()
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d files left, want the referenced blob only", n)
+	}
+	// Storing an old blob again gives it a new grace period.
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(root, kept[:2], kept), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Put(ctx, strings.NewReader("kept"), 100); err != nil {
+		t.Fatal(err)
+	}
+	none := func(context.Context, []string) (map[string]bool, error) { return nil, nil }
+	if n, err := d.Sweep(ctx, time.Now().Add(-time.Hour), none); err != nil || n != 0 {
+		t.Errorf("a blob stored again was swept: %d %v", n, err)
+	}
+	// A failing reference check removes nothing.
+	fail := func(context.Context, []string) (map[string]bool, error) { return nil, errors.New("db down") }
+	if n, err := d.Sweep(ctx, time.Now().Add(time.Minute), fail); err == nil || n != 0 || count() != 1 {
+		t.Errorf("sweep with a failing check: %d %v", n, err)
+	}
+}

@@ -16,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"modernc.org/sqlite"             // registers the "sqlite" driver
@@ -56,6 +58,10 @@ type DB struct {
 
 	readerOnce sync.Once
 	reader     *stmtCache // SQLite's prepared reads (Reader)
+
+	// busyAt is when a write last timed out waiting for a lock another
+	// process holds (unix nanoseconds), 0 once a write commits again.
+	busyAt atomic.Int64
 }
 
 // busyTimeoutMS is how long an SQLite connection waits for a lock.
@@ -179,7 +185,18 @@ func (d *DB) Close() error {
 // that arrive together share one transaction (group commit), each in its
 // own savepoint, so each is still all-or-nothing and Tx returns after the
 // commit; fn must use only q for its writes.
+//
+// A write that timed out on a lock held elsewhere is an apperr.Unavailable
+// error (see Unavailable).
 func (d *DB) Tx(ctx context.Context, fn func(q Querier) error) error {
+	err := d.tx(ctx, fn)
+	if err == nil {
+		d.busyAt.Store(0)
+	}
+	return d.Unavailable(err)
+}
+
+func (d *DB) tx(ctx context.Context, fn func(q Querier) error) error {
 	if d.batch != nil {
 		return d.batch.tx(ctx, fn)
 	}
@@ -195,6 +212,52 @@ func (d *DB) Tx(ctx context.Context, fn func(q Querier) error) error {
 		return fmt.Errorf("db: commit: %w", err)
 	}
 	return nil
+}
+
+// IsBusy tells whether err is a statement that gave up waiting for a lock
+// another process holds: SQLite's SQLITE_BUSY or SQLITE_LOCKED after the
+// busy timeout, PostgreSQL's lock_not_available.
+func IsBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "SQLITE_LOCKED") || strings.Contains(s, "SQLSTATE 55P03")
+}
+
+// Unavailable is the one mapping of a busy database (IsBusy) to an error
+// kind: it returns err as an apperr.Unavailable error (the HTTP layers
+// answer 503 with Retry-After) and notes the time for WritesBusy. Other
+// errors pass unchanged. Tx applies it; the API and web apply it to every
+// error they answer, for writes made outside Tx.
+func (d *DB) Unavailable(err error) error {
+	if !IsBusy(err) {
+		return err
+	}
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.Kind == apperr.Unavailable {
+		return err
+	}
+	if d != nil {
+		d.busyAt.Store(time.Now().UnixNano())
+	}
+	return fmt.Errorf("%w: %w", &apperr.Error{Kind: apperr.Unavailable, Message: "the database is busy; try again in a few seconds"}, err)
+}
+
+// RetryAfter is how long a client should wait before it tries a write
+// again that found the database busy (the HTTP layers' Retry-After).
+const RetryAfter = 5 * time.Second
+
+// WritesBusy tells whether the last write within the last minute timed out
+// on a lock held elsewhere (and none has committed since), for /healthz.
+func (d *DB) WritesBusy() bool {
+	at := d.busyAt.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < time.Minute
 }
 
 // Row is what a single-row query returns: *sql.Row, pgx.Row.

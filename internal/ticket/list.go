@@ -80,6 +80,14 @@ func FTS5Query(terms []string) string {
 
 // List returns the tickets p may see that match f, newest first.
 func (s *Store) List(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticket, error) {
+	ts, err := s.list(ctx, p, f)
+	for i, t := range ts {
+		ts[i] = t.For(p)
+	}
+	return ts, err
+}
+
+func (s *Store) list(ctx context.Context, p *auth.Principal, f Filter) ([]*Ticket, error) {
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}

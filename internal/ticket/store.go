@@ -86,6 +86,10 @@ type Options struct {
 	// IndexDelay is how long a new message may wait to be indexed for
 	// search when nobody searches (SQLite); indexDelay by default.
 	IndexDelay time.Duration
+	// OwnAddress tells whether addr is one of the helpdesk's own mail
+	// addresses (a unit's reply or comment address, a reply-token address,
+	// the helpdesk address): those never watch a ticket. Nil: none.
+	OwnAddress func(ctx context.Context, addr string) (bool, error)
 }
 
 // Store reads and writes tickets. Methods that act for somebody take the
@@ -169,7 +173,7 @@ func joinIDs(ids []int64) string {
 
 const ticketCols = `t.id, t.subject, t.status, t.priority, t.type, t.kind,
 	COALESCE(t.service_id, 0), COALESCE(s.slug, ''), COALESCE(t.unit_id, 0), COALESCE(un.slug, ''),
-	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.solved_at`
+	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.public_updated_at, t.solved_at`
 
 const ticketFrom = ` FROM tickets t
 	JOIN users r ON r.id = t.requester_id
@@ -185,7 +189,7 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 	var status, prio, typ, kind, source string
 	err := row.Scan(append([]any{&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
 		&t.Requester.ID, &t.Requester.Email, &t.Requester.Name, &t.Team, &aID, &aEmail, &aName, &source,
-		&t.CreatedAt, &t.UpdatedAt, &t.SolvedAt}, extra...)...)
+		&t.CreatedAt, &t.UpdatedAt, &t.PublicUpdatedAt, &t.SolvedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +203,18 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 // Facts returns what decides who sees t.
 func (t *Ticket) Facts() auth.TicketFacts {
 	return auth.TicketFacts{RequesterID: t.Requester.ID, UnitID: t.UnitID, Kind: string(t.Kind), Team: t.Team, Watcher: t.Watching}
+}
+
+// For returns t as p may see it: to someone who does not see its internal
+// notes, it last changed when it last changed publicly (a copy; t itself
+// may be shared by a cache).
+func (t *Ticket) For(p *auth.Principal) *Ticket {
+	if t.UpdatedAt.Equal(t.PublicUpdatedAt) || p.CanSeeInternal(t.Facts()) {
+		return t
+	}
+	c := *t
+	c.UpdatedAt = t.PublicUpdatedAt
+	return &c
 }
 
 // load reads a ticket without any check.
@@ -240,7 +256,7 @@ func seenBy(p *auth.Principal) func(t *Ticket, err error) (*Ticket, error) {
 		if !p.CanSeeTicket(t.Facts()) {
 			return nil, apperr.New(apperr.NotFound, "no ticket %d", t.ID)
 		}
-		return t, nil
+		return t.For(p), nil
 	}
 }
 
@@ -332,7 +348,7 @@ type NewAttachment struct {
 // transaction. A ticket with a service or unit starts assigned; one without
 // goes to the ticket handler team and starts new.
 func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*Ticket, error) {
-	nt, err := s.checkNew(p, nt)
+	nt, err := s.checkNew(ctx, p, nt)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +379,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 func (s *Store) CreateMany(ctx context.Context, p *auth.Principal, nts []NewTicket) ([]int64, error) {
 	for i := range nts {
 		var err error
-		if nts[i], err = s.checkNew(p, nts[i]); err != nil {
+		if nts[i], err = s.checkNew(ctx, p, nts[i]); err != nil {
 			return nil, fmt.Errorf("ticket %d of %d: %w", i+1, len(nts), err)
 		}
 	}
@@ -386,7 +402,7 @@ func (s *Store) CreateMany(ctx context.Context, p *auth.Principal, nts []NewTick
 }
 
 // checkNew validates nt, fills in the defaults and checks that p may open it.
-func (s *Store) checkNew(p *auth.Principal, nt NewTicket) (NewTicket, error) {
+func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (NewTicket, error) {
 	subject, err := CheckSubject(nt.Subject)
 	if err != nil {
 		return nt, err
@@ -427,7 +443,40 @@ func (s *Store) checkNew(p *auth.Principal, nt NewTicket) (NewTicket, error) {
 	} else if nt.RequesterID != p.UserID && !p.IsAdmin() {
 		return nt, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
 	}
+	if err := checkKind(p, nt); err != nil {
+		return nt, err
+	}
+	if len(nt.Watchers) > MaxWatchers {
+		return nt, watcherLimit()
+	}
+	for i, w := range nt.Watchers {
+		if nt.Watchers[i], err = s.checkWatcher(ctx, w); err != nil {
+			return nt, err
+		}
+	}
 	return nt, nil
+}
+
+// checkKind tells whether p may open a ticket of nt's kind. Until services
+// name the teams that may raise alarms, an alarm is for administrators and
+// the staff of the unit it goes to; a team ticket needs a requester with a
+// team (an administrator opening one for someone else answers for it).
+func checkKind(p *auth.Principal, nt NewTicket) error {
+	switch nt.Kind {
+	case KindAlarm:
+		unit := nt.UnitID
+		if unit == 0 {
+			unit = nt.HandlerID
+		}
+		if !p.IsAdmin() && (unit == 0 || !p.StaffOf(unit)) {
+			return apperr.New(apperr.Forbidden, "only administrators and the staff of the ticket's unit may raise an alarm")
+		}
+	case KindTeam:
+		if nt.RequesterID == p.UserID && p.Team == "" {
+			return apperr.New(apperr.Forbidden, "a team ticket needs a team, and you belong to none")
+		}
+	}
+	return nil
 }
 
 // createError turns a failed creation into the error the caller sees.
@@ -466,8 +515,8 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		return nil, fmt.Errorf("requester: %w", err)
 	}
 	var err error
-	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
 		t.Requester.ID, t.Team, string(t.Source), now)
 	if err != nil {
@@ -487,7 +536,7 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 // what is looked up in the database (requester, team, slugs).
 func newTicket(nt NewTicket, now time.Time) *Ticket {
 	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
-		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now}
+		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now, PublicUpdatedAt: now}
 	if t.UnitID == 0 {
 		t.UnitID = nt.HandlerID
 		t.Status = New
@@ -626,6 +675,20 @@ func (s *Store) AddMessage(ctx context.Context, p *auth.Principal, ticketID int6
 	return s.message(ctx, s.r, mid)
 }
 
+// touch marks ticket id changed by a message at now, in status: an
+// internal note moves only updated_at (what staff see), anything else
+// public_updated_at too (what the requester sees).
+func touch(ctx context.Context, q db.Querier, id int64, status Status, internal bool, now time.Time) error {
+	set := "updated_at = $2, public_updated_at = $2"
+	if internal {
+		set = "updated_at = $2"
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, `+set+` WHERE id = $3`, string(status), now, id); err != nil {
+		return fmt.Errorf("touch ticket: %w", err)
+	}
+	return nil
+}
+
 const messageCols = `m.id, m.ticket_id, COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.source, m.body, m.body_html, COALESCE(m.mail_id, ''), m.created_at`
 
 func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
@@ -755,4 +818,30 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 		hs = append(hs, h)
 	}
 	return hs, rows.Err()
+}
+
+// ReferencedBlobs answers which of the blob sums some attachment names, for
+// blob.Dir.Sweep. It reads the read pool without its statement cache (the
+// lists differ every time): every attachment committed before it starts is
+// seen, and Sweep's grace period covers the rest.
+func (s *Store) ReferencedBlobs(ctx context.Context, sums []string) (map[string]bool, error) {
+	used := make(map[string]bool)
+	const batch = 500
+	for len(sums) > 0 {
+		n := min(len(sums), batch)
+		var a args
+		marks := make([]string, n)
+		for i, sum := range sums[:n] {
+			marks[i] = a.add(sum)
+		}
+		found, err := db.Column[string](s.db.R.QueryContext(ctx, `SELECT DISTINCT sha256 FROM attachments WHERE sha256 IN (`+strings.Join(marks, ",")+`)`, a...))
+		if err != nil {
+			return nil, fmt.Errorf("ticket: referenced blobs: %w", err)
+		}
+		for _, f := range found {
+			used[f] = true
+		}
+		sums = sums[n:]
+	}
+	return used, nil
 }

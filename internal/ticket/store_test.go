@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -516,6 +517,11 @@ func TestStoreWatchersRelationsAttachments(t *testing.T) {
 		if hs, _ := w.s.History(ctx, w.req, tk.ID); countAction(hs, "noted") != 0 {
 			t.Errorf("requester sees noted history")
 		}
+		// The blob sweep asks which sums are in use.
+		unused := fmt.Sprintf("%064x", 2)
+		if used, err := w.s.ReferencedBlobs(ctx, []string{sum, unused}); err != nil || !used[sum] || used[unused] {
+			t.Errorf("referenced blobs: %v %v", used, err)
+		}
 	})
 }
 
@@ -747,4 +753,90 @@ func mustGen(t *testing.T, d *db.DB) uint64 {
 		t.Fatal("no generation on SQLite")
 	}
 	return g
+}
+
+func TestStoreWatcherLimits(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		own := func(_ context.Context, addr string) (bool, error) { return addr == "ops@helpdesk.test", nil }
+		w := newWorld(t, d, Options{OwnAddress: own})
+		ctx := context.Background()
+		addrs := func(n int) []string {
+			var as []string
+			for i := range n {
+				as = append(as, fmt.Sprintf("w%d@example.org", i))
+			}
+			return as
+		}
+		// At creation: at most MaxWatchers, none of our own addresses.
+		if _, err := w.s.Create(ctx, w.req, NewTicket{Subject: "s", Body: "b", UnitID: w.ops.ID, Watchers: addrs(MaxWatchers + 1)}); kindOf(err) != apperr.Invalid {
+			t.Errorf("creation with %d watchers: %v", MaxWatchers+1, err)
+		}
+		for _, a := range []string{"ops@helpdesk.test", "OPS+t1-forged@helpdesk.test"} {
+			if _, err := w.s.Create(ctx, w.req, NewTicket{Subject: "s", Body: "b", Watchers: []string{a}}); kindOf(err) != apperr.Invalid {
+				t.Errorf("creation with watcher %s: %v", a, err)
+			}
+			if _, err := w.s.CreateTx(ctx, w.d.W, w.req, NewTicket{Subject: "s", Body: "b", Watchers: []string{a}}); kindOf(err) != apperr.Invalid {
+				t.Errorf("creation in a transaction with watcher %s: %v", a, err)
+			}
+		}
+		tk := w.create(t, w.req, NewTicket{UnitID: w.ops.ID, Watchers: addrs(MaxWatchers - 1)})
+		for _, a := range []string{"ops@helpdesk.test", "ops+t1-x@helpdesk.test"} {
+			if err := w.s.AddWatcher(ctx, w.req, tk.ID, a, FromAPI); kindOf(err) != apperr.Invalid {
+				t.Errorf("own address %s as a watcher: %v", a, err)
+			}
+		}
+		// The cap counts the ticket's total, on every path.
+		if err := w.s.AddWatcher(ctx, w.req, tk.ID, "last@example.org", FromAPI); err != nil {
+			t.Fatalf("watcher number %d: %v", MaxWatchers, err)
+		}
+		if err := w.s.AddWatcher(ctx, w.req, tk.ID, "w0@example.org", FromAPI); err != nil {
+			t.Errorf("a watcher again at the cap: %v", err)
+		}
+		if err := w.s.AddWatcher(ctx, w.req, tk.ID, "one-more@example.org", FromAPI); kindOf(err) != apperr.Invalid {
+			t.Errorf("watcher number %d: %v", MaxWatchers+1, err)
+		}
+		got, err := w.s.Get(ctx, w.adm, tk.ID)
+		if err != nil || len(got.WatcherList) != MaxWatchers {
+			t.Errorf("watchers after the refusal: %d %v", len(got.WatcherList), err)
+		}
+	})
+}
+
+// TestStoreNoteKeepsPublicUpdatedAt: an internal note moves updated_at for
+// staff only; the requester sees when the ticket last changed publicly.
+func TestStoreNoteKeepsPublicUpdatedAt(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+		w := newWorld(t, d, Options{Now: func() time.Time { return now }})
+		ctx := context.Background()
+		tk := w.create(t, w.req, NewTicket{UnitID: w.ops.ID})
+		now = now.Add(time.Hour)
+		if _, err := w.s.AddMessage(ctx, w.staff, tk.ID, NewMessage{Body: "staff only", Internal: true}); err != nil {
+			t.Fatal(err)
+		}
+		seen := func(p *auth.Principal) (time.Time, time.Time) {
+			got, err := w.s.Get(ctx, p, tk.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := w.s.List(ctx, p, Filter{})
+			if err != nil || len(ts) == 0 {
+				t.Fatalf("list: %v %v", ts, err)
+			}
+			return got.UpdatedAt, ts[0].UpdatedAt
+		}
+		if g, l := seen(w.req); !g.Equal(tk.CreatedAt) || !l.Equal(tk.CreatedAt) {
+			t.Errorf("the requester sees the note's time: get %v, list %v, want %v", g, l, tk.CreatedAt)
+		}
+		if g, l := seen(w.staff); !g.Equal(now) || !l.Equal(now) {
+			t.Errorf("staff see: get %v, list %v, want %v", g, l, now)
+		}
+		now = now.Add(time.Hour)
+		if _, err := w.s.AddMessage(ctx, w.staff, tk.ID, NewMessage{Body: "public"}); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := seen(w.req); !g.Equal(now) {
+			t.Errorf("after a public reply the requester sees %v, want %v", g, now)
+		}
+	})
 }

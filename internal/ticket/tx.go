@@ -18,7 +18,7 @@ import (
 // Message-ID is returned as a Conflict; q is unusable after any error and
 // must be rolled back.
 func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket) (int64, error) {
-	nt, err := s.checkNew(p, nt)
+	nt, err := s.checkNew(ctx, p, nt)
 	if err != nil {
 		return 0, err
 	}
@@ -84,8 +84,8 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 		}
 		status = InProgress
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3`, string(status), now, t.ID); err != nil {
-		return 0, fmt.Errorf("ticket: add message: touch ticket: %w", err)
+	if err := touch(ctx, q, t.ID, status, nm.Internal, now); err != nil {
+		return 0, fmt.Errorf("ticket: add message: %w", err)
 	}
 	ev := Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source}
 	if err := s.emit(ctx, q, ev); err != nil {

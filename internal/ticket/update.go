@@ -211,7 +211,8 @@ func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *T
 			return err
 		}
 	}
-	sets = append(sets, "updated_at = "+a.add(now))
+	at := a.add(now)
+	sets = append(sets, "updated_at = "+at, "public_updated_at = "+at)
 	query := "UPDATE tickets SET " + strings.Join(sets, ", ") + " WHERE id = " + a.add(t.ID)
 	if _, err := q.ExecContext(ctx, query, a...); err != nil {
 		return fmt.Errorf("update ticket: %w", err)
@@ -264,9 +265,46 @@ func historyField(col string) string {
 	return col
 }
 
+// MaxWatchers is the most addresses one ticket may have as watchers: each
+// is mailed every public change.
+const MaxWatchers = 50
+
+func watcherLimit() error {
+	return apperr.Field("watchers", "a ticket has at most %d watchers", MaxWatchers)
+}
+
+// checkWatcher normalises an address to watch a ticket and refuses the
+// helpdesk's own addresses (with or without a +tag), which would make the
+// helpdesk mail itself.
+func (s *Store) checkWatcher(ctx context.Context, email string) (string, error) {
+	email, err := user.NormalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	if s.opts.OwnAddress == nil {
+		return email, nil
+	}
+	local, domain, _ := strings.Cut(email, "@")
+	base, _, _ := strings.Cut(local, "+")
+	for _, addr := range []string{email, base + "@" + domain} {
+		own, err := s.opts.OwnAddress(ctx, addr)
+		if err != nil {
+			return "", fmt.Errorf("ticket: watcher %s: %w", email, err)
+		}
+		if own {
+			return "", apperr.Field("watchers", "%s is one of the helpdesk's own addresses", email)
+		}
+	}
+	return email, nil
+}
+
 // AddWatcher adds an address to a ticket's watchers. Anyone who sees the
-// ticket may add one.
+// ticket may add one, up to MaxWatchers.
 func (s *Store) AddWatcher(ctx context.Context, p *auth.Principal, ticketID int64, email string, src Source) error {
+	email, err := s.checkWatcher(ctx, email)
+	if err != nil {
+		return err
+	}
 	return s.db.Tx(ctx, func(q db.Querier) error {
 		t, err := s.get(ctx, q, p, ticketID)
 		if err != nil {
@@ -290,18 +328,32 @@ func (s *Store) AddWatcher(ctx context.Context, p *auth.Principal, ticketID int6
 	})
 }
 
+// addWatcher adds a checked address to the watchers of ticket ticketID in
+// transaction q, unless it is one already or the ticket has MaxWatchers.
 func (s *Store) addWatcher(ctx context.Context, q db.Querier, ticketID int64, email string, now time.Time) (bool, error) {
-	email, err := user.NormalizeEmail(email)
-	if err != nil {
-		return false, err
+	if s.db.Engine == db.Postgres {
+		// Lock the ticket's row, so that concurrent additions count each
+		// other (SQLite has one writer anyway).
+		if _, err := q.ExecContext(ctx, `SELECT id FROM tickets WHERE id = $1 FOR UPDATE`, ticketID); err != nil {
+			return false, fmt.Errorf("add watcher: %w", err)
+		}
 	}
 	res, err := q.ExecContext(ctx, `INSERT INTO ticket_watchers (ticket_id, email, user_id, added_at)
 		VALUES ($1, $2, (SELECT id FROM users WHERE email = $2), $3) ON CONFLICT (ticket_id, email) DO NOTHING`, ticketID, email, now)
 	if err != nil {
 		return false, fmt.Errorf("add watcher: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	var count int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ticket_watchers WHERE ticket_id = $1`, ticketID).Scan(&count); err != nil {
+		return false, fmt.Errorf("add watcher: %w", err)
+	}
+	if count > MaxWatchers {
+		return false, watcherLimit()
+	}
+	return true, nil
 }
 
 // RemoveWatcher takes an address off a ticket's watchers: the staff of the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -175,11 +176,13 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	}
 	dns := make([]string, 0, len(nu.CertificateDNs))
 	for _, dn := range nu.CertificateDNs {
-		dn = strings.TrimSpace(dn)
-		if dn == "" || len(dn) > 1024 || !utf8.ValidString(dn) || strings.ContainsAny(dn, "\r\n\x00") {
-			return nil, apperr.Field("certificate_dns", "%q is not a certificate subject", dn)
+		dn, err := CanonicalDN(dn)
+		if err != nil {
+			return nil, err
 		}
-		dns = append(dns, dn)
+		if !slices.Contains(dns, dn) {
+			dns = append(dns, dn)
+		}
 	}
 	now := s.now()
 	u := &User{Email: email, Name: name, Role: nu.Role, Team: nu.Team, HasPassword: hash != "", CertificateDNs: dns, CreatedAt: now, UpdatedAt: now}
@@ -430,12 +433,17 @@ func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Princ
 }
 
 // PrincipalByCertificate returns the principal of the user who registered
-// the certificate subject dn.
+// the certificate subject dn (in any form CanonicalDN reads).
 func (s *Store) PrincipalByCertificate(ctx context.Context, dn string) (*auth.Principal, error) {
+	unregistered := apperr.New(apperr.Unauthorized, "no user has registered this certificate")
+	dn, err := CanonicalDN(dn)
+	if err != nil {
+		return nil, unregistered
+	}
 	var userID int64
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT user_id FROM user_certificates WHERE dn = $1`, dn).Scan(&userID)
+	err = s.db.Reader().QueryRowContext(ctx, `SELECT user_id FROM user_certificates WHERE dn = $1`, dn).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apperr.New(apperr.Unauthorized, "no user has registered this certificate")
+		return nil, unregistered
 	}
 	if err != nil {
 		return nil, fmt.Errorf("user: certificate: %w", err)
@@ -478,4 +486,51 @@ func (s *Store) Principal(ctx context.Context, id int64) (*auth.Principal, error
 		p.Handler = p.Handler || handler
 	}
 	return p, rows.Err()
+}
+
+// CanonicalizeCertificates rewrites the registered certificate subjects
+// that are not in their canonical form (CanonicalDN), as stored before
+// subjects were compared as RDN sequences. It is safe to run again and on
+// several nodes at once. A subject that does not parse, or whose canonical
+// form another row holds already, is left as it is (it matches no
+// certificate) and returned, for the operator to look at.
+func (s *Store) CanonicalizeCertificates(ctx context.Context) (rewritten int, left []string, err error) {
+	type row struct {
+		dn     string
+		userID int64
+	}
+	rs, err := s.db.W.QueryContext(ctx, `SELECT dn, user_id FROM user_certificates ORDER BY user_id, dn`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("user: canonical certificate subjects: %w", err)
+	}
+	rows, err := db.Collect(rs, func(r interface{ Scan(...any) error }) (row, error) {
+		var x row
+		return x, r.Scan(&x.dn, &x.userID)
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("user: canonical certificate subjects: %w", err)
+	}
+	for _, x := range rows {
+		c, err := CanonicalDN(x.dn)
+		if err != nil {
+			left = append(left, x.dn)
+			continue
+		}
+		if c == x.dn {
+			continue
+		}
+		err = s.db.Tx(ctx, func(q db.Querier) error {
+			_, err := q.ExecContext(ctx, `UPDATE user_certificates SET dn = $1 WHERE dn = $2`, c, x.dn)
+			return err
+		})
+		switch {
+		case db.IsUniqueViolation(err):
+			left = append(left, x.dn)
+		case err != nil:
+			return rewritten, left, fmt.Errorf("user: canonical certificate subject of user %d: %w", x.userID, err)
+		default:
+			rewritten++
+		}
+	}
+	return rewritten, left, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -444,6 +445,7 @@ func (h *Handler) admin(fn http.HandlerFunc) http.HandlerFunc {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	msg := "Something went wrong on our side. It has been logged; please try again in a moment."
+	err = h.d.DB.Unavailable(err)
 	var e *apperr.Error
 	if errors.As(err, &e) {
 		msg = e.Error()
@@ -462,6 +464,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			status = http.StatusRequestEntityTooLarge
 		case apperr.RateLimited:
 			status = http.StatusTooManyRequests
+		case apperr.Unavailable:
+			status, msg = http.StatusServiceUnavailable, "The helpdesk is busy for a moment; nothing was saved. Please try again in a few seconds."
+			w.Header().Set("Retry-After", strconv.Itoa(int(db.RetryAfter.Seconds())))
 		default:
 			msg = "Something went wrong on our side. It has been logged; please try again in a moment."
 		}

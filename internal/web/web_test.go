@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -570,6 +571,40 @@ func TestLiveUpdates(t *testing.T) {
 	staff.post(r.location+"/messages", url.Values{"body": {"on it"}})
 	if !changed(ada, 5*time.Second) {
 		t.Fatal("the requester's page was not told of the reply")
+	}
+}
+
+// TestBusyDatabase: a form sent while another process holds SQLite's write
+// lock is answered 503 with Retry-After, not 500.
+func TestBusyDatabase(t *testing.T) {
+	path := t.TempDir() + "/h.db"
+	e := newEnv(t, path)
+	c := e.client()
+	c.login("ada@example.org")
+	r := c.post("/tickets/new", url.Values{"subject": {"Busy"}, "body": {"x"}, "service": {"hpc"}})
+	ctx := context.Background()
+	if _, err := e.db.W.ExecContext(ctx, `PRAGMA busy_timeout = 200`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	res := c.post(r.location+"/messages", url.Values{"body": {"while locked"}})
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+		t.Errorf("reply while the database is locked: %d Retry-After %q", res.status, res.header.Get("Retry-After"))
+	}
+	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -3,7 +3,6 @@ package idweb
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -21,53 +20,14 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-// DNForms returns the ways a subject DN is commonly written: RFC 4514
-// (CN=Jane Doe,O=Example,C=DE, as Go, nginx and Apache print it) and the
-// OpenSSL one-line form (/C=DE/O=Example/CN=Jane Doe, as GGUS and the grid
-// tools show it). A registered DN may be in either.
-func DNForms(n pkix.Name) []string {
-	forms := []string{n.String()}
-	var b strings.Builder
-	for _, rdn := range n.ToRDNSequence() {
-		for _, atv := range rdn {
-			t := atv.Type.String()
-			switch {
-			case atv.Type.Equal([]int{2, 5, 4, 3}):
-				t = "CN"
-			case atv.Type.Equal([]int{2, 5, 4, 6}):
-				t = "C"
-			case atv.Type.Equal([]int{2, 5, 4, 7}):
-				t = "L"
-			case atv.Type.Equal([]int{2, 5, 4, 8}):
-				t = "ST"
-			case atv.Type.Equal([]int{2, 5, 4, 10}):
-				t = "O"
-			case atv.Type.Equal([]int{2, 5, 4, 11}):
-				t = "OU"
-			case atv.Type.Equal([]int{0, 9, 2342, 19200300, 100, 1, 25}):
-				t = "DC"
-			case atv.Type.Equal([]int{1, 2, 840, 113549, 1, 9, 1}):
-				t = "emailAddress"
-			}
-			fmt.Fprintf(&b, "/%s=%v", t, atv.Value)
-		}
+// principalByDN looks a subject up as user.PrincipalByCertificate
+// compares it (as an RDN sequence); an unregistered one is no credential.
+func principalByDN(r *http.Request, users *user.Store, dn string) (*auth.Principal, error) {
+	p, err := users.PrincipalByCertificate(r.Context(), dn)
+	if apperr.Is(err, apperr.Unauthorized) {
+		return nil, nil
 	}
-	if s := b.String(); s != "" && s != forms[0] {
-		forms = append(forms, s)
-	}
-	return forms
-}
-
-// principalByDN looks the DN up in every form.
-func principalByDN(r *http.Request, users *user.Store, forms []string) (*auth.Principal, error) {
-	for _, dn := range forms {
-		p, err := users.PrincipalByCertificate(r.Context(), dn)
-		if apperr.Is(err, apperr.Unauthorized) {
-			continue
-		}
-		return p, err
-	}
-	return nil, nil
+	return p, err
 }
 
 // CertificateAuthenticator signs in the holder of a client certificate that
@@ -79,7 +39,13 @@ func CertificateAuthenticator(users *user.Store) Authenticator {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 			return nil, nil
 		}
-		p, err := principalByDN(r, users, DNForms(r.TLS.VerifiedChains[0][0].Subject))
+		// The subject as signed (its DER), not as printed: a '/' or ','
+		// inside a value cannot pass for another RDN.
+		dn, err := user.CanonicalSubject(r.TLS.VerifiedChains[0][0].RawSubject)
+		if err != nil {
+			return nil, nil
+		}
+		p, err := principalByDN(r, users, dn)
 		if p != nil {
 			p.Via = "certificate"
 		}
@@ -134,7 +100,7 @@ func ProxyDNAuthenticator(users *user.Store, trusted []string, header string, lo
 		if len(dn) > 1024 || strings.ContainsAny(dn, "\r\n\x00") {
 			return nil, nil
 		}
-		p, err := principalByDN(r, users, []string{dn})
+		p, err := principalByDN(r, users, dn)
 		if p != nil {
 			p.Via = "certificate"
 		}

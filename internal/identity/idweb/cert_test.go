@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
@@ -106,6 +107,10 @@ func TestClientCertificates(t *testing.T) {
 	foreign := clientCert(t, otherCA, "Jane Grid", now.Add(-time.Hour), now.Add(time.Hour))
 	revoked := clientCert(t, ca, "Revoked Grid", now.Add(-time.Hour), now.Add(time.Hour))
 	unregistered := clientCert(t, ca, "Nobody Grid", now.Add(-time.Hour), now.Add(time.Hour))
+	// A subject with no CN whose O holds "/CN=...": printed in the OpenSSL
+	// form it reads as the administrator's DN.
+	forged := issue(t, &x509.Certificate{Subject: pkix.Name{Organization: []string{"Test Grid/CN=Admin Person"}, Country: []string{"DE"}},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca)
 
 	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(24 * time.Hour),
 		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: revoked.cert.SerialNumber, RevocationTime: now.Add(-time.Minute)}}}, ca.cert, ca.key)
@@ -126,6 +131,7 @@ func TestClientCertificates(t *testing.T) {
 		{Email: "legacy@example.org", Name: "Legacy", CertificateDNs: []string{"/C=DE/O=Test Grid/CN=Legacy Grid"}},
 		{Email: "old@example.org", Name: "Old", CertificateDNs: []string{expired.cert.Subject.String()}},
 		{Email: "revoked@example.org", Name: "Revoked", CertificateDNs: []string{revoked.cert.Subject.String()}},
+		{Email: "boss@example.org", Name: "Admin Person", Role: "admin", CertificateDNs: []string{"/C=DE/O=Test Grid/CN=Admin Person"}},
 	} {
 		if _, err := a.Users.Create(ctx, u); err != nil {
 			t.Fatal(err)
@@ -153,6 +159,7 @@ func TestClientCertificates(t *testing.T) {
 		{"valid, DN registered in OpenSSL form", legacy, "legacy@example.org", false},
 		{"no certificate", nil, "", false},
 		{"unregistered", unregistered, "", false},
+		{"a '/' inside a value does not forge an RDN", forged, "", false},
 		{"expired", expired, "", true},
 		{"wrong CA", foreign, "", true},
 		{"revoked", revoked, "", true},
@@ -193,6 +200,44 @@ func TestClientCertificates(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "jane@example.org") {
 		t.Fatalf("web page with a certificate: %d %.300s", resp.StatusCode, b)
+	}
+}
+
+// TestCertificateDNsCompareAsRDNs: one subject in two spellings belongs to
+// one user only; a subject stored in another spelling before is rewritten
+// in the canonical form at start.
+func TestCertificateDNsCompareAsRDNs(t *testing.T) {
+	a := startApp(t, nil, nil)
+	ctx := context.Background()
+	if _, err := a.Users.Create(ctx, user.NewUser{Email: "jane@example.org", Name: "Jane", CertificateDNs: []string{"/C=DE/O=Test Grid/CN=Jane Grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dn := range []string{"CN=Jane Grid,O=Test Grid,C=DE", "cn=Jane Grid, o=Test Grid, c=DE", `CN="Jane Grid",O=Test Grid,C=DE`} {
+		_, err := a.Users.Create(ctx, user.NewUser{Email: "mallory@example.org", Name: "Mallory", CertificateDNs: []string{dn}})
+		if !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("%q registered to a second user: %v", dn, err)
+		}
+	}
+	for _, dn := range []string{"CN=Jane,O=Test Grid,C=DE", `/C=DE/O=Test Grid\/CN=Jane Grid`, `CN=Jane Grid,O="Test Grid/CN=Jane Grid",C=DE`} {
+		p, err := a.Users.PrincipalByCertificate(ctx, dn)
+		if !apperr.Is(err, apperr.Unauthorized) {
+			t.Errorf("%q signs in: %+v %v", dn, p, err)
+		}
+	}
+	if _, err := a.Users.Create(ctx, user.NewUser{Email: "bad@example.org", Name: "Bad", CertificateDNs: []string{"Jane Grid"}}); !apperr.Is(err, apperr.Invalid) {
+		t.Errorf("a subject that is no DN: %v", err)
+	}
+	// A subject stored in the OpenSSL form before this release.
+	if _, err := a.DB.W.ExecContext(ctx, `UPDATE user_certificates SET dn = $1`, "/C=DE/O=Test Grid/CN=Jane Grid"); err != nil {
+		t.Fatal(err)
+	}
+	n, left, err := a.Users.CanonicalizeCertificates(ctx)
+	if err != nil || n != 1 || len(left) != 0 {
+		t.Fatalf("canonicalize: %d %v %v", n, left, err)
+	}
+	u, err := a.Users.GetByEmail(ctx, "jane@example.org")
+	if err != nil || len(u.CertificateDNs) != 1 || u.CertificateDNs[0] != "CN=Jane Grid,O=Test Grid,C=DE" {
+		t.Errorf("stored subject: %+v %v", u, err)
 	}
 }
 
