@@ -107,6 +107,9 @@ func (a *App) build(ctx context.Context) error {
 	a.Live = live.NewHub(a.Tickets)
 	a.Live.Follow(a.Events)
 	counts := event.NewCounter(a.Events)
+	if err := a.Events.Start(ctx); err != nil { // before any request
+		return err
+	}
 	a.AddWorker(a.Events.Run) // after every follower is registered
 
 	idp, err := a.buildIdentity()
