@@ -179,7 +179,7 @@ func TestCrashDuringCreates(t *testing.T) {
 			wg.Go(func() {
 				for i := 0; ; i++ {
 					subject := fmt.Sprintf("crash w%d n%d", w, i)
-					tk, err := c.CreateTicket(context.Background(), client.NewTicket{Subject: subject, Body: "body of " + subject})
+					tk, err := c.CreateTicket(context.Background(), client.NewTicket{Subject: subject, Body: "body of " + subject, Watchers: []string{"watch@ext.example"}})
 					if err != nil {
 						select {
 						case <-killed:
@@ -192,6 +192,19 @@ func TestCrashDuringCreates(t *testing.T) {
 					mu.Lock()
 					created[tk.ID] = subject
 					mu.Unlock()
+					// Every other ticket gets a reply, which its watcher is
+					// told of.
+					if i%2 == 0 {
+						if _, err := c.Reply(context.Background(), tk.ID, "reply to "+subject); err != nil {
+							select {
+							case <-killed:
+								return
+							default:
+								t.Errorf("reply before the kill: %v", err)
+								return
+							}
+						}
+					}
 					if n.Add(1) == killAfter {
 						if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 							t.Errorf("kill: %v", err)
@@ -234,12 +247,15 @@ func TestCrashDuringCreates(t *testing.T) {
 			for _, tk := range page.Items {
 				total++
 				hs, err := c2.History(ctx, tk.ID)
-				if err != nil || len(hs) != 1 || hs[0].Action != "created" {
+				if err != nil || len(hs) < 1 || hs[0].Action != "created" {
 					t.Errorf("ticket %d history: %+v %v", tk.ID, hs, err)
 				}
 				ms, err := c2.Messages(ctx, tk.ID)
-				if err != nil || len(ms) != 1 || ms[0].Body != "body of "+tk.Subject {
-					t.Errorf("ticket %d messages: %+v %v", tk.ID, ms, err)
+				if err != nil || len(ms) < 1 || len(ms) > 2 || ms[0].Body != "body of "+tk.Subject || len(hs) != len(ms) {
+					t.Errorf("ticket %d messages: %+v %v; history %+v", tk.ID, ms, err, hs)
+				}
+				if len(ms) == 2 && ms[1].Body != "reply to "+tk.Subject {
+					t.Errorf("ticket %d: reply %q", tk.ID, ms[1].Body)
 				}
 			}
 			if page.NextCursor == "" {
@@ -305,6 +321,17 @@ func TestCrashDuringCreates(t *testing.T) {
 		if tickets != total || told != total || failed != 0 {
 			t.Errorf("%d tickets, %d with exactly one auto-reply, %d failed jobs; want %d, %d, 0", tickets, told, failed, total, total)
 		}
+		// Every reply was told exactly once: its watcher has one mail per
+		// reply in the database, also for replies whose answer was lost.
+		var replies, replyMails int
+		if err := d.R.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM messages m WHERE m.body LIKE 'reply to %'),
+			(SELECT COUNT(*) FROM outbox o WHERE o.kind = 'reply' AND o.rcpt = 'watch@ext.example')`).Scan(&replies, &replyMails); err != nil {
+			t.Fatal(err)
+		}
+		if replies == 0 || replyMails != replies {
+			t.Errorf("%d replies, %d mails to the watcher; want one each", replies, replyMails)
+		}
+		t.Logf("%s: %d tickets and %d replies, each told once after kill -9", e, tickets, replies)
 		// The restarted server still works.
 		if _, err := c2.CreateTicket(ctx, client.NewTicket{Subject: "after", Body: "b"}); err != nil {
 			t.Errorf("create after restart: %v", err)

@@ -116,6 +116,9 @@ func (a *App) build(ctx context.Context) error {
 	a.Live = live.NewHub(a.Tickets)
 	a.Live.Follow(a.Events)
 	counts := event.NewCounter(a.Events)
+	if err := a.Events.Start(ctx); err != nil { // before any request
+		return err
+	}
 	a.AddWorker(a.Events.Run) // after every follower is registered
 
 	idp, err := a.buildIdentity()
@@ -135,7 +138,7 @@ func (a *App) build(ctx context.Context) error {
 	wh := web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
-		Live: a.Live, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
+		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	mux.Handle("/", a.mountIdentity(mux, idp, wh))

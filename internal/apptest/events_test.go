@@ -107,8 +107,13 @@ func TestEventFeed(t *testing.T) {
 			t.Errorf("signed out: %d", r.Status)
 		}
 		m := in.Do(t, "GET", "/metrics", "", "", nil)
-		if !strings.Contains(string(m.Body), `helpmesh_event_follower_lag{follower="mail"}`) {
-			t.Errorf("/metrics has no lag of the mail follower")
+		for _, f := range []string{"mail", "live", "metrics"} {
+			if !strings.Contains(string(m.Body), `helpmesh_event_follower_lag{follower="`+f+`"}`) {
+				t.Errorf("/metrics has no lag of the %s follower", f)
+			}
+		}
+		if !strings.Contains(string(m.Body), `helpmesh_events_total{type="ticket.created"}`) {
+			t.Errorf("/metrics does not count events by type")
 		}
 	})
 }

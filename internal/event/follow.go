@@ -72,14 +72,12 @@ const staleAfter = 7 * 24 * time.Hour
 // Run tells the events to every follower until ctx ends, and prunes what
 // all have passed.
 func (l *Log) Run(ctx context.Context) error {
+	if err := l.Start(ctx); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	fs := append([]*follower(nil), l.followers...)
 	l.mu.Unlock()
-	for _, f := range fs {
-		if err := l.register(ctx, f); err != nil {
-			return err
-		}
-	}
 	var wg sync.WaitGroup
 	for _, f := range fs {
 		wg.Go(func() { l.follow(ctx, f) })
@@ -100,6 +98,28 @@ func (l *Log) Run(ctx context.Context) error {
 	})
 	wg.Wait()
 	return ctx.Err()
+}
+
+// Start registers the followers: a durable one gets its row if it has
+// none, a local one starts after the newest event. Call it before the
+// process takes requests, so that a local follower (a counter, live pages)
+// sees every change made from then on; Run calls it if nobody did.
+func (l *Log) Start(ctx context.Context) error {
+	l.mu.Lock()
+	fs := append([]*follower(nil), l.followers...)
+	l.mu.Unlock()
+	for _, f := range fs {
+		f.mu.Lock()
+		started := f.loaded
+		f.mu.Unlock()
+		if started {
+			continue
+		}
+		if err := l.register(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // register gives a new durable follower its row, positioned at the head

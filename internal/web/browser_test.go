@@ -291,6 +291,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(`.dtable`, chromedp.ByQuery), shot(t, "15-admin-users"),
 		chromedp.Navigate(base+"/admin/settings"), chromedp.WaitVisible(`#s-name`, chromedp.ByID), shot(t, "16-admin-settings"),
 		chromedp.Navigate(base+"/queue/tht"), chromedp.WaitVisible(`.tabs`, chromedp.ByQuery), shot(t, "17-queue-handler-team"),
+		chromedp.Navigate(base+"/admin/events"), chromedp.WaitVisible(`.dtable`, chromedp.ByQuery), shot(t, "18-admin-events"),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/admin/events"), chromedp.WaitVisible(`.dtable`, chromedp.ByQuery), shot(t, "19-admin-events-phone"),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -142,7 +142,7 @@ func newEnv(t testing.TB, dsn string) *env {
 		}
 	}
 	e.h = New(Deps{DB: d, Users: e.users, Units: e.units, Tickets: e.tickets, Blobs: bs, Mailer: e.mail,
-		BaseURL: "", InstanceName: "Test Helpdesk", Live: hub})
+		BaseURL: "", InstanceName: "Test Helpdesk", Live: hub, Followers: events})
 	e.srv = httptest.NewServer(e.h)
 	t.Cleanup(e.srv.Close)
 	return e

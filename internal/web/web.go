@@ -83,6 +83,9 @@ type Deps struct {
 	Now          func() time.Time
 	// Live tells open pages of changes.
 	Live *live.Hub
+	// Followers tells the state of the event stream's followers; nil: the
+	// admin page says so.
+	Followers Followers
 }
 
 // SignInProvider is a single sign-on button on the sign-in page.
@@ -213,6 +216,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /admin/users", h.admin(h.createUser))
 	m.HandleFunc("POST /admin/users/{id}/password", h.admin(h.setUserPassword))
 	m.HandleFunc("GET /admin/outbox", h.admin(h.adminOutbox))
+	m.HandleFunc("GET /admin/events", h.admin(h.adminEvents))
 	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
 	m.HandleFunc("POST /admin/settings", h.admin(h.saveSettings))
 

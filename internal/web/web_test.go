@@ -452,10 +452,16 @@ func TestStaffAndAdminPages(t *testing.T) {
 		}
 		a := e.client()
 		a.login("root@example.org")
-		for _, p := range []string{"/admin/units", "/admin/units/compute", "/admin/services", "/admin/users", "/admin/outbox", "/admin/settings", "/queue/tht", "/"} {
+		for _, p := range []string{"/admin/units", "/admin/units/compute", "/admin/services", "/admin/users", "/admin/outbox", "/admin/events", "/admin/settings", "/queue/tht", "/"} {
 			if r := a.get(p); r.status != 200 {
 				t.Errorf("admin GET %s: %d %s", p, r.status, excerpt(r.body))
 			}
+		}
+		if r := a.get("/admin/events"); !strings.Contains(r.body, "live") || !strings.Contains(r.body, "this node only") {
+			t.Errorf("the followers page does not show the live follower: %s", excerpt(r.body))
+		}
+		if r := s.get("/admin/events"); r.status != 403 {
+			t.Errorf("a unit admin sees the followers page: %d", r.status)
 		}
 		if r := a.post("/admin/units", url.Values{"slug": {"storage"}, "name": {"Storage"}, "qos_level": {"medium"}, "mode": {"direct"}}); r.status != 303 {
 			t.Fatalf("create unit: %d %s", r.status, excerpt(r.body))
