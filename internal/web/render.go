@@ -163,8 +163,8 @@ type Page struct {
 	// Account says the account pages (supporter privileges, API tokens)
 	// are served, so the account menu links to them.
 	Account bool
-	Staff    []navUnit
-	Saved    []savedView
+	Staff   []navUnit
+	Saved   []savedView
 }
 
 type navUnit struct {

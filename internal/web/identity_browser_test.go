@@ -1,4 +1,4 @@
-package idweb_test
+package web_test
 
 import (
 	"context"
@@ -206,13 +206,14 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 
 	// She signs out: the session is gone.
 	var code int64
-	// The sign-out form posts to /auth/logout, which ends the session and
+	// The sign-out form in the account menu posts to /logout, which ends the session and
 	// sends the browser on to the provider's end-session page. The test
 	// sends the form's own POST (with its token) from the page and waits
 	// for the answer, instead of racing the browser's navigation.
 	var signedOut bool
 	err = chromedp.Run(bctx,
 		chromedp.Navigate(a.URL+"/access"),
+		chromedp.Click(`.menu summary`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#logout`, chromedp.ByID),
 		chromedp.Evaluate(`(async () => {
 			const f = document.querySelector('#logout').form;
