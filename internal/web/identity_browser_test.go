@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func chromium(t *testing.T) func() (context.Context, context.CancelFunc) {
 			chromedp.Flag("disable-quic", true),
 			chromedp.NoFirstRun,
 			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1200, 900),
+			chromedp.WindowSize(1280, 900),
 		}
 		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		bctx, cancelBrowser := chromedp.NewContext(actx)
@@ -187,6 +188,26 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 	}
 	if status != "approved" {
 		t.Fatalf("request status %q", status)
+	}
+	// The identity pages share the portal's layout at desktop and phone
+	// widths.
+	for _, width := range []int64{1280, 390} {
+		for _, pg := range []struct{ path, ready, name string }{
+			{"/access", "#access-form", "access"},
+			{"/access/requests/1", "#req-status", "access-request"},
+			{"/account/tokens", "#token-form", "tokens"},
+			{"/auth/oidc", "#oidc-egi", "providers"},
+		} {
+			err := chromedp.Run(cctx,
+				chromedp.EmulateViewport(width, 900),
+				chromedp.Navigate(a.URL+pg.path),
+				chromedp.WaitVisible(pg.ready, chromedp.ByQuery),
+				screenshot(t, fmt.Sprintf("07-%s-%d", pg.name, width)),
+			)
+			if err != nil {
+				t.Fatalf("%s at %d px: %v", pg.path, width, err)
+			}
+		}
 	}
 	p, err := a.Users.Principal(ctx, m.ID)
 	if err != nil {
