@@ -25,7 +25,9 @@ func (f *fakeGateway) Outbox(_ context.Context, state string, before int64, limi
 	return []mail.OutboxEntry{{ID: 9, To: "a@example.org"}, {ID: 7, To: "b@example.org"}}, nil
 }
 
-func (f *fakeGateway) Quarantine(context.Context, int64, int) ([]mail.Quarantined, error) { return nil, nil }
+func (f *fakeGateway) Quarantine(context.Context, int64, int) ([]mail.Quarantined, error) {
+	return nil, nil
+}
 
 func (f *fakeGateway) AuditLog(_ context.Context, userID int64, limit int) ([]identity.AuditEntry, error) {
 	return []identity.AuditEntry{{ID: 1, At: time.Unix(0, 0), UserID: userID, Source: "oidc:egi", Action: "signin"}}, nil

@@ -355,3 +355,69 @@ func TestTokensPage(t *testing.T) {
 		t.Fatalf("stored token: %+v", ts)
 	}
 }
+
+// TestOIDCSignOut: both sign-out routes (the portal's /logout and
+// /auth/logout) end the session of a person who signed in at a provider
+// and send the browser on to the provider's end-session page; a password
+// session ends on the sign-in page.
+func TestOIDCSignOut(t *testing.T) {
+	a, op := oidcSetup(t, nil)
+	for _, path := range []string{"/logout", "/auth/logout"} {
+		c, seen := newClient(t)
+		if st, body, _ := opSignIn(t, c, seen, a.URL, "egi", "alice"); st != http.StatusOK {
+			t.Fatalf("sign-in: %d %.200s", st, body)
+		}
+		resp, err := c.Get(a.URL + "/account/tokens")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := csrfField.FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no form token: %.300s", b)
+		}
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err = c.PostForm(a.URL+path, url.Values{"csrf": {string(m[1])}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, strings.TrimSuffix(op.Issuer, "/")) ||
+			!strings.Contains(loc, "post_logout_redirect_uri="+url.QueryEscape(a.URL+"/login")) {
+			t.Fatalf("POST %s: %d to %q, want the provider's end-session page", path, resp.StatusCode, loc)
+		}
+		if code, _ := getMe(t, c, a.URL); code != http.StatusUnauthorized {
+			t.Fatalf("POST %s left a session: %d", path, code)
+		}
+	}
+}
+
+// TestSSOOnlyRefusesMailLinks: under HELPMESH_SSO_ONLY nobody may ask for
+// or use a mail sign-in link.
+func TestSSOOnlyRefusesMailLinks(t *testing.T) {
+	a := startApp(t, nil, func(c *config.Config) { c.SSOOnly = true })
+	c, _ := newClient(t)
+	resp, err := c.Get(a.URL + "/login/link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no csrf field on /login/link: %.300s", b)
+	}
+	for _, path := range []string{"/login/link", "/login/link/some-token"} {
+		resp, err := c.PostForm(a.URL+path, url.Values{"email": {"admin@localhost"}, "csrf": {string(m[1])}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "single sign-on only") {
+			t.Fatalf("POST %s under SSO only: %d %.300s", path, resp.StatusCode, b)
+		}
+	}
+}
