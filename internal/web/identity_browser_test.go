@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,44 +18,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-func chromium(t *testing.T) func() (context.Context, context.CancelFunc) {
-	bin := testenv.Chromium(t)
-	return func() (context.Context, context.CancelFunc) {
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(bin),
-			chromedp.Flag("headless", true),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.NoFirstRun,
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1280, 900),
-		}
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		bctx, cancelBrowser := chromedp.NewContext(actx)
-		ctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
-		if err := chromedp.Run(ctx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		return ctx, func() { cancelTimeout(); cancelBrowser(); cancelAlloc() }
-	}
-}
-
 func screenshot(t *testing.T, name string) chromedp.Action {
-	return chromedp.ActionFunc(func(ctx context.Context) error {
-		var buf []byte
-		if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
-			return err
-		}
-		dir := filepath.Join(testenv.ArtifactsDir(t), "identity")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
-	})
+	return testenv.Screenshot(t, "identity", name)
 }
 
 // waitAt waits until the browser has arrived at a page under prefix.
@@ -96,7 +58,7 @@ func bodyJSON(v any) chromedp.Action {
 // his browser; she is a member, the request ticket is solved; she signs
 // out.
 func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
-	newBrowser := chromium(t)
+	newBrowser := testenv.Browser(t)
 	a, op := oidcSetup(t, nil)
 	ctx := context.Background()
 	op.claims.Set(aliceID, map[string]any{"eduperson_entitlement": []string{egiEntitlement}})

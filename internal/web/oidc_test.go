@@ -297,24 +297,15 @@ func TestTokensPage(t *testing.T) {
 	if st, body, _ := opSignIn(t, c, seen, a.URL, "egi", "alice"); st != http.StatusOK {
 		t.Fatalf("sign-in: %d %.200s", st, body)
 	}
-	resp, err := c.Get(a.URL + "/account/tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfField.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no form token: %.300s", b)
-	}
+	csrf := formToken(t, c, a.URL+"/account/tokens")
 	// Without the form token: refused.
-	resp, _ = c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}})
+	resp, _ := c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("POST without form token: %d", resp.StatusCode)
 	}
 	// From another site: refused.
-	req, _ := http.NewRequest(http.MethodPost, a.URL+"/account/tokens", strings.NewReader(url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {string(m[1])}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/account/tokens", strings.NewReader(url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {csrf}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	resp, _ = c.Do(req)
@@ -322,11 +313,11 @@ func TestTokensPage(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-site POST: %d", resp.StatusCode)
 	}
-	resp, err = c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {string(m[1])}})
+	resp, err := c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {csrf}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ = io.ReadAll(resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	tm := newTokenRe.FindSubmatch(b)
 	if tm == nil {
@@ -367,18 +358,9 @@ func TestOIDCSignOut(t *testing.T) {
 		if st, body, _ := opSignIn(t, c, seen, a.URL, "egi", "alice"); st != http.StatusOK {
 			t.Fatalf("sign-in: %d %.200s", st, body)
 		}
-		resp, err := c.Get(a.URL + "/account/tokens")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m := csrfField.FindSubmatch(b)
-		if m == nil {
-			t.Fatalf("no form token: %.300s", b)
-		}
+		csrf := formToken(t, c, a.URL+"/account/tokens")
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		resp, err = c.PostForm(a.URL+path, url.Values{"csrf": {string(m[1])}})
+		resp, err := c.PostForm(a.URL+path, url.Values{"csrf": {csrf}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -399,18 +381,9 @@ func TestOIDCSignOut(t *testing.T) {
 func TestSSOOnlyRefusesMailLinks(t *testing.T) {
 	a := startApp(t, nil, func(c *config.Config) { c.SSOOnly = true })
 	c, _ := newClient(t)
-	resp, err := c.Get(a.URL + "/login/link")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfField.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no csrf field on /login/link: %.300s", b)
-	}
+	csrf := formToken(t, c, a.URL+"/login/link")
 	for _, path := range []string{"/login/link", "/login/link/some-token"} {
-		resp, err := c.PostForm(a.URL+path, url.Values{"email": {"admin@localhost"}, "csrf": {string(m[1])}})
+		resp, err := c.PostForm(a.URL+path, url.Values{"email": {"admin@localhost"}, "csrf": {csrf}})
 		if err != nil {
 			t.Fatal(err)
 		}
