@@ -17,17 +17,13 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
-
-// Authenticator finds the principal of a request from a credential other
-// than a bearer token (a session cookie, a client certificate). It returns
-// nil, nil when the request carries no such credential.
-type Authenticator func(r *http.Request) (*auth.Principal, error)
 
 // Deps is what the API needs.
 type Deps struct {
@@ -46,11 +42,15 @@ type Deps struct {
 	// (other bodies have the server's shorter read deadline).
 	UploadTimeout time.Duration
 	// Authenticators are tried, in order, when a request has no bearer token.
-	Authenticators []Authenticator
+	Authenticators []credential.Authenticator
 	// Registry collects metrics; a new one when nil.
 	Registry *prometheus.Registry
-	// Extra adds routes owned by other packages (e.g. the mail outbox).
-	Extra func(r *Router)
+	// Outbox, when set, serves GET /api/v1/outbox and its quarantine;
+	// Relay says whether mail leaves through a relay.
+	Outbox Outbox
+	Relay  bool
+	// Audit, when set, serves GET /api/v1/audit.
+	Audit AuditLog
 }
 
 // API is the REST API handler.
@@ -60,23 +60,6 @@ type API struct {
 	routes   []string
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-}
-
-// Router lets other packages add API routes that share authentication,
-// limits and the error envelope.
-type Router struct{ a *API }
-
-// Handle adds a route; h receives the authenticated principal.
-func (r *Router) Handle(pattern string, h func(w http.ResponseWriter, req *http.Request, p *auth.Principal)) {
-	r.a.authed(pattern, h)
-}
-
-// WriteJSON writes v as JSON with status code.
-func (r *Router) WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
-
-// WriteError writes err in the error envelope.
-func (r *Router) WriteError(w http.ResponseWriter, req *http.Request, err error) {
-	r.a.writeError(w, req, err)
 }
 
 // New builds the API.
@@ -110,9 +93,6 @@ func New(d Deps) *API {
 		}))
 	}
 	a.routesV1()
-	if d.Extra != nil {
-		d.Extra(&Router{a: a})
-	}
 	return a
 }
 
@@ -163,6 +143,14 @@ func (a *API) routesV1() {
 	a.authed("GET /api/v1/tickets/{id}/relations", a.listRelations)
 	a.authed("GET /api/v1/attachments/{id}", a.getAttachment)
 	a.authed("GET /api/v1/events", a.events)
+
+	if a.Outbox != nil {
+		a.authed("GET /api/v1/outbox", a.adminOnly("the mail outbox", a.outbox))
+		a.authed("GET /api/v1/outbox/quarantine", a.adminOnly("the mail outbox", a.quarantine))
+	}
+	if a.Audit != nil {
+		a.authed("GET /api/v1/audit", a.adminOnly("the audit log", a.audit))
+	}
 }
 
 // authed registers a handler that needs a principal.

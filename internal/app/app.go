@@ -18,12 +18,12 @@ import (
 	"github.com/helpmesh/helpmesh/internal/api"
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/identity"
-	"github.com/helpmesh/helpmesh/internal/identity/idweb"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
@@ -126,22 +126,25 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 
-	mux := http.NewServeMux()
-	a.API = api.New(api.Deps{
-		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
-		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
-		Extra: a.extraRoutes, Authenticators: idp.apiAuthenticators(),
-	})
-	mux.Handle("/api/", a.API)
-	mux.Handle("GET /healthz", a.API)
-	mux.Handle("GET /metrics", a.API)
 	wh := web.New(web.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
-		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
+		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
+		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
-	mux.Handle("/", a.mountIdentity(mux, idp, wh))
+	a.API = api.New(api.Deps{
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
+		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
+		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity,
+		// The session cookie, then certificates.
+		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a.API)
+	mux.Handle("GET /healthz", a.API)
+	mux.Handle("GET /metrics", a.API)
+	mux.Handle("/", wh)
 	a.Handler = mux
 	return nil
 }
@@ -305,7 +308,7 @@ func (a *App) tlsConfig() (*tls.Config, error) {
 	if a.Config.TLSClientCA != "" {
 		// An optional client certificate: verified against the client CA
 		// (and the CRLs) when given; people without one sign in otherwise.
-		if err := idweb.ClientAuth(cfg, a.Config.TLSClientCA, a.Config.TLSCRLs); err != nil {
+		if err := auth.ClientAuth(cfg, a.Config.TLSClientCA, a.Config.TLSCRLs); err != nil {
 			return nil, err
 		}
 	}

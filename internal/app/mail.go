@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/helpmesh/helpmesh/internal/api"
-	"github.com/helpmesh/helpmesh/internal/apperr"
-	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/web"
@@ -70,53 +65,6 @@ func (a *App) buildMail(ctx context.Context) error {
 		})
 	}
 	return nil
-}
-
-// mailRoutes adds GET /api/v1/outbox and GET /api/v1/outbox/quarantine
-// (administrators only) to the API.
-func (a *App) mailRoutes(r *api.Router) {
-	admin := func(h func(w http.ResponseWriter, req *http.Request)) func(http.ResponseWriter, *http.Request, *auth.Principal) {
-		return func(w http.ResponseWriter, req *http.Request, p *auth.Principal) {
-			if !p.IsAdmin() {
-				r.WriteError(w, req, apperr.New(apperr.Forbidden, "only administrators see the mail outbox"))
-				return
-			}
-			h(w, req)
-		}
-	}
-	cursor := func(req *http.Request) (int64, int) {
-		before, _ := strconv.ParseInt(req.URL.Query().Get("cursor"), 10, 64)
-		limit, _ := strconv.Atoi(req.URL.Query().Get("limit"))
-		return before, limit
-	}
-	r.Handle("GET /api/v1/outbox", admin(func(w http.ResponseWriter, req *http.Request) {
-		before, limit := cursor(req)
-		es, err := a.Mail.Outbox(req.Context(), req.URL.Query().Get("state"), before, limit)
-		if err != nil {
-			r.WriteError(w, req, err)
-			return
-		}
-		next := ""
-		if len(es) > 0 {
-			next = strconv.FormatInt(es[len(es)-1].ID, 10)
-		}
-		if es == nil {
-			es = []mail.OutboxEntry{}
-		}
-		r.WriteJSON(w, http.StatusOK, map[string]any{"items": es, "next_cursor": next, "relay": a.Config.SMTPRelay != ""})
-	}))
-	r.Handle("GET /api/v1/outbox/quarantine", admin(func(w http.ResponseWriter, req *http.Request) {
-		before, limit := cursor(req)
-		qs, err := a.Mail.Quarantine(req.Context(), before, limit)
-		if err != nil {
-			r.WriteError(w, req, err)
-			return
-		}
-		if qs == nil {
-			qs = []mail.Quarantined{}
-		}
-		r.WriteJSON(w, http.StatusOK, map[string]any{"items": qs})
-	}))
 }
 
 // webOutbox shows the gateway's outbox and quarantine on the admin pages.

@@ -5,8 +5,8 @@
 // written to the identity audit log in the same transaction. It also keeps
 // requests for supporter privileges.
 //
-// The package holds no HTTP code: the relying-party handlers, certificate
-// authenticators and pages live in internal/identity/idweb.
+// The package holds no HTTP code: the certificate and proxy authenticators
+// live in internal/auth, the relying party and the pages in internal/web.
 package identity
 
 import (

@@ -176,7 +176,7 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	}
 	dns := make([]string, 0, len(nu.CertificateDNs))
 	for _, dn := range nu.CertificateDNs {
-		dn, err := CanonicalDN(dn)
+		dn, err := auth.CanonicalDN(dn)
 		if err != nil {
 			return nil, err
 		}
@@ -436,7 +436,7 @@ func (s *Store) PrincipalByToken(ctx context.Context, token string) (*auth.Princ
 // the certificate subject dn (in any form CanonicalDN reads).
 func (s *Store) PrincipalByCertificate(ctx context.Context, dn string) (*auth.Principal, error) {
 	unregistered := apperr.New(apperr.Unauthorized, "no user has registered this certificate")
-	dn, err := CanonicalDN(dn)
+	dn, err := auth.CanonicalDN(dn)
 	if err != nil {
 		return nil, unregistered
 	}
@@ -511,7 +511,7 @@ func (s *Store) CanonicalizeCertificates(ctx context.Context) (rewritten int, le
 		return 0, nil, fmt.Errorf("user: canonical certificate subjects: %w", err)
 	}
 	for _, x := range rows {
-		c, err := CanonicalDN(x.dn)
+		c, err := auth.CanonicalDN(x.dn)
 		if err != nil {
 			left = append(left, x.dn)
 			continue

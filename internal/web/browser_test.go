@@ -12,64 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/helpmesh/helpmesh/internal/testenv"
 )
 
-// browser returns a function that starts Debian's Chromium (headless) for
-// one person: each has their own browser process and profile, so their
-// cookies are their own.
-func browser(t *testing.T) func() (context.Context, context.CancelFunc) {
-	t.Helper()
-	bin := testenv.Chromium(t)
-	return func() (context.Context, context.CancelFunc) {
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(bin),
-			chromedp.Flag("headless", true),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.NoFirstRun,
-			chromedp.Flag("hide-scrollbars", true),
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1280, 900),
-		}
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		bctx, cancelBrowser := chromedp.NewContext(actx)
-		ctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
-		// Any alert, confirm or prompt means a payload ran: fail.
-		chromedp.ListenTarget(ctx, func(ev any) {
-			if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-				t.Errorf("a JavaScript dialog opened: %q", d.Message)
-				go chromedp.Run(ctx, page.HandleJavaScriptDialog(false))
-			}
-		})
-		if err := chromedp.Run(ctx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		return ctx, func() { cancelTimeout(); cancelBrowser(); cancelAlloc() }
-	}
-}
-
 // shot saves a full-page PNG screenshot into the test artifacts.
-func shot(t *testing.T, name string) chromedp.Action {
-	return chromedp.ActionFunc(func(ctx context.Context) error {
-		var buf []byte
-		if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
-			return err
-		}
-		dir := filepath.Join(testenv.ArtifactsDir(t), "web")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
-	})
-}
+func shot(t *testing.T, name string) chromedp.Action { return testenv.Screenshot(t, "web", name) }
 
 func signIn(base, email string) chromedp.Tasks {
 	return chromedp.Tasks{
@@ -83,7 +32,7 @@ func signIn(base, email string) chromedp.Tasks {
 }
 
 func TestBrowser(t *testing.T) {
-	open := browser(t)
+	open := testenv.Browser(t)
 	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"))
 	base := e.srv.URL
 	ctx := context.Background()

@@ -159,9 +159,12 @@ type Page struct {
 	Flash string
 	// FlashKey names the flash message (for tests and styling).
 	FlashKey string
-	Nav      string // the active section: home, tickets, new, queue, admin
-	Staff    []navUnit
-	Saved    []savedView
+	Nav      string // the active section: home, tickets, new, queue, admin, access, tokens
+	// Account says the account pages (supporter privileges, API tokens)
+	// are served, so the account menu links to them.
+	Account bool
+	Staff   []navUnit
+	Saved   []savedView
 }
 
 type navUnit struct {
@@ -171,7 +174,7 @@ type navUnit struct {
 
 func (h *Handler) page(r *http.Request, title, nav string) Page {
 	p := principal(r)
-	pg := Page{Title: title, Site: h.site(r), P: p, CSRF: csrfToken(r), Nav: nav}
+	pg := Page{Title: title, Site: h.site(r), P: p, CSRF: csrfToken(r), Nav: nav, Account: h.d.Identity != nil}
 	if c, err := r.Cookie(flashCookie); err == nil {
 		pg.Flash, pg.FlashKey = flashText(c.Value), c.Value
 	}
@@ -238,7 +241,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	if heading == "" {
 		heading = "Something went wrong"
 	}
-	pg := Page{Title: heading, Site: h.site(r), P: principal(r), CSRF: csrfToken(r)}
+	pg := Page{Title: heading, Site: h.site(r), P: principal(r), CSRF: csrfToken(r), Account: h.d.Identity != nil}
 	h.render(w, r, status, "error", errorView{Page: pg, Status: status, Heading: heading, Message: msg})
 }
 

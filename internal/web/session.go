@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 )
 
@@ -175,4 +177,27 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return strings.TrimSpace(host)
+}
+
+// APIAuthenticator lets the REST API accept the portal's session cookie.
+// An unsafe request must pass the cross-origin check, so that another site
+// cannot make a signed-in browser write through the API.
+func (h *Handler) APIAuthenticator() credential.Authenticator {
+	return func(r *http.Request) (*auth.Principal, error) {
+		uid, _, _, err := h.sessions.Current(r)
+		if err != nil || uid == 0 {
+			return nil, err
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := h.cop.Check(r); err != nil {
+				return nil, apperr.New(apperr.Forbidden, "a cross-site request may not use the session cookie")
+			}
+		}
+		p, err := h.d.Users.Principal(r.Context(), uid)
+		if err != nil {
+			return nil, err
+		}
+		p.Via = "session"
+		return p, nil
+	}
 }

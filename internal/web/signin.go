@@ -29,7 +29,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "login", loginView{Page: h.page(r, "Sign in", "login"), Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignIn})
+	h.render(w, r, http.StatusOK, "login", loginView{Page: h.page(r, "Sign in", "login"), Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignOn.buttons()})
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +37,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	password := r.PostFormValue("password")
 	next := auth.SafeNext(r.PostFormValue("next"))
-	v := loginView{Page: h.page(r, "Sign in", "login"), Email: email, Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignIn}
+	v := loginView{Page: h.page(r, "Sign in", "login"), Email: email, Next: next, CanMail: h.d.Mailer != nil, Providers: h.d.SignOn.buttons()}
 	if len(email) > 254 || len(password) > 1024 {
 		v.Error = "Wrong email or password."
 		h.render(w, r, http.StatusUnauthorized, "login", v)
@@ -87,12 +87,52 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// logout ends the web session (POST /logout and POST /auth/logout) and,
+// after an OIDC sign-in, the session at the provider too (RP-initiated
+// logout, when the provider offers it).
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	via := ""
+	if ss, _ := r.Context().Value(sessionKey).(*Session); ss != nil {
+		via = ss.Via
+	}
 	if err := h.sessions.End(w, r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	if target := h.providerLogout(via); target != "" {
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
 	h.redirect(w, r, "/login", "signout")
+}
+
+// ssoOnlyMessage tells people who try another way of signing in when the
+// instance accepts single sign-on only.
+const ssoOnlyMessage = "This instance accepts single sign-on only. Sign in with your organisation at /auth/oidc."
+
+// ssoRefuses refuses fn when only single sign-on is allowed (SSOOnly).
+func (h *Handler) ssoRefuses(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.d.SSOOnly {
+			h.errorPage(w, r, http.StatusForbidden, ssoOnlyMessage)
+			return
+		}
+		fn(w, r)
+	}
+}
+
+// breakGlassOnly lets only the break-glass addresses (the form's email)
+// through to fn when only single sign-on is allowed, so that an
+// administrator can always get in, even when the identity provider is down.
+func (h *Handler) breakGlassOnly(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.d.SSOOnly && !h.breakGlass[strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))] {
+			h.d.Log.Info("password sign-in refused: SSO only", "path", r.URL.Path)
+			h.errorPage(w, r, http.StatusForbidden, ssoOnlyMessage)
+			return
+		}
+		fn(w, r)
+	}
 }
 
 // The one-time sign-in link: a requester who wrote by mail has an account

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/helpmesh/helpmesh/internal/config"
 )
 
 // The sign-in page offers a button per single sign-on provider, and keeps
@@ -15,8 +17,11 @@ func TestLoginOffersSignInProviders(t *testing.T) {
 	if strings.Contains(plain.body, "/auth/oidc/") {
 		t.Fatalf("without providers the page links to /auth/oidc:\n%s", excerpt(plain.body))
 	}
-	h := New(Deps{DB: e.db, Users: e.users, Units: e.units, Tickets: e.tickets, Blobs: e.blobs,
-		SignIn: []SignInProvider{{Name: "egi", Label: "EGI Check-in"}}})
+	so, err := NewSignOn([]config.OIDCProvider{{Name: "egi", Label: "EGI Check-in", Issuer: "https://aai.egi.eu/auth/realms/egi", ClientID: "helpmesh"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Deps{DB: e.db, Users: e.users, Units: e.units, Tickets: e.tickets, Blobs: e.blobs, SignOn: so})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	e.srv = srv

@@ -18,8 +18,10 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -50,11 +52,6 @@ type Outbox interface {
 	Quarantined(ctx context.Context, limit int) ([]OutboxMail, error)
 }
 
-// Authenticator finds the principal of a request without a session, for
-// example from its TLS client certificate. It returns nil, nil when the
-// request carries no credential it knows.
-type Authenticator func(r *http.Request) (*auth.Principal, error)
-
 // Deps is what the web handler needs.
 type Deps struct {
 	Log     *slog.Logger
@@ -70,11 +67,18 @@ type Deps struct {
 	// when nil.
 	Sessions *Sessions
 	// Authenticators are tried, in order, for requests without a session.
-	Authenticators []Authenticator
+	Authenticators []credential.Authenticator
 	Mailer         Mailer // nil: links cannot be mailed (the pages say so)
-	// SignIn lists the single sign-on providers offered on the sign-in page
-	// (their flow is served elsewhere, at /auth/oidc/{name}).
-	SignIn       []SignInProvider
+	// Identity, when set, serves federated identity: the OIDC sign-in
+	// (/auth/oidc/{name} and its callback, with SignOn's providers, offered
+	// on the sign-in page too), the supporter privileges pages (/access)
+	// and the API tokens page (/account/tokens).
+	Identity *identity.Store
+	SignOn   *SignOn // nil: no single sign-on provider
+	// SSOOnly refuses password and mail-link sign-in except for the
+	// BreakGlass addresses.
+	SSOOnly      bool
+	BreakGlass   []string
 	Outbox       Outbox // nil: the outbox page says mail is not set up
 	BaseURL      string // public URL, for links in mail
 	InstanceName string // default name shown in pages; settings override it
@@ -88,7 +92,7 @@ type Deps struct {
 	Followers Followers
 }
 
-// SignInProvider is a single sign-on button on the sign-in page.
+// SignInProvider is a single sign-on button on the sign-in pages.
 type SignInProvider struct {
 	Name  string // in /auth/oidc/{name}
 	Label string // on the button
@@ -103,6 +107,13 @@ type Handler struct {
 	views    *views
 	mux      *http.ServeMux
 	handler  http.Handler
+	// cop refuses unsafe requests from other sites (pages and, through
+	// APIAuthenticator, the API with the session cookie).
+	cop *http.CrossOriginProtection
+	// baseURL is BaseURL without a trailing slash.
+	baseURL string
+	// breakGlass holds the lower-cased BreakGlass addresses.
+	breakGlass map[string]bool
 	// streams ends with EndStreams, and every live-update stream with it.
 	streams    context.Context
 	endStreams context.CancelFunc
@@ -137,10 +148,16 @@ func New(d Deps) *Handler {
 		links:    &links{db: d.DB, now: now},
 		views:    mustViews(),
 		mux:      http.NewServeMux(),
+		baseURL:  strings.TrimRight(d.BaseURL, "/"),
+	}
+	h.breakGlass = map[string]bool{}
+	for _, e := range d.BreakGlass {
+		h.breakGlass[strings.ToLower(strings.TrimSpace(e))] = true
 	}
 	h.streams, h.endStreams = context.WithCancel(context.Background())
 	h.routes()
 	cop := http.NewCrossOriginProtection()
+	h.cop = cop
 	if d.BaseURL != "" {
 		if u, err := url.Parse(d.BaseURL); err == nil && u.Host != "" {
 			_ = cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
@@ -170,14 +187,14 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /favicon.ico", h.favicon)
 
 	m.HandleFunc("GET /login", h.loginPage)
-	m.HandleFunc("POST /login", h.login)
+	m.HandleFunc("POST /login", h.breakGlassOnly(h.login))
 	m.HandleFunc("POST /logout", h.logout)
 	m.HandleFunc("GET /login/link", h.linkRequestPage)
-	m.HandleFunc("POST /login/link", h.linkRequest)
+	m.HandleFunc("POST /login/link", h.ssoRefuses(h.linkRequest))
 	m.HandleFunc("GET /login/link/{token}", h.linkPage)
-	m.HandleFunc("POST /login/link/{token}", h.linkSignIn)
+	m.HandleFunc("POST /login/link/{token}", h.ssoRefuses(h.linkSignIn))
 	m.HandleFunc("GET /password/forgot", h.forgotPage)
-	m.HandleFunc("POST /password/forgot", h.forgot)
+	m.HandleFunc("POST /password/forgot", h.breakGlassOnly(h.forgot))
 	m.HandleFunc("GET /password/reset/{token}", h.resetPage)
 	m.HandleFunc("POST /password/reset/{token}", h.reset)
 
@@ -219,6 +236,20 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/events", h.admin(h.adminEvents))
 	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
 	m.HandleFunc("POST /admin/settings", h.admin(h.saveSettings))
+
+	if h.d.Identity != nil {
+		m.HandleFunc("GET /auth/oidc", h.oidcProviders)
+		m.HandleFunc("GET /auth/oidc/{name}", h.oidcStart)
+		m.HandleFunc("GET /auth/oidc/{name}/callback", h.oidcCallback)
+		m.HandleFunc("POST /auth/logout", h.logout)
+		m.HandleFunc("GET /access", h.signedIn(h.accessPage))
+		m.HandleFunc("POST /access", h.signedIn(h.requestAccess))
+		m.HandleFunc("GET /access/requests/{id}", h.signedIn(h.accessRequestPage))
+		m.HandleFunc("POST /access/requests/{id}/decide", h.signedIn(h.decideAccess))
+		m.HandleFunc("GET /account/tokens", h.signedIn(h.tokensPage))
+		m.HandleFunc("POST /account/tokens", h.signedIn(h.createToken))
+		m.HandleFunc("POST /account/tokens/{id}/revoke", h.signedIn(h.revokeToken))
+	}
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "There is no page at this address.")

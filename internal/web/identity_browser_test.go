@@ -1,10 +1,9 @@
-package idweb_test
+package web_test
 
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,44 +18,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-func chromium(t *testing.T) func() (context.Context, context.CancelFunc) {
-	bin := testenv.Chromium(t)
-	return func() (context.Context, context.CancelFunc) {
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(bin),
-			chromedp.Flag("headless", true),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.NoFirstRun,
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1200, 900),
-		}
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		bctx, cancelBrowser := chromedp.NewContext(actx)
-		ctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
-		if err := chromedp.Run(ctx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		return ctx, func() { cancelTimeout(); cancelBrowser(); cancelAlloc() }
-	}
-}
-
 func screenshot(t *testing.T, name string) chromedp.Action {
-	return chromedp.ActionFunc(func(ctx context.Context) error {
-		var buf []byte
-		if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
-			return err
-		}
-		dir := filepath.Join(testenv.ArtifactsDir(t), "identity")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
-	})
+	return testenv.Screenshot(t, "identity", name)
 }
 
 // waitAt waits until the browser has arrived at a page under prefix.
@@ -95,7 +58,7 @@ func bodyJSON(v any) chromedp.Action {
 // his browser; she is a member, the request ticket is solved; she signs
 // out.
 func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
-	newBrowser := chromium(t)
+	newBrowser := testenv.Browser(t)
 	a, op := oidcSetup(t, nil)
 	ctx := context.Background()
 	op.claims.Set(aliceID, map[string]any{"eduperson_entitlement": []string{egiEntitlement}})
@@ -188,6 +151,26 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 	if status != "approved" {
 		t.Fatalf("request status %q", status)
 	}
+	// The identity pages share the portal's layout at desktop and phone
+	// widths.
+	for _, width := range []int64{1280, 390} {
+		for _, pg := range []struct{ path, ready, name string }{
+			{"/access", "#access-form", "access"},
+			{"/access/requests/1", "#req-status", "access-request"},
+			{"/account/tokens", "#token-form", "tokens"},
+			{"/auth/oidc", "#oidc-egi", "providers"},
+		} {
+			err := chromedp.Run(cctx,
+				chromedp.EmulateViewport(width, 900),
+				chromedp.Navigate(a.URL+pg.path),
+				chromedp.WaitVisible(pg.ready, chromedp.ByQuery),
+				screenshot(t, fmt.Sprintf("07-%s-%d", pg.name, width)),
+			)
+			if err != nil {
+				t.Fatalf("%s at %d px: %v", pg.path, width, err)
+			}
+		}
+	}
 	p, err := a.Users.Principal(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -206,13 +189,14 @@ func TestBrowserOIDCSignInAndAccessRequest(t *testing.T) {
 
 	// She signs out: the session is gone.
 	var code int64
-	// The sign-out form posts to /auth/logout, which ends the session and
+	// The sign-out form in the account menu posts to /logout, which ends the session and
 	// sends the browser on to the provider's end-session page. The test
 	// sends the form's own POST (with its token) from the page and waits
 	// for the answer, instead of racing the browser's navigation.
 	var signedOut bool
 	err = chromedp.Run(bctx,
 		chromedp.Navigate(a.URL+"/access"),
+		chromedp.Click(`.menu summary`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#logout`, chromedp.ByID),
 		chromedp.Evaluate(`(async () => {
 			const f = document.querySelector('#logout').form;

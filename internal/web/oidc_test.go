@@ -1,4 +1,4 @@
-package idweb_test
+package web_test
 
 import (
 	"context"
@@ -297,24 +297,15 @@ func TestTokensPage(t *testing.T) {
 	if st, body, _ := opSignIn(t, c, seen, a.URL, "egi", "alice"); st != http.StatusOK {
 		t.Fatalf("sign-in: %d %.200s", st, body)
 	}
-	resp, err := c.Get(a.URL + "/account/tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfField.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no form token: %.300s", b)
-	}
+	csrf := formToken(t, c, a.URL+"/account/tokens")
 	// Without the form token: refused.
-	resp, _ = c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}})
+	resp, _ := c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("POST without form token: %d", resp.StatusCode)
 	}
 	// From another site: refused.
-	req, _ := http.NewRequest(http.MethodPost, a.URL+"/account/tokens", strings.NewReader(url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {string(m[1])}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/account/tokens", strings.NewReader(url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {csrf}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	resp, _ = c.Do(req)
@@ -322,11 +313,11 @@ func TestTokensPage(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-site POST: %d", resp.StatusCode)
 	}
-	resp, err = c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {string(m[1])}})
+	resp, err := c.PostForm(a.URL+"/account/tokens", url.Values{"name": {"ci"}, "scope": {"read"}, "days": {"7"}, "csrf": {csrf}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ = io.ReadAll(resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	tm := newTokenRe.FindSubmatch(b)
 	if tm == nil {
@@ -353,5 +344,53 @@ func TestTokensPage(t *testing.T) {
 	ts, _ := a.Users.Tokens(context.Background(), who.ID)
 	if len(ts) != 1 || ts[0].ExpiresAt == nil || ts[0].Scope != "read" {
 		t.Fatalf("stored token: %+v", ts)
+	}
+}
+
+// TestOIDCSignOut: both sign-out routes (the portal's /logout and
+// /auth/logout) end the session of a person who signed in at a provider
+// and send the browser on to the provider's end-session page; a password
+// session ends on the sign-in page.
+func TestOIDCSignOut(t *testing.T) {
+	a, op := oidcSetup(t, nil)
+	for _, path := range []string{"/logout", "/auth/logout"} {
+		c, seen := newClient(t)
+		if st, body, _ := opSignIn(t, c, seen, a.URL, "egi", "alice"); st != http.StatusOK {
+			t.Fatalf("sign-in: %d %.200s", st, body)
+		}
+		csrf := formToken(t, c, a.URL+"/account/tokens")
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.PostForm(a.URL+path, url.Values{"csrf": {csrf}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, strings.TrimSuffix(op.Issuer, "/")) ||
+			!strings.Contains(loc, "post_logout_redirect_uri="+url.QueryEscape(a.URL+"/login")) {
+			t.Fatalf("POST %s: %d to %q, want the provider's end-session page", path, resp.StatusCode, loc)
+		}
+		if code, _ := getMe(t, c, a.URL); code != http.StatusUnauthorized {
+			t.Fatalf("POST %s left a session: %d", path, code)
+		}
+	}
+}
+
+// TestSSOOnlyRefusesMailLinks: under HELPMESH_SSO_ONLY nobody may ask for
+// or use a mail sign-in link.
+func TestSSOOnlyRefusesMailLinks(t *testing.T) {
+	a := startApp(t, nil, func(c *config.Config) { c.SSOOnly = true })
+	c, _ := newClient(t)
+	csrf := formToken(t, c, a.URL+"/login/link")
+	for _, path := range []string{"/login/link", "/login/link/some-token"} {
+		resp, err := c.PostForm(a.URL+path, url.Values{"email": {"admin@localhost"}, "csrf": {csrf}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "single sign-on only") {
+			t.Fatalf("POST %s under SSO only: %d %.300s", path, resp.StatusCode, b)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package idweb_test
+package web_test
 
 import (
 	"context"
@@ -215,3 +215,21 @@ func opSignIn(t *testing.T, c *http.Client, seen *[]string, base, name, username
 }
 
 func dataFile(t *testing.T, name string) string { return filepath.Join(t.TempDir(), name) }
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// formToken loads the page at url with c and returns its form token.
+func formToken(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no form token on %s: %.300s", url, b)
+	}
+	return string(m[1])
+}

@@ -1,4 +1,4 @@
-package user
+package auth
 
 import (
 	"crypto/x509/pkix"

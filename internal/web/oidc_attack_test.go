@@ -1,4 +1,4 @@
-package idweb_test
+package web_test
 
 import (
 	"crypto/rand"

@@ -1,4 +1,4 @@
-package idweb_test
+package web_test
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -277,8 +276,6 @@ func TestProxyDNHeader(t *testing.T) {
 	}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 // TestSSOOnlyBreakGlass: with HELPMESH_SSO_ONLY, password sign-in is
 // refused except for the break-glass administrator.
 func TestSSOOnlyBreakGlass(t *testing.T) {
@@ -297,17 +294,8 @@ func TestSSOOnlyBreakGlass(t *testing.T) {
 	login := func(email, pw string) (int, *http.Client) {
 		c, _ := newClient(t)
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		resp, err := c.Get(a.URL + "/login")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m := csrfField.FindSubmatch(b)
-		if m == nil {
-			t.Fatalf("no csrf field on /login: %.300s", b)
-		}
-		resp, err = c.PostForm(a.URL+"/login", map[string][]string{"email": {email}, "password": {pw}, "csrf": {string(m[1])}})
+		csrf := formToken(t, c, a.URL+"/login")
+		resp, err := c.PostForm(a.URL+"/login", map[string][]string{"email": {email}, "password": {pw}, "csrf": {csrf}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
-package idweb
+package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,6 +28,54 @@ const pendingTTL = 10 * time.Minute
 // that a callback URL cannot be replayed in another browser (login CSRF).
 const browserCookie = "hm_oidc_browser"
 
+// SignOn is the OpenID Connect relying party: the configured providers,
+// each with its claim mapping rules, and the client that talks to them.
+type SignOn struct {
+	providers map[string]*provider
+	order     []string
+	client    *http.Client
+}
+
+// NewSignOn checks the providers' rules; it does not contact the providers
+// (discovery happens at the first sign-in, and is retried until it works).
+// client talks to the providers (nil: a client with a 15 s timeout).
+func NewSignOn(providers []config.OIDCProvider, client *http.Client) (*SignOn, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	s := &SignOn{providers: map[string]*provider{}, client: client}
+	for _, pc := range providers {
+		rules, err := identity.CompileRules(pc.Rules)
+		if err != nil {
+			return nil, fmt.Errorf("web: sign-on provider %s: %w", pc.Name, err)
+		}
+		s.providers[pc.Name] = &provider{cfg: pc, rules: rules}
+		s.order = append(s.order, pc.Name)
+	}
+	return s, nil
+}
+
+// buttons lists the providers as the sign-in pages offer them, in the
+// configured order.
+func (s *SignOn) buttons() []SignInProvider {
+	if s == nil {
+		return nil
+	}
+	out := make([]SignInProvider, 0, len(s.order))
+	for _, n := range s.order {
+		out = append(out, SignInProvider{Name: n, Label: s.providers[n].label()})
+	}
+	return out
+}
+
+// provider returns the named provider, or nil.
+func (s *SignOn) provider(name string) *provider {
+	if s == nil {
+		return nil
+	}
+	return s.providers[name]
+}
+
 type provider struct {
 	cfg   config.OIDCProvider
 	rules []identity.Rule
@@ -44,11 +94,11 @@ func (h *Handler) discover(ctx context.Context, p *provider) (*oidc.Provider, *o
 	if p.op != nil {
 		return p.op, p.verifier, nil
 	}
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(context.WithoutCancel(ctx), h.d.HTTPClient), 15*time.Second)
+	dctx, cancel := context.WithTimeout(oidc.ClientContext(context.WithoutCancel(ctx), h.d.SignOn.client), 15*time.Second)
 	defer cancel()
 	op, err := oidc.NewProvider(dctx, p.cfg.Issuer)
 	if err != nil {
-		return nil, nil, fmt.Errorf("idweb: discovery of %s at %s: %w", p.cfg.Name, p.cfg.Issuer, err)
+		return nil, nil, fmt.Errorf("web: discovery of %s at %s: %w", p.cfg.Name, p.cfg.Issuer, err)
 	}
 	var meta struct {
 		EndSession string `json:"end_session_endpoint"`
@@ -68,15 +118,15 @@ func (h *Handler) oauthConfig(p *provider, op *oidc.Provider) *oauth2.Config {
 		ClientID:     p.cfg.ClientID,
 		ClientSecret: p.cfg.ClientSecret,
 		Endpoint:     op.Endpoint(),
-		RedirectURL:  h.d.BaseURL + "/auth/oidc/" + p.cfg.Name + "/callback",
+		RedirectURL:  h.baseURL + "/auth/oidc/" + p.cfg.Name + "/callback",
 		Scopes:       scopes,
 	}
 }
 
-// start sends the browser to the provider with a fresh state, nonce and
+// oidcStart sends the browser to the provider with a fresh state, nonce and
 // PKCE challenge, all kept server-side.
-func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
-	p := h.providers[r.PathValue("name")]
+func (h *Handler) oidcStart(w http.ResponseWriter, r *http.Request) {
+	p := h.d.SignOn.provider(r.PathValue("name"))
 	if p == nil {
 		h.errorPage(w, r, http.StatusNotFound, "There is no such sign-in provider.")
 		return
@@ -93,7 +143,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	} else {
 		browser = auth.RandomString(32)
 		http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: browser, Path: "/auth/oidc/", HttpOnly: true,
-			Secure: strings.HasPrefix(h.d.BaseURL, "https://"), SameSite: http.SameSiteLaxMode, MaxAge: int(pendingTTL / time.Second)})
+			Secure: strings.HasPrefix(h.baseURL, "https://"), SameSite: http.SameSiteLaxMode, MaxAge: int(pendingTTL / time.Second)})
 	}
 	state, nonce, verifier := auth.RandomString(32), auth.RandomString(32), oauth2.GenerateVerifier()
 	err = h.d.Identity.SavePending(r.Context(), identity.Pending{
@@ -108,14 +158,14 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
-// callback finishes the sign-in: it takes the pending state (once), checks
+// oidcCallback finishes the sign-in: it takes the pending state (once), checks
 // the browser, exchanges the code with the PKCE verifier, verifies the ID
 // token (signature, issuer, audience, expiry, nonce), reads userinfo, links
 // the account, applies the mapping rules and starts a web session.
-func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	p := h.providers[name]
+	p := h.d.SignOn.provider(name)
 	if p == nil {
 		h.errorPage(w, r, http.StatusNotFound, "There is no such sign-in provider.")
 		return
@@ -171,7 +221,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	for _, ch := range changes {
 		h.d.Log.Info("identity rule applied", "user", userID, "provider", name, "action", ch.Action, "target", ch.Target, "old", ch.Old, "new", ch.New)
 	}
-	if err := h.d.Sessions.Start(w, r, userID, "oidc:"+name); err != nil {
+	if err := h.sessions.Start(w, r, userID, "oidc:"+name); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -184,7 +234,7 @@ func (h *Handler) verify(ctx context.Context, p *provider, code string, pending 
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx = oidc.ClientContext(ctx, h.d.HTTPClient)
+	ctx = oidc.ClientContext(ctx, h.d.SignOn.client)
 	tok, err := h.oauthConfig(p, op).Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
 	if err != nil {
 		return nil, nil, unauthorized("the code exchange failed", err)
@@ -290,33 +340,43 @@ func (p *provider) label() string {
 	return p.cfg.Name
 }
 
-// logout ends the web session and, after an OIDC sign-in, the session at
-// the provider too (RP-initiated logout, when the provider offers it).
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	_, via, _, err := h.d.Sessions.Current(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+// providerLogout is where to send the browser after signing out a session
+// that began at an OIDC provider (RP-initiated logout), or "" when the
+// provider offers none.
+func (h *Handler) providerLogout(via string) string {
+	name, ok := strings.CutPrefix(via, "oidc:")
+	if !ok {
+		return ""
 	}
-	if err := h.d.Sessions.End(w, r); err != nil {
-		h.fail(w, r, err)
-		return
+	p := h.d.SignOn.provider(name)
+	if p == nil {
+		return ""
 	}
-	target := "/login"
-	if name, ok := strings.CutPrefix(via, "oidc:"); ok {
-		if p := h.providers[name]; p != nil {
-			p.mu.Lock()
-			end := p.endSession
-			p.mu.Unlock()
-			if end != "" {
-				v := url.Values{"client_id": {p.cfg.ClientID}, "post_logout_redirect_uri": {h.d.BaseURL + "/login"}}
-				sep := "?"
-				if strings.Contains(end, "?") {
-					sep = "&"
-				}
-				target = end + sep + v.Encode()
-			}
-		}
+	p.mu.Lock()
+	end := p.endSession
+	p.mu.Unlock()
+	if end == "" {
+		return ""
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	v := url.Values{"client_id": {p.cfg.ClientID}, "post_logout_redirect_uri": {h.baseURL + "/login"}}
+	sep := "?"
+	if strings.Contains(end, "?") {
+		sep = "&"
+	}
+	return end + sep + v.Encode()
+}
+
+// oidcProviders lists the providers (GET /auth/oidc).
+func (h *Handler) oidcProviders(w http.ResponseWriter, r *http.Request) {
+	next := auth.SafeNext(r.URL.Query().Get("next"))
+	if next == "/" {
+		next = ""
+	}
+	h.render(w, r, http.StatusOK, "oidc_providers", loginView{Page: h.page(r, "Sign in with your organisation", "login"), Next: next, Providers: h.d.SignOn.buttons()})
+}
+
+// hashOf is the stored form of a state or browser value.
+func hashOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
