@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/apptest"
@@ -106,14 +107,23 @@ func TestEventFeed(t *testing.T) {
 		if r := in.Do(t, "GET", "/api/v1/events", "", "", nil); r.Status != 401 {
 			t.Errorf("signed out: %d", r.Status)
 		}
-		m := in.Do(t, "GET", "/metrics", "", "", nil)
+		// The followers tell events soon after they are written, not at once.
+		var m apptest.Response
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			m = in.Do(t, "GET", "/metrics", "", "", nil)
+			if strings.Contains(string(m.Body), `helpmesh_events_total{type="ticket.message"} 2`) || time.Now().After(deadline) {
+				break
+			}
+		}
 		for _, f := range []string{"mail", "live", "metrics"} {
 			if !strings.Contains(string(m.Body), `helpmesh_event_follower_lag{follower="`+f+`"}`) {
 				t.Errorf("/metrics has no lag of the %s follower", f)
 			}
 		}
-		if !strings.Contains(string(m.Body), `helpmesh_events_total{type="ticket.created"}`) {
-			t.Errorf("/metrics does not count events by type")
+		for _, line := range []string{`helpmesh_events_total{type="ticket.created"} 2`, `helpmesh_events_total{type="ticket.note"} 1`, `helpmesh_events_total{type="ticket.message"} 2`} {
+			if !strings.Contains(string(m.Body), line) {
+				t.Errorf("/metrics does not count events by type: no %s", line)
+			}
 		}
 	})
 }
