@@ -100,7 +100,7 @@ type Decision struct {
 	// AssignedTo the name (else the address) of the person it assigned it
 	// to; "" when it did not.
 	MovedTo, AssignedTo string
-	Notices []Notice
+	Notices             []Notice
 }
 
 // Tickets is what notify reads of tickets.
