@@ -26,8 +26,6 @@ import (
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/notify"
-	"github.com/helpmesh/helpmesh/internal/ticket"
-	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
@@ -41,9 +39,9 @@ const (
 // Secret are required.
 type Options struct {
 	DB      *db.DB
-	Tickets *ticket.Store
-	Users   *user.Store
-	Units   *unit.Store
+	Tickets Tickets
+	Users   Users
+	Units   Units
 	Blobs   blob.Store
 	Log     *slog.Logger
 
