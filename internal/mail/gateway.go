@@ -25,8 +25,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
-	"github.com/helpmesh/helpmesh/internal/ticket"
-	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/notify"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
@@ -40,9 +39,9 @@ const (
 // Secret are required.
 type Options struct {
 	DB      *db.DB
-	Tickets *ticket.Store
-	Users   *user.Store
-	Units   *unit.Store
+	Tickets Tickets
+	Users   Users
+	Units   Units
 	Blobs   blob.Store
 	Log     *slog.Logger
 
@@ -95,8 +94,8 @@ type Gateway struct {
 	system *auth.Principal
 	// tagRE finds the subject tag [Tag #id].
 	tagRE *regexp.Regexp
-	// units keeps the units that notifications go to, briefly.
-	units unitCache
+	// notifier decides who is told of ticket events.
+	notifier *notify.Notifier
 	// snaps keeps what this process's events carry (dispatch.go).
 	snaps *snapshots
 	// jobs runs the gateway's jobs, once Register was called.
@@ -163,6 +162,11 @@ func New(opts Options) (*Gateway, error) {
 		log:    opts.Log,
 		system: &auth.Principal{Role: auth.RoleAdmin, Email: "mail gateway", Via: "mail"},
 		tagRE:  regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`),
+	}
+	g.notifier, err = notify.New(notify.Options{Tickets: opts.Tickets, Units: opts.Units, Users: opts.Users,
+		Internal: func(addr string) bool { return g.ours(addr) || addr == g.opts.Address }, Automatic: g.automatic})
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
 	}
 	opts.Events.Follow(follower, g.tell, event.FollowOptions{Batch: eventBatch, FromStart: true})
 	return g, nil

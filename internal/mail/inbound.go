@@ -161,11 +161,13 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	if g.ours(from) || from == g.opts.Address {
 		return g.quarantine(ctx, env, p, raw, "mail from one of our own addresses ("+from+")")
 	}
-	// The sender's account: one indexed read, then their principal.
+	// The sender's account, then their principal.
 	var senderID int64
 	var disabled bool
-	err = g.db.R.QueryRowContext(ctx, `SELECT id, disabled FROM users WHERE email = $1`, from).Scan(&senderID, &disabled)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	switch acct, err := g.opts.Users.GetByEmail(ctx, from); {
+	case err == nil:
+		senderID, disabled = acct.ID, acct.Disabled
+	case !apperr.Is(err, apperr.NotFound):
 		return Outcome{}, fmt.Errorf("mail: sender: %w", err)
 	}
 	var principal *auth.Principal
@@ -318,11 +320,11 @@ func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth
 		if principal.CanSeeTicket(f) {
 			return false, nil
 		}
-		var n int
-		if err := g.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ticket_watchers WHERE ticket_id = $1 AND user_id = $2`, t.ID, principal.UserID).Scan(&n); err != nil {
-			return false, fmt.Errorf("mail: watcher: %w", err)
+		watches, err := g.opts.Tickets.Watches(ctx, t.ID, principal.UserID)
+		if err != nil {
+			return false, fmt.Errorf("mail: %w", err)
 		}
-		if f.Watcher = n > 0; principal.CanSeeTicket(f) {
+		if f.Watcher = watches; principal.CanSeeTicket(f) {
 			return false, nil
 		}
 	}
@@ -470,9 +472,11 @@ func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 		}
 		// The message's id comes with the record of the mail, whose key
 		// makes a second delivery of the same mail roll back.
-		err = q.QueryRowContext(ctx, `INSERT INTO inbound_mail (mail_key, mail_id, automatic, received_at, ticket_id, message_id)
-			VALUES ($1, $2, $3, $4, $5, (SELECT MAX(id) FROM messages WHERE ticket_id = $5 AND mail_id = $2)) RETURNING message_id`,
-			dedupeKey(in.env, p, in.tgt), p.MessageID, p.Automatic, g.now(), out.TicketID).Scan(&out.MessageID)
+		if out.MessageID, err = g.opts.Tickets.MessageByMailID(ctx, q, out.TicketID, p.MessageID); err != nil {
+			return fmt.Errorf("mail: record inbound: %w", err)
+		}
+		_, err = q.ExecContext(ctx, `INSERT INTO inbound_mail (mail_key, mail_id, automatic, received_at, ticket_id, message_id)
+			VALUES ($1, $2, $3, $4, $5, $6)`, dedupeKey(in.env, p, in.tgt), p.MessageID, p.Automatic, g.now(), out.TicketID, out.MessageID)
 		if db.IsUniqueViolation(err) {
 			return apperr.New(apperr.Conflict, "mail %s was processed already", p.MessageID)
 		}
@@ -585,7 +589,7 @@ func (g *Gateway) thread(ctx context.Context, p *parsed, tgt *target, from strin
 		}
 		// Several tickets may have had mail with this Message-ID (from
 		// different senders): the sender's own counts.
-		ids, err := db.Column[int64](g.db.R.QueryContext(ctx, `SELECT DISTINCT ticket_id FROM messages WHERE mail_id = $1 LIMIT 5`, r))
+		ids, err := g.opts.Tickets.TicketsByMailID(ctx, r, 5)
 		if err != nil {
 			return 0, false, false, fmt.Errorf("mail: thread: %w", err)
 		}
@@ -621,22 +625,14 @@ func (g *Gateway) subjectTicket(subject string) int64 {
 	return id
 }
 
-// participant tells whether the address takes part in a ticket: its
-// requester, a watcher, a member of its unit (or of the ticket handler
-// team, or an administrator), or someone who has written to it.
+// participant tells whether the address takes part in a ticket (see
+// ticket.Store.Participant).
 func (g *Gateway) participant(ctx context.Context, ticketID int64, email string, userID int64) (bool, error) {
-	var n int
-	err := g.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets t WHERE t.id = $1 AND (
-		t.requester_id = $2
-		OR EXISTS (SELECT 1 FROM ticket_watchers w WHERE w.ticket_id = t.id AND (w.email = $3 OR w.user_id = $2))
-		OR EXISTS (SELECT 1 FROM unit_members m WHERE m.unit_id = t.unit_id AND m.user_id = $2)
-		OR EXISTS (SELECT 1 FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE u.is_handler AND m.user_id = $2)
-		OR EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.role = 'admin')
-		OR EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.author_email = $3))`, ticketID, userID, email).Scan(&n)
+	ok, err := g.opts.Tickets.Participant(ctx, ticketID, email, userID)
 	if err != nil {
-		return false, fmt.Errorf("mail: participant: %w", err)
+		return false, fmt.Errorf("mail: %w", err)
 	}
-	return n > 0, nil
+	return ok, nil
 }
 
 // storeFiles stores a mail's attachments as blobs. Files over the limit

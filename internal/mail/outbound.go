@@ -9,18 +9,17 @@ import (
 	"errors"
 	"fmt"
 	netmail "net/mail"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/notify"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
@@ -29,14 +28,17 @@ var templateFS embed.FS
 
 var templates = template.Must(template.ParseFS(templateFS, "templates/*.txt"))
 
-// Kinds of outgoing mail.
+// Kinds of outgoing mail: the kinds of notice (package notify), and
+// bounces.
 const (
-	KindAutoReply = "auto_reply" // to the requester of a new ticket
-	KindNewTicket = "new_ticket" // to the unit
-	KindReply     = "reply"      // a public message
-	KindNote      = "note"       // an internal note, to unit members only
-	KindStatus    = "status"     // a status change
-	KindBounce    = "bounce"     // a refusal of inbound mail (IMAP)
+	KindAutoReply = string(notify.AutoReply) // to the requester of a new ticket
+	KindNewTicket = string(notify.NewTicket) // to the unit
+	KindReply     = string(notify.Reply)     // a public message
+	KindNote      = string(notify.Note)      // an internal note, to unit members only
+	KindStatus    = string(notify.Status)    // a status change
+	KindAssigned  = string(notify.Assigned)  // to the unit a ticket moved to, or its new assignee
+	KindEscalated = string(notify.Escalated) // to the ticket handler team
+	KindBounce    = "bounce"                 // a refusal of inbound mail (IMAP)
 )
 
 // outMail is one mail to compose.
@@ -68,6 +70,8 @@ type tmplData struct {
 	RecipientName string
 	Rcpt, Reason  string
 	Subject       string
+	// MovedTo and AssignedTo name the unit and person a ticket went to.
+	MovedTo, AssignedTo string
 }
 
 // compose renders m into a complete RFC 5322 message with Message-ID mid.
@@ -329,100 +333,18 @@ func (g *Gateway) Release(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// eventMessage is the message an event is about.
-type eventMessage struct {
-	AuthorID    int64
-	AuthorEmail string
-	AuthorName  string
-	Internal    bool
-	Body        string
-	MailID      string
-	Automatic   bool
-}
-
-func (g *Gateway) loadMessage(ctx context.Context, id int64) (*eventMessage, error) {
-	m := &eventMessage{}
-	err := g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(m.author_id, 0), m.author_email, m.author_name, m.internal, m.body, COALESCE(m.mail_id, ''),
-		COALESCE((SELECT i.automatic FROM inbound_mail i WHERE i.message_id = m.id LIMIT 1), FALSE)
-		FROM messages m WHERE m.id = $1`, id).
-		Scan(&m.AuthorID, &m.AuthorEmail, &m.AuthorName, &m.Internal, &m.Body, &m.MailID, &m.Automatic)
+// automatic tells whether message id came as automatic mail (RFC 3834),
+// which nobody is told of (see notify.Options.Automatic).
+func (g *Gateway) automatic(ctx context.Context, messageID int64) (bool, error) {
+	var auto bool
+	err := g.db.Reader().QueryRowContext(ctx, `SELECT automatic FROM inbound_mail WHERE message_id = $1 LIMIT 1`, messageID).Scan(&auto)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("mail: message %d: %w", id, err)
+		return false, fmt.Errorf("mail: inbound mail of message %d: %w", messageID, err)
 	}
-	return m, nil
-}
-
-// unitCache keeps what notifications need of a unit (its name, addresses
-// and members) for unitTTL: a change of members reaches notifications
-// within that time. A burst of tickets for a unit then reads it once.
-type unitCache struct {
-	mu sync.Mutex
-	m  map[int64]*unitInfo
-}
-
-const unitTTL = time.Second
-
-type unitInfo struct {
-	name, addr, comment string
-	members             []rcpt
-	at                  time.Time
-}
-
-// unit returns what notifications need of unit id; a unit that no longer
-// exists has no name, addresses or members.
-func (g *Gateway) unit(ctx context.Context, id int64) (*unitInfo, error) {
-	now := time.Now()
-	g.units.mu.Lock()
-	u := g.units.m[id]
-	g.units.mu.Unlock()
-	if u != nil && now.Sub(u.at) < unitTTL {
-		return u, nil
-	}
-	u = &unitInfo{at: now}
-	un, err := g.opts.Units.UnitByID(ctx, id)
-	if err != nil && !apperr.Is(err, apperr.NotFound) {
-		return nil, err
-	}
-	if un != nil {
-		u.name, u.addr, u.comment = un.Name, un.Email, un.CommentEmail
-		ms, err := g.opts.Units.Members(ctx, un.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			u.members = append(u.members, rcpt{m.Email, m.Name})
-		}
-	}
-	g.units.mu.Lock()
-	if g.units.m == nil || len(g.units.m) > 1000 {
-		g.units.m = map[int64]*unitInfo{}
-	}
-	g.units.m[id] = u
-	g.units.mu.Unlock()
-	return u, nil
-}
-
-// recipients collects addresses, lower-cased and without duplicates, the
-// excluded ones and our own.
-type recipients struct {
-	g       *Gateway
-	exclude []string
-	list    []rcpt
-}
-
-type rcpt struct{ addr, name string }
-
-func (r *recipients) add(addr, name string) {
-	addr = strings.ToLower(strings.TrimSpace(addr))
-	if addr == "" || !strings.Contains(addr, "@") || slices.Contains(r.exclude, addr) || r.g.ours(addr) || addr == r.g.opts.Address {
-		return
-	}
-	for _, x := range r.list {
-		if x.addr == addr {
-			return
-		}
-	}
-	r.list = append(r.list, rcpt{addr, name})
+	return auto, nil
 }
 
 type sendPayload struct {
@@ -455,54 +377,30 @@ func (g *Gateway) storeAll(ctx context.Context, q db.Querier, cs []composed) err
 	return nil
 }
 
-// notify reads what ticket event ev is about and composes the mails it
-// causes, outside any transaction. A non-empty dedupe makes the outbox keep
+// notify composes the mails of ticket event ev, outside any transaction,
+// to whom package notify decides. A non-empty dedupe makes the outbox keep
 // each mail once across runs for the same dedupe (a retried job); the
-// dispatcher needs none, as it deletes the event where it stores the mails.
+// dispatcher needs none, as it moves past the event where it stores the
+// mails.
 func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([]composed, error) {
-	t, err := ev.Ticket, error(nil)
-	if t == nil {
-		t, err = g.opts.Tickets.Get(ctx, g.system, ev.TicketID)
-	}
-	if apperr.Is(err, apperr.NotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	d, err := g.notifier.Decide(ctx, ev)
+	if err != nil || d == nil || len(d.Notices) == 0 {
 		return nil, err
 	}
-	var actor, actorName string
-	switch {
-	case ev.ActorID == 0:
-	case ev.ActorID == t.Requester.ID:
-		actor, actorName = t.Requester.Email, t.Requester.Name
-	default:
-		_ = g.db.Reader().QueryRowContext(ctx, `SELECT email, name FROM users WHERE id = $1`, ev.ActorID).Scan(&actor, &actorName)
-	}
-	var msg *eventMessage
-	switch m := ev.Message; {
-	case ev.MessageID == 0:
-	case m != nil && m.MailID == "":
-		// Not from a mail, so not automatic mail: all is in the event.
-		msg = &eventMessage{AuthorID: m.Author.ID, AuthorEmail: m.Author.Email, AuthorName: m.Author.Name, Internal: m.Internal, Body: m.Body}
-	default:
-		if msg, err = g.loadMessage(ctx, ev.MessageID); err != nil {
-			return nil, err
-		}
-	}
+	t, msg := d.Ticket, d.Message
 	var unitName, unitAddr, unitComment string
-	var members []rcpt
-	if t.UnitID != 0 {
-		u, err := g.unit(ctx, t.UnitID)
-		if err != nil {
-			return nil, err
-		}
-		unitName, unitAddr, unitComment, members = u.name, u.addr, u.comment, u.members
+	if d.Unit != nil {
+		unitName, unitAddr, unitComment = d.Unit.Name, d.Unit.Email, d.Unit.CommentEmail
+	}
+	// The first message of the ticket: threading, and what a unit that
+	// gets a moved ticket reads of it.
+	first := msg
+	if d.Type != event.TicketCreated || msg == nil {
+		first, _ = g.opts.Tickets.FirstMessage(ctx, t.ID) // no thread without it
 	}
 	var firstMailID string
-	if ev.Kind == "created" && msg != nil {
-		firstMailID = msg.MailID // the first message of the ticket
-	} else {
-		_ = g.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(mail_id, '') FROM messages WHERE ticket_id = $1 ORDER BY id LIMIT 1`, t.ID).Scan(&firstMailID)
+	if first != nil {
+		firstMailID = first.MailID
 	}
 
 	root := g.sig.rootID(t.ID, g.opts.Domain)
@@ -530,128 +428,53 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 		fromName = unitName + " (" + g.opts.Tag + ")"
 	}
 	subject := fmt.Sprintf("[%s #%d] %s", g.opts.Tag, t.ID, t.Subject)
-	data := tmplData{Ticket: t, URL: g.opts.BaseURL + "/tickets/" + fmt.Sprint(t.ID), Tag: g.opts.Tag, Unit: unitName}
+	data := tmplData{Ticket: t, URL: g.opts.BaseURL + "/tickets/" + fmt.Sprint(t.ID), Tag: g.opts.Tag, Unit: unitName,
+		MovedTo: d.MovedTo, AssignedTo: d.AssignedTo}
 	if msg != nil {
 		data.Body = msg.Body
-		data.Author = msg.AuthorName
+		data.Author = msg.Author.Name
 		if data.Author == "" {
-			data.Author = msg.AuthorEmail
-		} else if msg.AuthorEmail != "" {
-			data.Author += " <" + msg.AuthorEmail + ">"
+			data.Author = msg.Author.Email
+		} else if msg.Author.Email != "" {
+			data.Author += " <" + msg.Author.Email + ">"
 		}
 	}
-	var out []outMail
-	// Each recipient's Reply-To carries a reply token of their own: a reply
-	// to it proves its sender (see Gateway.verified).
-	mk := func(kind, tmpl, auto string, to rcpt, note bool) outMail {
-		d := data
-		d.RecipientName = to.name
-		m := outMail{TicketID: t.ID, Kind: kind, To: to.addr, ToName: to.name, FromName: fromName,
-			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false, to.addr), Subject: subject, Template: tmpl + ".txt", Data: d,
-			InReplyTo: inReplyTo, Refs: refs, Auto: auto, Note: note}
+	// One mail per notice: one that cannot be composed is kept as failed,
+	// and the others go out.
+	cs := make([]composed, len(d.Notices))
+	for i, n := range d.Notices {
+		m := outMail{TicketID: t.ID, Kind: string(n.Kind), To: n.To.Addr, ToName: n.To.Name, FromName: fromName,
+			// Each recipient's Reply-To carries a reply token of their
+			// own: a reply to it proves its sender (see Gateway.verified).
+			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false, n.To.Addr), Subject: subject, Template: string(n.Kind) + ".txt", Data: data,
+			InReplyTo: inReplyTo, Refs: refs, Auto: "auto-generated"}
+		m.Data.RecipientName = n.To.Name
 		if dedupe != "" {
-			m.DedupeKey = dedupe + ":" + kind + ":" + to.addr
+			m.DedupeKey = dedupe + ":" + m.Kind + ":" + m.To
 		}
-		if note {
-			m.ReplyTo = g.sig.tokenAddress(commentBase, t.ID, true, to.addr)
-		}
-		return m
-	}
-	// staff are told about what the requester side writes: the assignee,
-	// else the unit's list (when it is not one of our own addresses), else
-	// every member.
-	staff := func(r *recipients) {
-		switch {
-		case t.Assignee != nil:
-			r.add(t.Assignee.Email, t.Assignee.Name)
-		case unitAddr != "" && !g.ours(unitAddr):
-			r.add(unitAddr, unitName)
-		default:
-			for _, m := range members {
-				r.add(m.addr, m.name)
+		switch n.Kind {
+		case notify.AutoReply:
+			m.Auto = "auto-replied"
+		case notify.Note:
+			m.Note = true
+			m.ReplyTo = g.sig.tokenAddress(commentBase, t.ID, true, n.To.Addr)
+		case notify.Reply:
+			if d.StaffAuthor {
+				// Staff members' own addresses stay out of mail to the
+				// requester side: their name at most.
+				m.Data.Author = cmp.Or(msg.Author.Name, unitName, g.opts.Tag)
+			}
+		case notify.Status:
+			// The name only: no staff member's address to the requester side.
+			m.Data.Old, m.Data.New, m.Data.Author = n.Change.Old, n.Change.New, d.Actor.Name
+		case notify.Assigned, notify.Escalated:
+			m.Data.Author = d.Actor.Name
+			m.Data.Body = ""
+			if first != nil && !first.Internal {
+				m.Data.Body = first.Body
 			}
 		}
-	}
-	switch ev.Kind {
-	case "created":
-		if msg != nil && !msg.Automatic {
-			r := &recipients{g: g}
-			r.add(t.Requester.Email, t.Requester.Name)
-			for _, x := range r.list {
-				out = append(out, mk(KindAutoReply, "auto_reply", "auto-replied", x, false))
-			}
-		}
-		r := &recipients{g: g, exclude: []string{actor, t.Requester.Email}}
-		staff(r)
-		for _, x := range r.list {
-			out = append(out, mk(KindNewTicket, "new_ticket", "auto-generated", x, false))
-		}
-	case "message":
-		if msg == nil || msg.Automatic {
-			break
-		}
-		if ev.Internal || msg.Internal {
-			r := &recipients{g: g, exclude: []string{actor, msg.AuthorEmail}}
-			if t.Assignee != nil {
-				r.add(t.Assignee.Email, t.Assignee.Name)
-			}
-			for _, m := range members {
-				r.add(m.addr, m.name)
-			}
-			for _, x := range r.list {
-				out = append(out, mk(KindNote, "note", "auto-generated", x, true))
-			}
-			break
-		}
-		r := &recipients{g: g, exclude: []string{actor, msg.AuthorEmail}}
-		r.add(t.Requester.Email, t.Requester.Name)
-		for _, w := range t.WatcherList {
-			r.add(w, "")
-		}
-		if g.isStaff(ctx, msg.AuthorID, t) {
-			// Staff members' own addresses stay out of mail to the
-			// requester side: their name at most.
-			data.Author = cmp.Or(msg.AuthorName, unitName, g.opts.Tag)
-		} else {
-			staff(r)
-		}
-		for _, x := range r.list {
-			out = append(out, mk(KindReply, "reply", "auto-generated", x, false))
-		}
-	case "changed":
-		for _, c := range ev.Changes {
-			if c.Field != "status" {
-				continue
-			}
-			r := &recipients{g: g, exclude: []string{actor}}
-			r.add(t.Requester.Email, t.Requester.Name)
-			for _, w := range t.WatcherList {
-				r.add(w, "")
-			}
-			for _, x := range r.list {
-				m := mk(KindStatus, "status", "auto-generated", x, false)
-				// The name only: no staff member's address to the requester side.
-				m.Data.Old, m.Data.New, m.Data.Author = c.Old, c.New, actorName
-				out = append(out, m)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	// One mail per recipient: one that cannot be composed is kept as
-	// failed, and the others go out.
-	cs := make([]composed, len(out))
-	for i, m := range out {
 		cs[i] = g.prepare(m)
 	}
 	return cs, nil
-}
-
-func (g *Gateway) isStaff(ctx context.Context, userID int64, t *ticket.Ticket) bool {
-	if userID == 0 {
-		return false
-	}
-	p, err := g.opts.Users.Principal(ctx, userID)
-	return err == nil && p.CanWorkTicket(t.Facts())
 }

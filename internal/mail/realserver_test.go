@@ -151,31 +151,7 @@ func TestOutboundThroughPostfix(t *testing.T) {
 		t.Fatalf("auto-reply not sent: %+v", ob)
 	}
 
-	c, err := imapclient.DialInsecure(imapAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login("hmtest", users["hmtest"]).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	var raw []byte
-	waitFor(t, "the auto-reply in Dovecot", func() bool {
-		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: ar.MessageID}}}, nil).Wait()
-		if err != nil || len(data.AllUIDs()) == 0 {
-			return false
-		}
-		sec := &imap.FetchItemBodySection{Peek: true}
-		msgs, err := c.Fetch(imap.UIDSetNum(data.AllUIDs()[0]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{sec}}).Collect()
-		if err != nil || len(msgs) == 0 {
-			return false
-		}
-		raw = msgs[0].FindBodySection(sec)
-		return true
-	})
+	raw := fetchDelivered(t, imapAddr, "hmtest", users["hmtest"], ar.MessageID)
 	h := header(t, raw)
 	subj, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
 	checks := map[string]bool{
