@@ -91,7 +91,7 @@ func (p *Principal) UnitIDs() []int64 {
 // CanManageUnit tells whether p may change a unit's settings and members:
 // admins, and the unit's own admins.
 func (p *Principal) CanManageUnit(unitID int64) bool {
-	return p.IsAdmin() || p.Units[unitID] == UnitAdmin
+	return p.IsAdmin() || (p.IsPerson() && p.Units[unitID] == UnitAdmin)
 }
 
 // CanManageCatalogue tells whether p may create and change units and
