@@ -10,9 +10,10 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-// TestSenderPrincipal: the gateway writes as the sender's own principal
-// wherever the ticket store authorises them, with elevated rights only for
-// participants the store does not know, and never for a stranger.
+// TestSenderPrincipal: the gateway writes as the sender, by mail, with
+// their own rights wherever those let them write to the ticket, with a mail
+// participant's rights on it (Participant) only for participants the
+// ticket store does not know, and never for a stranger.
 func TestSenderPrincipal(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn)
@@ -34,8 +35,8 @@ func TestSenderPrincipal(t *testing.T) {
 			}
 		}
 		for _, c := range []struct {
-			from     string
-			action   string
+			from        string
+			action      string
 			participant bool
 		}{
 			{"rita@ext.example", "replied", false},  // requester: the store says yes

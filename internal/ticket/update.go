@@ -289,8 +289,8 @@ func historyField(col string) string {
 	return col
 }
 
-// AddWatcher adds an address to a ticket's watchers. Anyone who writes to
-// the ticket (auth's CanWrite) may add one.
+// AddWatcher adds an address to a ticket's watchers. Anyone who sees the
+// ticket may add one.
 func (s *Store) AddWatcher(ctx context.Context, p *auth.Principal, ticketID int64, email string, src Source) error {
 	return s.db.Tx(ctx, func(q db.Querier) error {
 		t, err := s.get(ctx, q, p, ticketID)
@@ -300,7 +300,7 @@ func (s *Store) AddWatcher(ctx context.Context, p *auth.Principal, ticketID int6
 		if p.ReadOnly {
 			return apperr.New(apperr.Forbidden, "this credential is read-only")
 		}
-		if !p.CanWrite(t.Facts()) {
+		if !p.CanWrite(t.Facts()) { // the actors that only read
 			return apperr.New(apperr.Forbidden, "%s may not add watchers", p.Label())
 		}
 		if t.Status.Frozen() {
