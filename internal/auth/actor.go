@@ -128,6 +128,18 @@ func (p *Principal) takesPart(id int64) bool {
 	return (a == ActorMail || a == ActorPeer) && id != 0 && slices.Contains(p.Tickets, id)
 }
 
+// TicketIDs returns the tickets p takes part in beyond its own rights
+// (Tickets, for mail participants and peers; see ActorMail and ActorPeer),
+// sorted.
+func (p *Principal) TicketIDs() []int64 {
+	if a := p.actor(); a != ActorMail && a != ActorPeer {
+		return nil
+	}
+	ids := slices.Clone(p.Tickets)
+	slices.Sort(ids)
+	return ids
+}
+
 // Label names p in a ticket's history: the person's address ("ann@uni.example"),
 // "ann@uni.example (by mail)", "timer", "peer rt.example", "importer ggus"
 // or "system".

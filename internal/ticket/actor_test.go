@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -160,5 +161,30 @@ func TestActorsWrite(t *testing.T) {
 		expect("requester's mail marks a duplicate", err, apperr.Forbidden)
 		_, err = w.s.Relate(ctx, w.req, followUp.ID, tk.ID, "duplicate_of", FromWeb)
 		expect("requester relates", err, apperr.Forbidden)
+
+		// Lists show each actor what Get shows it.
+		for who, c := range map[string]struct {
+			p    *auth.Principal
+			want []int64
+		}{
+			"peer":             {peer, []int64{imported}},
+			"mail participant": {participant, []int64{otherTk.ID, tk.ID}},
+			"importer":         {importer, nil},
+			"timer":            {timer, []int64{imported, tk.ID, otherTk.ID, followUp.ID}},
+		} {
+			ts, err := w.s.List(ctx, c.p, Filter{})
+			if err != nil {
+				t.Fatalf("%s lists: %v", who, err)
+			}
+			var got []int64
+			for _, x := range ts {
+				got = append(got, x.ID)
+			}
+			slices.Sort(got)
+			slices.Sort(c.want)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s lists %v, want %v", who, got, c.want)
+			}
+		}
 	})
 }

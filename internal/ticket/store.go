@@ -156,6 +156,9 @@ func visible(p *auth.Principal, a *args) string {
 	if p.Team != "" {
 		conds = append(conds, "(t.kind <> 'user' AND t.team || '' = "+a.add(p.Team)+")")
 	}
+	if ids := p.TicketIDs(); len(ids) > 0 {
+		conds = append(conds, "+t.id IN ("+joinIDs(ids)+")")
+	}
 	return "(" + strings.Join(conds, " OR ") + ")"
 }
 
