@@ -615,7 +615,7 @@ type seedDB struct {
 
 func (s *seedDB) seed(ctx context.Context, out io.Writer, n, batch int, seed uint64) error {
 	start := time.Now()
-	admin := &auth.Principal{UserID: 0, Role: auth.RoleAdmin, Via: "cli"}
+	importer := auth.Importer("seed")
 	var services []*unit.Service
 	for i := range 20 {
 		slug := fmt.Sprintf("seed-%02d", i)
@@ -657,7 +657,7 @@ func (s *seedDB) seed(ctx context.Context, out io.Writer, n, batch int, seed uin
 				RequesterID: requesters[tg.rng.IntN(len(requesters))], Priority: ticket.Priorities[tg.rng.IntN(len(ticket.Priorities))],
 				Source: ticket.FromCLI}
 		}
-		if _, err := s.tickets.CreateMany(ctx, admin, nts); err != nil {
+		if _, err := s.tickets.CreateMany(ctx, importer, nts); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
 		done += k

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,6 +79,32 @@ func TestOutboxEndpoints(t *testing.T) {
 			if r := in.Do(t, "GET", path, "", "", nil); r.Status != 401 {
 				t.Errorf("%s without a token: %d %s, want 401", path, r.Status, r.Body)
 			}
+		}
+	})
+}
+
+// TestMailHistoryNamesSender: GET /api/v1/tickets/{id}/history names a
+// ticket opened by mail after its sender, by mail, not after an
+// administrator or the gateway.
+func TestMailHistoryNamesSender(t *testing.T) {
+	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
+		in := apptest.Start(t, e)
+		helpdesk := "helpdesk@" + in.App.Config.Domain()
+		raw := []byte("From: Ann <ann@uni.example>\r\nTo: " + helpdesk + "\r\nSubject: Quota\r\nMessage-ID: <history-1." + string(e) +
+			"@uni.example>\r\nContent-Type: text/plain\r\n\r\nMy quota is full.\r\n")
+		out, err := in.App.Mail.Deliver(context.Background(), mail.Envelope{Source: "test", Rcpts: []string{helpdesk}}, raw)
+		if err != nil || out.Action != "created" {
+			t.Fatalf("deliver: %+v %v", out, err)
+		}
+		r := in.Do(t, "GET", fmt.Sprintf("/api/v1/tickets/%d/history", out.TicketID), in.AdminToken, "", nil)
+		var history struct {
+			Items []struct{ Actor, Action, Source string } `json:"items"`
+		}
+		if err := json.Unmarshal(r.Body, &history); r.Status != 200 || err != nil || len(history.Items) != 1 {
+			t.Fatalf("history: %d %s", r.Status, r.Body)
+		}
+		if h := history.Items[0]; h.Actor != "ann@uni.example (by mail)" || h.Action != "created" || h.Source != "email" {
+			t.Errorf("history entry %+v, want created by ann@uni.example (by mail) from email", h)
 		}
 	})
 }

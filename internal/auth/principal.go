@@ -23,7 +23,8 @@ const (
 	UnitAdmin  UnitRole = "admin"
 )
 
-// Principal is the person behind a request, with what the checks need.
+// Principal is who acts: the person behind a request, or a writer that is
+// not a signed-in person (Actor), with what the checks need.
 type Principal struct {
 	UserID int64
 	Email  string
@@ -40,30 +41,45 @@ type Principal struct {
 	ReadOnly bool
 	// Via names the credential: "token", "session", "certificate", ...
 	Via string
+	// Actor is the kind of writer p is; empty means ActorUser. Role,
+	// Units, Handler and Team count for people only (IsPerson).
+	Actor Actor
+	// Tickets are the tickets a mail participant or a peer takes part in
+	// beyond what its own rights show (see ActorMail and ActorPeer).
+	Tickets []int64
 }
 
 // IsAdmin tells whether p administers the whole instance.
-func (p *Principal) IsAdmin() bool { return p != nil && p.Role == RoleAdmin }
+func (p *Principal) IsAdmin() bool { return p.IsPerson() && p.Role == RoleAdmin }
 
-// SeesAll tells whether p sees and works every ticket (admins and the ticket
+// worksAll tells whether p works every ticket (admins and the ticket
 // handler team).
-func (p *Principal) SeesAll() bool { return p.IsAdmin() || p.Handler }
+func (p *Principal) worksAll() bool { return p.IsAdmin() || (p.IsPerson() && p.Handler) }
+
+// SeesAll tells whether p sees every ticket: admins and the ticket handler
+// team, who work them too, and the actors that only read (timers, helpmesh
+// itself).
+func (p *Principal) SeesAll() bool { return p.worksAll() || p.readsAll() }
 
 // StaffOf tells whether p works tickets of unit: a member or admin of it, or
-// someone who sees all tickets.
+// someone who works all tickets.
 func (p *Principal) StaffOf(unitID int64) bool {
-	if p.SeesAll() {
+	if p.worksAll() {
 		return true
 	}
 	_, ok := p.Units[unitID]
-	return ok && unitID != 0
+	return ok && unitID != 0 && p.IsPerson()
 }
 
 // IsStaff tells whether p works tickets of any unit.
-func (p *Principal) IsStaff() bool { return p.SeesAll() || len(p.Units) > 0 }
+func (p *Principal) IsStaff() bool { return p.worksAll() || (p.IsPerson() && len(p.Units) > 0) }
 
-// UnitIDs returns the ids of p's units, sorted.
+// UnitIDs returns the ids of p's units, sorted; none for an actor that is
+// not a person.
 func (p *Principal) UnitIDs() []int64 {
+	if !p.IsPerson() {
+		return nil
+	}
 	ids := make([]int64, 0, len(p.Units))
 	for id := range p.Units {
 		ids = append(ids, id)
@@ -75,7 +91,7 @@ func (p *Principal) UnitIDs() []int64 {
 // CanManageUnit tells whether p may change a unit's settings and members:
 // admins, and the unit's own admins.
 func (p *Principal) CanManageUnit(unitID int64) bool {
-	return p.IsAdmin() || p.Units[unitID] == UnitAdmin
+	return p.IsAdmin() || (p.IsPerson() && p.Units[unitID] == UnitAdmin)
 }
 
 // CanManageCatalogue tells whether p may create and change units and
@@ -86,8 +102,11 @@ func (p *Principal) CanManageCatalogue() bool { return p.IsAdmin() }
 // tokens.
 func (p *Principal) CanManageUsers() bool { return p.IsAdmin() }
 
-// TicketFacts are the facts about a ticket that decide who sees it.
+// TicketFacts are the facts about a ticket that decide who sees it and
+// what they may do with it.
 type TicketFacts struct {
+	ID          int64
+	Status      string
 	RequesterID int64
 	UnitID      int64
 	Kind        string
@@ -98,12 +117,17 @@ type TicketFacts struct {
 
 // CanSeeTicket: the requester, watchers, the requester's team for team and
 // alarm tickets, the staff of the ticket's unit, the ticket handler team and
-// admins.
+// admins; the mail participants and peers that take part in it; the
+// actors that read every ticket.
 func (p *Principal) CanSeeTicket(t TicketFacts) bool {
 	switch {
 	case p == nil:
 		return false
-	case p.StaffOf(t.UnitID), t.RequesterID == p.UserID, t.Watcher:
+	case p.SeesAll(), p.StaffOf(t.UnitID), p.takesPart(t.ID):
+		return true
+	case !p.IsPerson():
+		return false
+	case t.RequesterID == p.UserID, t.Watcher:
 		return true
 	case t.Kind != "user" && t.Team != "" && t.Team == p.Team:
 		return true
@@ -117,5 +141,6 @@ func (p *Principal) CanWorkTicket(t TicketFacts) bool {
 	return p != nil && p.StaffOf(t.UnitID)
 }
 
-// CanSeeInternal tells whether p sees a ticket's internal notes.
-func (p *Principal) CanSeeInternal(t TicketFacts) bool { return p.CanWorkTicket(t) }
+// CanSeeInternal tells whether p sees a ticket's internal notes: those who
+// may add them (CanNote), and the actors that read every ticket.
+func (p *Principal) CanSeeInternal(t TicketFacts) bool { return p.CanNote(t) || p.readsAll() }

@@ -90,7 +90,8 @@ type Gateway struct {
 	log  *slog.Logger
 	// sender talks to the relay; nil without one.
 	sender *Sender
-	// system acts for the gateway where it reads what no user may ask for.
+	// system reads tickets for the gateway (where a mail belongs, what a
+	// notification says); it writes nothing: mail writes as its sender.
 	system *auth.Principal
 	// tagRE finds the subject tag [Tag #id].
 	tagRE *regexp.Regexp
@@ -160,7 +161,7 @@ func New(opts Options) (*Gateway, error) {
 		db:     opts.DB,
 		sig:    signer{key: opts.Secret},
 		log:    opts.Log,
-		system: &auth.Principal{Role: auth.RoleAdmin, Email: "mail gateway", Via: "mail"},
+		system: auth.System("mail gateway"),
 		tagRE:  regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`),
 	}
 	g.notifier, err = notify.New(notify.Options{Tickets: opts.Tickets, Units: opts.Units, Users: opts.Users,

@@ -172,7 +172,7 @@ func TestMailFlow(t *testing.T) {
 		nh := header(t, nraw)
 		replyTo := strings.Trim(nh.Get("Reply-To"), "<>")
 		staffReply := mailMsg("staff@uni.example", replyTo, "Re: x", "Switch it off.", "References: "+nh.Get("Message-Id"))
-		if out := e.deliver(staffReply, replyTo); out.TicketID != tid || !out.Verified || out.Elevated {
+		if out := e.deliver(staffReply, replyTo); out.TicketID != tid || !out.Verified || out.Participant {
 			t.Fatalf("staff reply: %+v", out)
 		}
 		e.work()

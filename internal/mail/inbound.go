@@ -54,9 +54,10 @@ type Outcome struct {
 	TicketID  int64
 	MessageID int64
 	Reason    string // for quarantined and bounced
-	// Elevated: the gateway wrote for a participant the ticket store alone
-	// would not have let write (see mayPost).
-	Elevated bool
+	// Participant: the sender wrote as a participant of the ticket that
+	// only mail knows (see mayPost), with a mail participant's rights on it
+	// (auth.ActorMail).
+	Participant bool
 	// Verified: the mail proved its sender (see ownToken and authVerified).
 	Verified bool
 }
@@ -181,7 +182,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		if err != nil {
 			return Outcome{}, err
 		}
-		principal.Via = "mail"
+		principal = principal.ByMail()
 	}
 
 	// Anyone can write any address into From: whether the trusted MTA
@@ -199,7 +200,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	verified := byMTA || g.ownToken(tgt, from, ticketID)
 	claimed := principal != nil && !verified && principal.IsStaff()
 	if claimed {
-		principal = asRequester(principal)
+		principal = principal.AsRequester()
 	}
 	var t *ticket.Ticket
 	if ticketID != 0 {
@@ -225,9 +226,9 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	if principal == nil && g.opts.RejectUnknown {
 		return g.refuse(ctx, env, p, raw, &Rejection{NoUser: true, Reason: "mail from unknown senders is not accepted; please register first"})
 	}
-	elevated := false
+	participant := false
 	if t != nil && !tgt.comment {
-		if elevated, err = g.mayPost(ctx, t, principal, from, senderID, signed, !claimed); errors.Is(err, errStranger) {
+		if participant, err = g.mayPost(ctx, t, principal, from, senderID, signed, !claimed); errors.Is(err, errStranger) {
 			// A stranger never writes to a ticket: the mail opens its own.
 			t, replyToNote = nil, false
 		} else if err != nil {
@@ -257,7 +258,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 		body = strings.ToValidUTF8(body[:ticket.MaxBody-200], "") + "\n\n[the rest of the text was longer than the limit and was cut]"
 	}
 
-	in := inbound{env: env, p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, elevated: elevated,
+	in := inbound{env: env, p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, participant: participant,
 		replyToNote: replyToNote, body: body, atts: atts}
 	out, err = g.apply(ctx, in)
 	out.Verified = verified
@@ -299,21 +300,21 @@ var errStranger = errors.New("mail: the sender takes no part in the ticket")
 // mayPost decides with which rights the sender of a mail writes to ticket t
 // (not through a comment address), or errStranger when not at all.
 //
-// The sender acts as their own principal whenever the ticket store's
-// authorisation already says yes: the requester, a watcher registered with
-// their account, the staff of the ticket's unit, the handler team and
-// administrators (elevated false); the store then checks everything
-// itself. Mail knows participants the store does not (DESIGN.md, Email):
-// an address on the watcher list that had no account when it was added,
-// an address that has already written to the ticket (someone the requester
-// copied in), and whoever answers mail we sent about the ticket, shown by
-// our signed Message-ID or reply token (signed). For those, and only after
-// this check, the gateway writes the sender's public reply (or reopens the
-// ticket) with elevated rights (elevated true); internal notes stay with
-// the staff, whom the store authorises. Anyone else is a stranger and never
-// writes to the ticket: the mail opens a ticket of its own. byAddress false
-// (unproven mail from a staff member's address) leaves only what the
-// store allows: their words must not reach a ticket under their name.
+// The sender acts with their own rights whenever they already let them
+// write to the ticket: the requester, a watcher registered with their
+// account, the staff of the ticket's unit, the handler team and
+// administrators (participant false). Mail knows participants the ticket
+// store does not (DESIGN.md, Email): an address on the watcher list that
+// had no account when it was added, an address that has already written to
+// the ticket (someone the requester copied in), and whoever answers mail we
+// sent about the ticket, shown by our signed Message-ID or reply token
+// (signed). Those, and only after this check, write as mail participants
+// of the ticket (participant true; auth.Principal.TakingPart): a public
+// reply, reopening the ticket by it, nothing more; the ticket store checks
+// that as it checks everyone. Anyone else is a stranger and never writes
+// to the ticket: the mail opens a ticket of its own. byAddress false
+// (unproven mail from a staff member's address) leaves only the sender's
+// own rights: their words must not reach a ticket under their name.
 func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth.Principal, from string, senderID int64, signed, byAddress bool) (bool, error) {
 	if principal != nil {
 		f := t.Facts()
@@ -352,19 +353,6 @@ func (g *Gateway) ownToken(tgt *target, from string, ticketID int64) bool {
 	return tgt.rkey != "" && tgt.ticketID == ticketID && hmac.Equal([]byte(tgt.rkey), []byte(g.sig.rcptKey(from)))
 }
 
-// asRequester returns p with no more rights than a requester's: no role,
-// no units, not in the handler team.
-func asRequester(p *auth.Principal) *auth.Principal {
-	return &auth.Principal{UserID: p.UserID, Email: p.Email, Name: p.Name, Role: auth.RoleUser, Team: p.Team,
-		Units: map[int64]auth.UnitRole{}, Via: p.Via}
-}
-
-// elevate returns p with administrator rights, for the writes of mayPost's
-// participants that the ticket store alone would not allow.
-func elevate(p *auth.Principal) *auth.Principal {
-	return &auth.Principal{UserID: p.UserID, Email: p.Email, Name: p.Name, Role: auth.RoleAdmin, Via: "mail"}
-}
-
 // inbound is a mail on its way into the ticket store, with everything read
 // before its transaction.
 type inbound struct {
@@ -373,24 +361,25 @@ type inbound struct {
 	tgt         *target
 	t           *ticket.Ticket // the ticket it continues; nil opens one
 	from, name  string
-	principal   *auth.Principal // the sender's own; nil: unknown, registered in the transaction
-	elevated    bool            // see mayPost
+	principal   *auth.Principal // the sender's own, by mail; nil: unknown, registered in the transaction
+	participant bool            // see mayPost
 	replyToNote bool
 	body        string
 	atts        []ticket.NewAttachment
 }
 
-// apply makes the change a mail asks for. Everything a mail writes (the
-// sender's account, the ticket or message, the inbound record and, through
-// the ticket store's Emit hook, the notification jobs) is one transaction:
-// one commit on the single SQLite writer, and nothing half done after a
-// crash. Only reopening a solved ticket and relating a follow-up are
-// separate commits; a crash between them and the message leaves the mail
-// unacknowledged, and its redelivery finds the ticket reopened.
+// apply makes the change a mail asks for, as the sender (a mail
+// participant, auth.ActorMail) with the rights the ticket store grants
+// them. Everything a mail writes (the sender's account, reopening a solved
+// ticket, the ticket or message, the inbound record and, through the
+// ticket store's Emit hook, the events) is one transaction: one commit on
+// the single SQLite writer, and nothing half done after a crash. Only
+// relating a follow-up is a separate commit, after it.
 func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 	p, t := in.p, in.t
 	nm := ticket.NewMessage{Body: in.body, BodyHTML: p.HTML, Source: ticket.FromEmail, MailID: p.MessageID, Attachments: in.atts}
 	var followUpOf int64
+	reopen := false
 	if t != nil && !in.tgt.comment {
 		switch {
 		case t.Status.Frozen():
@@ -402,20 +391,9 @@ func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 				followUpOf = t.ID
 				break
 			}
-			// The requester and the staff may reopen by the store's rules;
-			// any other participant's reply reopens it too (mail semantics),
-			// with the gateway's rights.
-			actor := in.principal
-			switch {
-			case actor == nil:
-				actor = g.system
-			case in.elevated || (actor.UserID != t.Requester.ID && !actor.CanWorkTicket(t.Facts())):
-				actor = elevate(actor)
-			}
-			reopened := ticket.Reopened
-			if _, err := g.opts.Tickets.Update(ctx, actor, t.ID, ticket.Update{Status: &reopened, Source: ticket.FromEmail}); err != nil {
-				return Outcome{}, err
-			}
+			// A participant's reply reopens the ticket (mail semantics;
+			// auth's CanSetStatus for mail participants).
+			reopen = true
 		}
 	}
 	var nt ticket.NewTicket
@@ -434,38 +412,32 @@ func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 			nt.ServiceID = t.ServiceID
 		}
 	}
-	out := Outcome{Elevated: in.elevated}
+	out := Outcome{Participant: in.participant}
+	var actor *auth.Principal
 	err := g.db.Tx(ctx, func(q db.Querier) error {
-		principal := in.principal
-		if principal == nil {
-			u, created, err := g.opts.Users.EnsureTx(ctx, q, in.from, in.name)
-			if err != nil {
+		var err error
+		if actor, err = g.writer(ctx, q, in); err != nil {
+			return err
+		}
+		if reopen {
+			reopened := ticket.Reopened
+			if err := g.opts.Tickets.UpdateTx(ctx, q, actor, t.ID, ticket.Update{Status: &reopened, Source: ticket.FromEmail}); err != nil {
 				return err
 			}
-			if !created {
-				return errSenderRegistered
-			}
-			principal = &auth.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Units: map[int64]auth.UnitRole{}, Via: "mail"}
 		}
-		actor := principal
-		if in.elevated {
-			actor = elevate(principal)
-		}
-		var err error
 		switch {
 		case in.tgt.comment:
 			nm.Internal = true
 			out.Action, out.TicketID = "noted", t.ID
 			out.MessageID, err = g.opts.Tickets.AddMessageTx(ctx, q, actor, t.ID, nm)
 		case t != nil && followUpOf == 0:
-			nm.Internal = in.replyToNote && principal.CanWorkTicket(t.Facts())
+			nm.Internal = in.replyToNote && actor.CanNote(t.Facts())
 			out.Action, out.TicketID = "replied", t.ID
 			out.MessageID, err = g.opts.Tickets.AddMessageTx(ctx, q, actor, t.ID, nm)
 		default:
-			// A new ticket needs no rights beyond the sender's own.
-			nt.RequesterID = principal.UserID
+			nt.RequesterID = actor.UserID
 			out.Action = "created"
-			out.TicketID, err = g.opts.Tickets.CreateTx(ctx, q, principal, nt)
+			out.TicketID, err = g.opts.Tickets.CreateTx(ctx, q, actor, nt)
 		}
 		if err != nil {
 			return err
@@ -489,11 +461,33 @@ func (g *Gateway) apply(ctx context.Context, in inbound) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if followUpOf != 0 {
-		if _, err := g.opts.Tickets.Relate(ctx, g.system, out.TicketID, followUpOf, "follow_up_of", ticket.FromEmail); err != nil {
+		if _, err := g.opts.Tickets.Relate(ctx, actor, out.TicketID, followUpOf, "follow_up_of", ticket.FromEmail); err != nil {
 			g.log.Warn("relating follow-up ticket", "ticket", out.TicketID, "of", followUpOf, "err", err)
 		}
 	}
 	return out, nil
+}
+
+// writer returns the principal a mail writes as, in its transaction q: the
+// sender's own, by mail, or for an unknown sender the account registered
+// for them now; taking part in the ticket the mail is for when only mail
+// knows them as a participant (see mayPost).
+func (g *Gateway) writer(ctx context.Context, q db.Querier, in inbound) (*auth.Principal, error) {
+	p := in.principal
+	if p == nil {
+		u, created, err := g.opts.Users.EnsureTx(ctx, q, in.from, in.name)
+		if err != nil {
+			return nil, err
+		}
+		if !created {
+			return nil, errSenderRegistered
+		}
+		p = (&auth.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Units: map[int64]auth.UnitRole{}}).ByMail()
+	}
+	if in.participant {
+		p = p.TakingPart(in.t.ID)
+	}
+	return p, nil
 }
 
 // dedupeKey is what makes two deliveries the same mail: its Message-ID,

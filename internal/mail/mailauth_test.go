@@ -61,7 +61,7 @@ func TestForgedStaffMail(t *testing.T) {
 				rcpt = ritaToken
 			}
 			out := e.deliver(raw, rcpt)
-			if out.TicketID == tid || out.Verified || out.Elevated {
+			if out.TicketID == tid || out.Verified || out.Participant {
 				t.Errorf("forged %s: %+v", name, out)
 			}
 		}
@@ -110,7 +110,7 @@ func TestForgedStaffMail(t *testing.T) {
 
 		// Proven: the staff member's own reply token, or DKIM at the top.
 		out = e.deliver(mailMsg("staff@uni.example", staffToken, "Re: x", "Switch it off."), staffToken)
-		if out.Action != "replied" || out.TicketID != tid || !out.Verified || out.Elevated {
+		if out.Action != "replied" || out.TicketID != tid || !out.Verified || out.Participant {
 			t.Errorf("staff reply to their own token: %+v", out)
 		}
 		ownNote := e.g.sig.tokenAddress(comment, tid, true, "staff@uni.example")

@@ -10,9 +10,10 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-// TestSenderPrincipal: the gateway writes as the sender's own principal
-// wherever the ticket store authorises them, with elevated rights only for
-// participants the store does not know, and never for a stranger.
+// TestSenderPrincipal: the gateway writes as the sender, by mail, with
+// their own rights wherever those let them write to the ticket, with a mail
+// participant's rights on it (Participant) only for participants the
+// ticket store does not know, and never for a stranger.
 func TestSenderPrincipal(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn)
@@ -20,7 +21,7 @@ func TestSenderPrincipal(t *testing.T) {
 		support := "support@" + testDomain
 		first := mailMsg("rita@ext.example", support, "Disk full", "help")
 		out := e.deliver(first, support)
-		if out.Action != "created" || out.Elevated {
+		if out.Action != "created" || out.Participant {
 			t.Fatalf("new ticket: %+v", out)
 		}
 		tid := out.TicketID
@@ -34,9 +35,9 @@ func TestSenderPrincipal(t *testing.T) {
 			}
 		}
 		for _, c := range []struct {
-			from     string
-			action   string
-			elevated bool
+			from        string
+			action      string
+			participant bool
 		}{
 			{"rita@ext.example", "replied", false},  // requester: the store says yes
 			{"wanda@ext.example", "replied", false}, // watcher with an account
@@ -46,8 +47,8 @@ func TestSenderPrincipal(t *testing.T) {
 		} {
 			_, domain, _ := strings.Cut(c.from, "@")
 			out := e.deliver(mailMsg(c.from, support, tag, "from "+c.from, dkimPass(domain)), support)
-			if out.Action != c.action || out.Elevated != c.elevated || (c.action == "replied") != (out.TicketID == tid) {
-				t.Errorf("%s: %+v, want %s elevated=%v", c.from, out, c.action, c.elevated)
+			if out.Action != c.action || out.Participant != c.participant || (c.action == "replied") != (out.TicketID == tid) {
+				t.Errorf("%s: %+v, want %s participant=%v", c.from, out, c.action, c.participant)
 			}
 		}
 		// A stranger answering a mail that came in for the ticket (not one
@@ -57,7 +58,7 @@ func TestSenderPrincipal(t *testing.T) {
 			t.Errorf("stranger with In-Reply-To: %+v", out)
 		}
 		// Walt has written to the ticket now: a participant by address.
-		if out := e.deliver(mailMsg("walt@ext.example", support, tag, "again", dkimPass("ext.example")), support); out.TicketID != tid || !out.Elevated {
+		if out := e.deliver(mailMsg("walt@ext.example", support, tag, "again", dkimPass("ext.example")), support); out.TicketID != tid || !out.Participant {
 			t.Errorf("walt again: %+v", out)
 		}
 		// The history names each sender, never an administrator.

@@ -51,7 +51,7 @@ func newPGCreate(p *auth.Principal, nt NewTicket, now time.Time) *pgCreate {
 	}
 	return &pgCreate{t: t, args: []any{
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		nt.RequesterID, string(nt.Source), now, nullID(p.UserID), actorLabel(p), nt.Body, nt.BodyHTML, mail,
+		nt.RequesterID, string(nt.Source), now, nullID(p.UserID), p.Label(), nt.Body, nt.BodyHTML, mail,
 	}}
 }
 

@@ -204,6 +204,9 @@ func visibleIDs(p *auth.Principal, a *args) string {
 	if p.Team != "" {
 		sets = append(sets, "SELECT v.id FROM tickets v WHERE v.team = "+a.add(p.Team)+" AND v.kind <> 'user'")
 	}
+	if ids := p.TicketIDs(); len(ids) > 0 {
+		sets = append(sets, "SELECT v.id FROM tickets v WHERE v.id IN ("+joinIDs(ids)+")")
+	}
 	return "t.id IN (" + strings.Join(sets, " UNION ") + ")"
 }
 

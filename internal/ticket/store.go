@@ -160,6 +160,9 @@ func visible(p *auth.Principal, a *args) string {
 	if p.Team != "" {
 		conds = append(conds, "(t.kind <> 'user' AND t.team || '' = "+a.add(p.Team)+")")
 	}
+	if ids := p.TicketIDs(); len(ids) > 0 {
+		conds = append(conds, "+t.id IN ("+joinIDs(ids)+")")
+	}
 	return "(" + strings.Join(conds, " OR ") + ")"
 }
 
@@ -202,7 +205,8 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 
 // Facts returns what decides who sees t.
 func (t *Ticket) Facts() auth.TicketFacts {
-	return auth.TicketFacts{RequesterID: t.Requester.ID, UnitID: t.UnitID, Kind: string(t.Kind), Team: t.Team, Watcher: t.Watching}
+	return auth.TicketFacts{ID: t.ID, Status: string(t.Status), RequesterID: t.Requester.ID, UnitID: t.UnitID, Kind: string(t.Kind),
+		Team: t.Team, Watcher: t.Watching}
 }
 
 // For returns t as p may see it: to someone who does not see its internal
@@ -440,8 +444,15 @@ func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (
 	}
 	if nt.RequesterID == 0 {
 		nt.RequesterID = p.UserID
-	} else if nt.RequesterID != p.UserID && !p.IsAdmin() {
-		return nt, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
+	}
+	switch {
+	case nt.RequesterID == 0:
+		return nt, apperr.Field("requester", "is required")
+	case !p.CanOpenFor(nt.RequesterID):
+		if p.IsPerson() {
+			return nt, apperr.New(apperr.Forbidden, "only an administrator may open tickets for someone else")
+		}
+		return nt, apperr.New(apperr.Forbidden, "%s may not open tickets", p.Label())
 	}
 	if err := checkKind(p, nt); err != nil {
 		return nt, err
@@ -585,19 +596,9 @@ func (s *Store) emit(ctx context.Context, q db.Querier, ev Event) error {
 	return s.opts.Emit(ctx, q, ev)
 }
 
-func actorLabel(p *auth.Principal) string {
-	switch {
-	case p.UserID == 0:
-		return "system"
-	case p.Email != "":
-		return p.Email
-	}
-	return "user " + strconv.FormatInt(p.UserID, 10)
-}
-
 func (s *Store) history(ctx context.Context, q db.Querier, ticketID int64, p *auth.Principal, at time.Time, action, field, old, new string, src Source) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO history (ticket_id, at, actor_id, actor, action, field, old, new, source)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ticketID, at, nullID(p.UserID), actorLabel(p), action, field, old, new, string(src))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ticketID, at, nullID(p.UserID), p.Label(), action, field, old, new, string(src))
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}

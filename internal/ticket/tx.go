@@ -30,8 +30,9 @@ func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, n
 }
 
 // AddMessageTx is AddMessage inside the caller's transaction q, and the
-// one way a message is added: p must see the ticket (requester, watcher,
-// staff), only its staff add internal notes, frozen tickets take no more
+// one way a message is added: p must write to the ticket (auth's
+// CanWrite: requester, watcher, staff, a mail participant or peer taking
+// part in it), only its staff (and peers) add internal notes (CanNote), frozen tickets take no more
 // messages, and a public reply of the requester moves waiting_for_reply to
 // in_progress. It returns the new message's id. A unique violation on the mail's
 // Message-ID is returned as a Conflict; q is unusable after any error and
@@ -50,12 +51,14 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case !p.CanSeeTicket(t.Facts()):
+	switch f := t.Facts(); {
+	case !p.CanSeeTicket(f):
 		return 0, apperr.New(apperr.NotFound, "no ticket %d", ticketID)
 	case p.ReadOnly:
 		return 0, apperr.New(apperr.Forbidden, "this credential is read-only")
-	case nm.Internal && !p.CanWorkTicket(t.Facts()):
+	case !p.CanWrite(f):
+		return 0, apperr.New(apperr.Forbidden, "%s may not write to tickets", p.Label())
+	case nm.Internal && !p.CanNote(f):
 		return 0, apperr.New(apperr.Forbidden, "only support staff may add internal notes")
 	case t.Status.Frozen():
 		return 0, apperr.New(apperr.Conflict, "ticket %d is %s and takes no more messages", t.ID, t.Status)

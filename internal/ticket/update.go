@@ -34,71 +34,96 @@ func (u Update) empty() bool {
 	return u.Status == nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
 }
 
-// Update changes a ticket's fields following the GGUS workflow:
-//   - only the ticket's staff change fields; the requester may only verify
-//     or reopen a solved or unsolved ticket, and only the requester may
-//     verify;
+// Update changes a ticket's fields following the GGUS workflow (see
+// UpdateTx) in a transaction of its own, and returns the ticket as written,
+// also when the change moved it out of p's sight (a supporter who
+// escalates to the ticket handler team).
+func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, u Update) (*Ticket, error) {
+	if err := s.db.Tx(ctx, func(q db.Querier) error { return s.UpdateTx(ctx, q, p, id, u) }); err != nil {
+		return nil, err
+	}
+	return s.cache.load(ctx, s, id, p.UserID)
+}
+
+// UpdateTx is Update inside the caller's transaction q, and the one way a
+// ticket's fields change:
+//   - only the ticket's staff change fields; whoever else may move its
+//     status is auth's CanSetStatus (the requester verifies or reopens a
+//     solved or unsolved ticket, a mail participant reopens it, the timer
+//     closes it), and only the requester may verify;
 //   - status changes follow the allowed transitions;
 //   - setting a unit moves a new ticket to assigned;
 //   - a verified or closed ticket is frozen.
-func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, u Update) (*Ticket, error) {
+//
+// q is unusable after any error and must be rolled back.
+func (s *Store) UpdateTx(ctx context.Context, q db.Querier, p *auth.Principal, id int64, u Update) error {
+	u, err := checkUpdate(u)
+	if err != nil {
+		return err
+	}
+	if err := s.update(ctx, q, p, id, u); err != nil {
+		if db.IsForeignKeyViolation(err) {
+			return apperr.New(apperr.Invalid, "the unit, service or assignee does not exist")
+		}
+		return fmt.Errorf("ticket: update %d: %w", id, err)
+	}
+	return nil
+}
+
+// checkUpdate checks the values of u and fills in its source.
+func checkUpdate(u Update) (Update, error) {
 	if u.Source == "" {
 		u.Source = FromAPI
 	}
 	if err := checkEnum("source", u.Source, Sources); err != nil {
-		return nil, err
+		return u, err
 	}
 	if u.Status != nil {
 		if err := checkEnum("status", *u.Status, Statuses); err != nil {
-			return nil, err
+			return u, err
 		}
 	}
 	if u.Priority != nil {
 		if err := checkEnum("priority", *u.Priority, Priorities); err != nil {
-			return nil, err
+			return u, err
 		}
 	}
 	if u.Type != nil {
 		if err := checkEnum("type", *u.Type, Types); err != nil {
-			return nil, err
+			return u, err
 		}
 	}
-	err := s.db.Tx(ctx, func(q db.Querier) error {
-		t, err := s.get(ctx, q, p, id)
-		if err != nil {
-			return err
-		}
-		if p.ReadOnly {
-			return apperr.New(apperr.Forbidden, "this credential is read-only")
-		}
-		if u.empty() {
-			return nil
-		}
-		if t.Status.Frozen() {
-			return apperr.New(apperr.Conflict, "ticket %d is %s and cannot change", t.ID, t.Status)
-		}
-		isRequester := p.UserID == t.Requester.ID
-		if !p.CanWorkTicket(t.Facts()) {
-			onlyStatus := u.Status != nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
-			if !isRequester || !onlyStatus || (*u.Status != Verified && *u.Status != Reopened) {
+	return u, nil
+}
+
+func (s *Store) update(ctx context.Context, q db.Querier, p *auth.Principal, id int64, u Update) error {
+	t, err := s.get(ctx, q, p, id)
+	if err != nil {
+		return err
+	}
+	if p.ReadOnly {
+		return apperr.New(apperr.Forbidden, "this credential is read-only")
+	}
+	if u.empty() {
+		return nil
+	}
+	if t.Status.Frozen() {
+		return apperr.New(apperr.Conflict, "ticket %d is %s and cannot change", t.ID, t.Status)
+	}
+	if f := t.Facts(); !p.CanWorkTicket(f) {
+		onlyStatus := u.Status != nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
+		if !onlyStatus || !p.CanSetStatus(f, string(*u.Status)) {
+			if p.IsPerson() {
 				return apperr.New(apperr.Forbidden, "requesters may only verify or reopen their solved tickets")
 			}
+			return apperr.New(apperr.Forbidden, "%s may not make this change", p.Label())
 		}
-		changes, err := s.plan(ctx, q, p, t, u)
-		if err != nil || len(changes) == 0 {
-			return err
-		}
-		return s.apply(ctx, q, p, t, changes, u.Source)
-	})
-	if err != nil {
-		if db.IsForeignKeyViolation(err) {
-			return nil, apperr.New(apperr.Invalid, "the unit, service or assignee does not exist")
-		}
-		return nil, fmt.Errorf("ticket: update %d: %w", id, err)
 	}
-	// The ticket as written, also when the change moved it out of p's
-	// sight (a supporter who escalates to the ticket handler team).
-	return s.cache.load(ctx, s, id, p.UserID)
+	changes, err := s.plan(ctx, q, p, t, u)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
+	return s.apply(ctx, q, p, t, changes, u.Source)
 }
 
 // plan works out the field changes an update makes, and checks them.
@@ -313,6 +338,9 @@ func (s *Store) AddWatcher(ctx context.Context, p *auth.Principal, ticketID int6
 		if p.ReadOnly {
 			return apperr.New(apperr.Forbidden, "this credential is read-only")
 		}
+		if !p.CanWrite(t.Facts()) { // the actors that only read
+			return apperr.New(apperr.Forbidden, "%s may not add watchers", p.Label())
+		}
 		if t.Status.Frozen() {
 			return apperr.New(apperr.Conflict, "ticket %d is %s and cannot change", t.ID, t.Status)
 		}
@@ -368,7 +396,7 @@ func (s *Store) RemoveWatcher(ctx context.Context, p *auth.Principal, ticketID i
 		if err != nil {
 			return err
 		}
-		if p.ReadOnly || (!p.CanWorkTicket(t.Facts()) && email != p.Email && p.UserID != t.Requester.ID) {
+		if p.ReadOnly || !p.CanWrite(t.Facts()) || (!p.CanWorkTicket(t.Facts()) && email != p.Email && p.UserID != t.Requester.ID) {
 			return apperr.New(apperr.Forbidden, "you may not remove this watcher")
 		}
 		res, err := q.ExecContext(ctx, `DELETE FROM ticket_watchers WHERE ticket_id = $1 AND email = $2`, t.ID, email)
@@ -382,7 +410,8 @@ func (s *Store) RemoveWatcher(ctx context.Context, p *auth.Principal, ticketID i
 	})
 }
 
-// Relate links ticket id to other. Only staff who see both tickets may.
+// Relate links ticket id to other: whoever auth's CanRelate allows (the
+// ticket's staff), and sees both tickets.
 func (s *Store) Relate(ctx context.Context, p *auth.Principal, id, other int64, kind string, src Source) (*Relation, error) {
 	if !slices.Contains(RelationKinds, kind) {
 		return nil, apperr.Field("kind", "%q is not one of %v", kind, RelationKinds)
@@ -399,7 +428,7 @@ func (s *Store) Relate(ctx context.Context, p *auth.Principal, id, other int64, 
 		if _, err := s.get(ctx, q, p, other); err != nil {
 			return apperr.Field("other", "no ticket %d", other)
 		}
-		if p.ReadOnly || !p.CanWorkTicket(t.Facts()) {
+		if p.ReadOnly || !p.CanRelate(t.Facts(), kind) {
 			return apperr.New(apperr.Forbidden, "only support staff may relate tickets")
 		}
 		r.CreatedAt = s.now()
