@@ -20,7 +20,7 @@ type Tickets interface {
 	notify.Tickets
 	CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, nt ticket.NewTicket) (int64, error)
 	AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principal, ticketID int64, nm ticket.NewMessage) (int64, error)
-	Update(ctx context.Context, p *auth.Principal, id int64, u ticket.Update) (*ticket.Ticket, error)
+	UpdateTx(ctx context.Context, q db.Querier, p *auth.Principal, id int64, u ticket.Update) error
 	Relate(ctx context.Context, p *auth.Principal, id, other int64, kind string, src ticket.Source) (*ticket.Relation, error)
 	FirstMessage(ctx context.Context, ticketID int64) (*ticket.Message, error)
 	MessageByMailID(ctx context.Context, q db.Querier, id int64, mailID string) (int64, error)
