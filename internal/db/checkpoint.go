@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,9 @@ type checkpointer struct {
 	changed func()        // another connection committed
 	stop    chan struct{}
 	done    sync.WaitGroup
+	// restarts counts the times the log was seen to start over (its
+	// length fell between two checkpoints).
+	restarts atomic.Int64
 }
 
 // Checkpoint pacing: a look every ckptTick; a checkpoint after
@@ -61,6 +65,7 @@ func (c *checkpointer) loop() {
 	defer t.Stop()
 	last, at := c.gen(), time.Now()
 	version := int64(-1)
+	var lastLog int64
 	for {
 		select {
 		case <-c.stop:
@@ -80,7 +85,12 @@ func (c *checkpointer) loop() {
 			last, at = g, now
 			// A failure (the database is busy, say) is retried at the next
 			// turn; the log only grows meanwhile.
-			if _, err := c.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`); err == nil {
+			var busy, log, copied int64
+			if err := c.conn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &copied); err == nil {
+				if log < lastLog {
+					c.restarts.Add(1)
+				}
+				lastLog = log
 				c.finish()
 			}
 		}

@@ -41,10 +41,8 @@ func TestCheckpointKeepsLogShort(t *testing.T) {
 			}
 		})
 	}
-	// About 6 pages per commit: 36,000 frames unless the log starts over.
-	// The log may pass maxLogFrames while readers keep the writer from
-	// restarting it (more so on a loaded machine), but not by half as much
-	// again.
+	// About 6 pages per commit: 36,000 frames or more unless the log
+	// starts over.
 	const commits = 6000
 	blob := make([]byte, 20000)
 	var writers sync.WaitGroup
@@ -68,8 +66,14 @@ func TestCheckpointKeepsLogShort(t *testing.T) {
 	if err := d.W.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 		t.Fatal(err)
 	}
-	if frames > maxLogFrames*3/2 {
-		t.Errorf("the log holds %d frames after %d commits: it did not start over", frames, commits)
+	// The log started over while commits and reads kept coming. How often
+	// depends on how often readers let it (on a loaded machine, less):
+	// the bound on its length is loose, the restart is not.
+	if n := d.ckpt.restarts.Load(); n == 0 {
+		t.Errorf("the log never started over in %d commits (%d frames now)", commits, frames)
+	}
+	if frames > maxLogFrames*3 {
+		t.Errorf("the log holds %d frames after %d commits", frames, commits)
 	}
 	// A checkpoint happens within ckptIdle even without further commits.
 	time.Sleep(ckptIdle + 3*ckptTick)
