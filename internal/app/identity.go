@@ -25,7 +25,7 @@ type identityParts struct {
 // buildIdentity makes the OIDC relying party, the certificate and proxy
 // authenticators and the identity pages, sharing the portal's sessions.
 func (a *App) buildIdentity() (*identityParts, error) {
-	a.Identity = identity.NewStore(a.DB, nil)
+	a.Identity = identity.NewStore(a.DB, a.Users, a.Units, nil)
 	parts := &identityParts{sessions: web.NewSessions(a.DB, strings.HasPrefix(a.Config.PublicURL(), "https://"), nil)}
 	if a.Config.TLSClientCA != "" {
 		parts.certAuth = append(parts.certAuth, idweb.CertificateAuthenticator(a.Users))

@@ -55,7 +55,7 @@ func TestApplyAndAccessRequests(t *testing.T) {
 		ctx := context.Background()
 		users, units := user.NewStore(d), unit.NewStore(d)
 		tickets := ticket.NewStore(d, ticket.Options{})
-		ids := identity.NewStore(d, nil)
+		ids := identity.NewStore(d, users, units, nil)
 		su, _ := units.CreateUnit(ctx, unit.Unit{Slug: "example-support", Name: "Example support"})
 		other, _ := units.CreateUnit(ctx, unit.Unit{Slug: "other", Name: "Other"})
 

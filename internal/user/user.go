@@ -103,16 +103,6 @@ const PrincipalCacheTTL = time.Second
 // request of each token sees the current roles and memberships.
 func (s *Store) ForgetPrincipals() { s.tokens.clear() }
 
-// NewUser is what creating a user takes.
-type NewUser struct {
-	Email          string
-	Name           string
-	Role           auth.Role
-	Team           string
-	Password       string
-	CertificateDNs []string
-}
-
 // NormalizeEmail validates an address and returns it lower-cased, without a
 // display name.
 func NormalizeEmail(s string) (string, error) {
@@ -146,67 +136,6 @@ func CheckName(name string) (string, error) {
 		return "", apperr.Field("name", "must be one line without control characters")
 	}
 	return name, nil
-}
-
-// Create adds a user. A duplicate email is a Conflict.
-func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
-	email, err := NormalizeEmail(nu.Email)
-	if err != nil {
-		return nil, err
-	}
-	name, err := CheckName(nu.Name)
-	if err != nil {
-		return nil, err
-	}
-	if nu.Role == "" {
-		nu.Role = auth.RoleUser
-	}
-	if nu.Role != auth.RoleUser && nu.Role != auth.RoleAdmin {
-		return nil, apperr.Field("role", "%q is not user or admin", nu.Role)
-	}
-	if len(nu.Team) > 200 || strings.ContainsAny(nu.Team, "\r\n\x00") {
-		return nil, apperr.Field("team", "must be one line of at most 200 characters")
-	}
-	hash := ""
-	if nu.Password != "" {
-		if hash, err = s.hashPassword(ctx, nu.Password); err != nil {
-			return nil, err
-		}
-	}
-	dns := make([]string, 0, len(nu.CertificateDNs))
-	for _, dn := range nu.CertificateDNs {
-		dn = strings.TrimSpace(dn)
-		if dn == "" || len(dn) > 1024 || !utf8.ValidString(dn) || strings.ContainsAny(dn, "\r\n\x00") {
-			return nil, apperr.Field("certificate_dns", "%q is not a certificate subject", dn)
-		}
-		dns = append(dns, dn)
-	}
-	now := s.now()
-	u := &User{Email: email, Name: name, Role: nu.Role, Team: nu.Team, HasPassword: hash != "", CertificateDNs: dns, CreatedAt: now, UpdatedAt: now}
-	err = s.db.Tx(ctx, func(q db.Querier) error {
-		err := q.QueryRowContext(ctx, `INSERT INTO users (email, name, role, team, password_hash, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, email, name, string(nu.Role), nu.Team, hash, now).Scan(&u.ID)
-		if db.IsUniqueViolation(err) {
-			return apperr.New(apperr.Conflict, "a user with email %s exists already", email)
-		}
-		if err != nil {
-			return err
-		}
-		for _, dn := range dns {
-			_, err := q.ExecContext(ctx, `INSERT INTO user_certificates (dn, user_id) VALUES ($1, $2)`, dn, u.ID)
-			if db.IsUniqueViolation(err) {
-				return apperr.New(apperr.Conflict, "certificate subject %q belongs to another user", dn)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("user: create: %w", err)
-	}
-	return u, nil
 }
 
 const userCols = `id, email, name, role, team, password_hash <> '', disabled, created_at, updated_at`
@@ -478,4 +407,34 @@ func (s *Store) Principal(ctx context.Context, id int64) (*auth.Principal, error
 		p.Handler = p.Handler || handler
 	}
 	return p, rows.Err()
+}
+
+// RoleTx returns the instance role of user id inside the caller's
+// transaction q.
+func (s *Store) RoleTx(ctx context.Context, q db.Querier, id int64) (auth.Role, error) {
+	var role string
+	err := q.QueryRowContext(ctx, `SELECT role FROM users WHERE id = $1`, id).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", apperr.New(apperr.NotFound, "no such user")
+	}
+	if err != nil {
+		return "", fmt.Errorf("user: role: %w", err)
+	}
+	return auth.Role(role), nil
+}
+
+// SetRoleTx sets the instance role of user id inside the caller's
+// transaction q.
+func (s *Store) SetRoleTx(ctx context.Context, q db.Querier, id int64, role auth.Role) error {
+	if err := checkRole(role); err != nil {
+		return err
+	}
+	res, err := q.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, string(role), s.now(), id)
+	if err != nil {
+		return fmt.Errorf("user: set role: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "no such user")
+	}
+	return nil
 }
