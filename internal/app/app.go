@@ -27,6 +27,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
+	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -41,6 +42,8 @@ type App struct {
 	Users   *user.Store
 	Units   *unit.Store
 	Tickets *ticket.Store
+	// Settings are the instance's settings (theme, mail secret).
+	Settings *setting.Store
 	// Identity links external identities and applies claim mapping rules.
 	Identity *identity.Store
 	Blobs    blob.Store
@@ -96,6 +99,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Blobs = blobs
 	a.Users = user.NewStore(a.DB)
 	a.Units = unit.NewStore(a.DB)
+	a.Settings = setting.NewStore(a.DB)
 	a.Events = event.New(a.DB, event.Options{Log: a.Log})
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log})
 	if err := a.bootstrap(ctx); err != nil {
@@ -124,7 +128,7 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	wh := web.New(web.Deps{
-		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Settings: a.Settings,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Live: a.Live, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, SignIn: a.signInProviders(), Sessions: idp.sessions, Authenticators: idp.webAuthenticators(),
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/savedview"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
@@ -161,7 +162,7 @@ type Page struct {
 	FlashKey string
 	Nav      string // the active section: home, tickets, new, queue, admin
 	Staff    []navUnit
-	Saved    []savedView
+	Saved    []savedview.View
 }
 
 type navUnit struct {

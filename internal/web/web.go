@@ -20,6 +20,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/live"
+	"github.com/helpmesh/helpmesh/internal/savedview"
+	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -54,6 +56,21 @@ type Outbox interface {
 // request carries no credential it knows.
 type Authenticator func(r *http.Request) (*auth.Principal, error)
 
+// Settings is what the pages need of the instance settings
+// (setting.Store).
+type Settings interface {
+	Get(ctx context.Context, keys ...string) (map[string]string, error)
+	Set(ctx context.Context, values map[string]string) error
+}
+
+// SavedViews is what the queue pages need of the saved views
+// (savedview.Store).
+type SavedViews interface {
+	List(ctx context.Context, userID int64) ([]savedview.View, error)
+	Save(ctx context.Context, userID int64, name, path string) (*savedview.View, error)
+	Delete(ctx context.Context, userID, id int64) error
+}
+
 // Deps is what the web handler needs.
 type Deps struct {
 	Log     *slog.Logger
@@ -62,6 +79,11 @@ type Deps struct {
 	Units   *unit.Store
 	Tickets *ticket.Store
 	Blobs   blob.Store
+	// Settings holds the theme; New keeps it in the database when nil.
+	Settings Settings
+	// SavedViews holds staff's saved queue views; New keeps them in the
+	// database when nil.
+	SavedViews SavedViews
 	// UploadTimeout is how long a signed-in person's multipart form may
 	// take to arrive (other bodies have the server's shorter deadline).
 	UploadTimeout time.Duration
@@ -124,6 +146,12 @@ func New(d Deps) *Handler {
 	secure := strings.HasPrefix(d.BaseURL, "https://")
 	if d.Sessions == nil {
 		d.Sessions = NewSessions(d.DB, secure, d.Now)
+	}
+	if d.Settings == nil {
+		d.Settings = setting.NewStore(d.DB)
+	}
+	if d.SavedViews == nil {
+		d.SavedViews = savedview.NewStore(d.DB, d.Now)
 	}
 	now := func() time.Time { return d.Now().UTC() }
 	h := &Handler{
