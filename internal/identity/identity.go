@@ -36,8 +36,11 @@ type Store struct {
 }
 
 // Users is what identity needs of the user store (user.Store): the one
-// validated way to add a person, and their instance role.
+// validated way to add a person, people by id and address, and their
+// instance role.
 type Users interface {
+	GetTx(ctx context.Context, q db.Querier, id int64) (*user.User, error)
+	GetByEmailTx(ctx context.Context, q db.Querier, email string) (*user.User, error)
 	CreateTx(ctx context.Context, q db.Querier, nu user.NewUser) (*user.User, error)
 	RoleTx(ctx context.Context, q db.Querier, id int64) (auth.Role, error)
 	SetRoleTx(ctx context.Context, q db.Querier, id int64, role auth.Role) error
@@ -130,12 +133,14 @@ func (s *Store) Link(ctx context.Context, e External) (userID int64, created boo
 	source := "oidc:" + e.Provider
 	now := s.now()
 	err = s.db.Tx(ctx, func(q db.Querier) error {
-		var disabled bool
-		err := q.QueryRowContext(ctx, `SELECT i.user_id, u.disabled FROM oidc_identities i JOIN users u ON u.id = i.user_id
-			WHERE i.issuer = $1 AND i.subject = $2`, e.Issuer, e.Subject).Scan(&userID, &disabled)
+		err := q.QueryRowContext(ctx, `SELECT user_id FROM oidc_identities WHERE issuer = $1 AND subject = $2`, e.Issuer, e.Subject).Scan(&userID)
 		switch {
 		case err == nil:
-			if disabled {
+			u, err := s.users.GetTx(ctx, q, userID)
+			if err != nil {
+				return err
+			}
+			if u.Disabled {
 				return apperr.New(apperr.Unauthorized, "this account is disabled")
 			}
 			_, err = q.ExecContext(ctx, `UPDATE oidc_identities SET last_login_at = $1, email = $2 WHERE issuer = $3 AND subject = $4`,
@@ -151,13 +156,14 @@ func (s *Store) Link(ctx context.Context, e External) (userID int64, created boo
 		if err != nil {
 			return apperr.New(apperr.Unauthorized, "your identity provider sent an email address helpmesh cannot use: %s", e.Email)
 		}
-		err = q.QueryRowContext(ctx, `SELECT id, disabled FROM users WHERE email = $1`, email).Scan(&userID, &disabled)
+		u, err := s.users.GetByEmailTx(ctx, q, email)
 		switch {
 		case err == nil:
-			if disabled {
+			if u.Disabled {
 				return apperr.New(apperr.Unauthorized, "this account is disabled")
 			}
-		case errors.Is(err, sql.ErrNoRows):
+			userID = u.ID
+		case apperr.Is(err, apperr.NotFound):
 			u, err := s.users.CreateTx(ctx, q, user.NewUser{Email: email, Name: displayName(e.Name, email)})
 			if err != nil {
 				return err

@@ -175,7 +175,7 @@ func (s *Store) EnsureTx(ctx context.Context, q db.Querier, email, name string) 
 	if !errors.Is(err, errExists) {
 		return nil, false, fmt.Errorf("user: ensure %s: %w", v.email, err)
 	}
-	u, err = scanUser(q.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, v.email))
+	u, err = s.GetByEmailTx(ctx, q, v.email)
 	if err != nil {
 		return nil, false, fmt.Errorf("user: ensure %s: %w", v.email, err)
 	}

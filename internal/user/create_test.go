@@ -53,7 +53,7 @@ func TestCreatePathsValidateAlike(t *testing.T) {
 }
 
 // TestCreateTxEnsureTxAndRoles: CreateTx writes in the caller's
-// transaction, a duplicate is a Conflict that leaves the transaction usable
+// transaction and GetTx and GetByEmailTx read there, a duplicate is a Conflict that leaves the transaction usable
 // (also on PostgreSQL), EnsureTx finds the existing account, and RoleTx and
 // SetRoleTx read and change the instance role.
 func TestCreateTxEnsureTxAndRoles(t *testing.T) {
@@ -73,6 +73,15 @@ func TestCreateTxEnsureTxAndRoles(t *testing.T) {
 			u, created, err := s.EnsureTx(ctx, q, "ANN@example.org", "Someone else")
 			if err != nil || created || u.ID != ann.ID || u.Name != "Ann" {
 				t.Errorf("ensure existing: %+v %v %v", u, created, err)
+			}
+			if u, err := s.GetTx(ctx, q, ann.ID); err != nil || u.Email != "ann@example.org" || u.Team != "vo.example.org" {
+				t.Errorf("get in the transaction: %+v %v", u, err)
+			}
+			if u, err := s.GetByEmailTx(ctx, q, " ANN@example.org"); err != nil || u.ID != ann.ID {
+				t.Errorf("get by email in the transaction: %+v %v", u, err)
+			}
+			if _, err := s.GetByEmailTx(ctx, q, "nobody@example.org"); !apperr.Is(err, apperr.NotFound) {
+				t.Errorf("get nobody: %v", err)
 			}
 			role, err := s.RoleTx(ctx, q, ann.ID)
 			if err != nil || role != auth.RoleUser {

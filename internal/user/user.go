@@ -148,13 +148,35 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	return u, err
 }
 
-func (s *Store) one(ctx context.Context, where string, arg any) (*User, error) {
-	u, err := scanUser(s.db.Reader().QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+// oneTx reads one user, without certificate subjects, through q; none is a
+// NotFound error.
+func oneTx(ctx context.Context, q db.Querier, where string, arg any) (*User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "no such user")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("user: get: %w", err)
+	}
+	return u, nil
+}
+
+// GetTx returns user id, without certificate subjects, inside the
+// caller's transaction q.
+func (s *Store) GetTx(ctx context.Context, q db.Querier, id int64) (*User, error) {
+	return oneTx(ctx, q, `id = $1`, id)
+}
+
+// GetByEmailTx returns the user with the address email (any case), without
+// certificate subjects, inside the caller's transaction q.
+func (s *Store) GetByEmailTx(ctx context.Context, q db.Querier, email string) (*User, error) {
+	return oneTx(ctx, q, `email = $1`, strings.ToLower(strings.TrimSpace(email)))
+}
+
+func (s *Store) one(ctx context.Context, where string, arg any) (*User, error) {
+	u, err := oneTx(ctx, s.db.Reader(), where, arg)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT dn FROM user_certificates WHERE user_id = $1 ORDER BY dn`, u.ID)
 	if err != nil {
