@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/helpmesh/helpmesh/client"
-	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/apptest"
-	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -27,8 +22,7 @@ import (
 // refuses a bad address.
 func TestUserInsertValidatesAlike(t *testing.T) {
 	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
-		dataDir := t.TempDir()
-		env := map[string]string{"HELPMESH_DATA": dataDir, "HELPMESH_DB": apptest.DSN(t, e)}
+		env := map[string]string{"HELPMESH_DATA": t.TempDir(), "HELPMESH_DB": apptest.DSN(t, e)}
 		if code, out, errs := cli(t, env, "", "user", "add", "--email", "ops@example.org", "--name", "Operator", "--role", "admin"); code != 0 {
 			t.Fatalf("user add: %d %q %q", code, out, errs)
 		}
@@ -36,15 +30,7 @@ func TestUserInsertValidatesAlike(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("token create: %d %q %q", code, out, errs)
 		}
-		cfg := config.Default()
-		cfg.DataDir, cfg.DB = dataDir, env["HELPMESH_DB"]
-		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		srv := httptest.NewServer(a.Handler)
-		defer srv.Close()
+		a, srv := serveCLIData(t, env)
 		ctx := context.Background()
 		admin := client.New(srv.URL, strings.TrimSpace(out), nil)
 
