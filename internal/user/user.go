@@ -103,6 +103,16 @@ const PrincipalCacheTTL = time.Second
 // request of each token sees the current roles and memberships.
 func (s *Store) ForgetPrincipals() { s.tokens.clear() }
 
+// NewUser is what creating a user takes.
+type NewUser struct {
+	Email          string
+	Name           string
+	Role           auth.Role
+	Team           string
+	Password       string
+	CertificateDNs []string
+}
+
 // NormalizeEmail validates an address and returns it lower-cased, without a
 // display name.
 func NormalizeEmail(s string) (string, error) {
@@ -136,6 +146,46 @@ func CheckName(name string) (string, error) {
 		return "", apperr.Field("name", "must be one line without control characters")
 	}
 	return name, nil
+}
+
+// check validates nu the same way for every caller (API, CLI, bootstrap,
+// sign-up through an identity provider, the mail gateway, the web) and
+// hashes its password, if any, in its turn: what insert writes.
+func (s *Store) check(ctx context.Context, nu NewUser) (*validUser, error) {
+	email, err := NormalizeEmail(nu.Email)
+	if err != nil {
+		return nil, err
+	}
+	name, err := CheckName(nu.Name)
+	if err != nil {
+		return nil, err
+	}
+	if nu.Role == "" {
+		nu.Role = auth.RoleUser
+	}
+	if err := checkRole(nu.Role); err != nil {
+		return nil, err
+	}
+	if len(nu.Team) > 200 || !utf8.ValidString(nu.Team) || strings.ContainsAny(nu.Team, "\r\n\x00") {
+		return nil, apperr.Field("team", "must be one line of at most 200 characters")
+	}
+	hash := ""
+	if nu.Password != "" {
+		if hash, err = s.hashPassword(ctx, nu.Password); err != nil {
+			return nil, err
+		}
+	}
+	dns := make([]string, 0, len(nu.CertificateDNs))
+	for _, dn := range nu.CertificateDNs {
+		dn = strings.TrimSpace(dn)
+		if dn == "" || len(dn) > 1024 || !utf8.ValidString(dn) || strings.ContainsAny(dn, "\r\n\x00") {
+			return nil, apperr.Field("certificate_dns", "%q is not a certificate subject", dn)
+		}
+		dns = append(dns, dn)
+	}
+	now := s.now()
+	u := &User{Email: email, Name: name, Role: nu.Role, Team: nu.Team, HasPassword: hash != "", CertificateDNs: dns, CreatedAt: now, UpdatedAt: now}
+	return &validUser{user: u, hash: hash}, nil
 }
 
 const userCols = `id, email, name, role, team, password_hash <> '', disabled, created_at, updated_at`
@@ -429,34 +479,4 @@ func (s *Store) Principal(ctx context.Context, id int64) (*auth.Principal, error
 		p.Handler = p.Handler || handler
 	}
 	return p, rows.Err()
-}
-
-// RoleTx returns the instance role of user id inside the caller's
-// transaction q.
-func (s *Store) RoleTx(ctx context.Context, q db.Querier, id int64) (auth.Role, error) {
-	var role string
-	err := q.QueryRowContext(ctx, `SELECT role FROM users WHERE id = $1`, id).Scan(&role)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", apperr.New(apperr.NotFound, "no such user")
-	}
-	if err != nil {
-		return "", fmt.Errorf("user: role: %w", err)
-	}
-	return auth.Role(role), nil
-}
-
-// SetRoleTx sets the instance role of user id inside the caller's
-// transaction q.
-func (s *Store) SetRoleTx(ctx context.Context, q db.Querier, id int64, role auth.Role) error {
-	if err := checkRole(role); err != nil {
-		return err
-	}
-	res, err := q.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, string(role), s.now(), id)
-	if err != nil {
-		return fmt.Errorf("user: set role: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "no such user")
-	}
-	return nil
 }
