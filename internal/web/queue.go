@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -346,6 +347,17 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 }
 
 // Saved views: a staff member names a queue URL with its filters.
+
+// SavedViews is what the queue pages need of the saved views
+// (savedview.Store).
+type SavedViews interface {
+	List(ctx context.Context, userID int64) ([]savedview.View, error)
+	Save(ctx context.Context, userID int64, name, path string) (*savedview.View, error)
+	Delete(ctx context.Context, userID, id int64) error
+}
+
+// savedView is a saved queue view as the pages list it.
+type savedView = savedview.View
 
 func (h *Handler) saveView(w http.ResponseWriter, r *http.Request) {
 	path := auth.SafeNext(r.PostFormValue("path"))

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
-	"github.com/helpmesh/helpmesh/internal/savedview"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
@@ -162,7 +161,7 @@ type Page struct {
 	FlashKey string
 	Nav      string // the active section: home, tickets, new, queue, admin
 	Staff    []navUnit
-	Saved    []savedview.View
+	Saved    []savedView
 }
 
 type navUnit struct {

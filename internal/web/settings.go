@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -20,6 +21,13 @@ const (
 
 	defaultAccent = "#2457d6"
 )
+
+// Settings is what the pages need of the instance settings
+// (setting.Store).
+type Settings interface {
+	Get(ctx context.Context, keys ...string) (map[string]string, error)
+	Set(ctx context.Context, values map[string]string) error
+}
 
 // site reads the theme. A database error falls back to the defaults: the
 // page still renders.

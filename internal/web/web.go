@@ -56,21 +56,6 @@ type Outbox interface {
 // request carries no credential it knows.
 type Authenticator func(r *http.Request) (*auth.Principal, error)
 
-// Settings is what the pages need of the instance settings
-// (setting.Store).
-type Settings interface {
-	Get(ctx context.Context, keys ...string) (map[string]string, error)
-	Set(ctx context.Context, values map[string]string) error
-}
-
-// SavedViews is what the queue pages need of the saved views
-// (savedview.Store).
-type SavedViews interface {
-	List(ctx context.Context, userID int64) ([]savedview.View, error)
-	Save(ctx context.Context, userID int64, name, path string) (*savedview.View, error)
-	Delete(ctx context.Context, userID, id int64) error
-}
-
 // Deps is what the web handler needs.
 type Deps struct {
 	Log     *slog.Logger
