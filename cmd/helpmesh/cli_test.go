@@ -87,6 +87,22 @@ func TestCLIUsage(t *testing.T) {
 	}
 }
 
+// serveCLIData opens an app on the data directory and database of the
+// CLI environment env and serves it until the test ends.
+func serveCLIData(t *testing.T, env map[string]string) (*app.App, *httptest.Server) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir, cfg.DB = env["HELPMESH_DATA"], env["HELPMESH_DB"]
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(srv.Close)
+	return a, srv
+}
+
 // TestCLIOperatorCommands: migrate, user add (with and without
 // --password-stdin), token create, and the token works against a server on
 // the same database, on both engines.
@@ -141,15 +157,7 @@ func TestCLIOperatorCommands(t *testing.T) {
 		}
 
 		// The tokens work against a server on the same database.
-		cfg := config.Default()
-		cfg.DataDir, cfg.DB = dataDir, env["HELPMESH_DB"]
-		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		srv := httptest.NewServer(a.Handler)
-		defer srv.Close()
+		a, srv := serveCLIData(t, env)
 		ctx := context.Background()
 		me, err := client.New(srv.URL, token, nil).Me(ctx)
 		if err != nil || me.Email != "ann@example.org" || me.Role != "user" {

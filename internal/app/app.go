@@ -27,6 +27,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
+	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -41,6 +42,8 @@ type App struct {
 	Users   *user.Store
 	Units   *unit.Store
 	Tickets *ticket.Store
+	// Settings are the instance's settings (theme, mail secret).
+	Settings *setting.Store
 	// Identity links external identities and applies claim mapping rules.
 	Identity *identity.Store
 	Blobs    blob.Store
@@ -104,6 +107,7 @@ func (a *App) build(ctx context.Context) error {
 		}
 	}
 	a.Units = unit.NewStore(a.DB)
+	a.Settings = setting.NewStore(a.DB)
 	a.Events = event.New(a.DB, event.Options{Log: a.Log})
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
@@ -127,7 +131,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	wh := web.New(web.Deps{
-		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs,
+		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Settings: a.Settings,
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,

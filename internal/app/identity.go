@@ -20,7 +20,7 @@ type identityParts struct {
 // buildIdentity makes the identity store, the OIDC relying party and the
 // certificate and proxy authenticators; the portal serves the pages.
 func (a *App) buildIdentity() (*identityParts, error) {
-	a.Identity = identity.NewStore(a.DB, nil)
+	a.Identity = identity.NewStore(a.DB, a.Users, a.Units, nil)
 	parts := &identityParts{sessions: web.NewSessions(a.DB, strings.HasPrefix(a.Config.PublicURL(), "https://"), nil)}
 	if a.Config.TLSClientCA != "" {
 		parts.certAuth = append(parts.certAuth, credential.CertificateAuthenticator(a.Users))

@@ -16,7 +16,7 @@ import (
 // inbound SMTP listener and (with HELPMESH_IMAP_URL) the IMAP poller run as
 // workers.
 func (a *App) buildMail(ctx context.Context) error {
-	secret, err := mail.LoadSecret(ctx, a.DB, a.Config.Secret)
+	secret, err := mail.LoadSecret(ctx, a.Settings, a.Config.Secret)
 	if err != nil {
 		return err
 	}

@@ -61,13 +61,14 @@ func (s *Store) RequestAccess(ctx context.Context, tickets Tickets, p *auth.Prin
 		return nil, apperr.Field("reason", "say why you need these privileges")
 	}
 	ar := &AccessRequest{UserID: p.UserID, UserEmail: p.Email, UserName: p.Name, Role: role, Reason: reason, Status: "pending", CreatedAt: s.now()}
-	err := s.db.R.QueryRowContext(ctx, `SELECT id, slug, name FROM units WHERE slug = $1`, unitSlug).Scan(&ar.UnitID, &ar.UnitSlug, &ar.UnitName)
-	if errors.Is(err, sql.ErrNoRows) {
+	u, err := s.units.Unit(ctx, unitSlug)
+	if apperr.Is(err, apperr.NotFound) {
 		return nil, apperr.Field("unit", "no unit %q", unitSlug)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity: request access: %w", err)
 	}
+	ar.UnitID, ar.UnitSlug, ar.UnitName = u.ID, u.Slug, u.Name
 	if cur, ok := p.Units[ar.UnitID]; ok && (cur == role || cur == auth.UnitAdmin) {
 		return nil, apperr.New(apperr.Conflict, "you are %s of %s already", cur, ar.UnitName)
 	}
@@ -185,10 +186,13 @@ func (s *Store) DecideAccess(ctx context.Context, tickets Tickets, p *auth.Princ
 		}
 		old := ""
 		if approve {
-			_ = q.QueryRowContext(ctx, `SELECT role FROM unit_members WHERE unit_id = $1 AND user_id = $2`, a.UnitID, a.UserID).Scan(&old)
-			if old != string(auth.UnitAdmin) {
-				if _, err := q.ExecContext(ctx, `INSERT INTO unit_members (unit_id, user_id, role) VALUES ($1, $2, $3)
-					ON CONFLICT (unit_id, user_id) DO UPDATE SET role = excluded.role`, a.UnitID, a.UserID, string(a.Role)); err != nil {
+			role, err := s.units.MemberRoleTx(ctx, q, a.UnitID, a.UserID)
+			if err != nil {
+				return err
+			}
+			old = string(role)
+			if role != auth.UnitAdmin {
+				if err := s.units.SetMemberTx(ctx, q, a.UnitID, a.UserID, a.Role); err != nil {
 					return err
 				}
 			}

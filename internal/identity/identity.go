@@ -19,23 +19,48 @@ import (
 	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
 // Store reads and writes identities, pending sign-ins, grants, the audit log
-// and access requests.
+// and access requests. People and unit memberships it changes through
+// their own stores, inside its transactions.
 type Store struct {
-	db  *db.DB
-	now func() time.Time
+	db    *db.DB
+	users Users
+	units Units
+	now   func() time.Time
+}
+
+// Users is what identity needs of the user store (user.Store): the one
+// validated way to add a person, people by id and address, and their
+// instance role.
+type Users interface {
+	GetTx(ctx context.Context, q db.Querier, id int64) (*user.User, error)
+	GetByEmailTx(ctx context.Context, q db.Querier, email string) (*user.User, error)
+	CreateTx(ctx context.Context, q db.Querier, nu user.NewUser) (*user.User, error)
+	RoleTx(ctx context.Context, q db.Querier, id int64) (auth.Role, error)
+	SetRoleTx(ctx context.Context, q db.Querier, id int64, role auth.Role) error
+}
+
+// Units is what identity needs of the unit store (unit.Store): units by
+// slug and the one way to write unit membership.
+type Units interface {
+	Unit(ctx context.Context, slug string) (*unit.Unit, error)
+	MemberRoleTx(ctx context.Context, q db.Querier, unitID, userID int64) (auth.UnitRole, error)
+	SetMemberTx(ctx context.Context, q db.Querier, unitID, userID int64, role auth.UnitRole) error
+	RemoveMemberTx(ctx context.Context, q db.Querier, unitID, userID int64) error
 }
 
 // NewStore returns a Store on d; now may be nil.
-func NewStore(d *db.DB, now func() time.Time) *Store {
+func NewStore(d *db.DB, users Users, units Units, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: d, now: func() time.Time { return now().UTC() }}
+	return &Store{db: d, users: users, units: units, now: func() time.Time { return now().UTC() }}
 }
 
 // Pending is a sign-in that went to a provider and has not come back yet.
@@ -108,12 +133,14 @@ func (s *Store) Link(ctx context.Context, e External) (userID int64, created boo
 	source := "oidc:" + e.Provider
 	now := s.now()
 	err = s.db.Tx(ctx, func(q db.Querier) error {
-		var disabled bool
-		err := q.QueryRowContext(ctx, `SELECT i.user_id, u.disabled FROM oidc_identities i JOIN users u ON u.id = i.user_id
-			WHERE i.issuer = $1 AND i.subject = $2`, e.Issuer, e.Subject).Scan(&userID, &disabled)
+		err := q.QueryRowContext(ctx, `SELECT user_id FROM oidc_identities WHERE issuer = $1 AND subject = $2`, e.Issuer, e.Subject).Scan(&userID)
 		switch {
 		case err == nil:
-			if disabled {
+			u, err := s.users.GetTx(ctx, q, userID)
+			if err != nil {
+				return err
+			}
+			if u.Disabled {
 				return apperr.New(apperr.Unauthorized, "this account is disabled")
 			}
 			_, err = q.ExecContext(ctx, `UPDATE oidc_identities SET last_login_at = $1, email = $2 WHERE issuer = $3 AND subject = $4`,
@@ -129,19 +156,19 @@ func (s *Store) Link(ctx context.Context, e External) (userID int64, created boo
 		if err != nil {
 			return apperr.New(apperr.Unauthorized, "your identity provider sent an email address helpmesh cannot use: %s", e.Email)
 		}
-		err = q.QueryRowContext(ctx, `SELECT id, disabled FROM users WHERE email = $1`, email).Scan(&userID, &disabled)
+		u, err := s.users.GetByEmailTx(ctx, q, email)
 		switch {
 		case err == nil:
-			if disabled {
+			if u.Disabled {
 				return apperr.New(apperr.Unauthorized, "this account is disabled")
 			}
-		case errors.Is(err, sql.ErrNoRows):
-			name := displayName(e.Name, email)
-			if err := q.QueryRowContext(ctx, `INSERT INTO users (email, name, role, team, password_hash, created_at, updated_at)
-				VALUES ($1, $2, 'user', '', '', $3, $3) RETURNING id`, email, name, now).Scan(&userID); err != nil {
+			userID = u.ID
+		case apperr.Is(err, apperr.NotFound):
+			u, err := s.users.CreateTx(ctx, q, user.NewUser{Email: email, Name: displayName(e.Name, email)})
+			if err != nil {
 				return err
 			}
-			created = true
+			userID, created = u.ID, true
 			if err := audit(ctx, q, now, userID, 0, source, "account_created", "user", "", email, "first sign-in"); err != nil {
 				return err
 			}
@@ -164,15 +191,16 @@ func (s *Store) Link(ctx context.Context, e External) (userID int64, created boo
 	return userID, created, nil
 }
 
-// displayName is the provider's name for the person, or the local part of
-// the email.
+// displayName is the provider's name for the person (spaces collapsed,
+// cut at 200 characters) when user.CheckName accepts it, else the local
+// part of the email: a name the provider got wrong does not stop a sign-in.
 func displayName(name, email string) string {
 	name = strings.Join(strings.Fields(name), " ")
-	if name == "" || !utf8.ValidString(name) {
-		name, _, _ = strings.Cut(email, "@")
-	}
 	if utf8.RuneCountInString(name) > 200 {
 		name = string([]rune(name)[:200])
+	}
+	if _, err := user.CheckName(name); err != nil {
+		name, _, _ = strings.Cut(email, "@")
 	}
 	return name
 }

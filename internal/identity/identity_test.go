@@ -55,7 +55,7 @@ func TestApplyAndAccessRequests(t *testing.T) {
 		ctx := context.Background()
 		users, units := user.NewStore(d), unit.NewStore(d)
 		tickets := ticket.NewStore(d, ticket.Options{})
-		ids := identity.NewStore(d, nil)
+		ids := identity.NewStore(d, users, units, nil)
 		su, _ := units.CreateUnit(ctx, unit.Unit{Slug: "example-support", Name: "Example support"})
 		other, _ := units.CreateUnit(ctx, unit.Unit{Slug: "other", Name: "Other"})
 
@@ -132,6 +132,36 @@ func TestApplyAndAccessRequests(t *testing.T) {
 		tk, err := tickets.Get(ctx, bp, ar.TicketID)
 		if err != nil || tk.Status != ticket.Unsolved {
 			t.Fatalf("ticket after denial: %+v %v", tk, err)
+		}
+	})
+}
+
+// TestApplyInstanceRole: a rule's admin role is granted and revoked through
+// the user store, and restored to what it was before.
+func TestApplyInstanceRole(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		users, units := user.NewStore(d), unit.NewStore(d)
+		ids := identity.NewStore(d, users, units, nil)
+		uid, _, err := ids.Link(ctx, identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s1", Email: "ann@example.org", EmailVerified: true, Name: "Ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		roleOf := func() auth.Role {
+			t.Helper()
+			u, err := users.Get(ctx, uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.Role
+		}
+		ch, err := ids.Apply(ctx, uid, "oidc:egi", []identity.Grant{{Role: "admin", Why: "groups=ops"}})
+		if err != nil || len(ch) != 1 || ch[0].Old != "user" || ch[0].New != "admin" || roleOf() != auth.RoleAdmin {
+			t.Fatalf("grant: %+v %v, role %q", ch, err, roleOf())
+		}
+		ch, err = ids.Apply(ctx, uid, "oidc:egi", nil)
+		if err != nil || len(ch) != 1 || ch[0].Action != "revoke" || roleOf() != auth.RoleUser {
+			t.Fatalf("revoke: %+v %v, role %q", ch, err, roleOf())
 		}
 	})
 }

@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
@@ -194,9 +194,8 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 				}
 				continue
 			}
-			var unitID int64
-			err := q.QueryRowContext(ctx, `SELECT id FROM units WHERE slug = $1`, g.Unit).Scan(&unitID)
-			if errors.Is(err, sql.ErrNoRows) {
+			u, err := s.units.Unit(ctx, g.Unit)
+			if apperr.Is(err, apperr.NotFound) {
 				if err := record(Change{Action: "skip", Target: t, New: g.Role, Why: g.Why + ": no such unit"}); err != nil {
 					return err
 				}
@@ -205,11 +204,12 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 			if err != nil {
 				return err
 			}
-			var cur string
-			err = q.QueryRowContext(ctx, `SELECT role FROM unit_members WHERE unit_id = $1 AND user_id = $2`, unitID, userID).Scan(&cur)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			unitID := u.ID
+			role, err := s.units.MemberRoleTx(ctx, q, unitID, userID)
+			if err != nil {
 				return err
 			}
+			cur := string(role)
 			old, granted := have[t]
 			switch {
 			case !granted && cur == g.Role:
@@ -230,8 +230,7 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 					return err
 				}
 			}
-			if _, err := q.ExecContext(ctx, `INSERT INTO unit_members (unit_id, user_id, role) VALUES ($1, $2, $3)
-				ON CONFLICT (unit_id, user_id) DO UPDATE SET role = excluded.role`, unitID, userID, g.Role); err != nil {
+			if err := s.units.SetMemberTx(ctx, q, unitID, userID, auth.UnitRole(g.Role)); err != nil {
 				return err
 			}
 			action := "grant"
@@ -256,18 +255,18 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 				return err
 			}
 			if t == "role" {
-				var cur string
-				if err := q.QueryRowContext(ctx, `SELECT role FROM users WHERE id = $1`, userID).Scan(&cur); err != nil {
+				cur, err := s.users.RoleTx(ctx, q, userID)
+				if err != nil {
 					return err
 				}
-				prev := g.prev
+				prev := auth.Role(g.prev)
 				if prev == "" {
-					prev = string(auth.RoleUser)
+					prev = auth.RoleUser
 				}
-				if _, err := q.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, prev, now, userID); err != nil {
+				if err := s.users.SetRoleTx(ctx, q, userID, prev); err != nil {
 					return err
 				}
-				if err := record(Change{Action: "revoke", Target: t, Old: cur, New: prev, Why: "no rule grants it any more"}); err != nil {
+				if err := record(Change{Action: "revoke", Target: t, Old: string(cur), New: string(prev), Why: "no rule grants it any more"}); err != nil {
 					return err
 				}
 				continue
@@ -275,23 +274,22 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 			if !g.unitID.Valid {
 				continue // the unit was deleted
 			}
-			var cur string
-			err := q.QueryRowContext(ctx, `SELECT role FROM unit_members WHERE unit_id = $1 AND user_id = $2`, g.unitID.Int64, userID).Scan(&cur)
-			if errors.Is(err, sql.ErrNoRows) {
+			cur, err := s.units.MemberRoleTx(ctx, q, g.unitID.Int64, userID)
+			if err != nil {
+				return err
+			}
+			if cur == "" {
 				continue // removed by hand meanwhile
 			}
-			if err != nil {
-				return err
-			}
 			if g.prev == "" {
-				_, err = q.ExecContext(ctx, `DELETE FROM unit_members WHERE unit_id = $1 AND user_id = $2`, g.unitID.Int64, userID)
+				err = s.units.RemoveMemberTx(ctx, q, g.unitID.Int64, userID)
 			} else {
-				_, err = q.ExecContext(ctx, `UPDATE unit_members SET role = $1 WHERE unit_id = $2 AND user_id = $3`, g.prev, g.unitID.Int64, userID)
+				err = s.units.SetMemberTx(ctx, q, g.unitID.Int64, userID, auth.UnitRole(g.prev))
 			}
 			if err != nil {
 				return err
 			}
-			if err := record(Change{Action: "revoke", Target: t, Old: cur, New: g.prev, Why: "no rule grants it any more"}); err != nil {
+			if err := record(Change{Action: "revoke", Target: t, Old: string(cur), New: g.prev, Why: "no rule grants it any more"}); err != nil {
 				return err
 			}
 		}
@@ -305,10 +303,11 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 
 func (s *Store) applyRole(ctx context.Context, q db.Querier, userID int64, source string, g Grant, have map[string]grantRow,
 	record func(Change) error, now time.Time) error {
-	var cur string
-	if err := q.QueryRowContext(ctx, `SELECT role FROM users WHERE id = $1`, userID).Scan(&cur); err != nil {
+	role, err := s.users.RoleTx(ctx, q, userID)
+	if err != nil {
 		return err
 	}
+	cur := string(role)
 	_, granted := have["role"]
 	if cur == g.Role {
 		return nil // already admin, by hand or by this rule
@@ -319,7 +318,7 @@ func (s *Store) applyRole(ctx context.Context, q db.Querier, userID int64, sourc
 			return err
 		}
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE users SET role = $1, updated_at = $2 WHERE id = $3`, g.Role, now, userID); err != nil {
+	if err := s.users.SetRoleTx(ctx, q, userID, auth.Role(g.Role)); err != nil {
 		return err
 	}
 	return record(Change{Action: "grant", Target: "role", Old: cur, New: g.Role, Why: g.Why})

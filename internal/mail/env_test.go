@@ -15,6 +15,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -69,7 +70,7 @@ func newEnv(t testing.TB, dsn string, opts ...envOpt) *env {
 	e.tickets = ticket.NewStore(d, ticket.Options{Emit: func(ctx context.Context, q db.Querier, ev ticket.Event) error {
 		return e.events.Append(ctx, q, ev.Type(), ev.TicketID, gw.Load().EventData(ev))
 	}})
-	secret, err := LoadSecret(ctx, d, "")
+	secret, err := LoadSecret(ctx, setting.NewStore(d), "")
 	if err != nil {
 		t.Fatal(err)
 	}

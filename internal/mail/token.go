@@ -5,22 +5,25 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/helpmesh/helpmesh/internal/db"
 )
+
+// Settings is what LoadSecret needs of the instance settings
+// (setting.Store): a value set once, the first writer winning.
+type Settings interface {
+	Ensure(ctx context.Context, key, value string) (string, error)
+}
 
 // LoadSecret returns the instance secret that signs reply tokens and
 // Message-IDs: configured (HELPMESH_SECRET) when set, else the one kept in
-// the settings table, created on first use. Every node of a PostgreSQL
+// the instance settings, created on first use. Every node of a PostgreSQL
 // deployment reads the same row.
-func LoadSecret(ctx context.Context, d *db.DB, configured string) ([]byte, error) {
+func LoadSecret(ctx context.Context, settings Settings, configured string) ([]byte, error) {
 	if configured != "" {
 		return []byte(configured), nil
 	}
@@ -28,16 +31,12 @@ func LoadSecret(ctx context.Context, d *db.DB, configured string) ([]byte, error
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("mail: secret: %w", err)
 	}
-	if _, err := d.W.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('secret', $1) ON CONFLICT (key) DO NOTHING`, hex.EncodeToString(b)); err != nil {
-		return nil, fmt.Errorf("mail: secret: %w", err)
-	}
-	var v string
-	err := d.W.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'secret'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) || v == "" {
-		return nil, errors.New("mail: secret: settings row missing")
-	}
+	v, err := settings.Ensure(ctx, "secret", hex.EncodeToString(b))
 	if err != nil {
 		return nil, fmt.Errorf("mail: secret: %w", err)
+	}
+	if v == "" {
+		return nil, errors.New("mail: secret: the setting is empty")
 	}
 	return []byte(v), nil
 }

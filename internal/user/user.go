@@ -149,8 +149,10 @@ func CheckName(name string) (string, error) {
 	return name, nil
 }
 
-// Create adds a user. A duplicate email is a Conflict.
-func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
+// check validates nu the same way for every caller (API, CLI, bootstrap,
+// sign-up through an identity provider, the mail gateway, the web) and
+// hashes its password, if any, in its turn: what insert writes.
+func (s *Store) check(ctx context.Context, nu NewUser) (*validUser, error) {
 	email, err := NormalizeEmail(nu.Email)
 	if err != nil {
 		return nil, err
@@ -162,10 +164,10 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if nu.Role == "" {
 		nu.Role = auth.RoleUser
 	}
-	if nu.Role != auth.RoleUser && nu.Role != auth.RoleAdmin {
-		return nil, apperr.Field("role", "%q is not user or admin", nu.Role)
+	if err := checkRole(nu.Role); err != nil {
+		return nil, err
 	}
-	if len(nu.Team) > 200 || strings.ContainsAny(nu.Team, "\r\n\x00") {
+	if len(nu.Team) > 200 || !utf8.ValidString(nu.Team) || strings.ContainsAny(nu.Team, "\r\n\x00") {
 		return nil, apperr.Field("team", "must be one line of at most 200 characters")
 	}
 	hash := ""
@@ -186,30 +188,7 @@ func (s *Store) Create(ctx context.Context, nu NewUser) (*User, error) {
 	}
 	now := s.now()
 	u := &User{Email: email, Name: name, Role: nu.Role, Team: nu.Team, HasPassword: hash != "", CertificateDNs: dns, CreatedAt: now, UpdatedAt: now}
-	err = s.db.Tx(ctx, func(q db.Querier) error {
-		err := q.QueryRowContext(ctx, `INSERT INTO users (email, name, role, team, password_hash, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, email, name, string(nu.Role), nu.Team, hash, now).Scan(&u.ID)
-		if db.IsUniqueViolation(err) {
-			return apperr.New(apperr.Conflict, "a user with email %s exists already", email)
-		}
-		if err != nil {
-			return err
-		}
-		for _, dn := range dns {
-			_, err := q.ExecContext(ctx, `INSERT INTO user_certificates (dn, user_id) VALUES ($1, $2)`, dn, u.ID)
-			if db.IsUniqueViolation(err) {
-				return apperr.New(apperr.Conflict, "certificate subject %q belongs to another user", dn)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("user: create: %w", err)
-	}
-	return u, nil
+	return &validUser{user: u, hash: hash}, nil
 }
 
 const userCols = `id, email, name, role, team, password_hash <> '', disabled, created_at, updated_at`
@@ -222,13 +201,35 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	return u, err
 }
 
-func (s *Store) one(ctx context.Context, where string, arg any) (*User, error) {
-	u, err := scanUser(s.db.Reader().QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+// oneTx reads one user, without certificate subjects, through q; none is a
+// NotFound error.
+func oneTx(ctx context.Context, q db.Querier, where string, arg any) (*User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "no such user")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("user: get: %w", err)
+	}
+	return u, nil
+}
+
+// GetTx returns user id, without certificate subjects, inside the
+// caller's transaction q.
+func (s *Store) GetTx(ctx context.Context, q db.Querier, id int64) (*User, error) {
+	return oneTx(ctx, q, `id = $1`, id)
+}
+
+// GetByEmailTx returns the user with the address email (any case), without
+// certificate subjects, inside the caller's transaction q.
+func (s *Store) GetByEmailTx(ctx context.Context, q db.Querier, email string) (*User, error) {
+	return oneTx(ctx, q, `email = $1`, strings.ToLower(strings.TrimSpace(email)))
+}
+
+func (s *Store) one(ctx context.Context, where string, arg any) (*User, error) {
+	u, err := oneTx(ctx, s.db.Reader(), where, arg)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT dn FROM user_certificates WHERE user_id = $1 ORDER BY dn`, u.ID)
 	if err != nil {

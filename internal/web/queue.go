@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,10 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/savedview"
 	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -179,7 +181,7 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if v.Page.Saved, err = h.savedViews(r, p.UserID); err != nil {
+	if v.Page.Saved, err = h.d.SavedViews.List(ctx, p.UserID); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -225,17 +227,15 @@ func (h *Handler) listPriority(r *http.Request, p *auth.Principal, f ticket.Filt
 
 // queueCounts counts the tickets of each view of a unit, up to countCap
 // (the caller has checked that p works the unit, so every ticket of it is
-// visible). Each status is counted on the index (unit_id, status, id).
+// visible). Each status is counted on its own, on the index.
 func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, u *unit.Unit) (map[string]int, error) {
 	ctx := r.Context()
-	unitID := u.ID
+	count := func(c ticket.UnitCount) (int, error) { return h.d.Tickets.CountInUnit(ctx, p, u.ID, c, countCap+1) }
 	c := map[string]int{}
 	for _, s := range ticket.Statuses {
-		var n int
-		err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE unit_id = $1 AND status = $2 LIMIT $3) x`,
-			unitID, string(s), countCap+1).Scan(&n)
+		n, err := count(ticket.UnitCount{Statuses: []ticket.Status{s}})
 		if err != nil {
-			return nil, fmt.Errorf("web: queue counts: %w", err)
+			return nil, err
 		}
 		c["all"] += n
 		if s.Open() {
@@ -250,31 +250,22 @@ func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, u *unit.Unit) 
 			c["waiting"] += n
 		}
 	}
-	open := openStatuses()
-	ph := make([]string, len(open))
-	args := []any{unitID, p.UserID, countCap + 1}
-	for i, s := range open {
-		args = append(args, string(s))
-		ph[i] = "$" + strconv.Itoa(len(args))
-	}
-	var mine int
-	if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE assignee_id = $2 AND unit_id = $1 AND status IN (`+
-		strings.Join(ph, ",")+`) LIMIT $3) x`, args...).Scan(&mine); err != nil {
-		return nil, fmt.Errorf("web: queue counts: %w", err)
+	mine, err := count(ticket.UnitCount{AssigneeID: p.UserID, Statuses: openStatuses()})
+	if err != nil {
+		return nil, err
 	}
 	c["mine"] = mine
-	// Overdue: one capped count per priority and status, on the index
-	// (unit_id, priority, status, id); the oldest rows match first. They
-	// stop once past countCap (the page then says "1000+").
+	// Overdue: one capped count per priority and status; the oldest rows
+	// match first. They stop once past countCap (the page then says
+	// "1000+").
 	for _, cut := range sla.Overdue(u.QoSLevel, sla.Office, h.d.Now()) {
 		for _, st := range awaiting {
 			if c["overdue"] > countCap {
 				return c, nil
 			}
-			var n int
-			if err := h.d.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE unit_id = $1 AND priority = $2 AND status = $3
-				AND created_at < $4 LIMIT `+strconv.Itoa(countCap+1)+`) x`, unitID, string(cut.Priority), string(st), cut.CreatedBefore).Scan(&n); err != nil {
-				return nil, fmt.Errorf("web: queue counts: %w", err)
+			n, err := count(ticket.UnitCount{Priority: cut.Priority, Statuses: []ticket.Status{st}, CreatedBefore: cut.CreatedBefore})
+			if err != nil {
+				return nil, err
 			}
 			c["overdue"] += n
 		}
@@ -357,52 +348,33 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 
 // Saved views: a staff member names a queue URL with its filters.
 
-type savedView struct {
-	ID   int64
-	Name string
-	Path string
+// SavedViews is what the queue pages need of the saved views
+// (savedview.Store).
+type SavedViews interface {
+	List(ctx context.Context, userID int64) ([]savedview.View, error)
+	Save(ctx context.Context, userID int64, name, path string) (*savedview.View, error)
+	Delete(ctx context.Context, userID, id int64) error
 }
 
-func (h *Handler) savedViews(r *http.Request, userID int64) ([]savedView, error) {
-	rows, err := h.d.DB.R.QueryContext(r.Context(), `SELECT id, name, path FROM saved_views WHERE user_id = $1 ORDER BY name, id LIMIT 50`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("web: saved views: %w", err)
-	}
-	defer rows.Close()
-	var vs []savedView
-	for rows.Next() {
-		var v savedView
-		if err := rows.Scan(&v.ID, &v.Name, &v.Path); err != nil {
-			return nil, fmt.Errorf("web: saved views: %w", err)
-		}
-		vs = append(vs, v)
-	}
-	return vs, rows.Err()
-}
+// savedView is a saved queue view as the pages list it.
+type savedView = savedview.View
 
 func (h *Handler) saveView(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
-	name := strings.TrimSpace(r.PostFormValue("name"))
 	path := auth.SafeNext(r.PostFormValue("path"))
-	if name == "" || utf8.RuneCountInString(name) > 60 || strings.ContainsAny(name, "\r\n") {
+	_, err := h.d.SavedViews.Save(r.Context(), principal(r).UserID, r.PostFormValue("name"), path)
+	var ae *apperr.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ae) && ae.Field == "name":
 		h.errorPage(w, r, http.StatusUnprocessableEntity, "Give the view a name of 1 to 60 characters.")
 		return
-	}
-	if !strings.HasPrefix(path, "/queue/") || len(path) > 500 {
+	case errors.As(err, &ae) && ae.Field == "path":
 		h.errorPage(w, r, http.StatusUnprocessableEntity, "Only queue views can be saved.")
 		return
-	}
-	var n int
-	if err := h.d.DB.R.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM saved_views WHERE user_id = $1`, p.UserID).Scan(&n); err != nil {
-		h.fail(w, r, fmt.Errorf("web: save view: %w", err))
+	case apperr.Is(err, apperr.Conflict):
+		h.errorPage(w, r, http.StatusConflict, fmt.Sprintf("You have %d saved views already; delete one first.", savedview.MaxPerUser))
 		return
-	}
-	if n >= 50 {
-		h.errorPage(w, r, http.StatusConflict, "You have 50 saved views already; delete one first.")
-		return
-	}
-	if _, err := h.d.DB.W.ExecContext(r.Context(), `INSERT INTO saved_views (user_id, name, path, created_at) VALUES ($1, $2, $3, $4)`,
-		p.UserID, name, path, time.Now().UTC()); err != nil {
+	default:
 		h.fail(w, r, fmt.Errorf("web: save view: %w", err))
 		return
 	}
@@ -415,7 +387,9 @@ func (h *Handler) deleteView(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "No such view.")
 		return
 	}
-	if _, err := h.d.DB.W.ExecContext(r.Context(), `DELETE FROM saved_views WHERE id = $1 AND user_id = $2`, id, principal(r).UserID); err != nil {
+	// Someone else's view, or one deleted already, changes nothing and
+	// tells nothing.
+	if err := h.d.SavedViews.Delete(r.Context(), principal(r).UserID, id); err != nil && !apperr.Is(err, apperr.NotFound) {
 		h.fail(w, r, fmt.Errorf("web: delete view: %w", err))
 		return
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,11 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/helpmesh/helpmesh/internal/db"
 )
 
-// The theme lives in the settings table under these keys.
+// The theme lives in the instance settings under these keys.
 const (
 	setName    = "site.name"
 	setTagline = "site.tagline"
@@ -23,27 +22,21 @@ const (
 	defaultAccent = "#2457d6"
 )
 
+// Settings is what the pages need of the instance settings
+// (setting.Store).
+type Settings interface {
+	Get(ctx context.Context, keys ...string) (map[string]string, error)
+	Set(ctx context.Context, values map[string]string) error
+}
+
 // site reads the theme. A database error falls back to the defaults: the
 // page still renders.
 func (h *Handler) site(r *http.Request) Site {
 	s := Site{Name: h.d.InstanceName, Tagline: "Support", Accent: defaultAccent}
-	rows, err := h.d.DB.R.QueryContext(r.Context(), `SELECT key, value FROM settings WHERE key IN ($1, $2, $3, $4)`, setName, setTagline, setLogo, setAccent)
-	if err == nil {
-		defer rows.Close()
-		for rows.Next() {
-			var k, v string
-			if rows.Scan(&k, &v) != nil {
-				break
-			}
-			switch k {
-			case setName:
-				s.Name = v
-			case setTagline:
-				s.Tagline = v
-			case setLogo:
-				s.Logo = v
-			case setAccent:
-				s.Accent = v
+	if set, err := h.d.Settings.Get(r.Context(), setName, setTagline, setLogo, setAccent); err == nil {
+		for k, v := range map[string]*string{setName: &s.Name, setTagline: &s.Tagline, setLogo: &s.Logo, setAccent: &s.Accent} {
+			if val, ok := set[k]; ok {
+				*v = val
 			}
 		}
 	}
@@ -140,15 +133,7 @@ func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, "admin_settings", settingsView{Page: pg, Form: f, Errors: errs})
 		return
 	}
-	err := h.d.DB.Tx(r.Context(), func(q db.Querier) error {
-		for k, v := range map[string]string{setName: f.Name, setTagline: f.Tagline, setLogo: f.Logo, setAccent: f.Accent} {
-			if _, err := q.ExecContext(r.Context(), `INSERT INTO settings (key, value) VALUES ($1, $2)
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
-				return fmt.Errorf("web: save settings: %w", err)
-			}
-		}
-		return nil
-	})
+	err := h.d.Settings.Set(r.Context(), map[string]string{setName: f.Name, setTagline: f.Tagline, setLogo: f.Logo, setAccent: f.Accent})
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -23,6 +23,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/live"
+	"github.com/helpmesh/helpmesh/internal/savedview"
+	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -60,6 +62,11 @@ type Deps struct {
 	Units   *unit.Store
 	Tickets *ticket.Store
 	Blobs   blob.Store
+	// Settings holds the theme; New keeps it in the database when nil.
+	Settings Settings
+	// SavedViews holds staff's saved queue views; New keeps them in the
+	// database when nil.
+	SavedViews SavedViews
 	// UploadTimeout is how long a signed-in person's multipart form may
 	// take to arrive (other bodies have the server's shorter deadline).
 	UploadTimeout time.Duration
@@ -139,6 +146,12 @@ func New(d Deps) *Handler {
 	secure := strings.HasPrefix(d.BaseURL, "https://")
 	if d.Sessions == nil {
 		d.Sessions = NewSessions(d.DB, secure, d.Now)
+	}
+	if d.Settings == nil {
+		d.Settings = setting.NewStore(d.DB)
+	}
+	if d.SavedViews == nil {
+		d.SavedViews = savedview.NewStore(d.DB, d.Now)
 	}
 	now := func() time.Time { return d.Now().UTC() }
 	h := &Handler{
