@@ -3,7 +3,6 @@ package web
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
@@ -588,29 +588,11 @@ func TestBusyDatabase(t *testing.T) {
 	c := e.client()
 	c.login("ada@example.org")
 	r := c.post("/tickets/new", url.Values{"subject": {"Busy"}, "body": {"x"}, "service": {"hpc"}})
-	ctx := context.Background()
-	if _, err := e.db.W.ExecContext(ctx, `PRAGMA busy_timeout = 200`); err != nil {
-		t.Fatal(err)
-	}
-	other, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
+	unlock := dbtest.LockSQLite(t, e.db, path)
+	defer unlock()
 	res := c.post(r.location+"/messages", url.Values{"body": {"while locked"}})
 	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
 		t.Errorf("reply while the database is locked: %d Retry-After %q", res.status, res.header.Get("Retry-After"))
-	}
-	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -3,6 +3,7 @@ package dbtest
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -31,4 +32,37 @@ func Open(t testing.TB, dsn string) *db.DB {
 func Engines(t *testing.T, fn func(t *testing.T, d *db.DB)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, Open(t, filepath.Join(t.TempDir(), "helpmesh.db"))) })
 	t.Run("postgres", func(t *testing.T) { fn(t, Open(t, testenv.PostgresDSN(t))) })
+}
+
+// LockSQLite makes d's writer wait at most 200 ms for a lock, then takes
+// the write lock of the SQLite file at path on a connection of its own, as
+// another process would, and returns the function that lets it go.
+func LockSQLite(t testing.TB, d *db.DB, path string) (unlock func()) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := d.W.ExecContext(ctx, `PRAGMA busy_timeout = 200`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		other.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		conn.Close()
+		other.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+		other.Close()
+	}
 }
