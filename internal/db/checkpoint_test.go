@@ -33,8 +33,12 @@ func TestCheckpointKeepsLogShort(t *testing.T) {
 					return
 				default:
 				}
+				// Short reads, as helpmesh's are: a reader that holds
+				// its snapshot for longer than restartWait (a count of
+				// the whole table on a loaded machine) keeps the log from
+				// ever starting over, by design.
 				var n int
-				if err := d.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM ckpt`).Scan(&n); err != nil && !strings.Contains(err.Error(), "no such table") {
+				if err := d.R.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM ckpt`).Scan(&n); err != nil && !strings.Contains(err.Error(), "no such table") {
 					t.Error(err)
 					return
 				}

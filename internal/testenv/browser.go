@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,14 @@ func Browser(t *testing.T) func() (context.Context, context.CancelFunc) {
 	t.Helper()
 	bin := Chromium(t)
 	return func() (context.Context, context.CancelFunc) {
+		// The profile is not in t.TempDir(): Chromium may still be writing
+		// to it when the test's own cleanup runs, which then fails on a
+		// directory that is not empty. It is removed once the browser is
+		// gone.
+		profile, err := os.MkdirTemp("", "helpmesh-chromium-")
+		if err != nil {
+			t.Fatal(err)
+		}
 		opts := []chromedp.ExecAllocatorOption{
 			chromedp.ExecPath(bin),
 			chromedp.Flag("headless", true),
@@ -30,7 +39,7 @@ func Browser(t *testing.T) func() (context.Context, context.CancelFunc) {
 			chromedp.Flag("disable-quic", true),
 			chromedp.NoFirstRun,
 			chromedp.Flag("hide-scrollbars", true),
-			chromedp.UserDataDir(t.TempDir()),
+			chromedp.UserDataDir(profile),
 			chromedp.WindowSize(1280, 900),
 		}
 		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -42,10 +51,25 @@ func Browser(t *testing.T) func() (context.Context, context.CancelFunc) {
 				go chromedp.Run(ctx, page.HandleJavaScriptDialog(false))
 			}
 		})
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cancelTimeout()
+				cancelBrowser()
+				cancelAlloc() // waits for the browser process to end
+				for range 20 {
+					if os.RemoveAll(profile) == nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+		}
+		t.Cleanup(stop)
 		if err := chromedp.Run(ctx); err != nil {
 			t.Fatalf("start chromium: %v", err)
 		}
-		return ctx, func() { cancelTimeout(); cancelBrowser(); cancelAlloc() }
+		return ctx, stop
 	}
 }
 
