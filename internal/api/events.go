@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,14 +75,6 @@ type eventDTO struct {
 	At       time.Time `json:"at"`
 	TicketID int64     `json:"ticket_id,omitempty"`
 	Data     any       `json:"data"`
-}
-
-// ticketEventData is what the feed shows of a ticket event.
-type ticketEventData struct {
-	MessageID int64           `json:"message_id,omitempty"`
-	Changes   []ticket.Change `json:"changes,omitempty"`
-	ActorID   int64           `json:"actor_id,omitempty"`
-	Source    string          `json:"source,omitempty"`
 }
 
 const (
@@ -162,7 +153,7 @@ func (a *API) visibleEvents(ctx context.Context, p *auth.Principal, evs []event.
 	}
 	out := make(map[int64]any, len(evs))
 	for _, e := range evs {
-		if e.TicketID == 0 || !strings.HasPrefix(e.Type, "ticket.") {
+		if !ticket.IsTicketEvent(e) {
 			if p.IsStaff() {
 				out[e.ID] = json.RawMessage(e.Data)
 			}
@@ -172,12 +163,12 @@ func (a *API) visibleEvents(ctx context.Context, p *auth.Principal, evs []event.
 		if !ok || e.Type == event.TicketNote && !internal {
 			continue
 		}
-		var te ticket.Event
-		if err := json.Unmarshal(e.Data, &te); err != nil {
+		d, err := ticket.PublicData(e)
+		if err != nil {
 			a.Log.Warn("an event that is not a ticket event", "event", e.ID, "err", err)
 			continue
 		}
-		out[e.ID] = ticketEventData{MessageID: te.MessageID, Changes: te.Changes, ActorID: te.ActorID, Source: string(te.Source)}
+		out[e.ID] = d
 	}
 	return out, nil
 }
