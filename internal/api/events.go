@@ -69,13 +69,6 @@ func (m followerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-type eventDTO struct {
-	ID       int64     `json:"id"`
-	Type     string    `json:"type"`
-	At       time.Time `json:"at"`
-	TicketID int64     `json:"ticket_id,omitempty"`
-	Data     any       `json:"data"`
-}
 
 const (
 	feedDefault = 100
@@ -107,7 +100,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) 
 		a.writeError(w, r, err)
 		return
 	}
-	items := []eventDTO{}
+	items := []event.Item{}
 	for scanned := 0; len(items) < limit && scanned < feedScan; {
 		evs, err := a.Events.Read(r.Context(), after, limit)
 		if err != nil {
@@ -129,7 +122,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) 
 			}
 			after = e.Position
 			if d, ok := visible[e.ID]; ok {
-				items = append(items, eventDTO{ID: e.ID, Type: e.Type, At: e.At, TicketID: e.TicketID, Data: d})
+				items = append(items, event.Item{ID: e.ID, Type: e.Type, At: e.At, TicketID: e.TicketID, Data: d})
 			}
 		}
 		if len(evs) < limit {
