@@ -69,7 +69,6 @@ func (m followerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-
 const (
 	feedDefault = 100
 	feedMax     = 500
