@@ -57,6 +57,7 @@ func Verify(secret string, h http.Header, body []byte, now time.Time) error {
 
 // Request is one request the receiver got.
 type Request struct {
+	Path   string
 	Header http.Header
 	Body   []byte
 	At     time.Time
@@ -77,7 +78,7 @@ func NewReceiver() *Receiver {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.reqs = append(r.reqs, Request{Header: req.Header.Clone(), Body: b, At: time.Now()})
+		r.reqs = append(r.reqs, Request{Path: req.URL.Path, Header: req.Header.Clone(), Body: b, At: time.Now()})
 		code := http.StatusNoContent
 		if len(r.script) > 0 {
 			code, r.script = r.script[0], r.script[1:]
