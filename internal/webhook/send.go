@@ -43,13 +43,21 @@ func (s *Store) Wake() {
 	}
 }
 
-// Run sends due deliveries until ctx ends.
+// Run sends due deliveries until ctx ends, and prunes the log of what
+// was delivered or died more than LogRetention ago.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			s.opts.Log.Warn("sending webhook deliveries", "err", err)
+		}
+		if now := s.now(); now.Sub(pruned) > time.Hour {
+			pruned = now
+			if _, err := s.Prune(ctx, now.Add(-LogRetention)); err != nil && ctx.Err() == nil {
+				s.opts.Log.Warn("pruning the webhook delivery log", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -58,6 +66,28 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// LogRetention is how long the log keeps a delivery once it was
+// delivered or died.
+const LogRetention = 30 * 24 * time.Hour
+
+// Prune deletes the deliveries made before cutoff that are no longer
+// pending, and returns how many.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		res, err := q.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1`, cutoff.UTC())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("webhook: prune the delivery log: %w", err)
+	}
+	return n, nil
 }
 
 // claimed is one delivery a worker sends.

@@ -171,8 +171,15 @@ func TestRetriesUnderOneID(t *testing.T) {
 		if got := len(f.recv.Requests()); got != 7 {
 			t.Errorf("the receiver got %d requests, want 3 + 4", got)
 		}
-		if !strings.Contains(f.recv.Requests()[3].Header.Get("webhook-id"), "_") {
-			t.Errorf("webhook-id %q", f.recv.Requests()[3].Header.Get("webhook-id"))
+		if id := f.recv.Requests()[3].Header.Get("webhook-id"); id == reqs[0].Header.Get("webhook-id") {
+			t.Errorf("two events share webhook-id %q", id)
+		}
+		// The log keeps finished deliveries until they are old.
+		if n, err := f.store.Prune(ctx, f.clock.now().Add(-webhook.LogRetention)); err != nil || n != 0 {
+			t.Errorf("Prune of nothing old = %d, %v", n, err)
+		}
+		if n, err := f.store.Prune(ctx, f.clock.now().Add(time.Second)); err != nil || n != 2 {
+			t.Errorf("Prune = %d, %v; want the delivered and the dead one", n, err)
 		}
 	})
 }
