@@ -52,7 +52,7 @@ type Deps struct {
 	Relay  bool
 	// Audit, when set, serves GET /api/v1/audit.
 	Audit AuditLog
-	// Webhooks serves /api/v1/webhooks.
+	// Webhooks, when set, serves /api/v1/webhooks.
 	Webhooks *webhook.Store
 }
 
@@ -147,11 +147,13 @@ func (a *API) routesV1() {
 	a.authed("GET /api/v1/attachments/{id}", a.getAttachment)
 	a.authed("GET /api/v1/events", a.events)
 
-	a.authed("POST /api/v1/webhooks", a.createWebhook)
-	a.authed("GET /api/v1/webhooks", a.listWebhooks)
-	a.authed("GET /api/v1/webhooks/{id}", a.getWebhook)
-	a.authed("DELETE /api/v1/webhooks/{id}", a.deleteWebhook)
-	a.authed("GET /api/v1/webhooks/{id}/deliveries", a.webhookDeliveries)
+	if a.Webhooks != nil {
+		a.authed("POST /api/v1/webhooks", a.createWebhook)
+		a.authed("GET /api/v1/webhooks", a.listWebhooks)
+		a.authed("GET /api/v1/webhooks/{id}", a.getWebhook)
+		a.authed("DELETE /api/v1/webhooks/{id}", a.deleteWebhook)
+		a.authed("GET /api/v1/webhooks/{id}/deliveries", a.webhookDeliveries)
+	}
 
 	if a.Outbox != nil {
 		a.authed("GET /api/v1/outbox", a.adminOnly("the mail outbox", a.outbox))

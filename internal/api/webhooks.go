@@ -38,6 +38,19 @@ type deliveryDTO struct {
 	CreatedAt   time.Time  `json:"created_at"`
 }
 
+// writeWebhook answers with wh, or with the error that came with it.
+func (a *API) writeWebhook(w http.ResponseWriter, r *http.Request, code int, wh *webhook.Webhook, err error) {
+	var out webhookDTO
+	if err == nil {
+		out, err = a.toWebhook(r, wh)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, code, out)
+}
+
 // toWebhook shows w, naming its unit by slug.
 func (a *API) toWebhook(r *http.Request, w *webhook.Webhook) (webhookDTO, error) {
 	d := webhookDTO{ID: w.ID, URL: w.URL, Events: w.Events, CreatedAt: w.CreatedAt, Secret: w.Secret}
@@ -76,16 +89,7 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		nw.UnitID = u.ID
 	}
 	wh, err := a.Webhooks.Create(r.Context(), p, nw)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out, err := a.toWebhook(r, wh)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, out)
+	a.writeWebhook(w, r, http.StatusCreated, wh, err)
 }
 
 // listWebhooks serves GET /api/v1/webhooks: those the caller manages.
@@ -114,16 +118,7 @@ func (a *API) getWebhook(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		return
 	}
 	wh, err := a.Webhooks.Get(r.Context(), p, id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	out, err := a.toWebhook(r, wh)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	a.writeWebhook(w, r, http.StatusOK, wh, err)
 }
 
 func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
