@@ -85,6 +85,9 @@ func New(d Deps) *API {
 	if d.Events != nil {
 		d.Registry.MustRegister(followerMetrics{d.Events, d.EventCounts, d.Log})
 	}
+	if d.Webhooks != nil {
+		d.Registry.MustRegister(webhookMetrics{d.Webhooks, d.Log})
+	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "helpmesh_tickets", Help: "Number of tickets.",

@@ -1,14 +1,41 @@
 package api
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/webhook"
 )
+
+// webhookMetrics shows in /metrics the deliveries waiting and dead.
+type webhookMetrics struct {
+	store *webhook.Store
+	log   *slog.Logger
+}
+
+var webhookDeliveries = prometheus.NewDesc("helpmesh_webhook_deliveries",
+	"Webhook deliveries by state: pending (queued or waiting for a retry) and dead (gave up; kept in the log 30 days).", []string{"state"}, nil)
+
+func (m webhookMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- webhookDeliveries }
+
+func (m webhookMetrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pending, dead, err := m.store.Counts(ctx)
+	if err != nil {
+		m.log.Warn("metrics: webhook deliveries", "err", err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(webhookDeliveries, prometheus.GaugeValue, float64(pending), "pending")
+	ch <- prometheus.MustNewConstMetric(webhookDeliveries, prometheus.GaugeValue, float64(dead), "dead")
+}
 
 type webhookDTO struct {
 	ID        int64     `json:"id"`

@@ -157,6 +157,12 @@ func TestWebhooks(t *testing.T) {
 				t.Errorf("delivery %+v", d)
 			}
 		}
+		metrics := string(in.Do(t, "GET", "/metrics", "", "", nil).Body)
+		for _, want := range []string{`helpmesh_webhook_deliveries{state="pending"} 0`, `helpmesh_webhook_deliveries{state="dead"} 0`, `helpmesh_event_follower_lag{follower="webhooks"}`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 		// The unit's admin sees and deletes their own webhook only.
 		ws, err := sam.Webhooks(ctx)
 		if err != nil || len(ws) != 1 || ws[0].ID != unitHook.ID || ws[0].Unit != "storage" || ws[0].Secret != "" {

@@ -53,3 +53,15 @@ func (s *Store) Deliveries(ctx context.Context, p *auth.Principal, id, before in
 	}
 	return ds, nil
 }
+
+// Counts returns how many deliveries are pending and how many are dead
+// (kept in the log), for /metrics.
+func (s *Store) Counts(ctx context.Context) (pending, dead int64, err error) {
+	err = s.db.Reader().QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'),
+		(SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'dead')`).Scan(&pending, &dead)
+	if err != nil {
+		return 0, 0, fmt.Errorf("webhook: count deliveries: %w", err)
+	}
+	return pending, dead, nil
+}
