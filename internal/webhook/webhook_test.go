@@ -49,6 +49,7 @@ type fixture struct {
 	clock *clock
 	log   *event.Log
 	store *webhook.Store
+	opts  webhook.Options // of store, for another process
 	recv  *webhooktest.Receiver
 	admin *auth.Principal
 }
@@ -63,15 +64,16 @@ func newFixture(t *testing.T, d *db.DB, units ticketUnits) *fixture {
 	recv := webhooktest.NewReceiver()
 	t.Cleanup(recv.Close)
 	l := event.New(d, event.Options{Now: c.now})
-	s := webhook.NewStore(d, webhook.Options{
+	opts := webhook.Options{
 		Checker: policy, Units: units, Now: c.now, MaxAttempts: 4, BackoffBase: time.Minute, BackoffMax: time.Hour,
 		Poster: outbound.Poster{Client: policy.Client(5 * time.Second)},
-	})
+	}
+	s := webhook.NewStore(d, opts)
 	s.Follow(l)
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{d: d, clock: c, log: l, store: s, recv: recv, admin: &auth.Principal{Role: auth.RoleAdmin}}
+	return &fixture{d: d, clock: c, log: l, store: s, opts: opts, recv: recv, admin: &auth.Principal{Role: auth.RoleAdmin}}
 }
 
 // emit appends a ticket event and tells it to the follower.
@@ -97,7 +99,8 @@ func (f *fixture) deliveries(t *testing.T, id int64) []webhook.Delivery {
 
 // TestRetriesUnderOneID: a receiver that fails twice, then succeeds, gets
 // the same delivery three times under one webhook-id, each signed for its
-// attempt; the log shows three attempts and the delivery; a receiver that
+// attempt, the last by another process (a restart); the log shows three
+// attempts and the delivery; a receiver that
 // always fails (or redirects) makes the delivery dead after MaxAttempts.
 func TestRetriesUnderOneID(t *testing.T) {
 	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
@@ -110,6 +113,9 @@ func TestRetriesUnderOneID(t *testing.T) {
 		f.recv.Answer(500, 503)
 		f.emit(t, ticket.Event{Kind: "created", TicketID: 7, MessageID: 70, ActorID: 3, Source: "api"})
 		for i := range 3 {
+			if i == 2 {
+				f.store = webhook.NewStore(d, f.opts) // restarted: what waits is in the database
+			}
 			if n, err := f.store.DeliverDue(ctx); err != nil || n != 1 {
 				t.Fatalf("attempt %d: DeliverDue = %d, %v", i+1, n, err)
 			}
@@ -270,6 +276,54 @@ func TestMatching(t *testing.T) {
 		}
 		if _, err := f.store.Deliveries(ctx, f.admin, notes.ID, 0, 10); !apperr.Is(err, apperr.NotFound) {
 			t.Errorf("the log of a deleted webhook: %v", err)
+		}
+	})
+}
+
+// hangingPoster never answers before its context ends, as a receiver that
+// hangs while the process shuts down.
+type hangingPoster struct{}
+
+func (hangingPoster) Post(ctx context.Context, url string, h map[string]string, body []byte) (int, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestShutdownMidSend: a delivery whose attempt a shutdown cut short is
+// not counted as a failure; once its claim expires another process sends
+// it, under the same webhook-id.
+func TestShutdownMidSend(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, ticketUnits{})
+		wh, err := f.store.Create(context.Background(), f.admin, webhook.NewWebhook{URL: f.recv.URL, Events: []string{"ticket.created"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.emit(t, ticket.Event{Kind: "created", TicketID: 9})
+		opts := f.opts
+		opts.Poster = hangingPoster{}
+		dying := webhook.NewStore(d, opts)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if _, err := dying.DeliverDue(ctx); err == nil {
+			t.Fatal("DeliverDue with a cancelled context: no error")
+		}
+		ds := f.deliveries(t, wh.ID)
+		if len(ds) != 1 || ds[0].State != "pending" || ds[0].Attempts != 0 {
+			t.Fatalf("after the shutdown: %+v", ds)
+		}
+		if n, _ := f.store.DeliverDue(context.Background()); n != 0 {
+			t.Fatal("a claimed delivery was claimed again before its claim expired")
+		}
+		f.clock.add(2 * time.Minute)
+		if n, err := f.store.DeliverDue(context.Background()); err != nil || n != 1 {
+			t.Fatalf("after the claim expired: %d, %v", n, err)
+		}
+		if ds := f.deliveries(t, wh.ID); ds[0].State != "delivered" || ds[0].Attempts != 1 {
+			t.Errorf("the log: %+v", ds[0])
+		}
+		if reqs := f.recv.Requests(); len(reqs) != 1 || reqs[0].Header.Get("webhook-id") != webhook.MessageID(wh.ID, ds[0].EventID) {
+			t.Errorf("the receiver got %d requests", len(reqs))
 		}
 	})
 }
