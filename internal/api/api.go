@@ -23,6 +23,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
+	"github.com/helpmesh/helpmesh/internal/webhook"
 )
 
 // Deps is what the API needs.
@@ -51,6 +52,8 @@ type Deps struct {
 	Relay  bool
 	// Audit, when set, serves GET /api/v1/audit.
 	Audit AuditLog
+	// Webhooks, when set, serves /api/v1/webhooks.
+	Webhooks *webhook.Store
 }
 
 // API is the REST API handler.
@@ -81,6 +84,9 @@ func New(d Deps) *API {
 	d.Registry.MustRegister(a.requests, a.latency)
 	if d.Events != nil {
 		d.Registry.MustRegister(followerMetrics{d.Events, d.EventCounts, d.Log})
+	}
+	if d.Webhooks != nil {
+		d.Registry.MustRegister(webhookMetrics{d.Webhooks, d.Log})
 	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -143,6 +149,14 @@ func (a *API) routesV1() {
 	a.authed("GET /api/v1/tickets/{id}/relations", a.listRelations)
 	a.authed("GET /api/v1/attachments/{id}", a.getAttachment)
 	a.authed("GET /api/v1/events", a.events)
+
+	if a.Webhooks != nil {
+		a.authed("POST /api/v1/webhooks", a.createWebhook)
+		a.authed("GET /api/v1/webhooks", a.listWebhooks)
+		a.authed("GET /api/v1/webhooks/{id}", a.getWebhook)
+		a.authed("DELETE /api/v1/webhooks/{id}", a.deleteWebhook)
+		a.authed("GET /api/v1/webhooks/{id}/deliveries", a.webhookDeliveries)
+	}
 
 	if a.Outbox != nil {
 		a.authed("GET /api/v1/outbox", a.adminOnly("the mail outbox", a.outbox))

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,22 +69,6 @@ func (m followerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-type eventDTO struct {
-	ID       int64     `json:"id"`
-	Type     string    `json:"type"`
-	At       time.Time `json:"at"`
-	TicketID int64     `json:"ticket_id,omitempty"`
-	Data     any       `json:"data"`
-}
-
-// ticketEventData is what the feed shows of a ticket event.
-type ticketEventData struct {
-	MessageID int64           `json:"message_id,omitempty"`
-	Changes   []ticket.Change `json:"changes,omitempty"`
-	ActorID   int64           `json:"actor_id,omitempty"`
-	Source    string          `json:"source,omitempty"`
-}
-
 const (
 	feedDefault = 100
 	feedMax     = 500
@@ -116,7 +99,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) 
 		a.writeError(w, r, err)
 		return
 	}
-	items := []eventDTO{}
+	items := []event.Item{}
 	for scanned := 0; len(items) < limit && scanned < feedScan; {
 		evs, err := a.Events.Read(r.Context(), after, limit)
 		if err != nil {
@@ -138,7 +121,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) 
 			}
 			after = e.Position
 			if d, ok := visible[e.ID]; ok {
-				items = append(items, eventDTO{ID: e.ID, Type: e.Type, At: e.At, TicketID: e.TicketID, Data: d})
+				items = append(items, event.Item{ID: e.ID, Type: e.Type, At: e.At, TicketID: e.TicketID, Data: d})
 			}
 		}
 		if len(evs) < limit {
@@ -162,7 +145,7 @@ func (a *API) visibleEvents(ctx context.Context, p *auth.Principal, evs []event.
 	}
 	out := make(map[int64]any, len(evs))
 	for _, e := range evs {
-		if e.TicketID == 0 || !strings.HasPrefix(e.Type, "ticket.") {
+		if !ticket.IsTicketEvent(e) {
 			if p.IsStaff() {
 				out[e.ID] = json.RawMessage(e.Data)
 			}
@@ -172,12 +155,12 @@ func (a *API) visibleEvents(ctx context.Context, p *auth.Principal, evs []event.
 		if !ok || e.Type == event.TicketNote && !internal {
 			continue
 		}
-		var te ticket.Event
-		if err := json.Unmarshal(e.Data, &te); err != nil {
+		d, err := ticket.PublicData(e)
+		if err != nil {
 			a.Log.Warn("an event that is not a ticket event", "event", e.ID, "err", err)
 			continue
 		}
-		out[e.ID] = ticketEventData{MessageID: te.MessageID, Changes: te.Changes, ActorID: te.ActorID, Source: string(te.Source)}
+		out[e.ID] = d
 	}
 	return out, nil
 }

@@ -27,11 +27,13 @@ import (
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
+	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 	"github.com/helpmesh/helpmesh/internal/web"
+	"github.com/helpmesh/helpmesh/internal/webhook"
 )
 
 // App is one running helpmesh instance.
@@ -55,6 +57,8 @@ type App struct {
 	Events *event.Log
 	// Live tells this process's open pages of changes.
 	Live *live.Hub
+	// Webhooks delivers events to subscribed URLs.
+	Webhooks *webhook.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -119,6 +123,9 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Live = live.NewHub(a.Tickets)
 	a.Live.Follow(a.Events)
+	if err := a.buildWebhooks(); err != nil {
+		return err
+	}
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -140,7 +147,7 @@ func (a *App) build(ctx context.Context) error {
 	a.API = api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
-		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity,
+		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks,
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 	})
@@ -150,6 +157,23 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
 	a.Handler = mux
+	return nil
+}
+
+// buildWebhooks makes the webhook store, its follower of the event stream
+// and its sender, whose requests go only where HELPMESH_OUTBOUND_ALLOW and
+// the public Internet allow.
+func (a *App) buildWebhooks() error {
+	policy, err := outbound.NewPolicy(a.Config.OutboundAllow)
+	if err != nil {
+		return err
+	}
+	a.Webhooks = webhook.NewStore(a.DB, webhook.Options{
+		Checker: policy, Units: a.Tickets, Log: a.Log,
+		Poster: outbound.Poster{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-webhooks"},
+	})
+	a.Webhooks.Follow(a.Events)
+	a.AddWorker(a.Webhooks.Run)
 	return nil
 }
 

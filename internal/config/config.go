@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/helpmesh/helpmesh/internal/outbound"
 )
 
 // Config is the whole configuration of one helpmesh process.
@@ -80,6 +82,12 @@ type Config struct {
 	// BreakGlass are local accounts that may always sign in with a password
 	// (HELPMESH_BREAK_GLASS, comma-separated emails; default admin@localhost).
 	BreakGlass []string
+
+	// OutboundAllow are the CIDR ranges (or addresses) beyond the public
+	// Internet that webhooks, chat and connectors may send to
+	// (HELPMESH_OUTBOUND_ALLOW, comma-separated); private, loopback and
+	// link-local addresses are refused otherwise.
+	OutboundAllow []string
 
 	// OIDC providers: one from HELPMESH_OIDC_*, more from
 	// HELPMESH_OIDC_PROVIDERS (a JSON list of OIDCProvider).
@@ -246,6 +254,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	}
 	c.TLSCRLs = list("HELPMESH_TLS_CRL")
 	c.TrustedProxies = list("HELPMESH_TRUSTED_PROXIES")
+	c.OutboundAllow = list("HELPMESH_OUTBOUND_ALLOW")
 	str(&c.DNHeader, "HELPMESH_DN_HEADER")
 	if v := getenv("HELPMESH_SSO_ONLY"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -377,6 +386,11 @@ func (c *Config) Validate() error {
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
 			bad("HELPMESH_TRUSTED_PROXIES", "%q is neither an IP address nor a CIDR range", p)
+		}
+	}
+	for _, p := range c.OutboundAllow {
+		if _, err := outbound.ParsePrefix(p); err != nil {
+			bad("HELPMESH_OUTBOUND_ALLOW", "%q is neither a CIDR range nor an IP address", p)
 		}
 	}
 	if len(c.TrustedProxies) > 0 && (c.DNHeader == "" || strings.ContainsAny(c.DNHeader, " :\r\n")) {

@@ -80,6 +80,7 @@ func TestValidateMessages(t *testing.T) {
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, `HELPMESH_LOG_FORMAT: "xml" is not text or json`},
 		{"tls half", func(c *Config) { c.TLSCert = "/nonexistent.pem" }, "HELPMESH_TLS_CERT/HELPMESH_TLS_KEY: set both or neither"},
 		{"proxies", func(c *Config) { c.TrustedProxies = []string{"nope"} }, `HELPMESH_TRUSTED_PROXIES: "nope"`},
+		{"outbound allow", func(c *Config) { c.OutboundAllow = []string{"127.0.0.0/8", "10.0.0.0/33"} }, `HELPMESH_OUTBOUND_ALLOW: "10.0.0.0/33" is neither`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := Default()
@@ -95,6 +96,11 @@ func TestValidateMessages(t *testing.T) {
 	cfg.LogLevel, cfg.LogFormat, cfg.HTTPAddr = "x", "y", "z"
 	if err := cfg.Validate(); err == nil || strings.Count(err.Error(), "\n") < 2 {
 		t.Errorf("all problems at once: %v", err)
+	}
+	ok := Default()
+	ok.OutboundAllow = []string{"127.0.0.0/8", "::1", "fd00::/8"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("HELPMESH_OUTBOUND_ALLOW of ranges and an address: %v", err)
 	}
 	for _, ok := range []string{"postgres://u@h/db", "postgresql://h/db", "sqlite:/tmp/x.db", ""} {
 		cfg := Default()

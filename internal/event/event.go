@@ -63,6 +63,17 @@ type Event struct {
 	Data     json.RawMessage
 }
 
+// Item is an event as shown outside helpmesh: an entry of the change feed
+// (GET /api/v1/events) and the data of a webhook delivery. Data is the
+// event's public data (for a ticket event, never a message's body).
+type Item struct {
+	ID       int64     `json:"id"`
+	Type     string    `json:"type"`
+	At       time.Time `json:"at"`
+	TicketID int64     `json:"ticket_id,omitempty"`
+	Data     any       `json:"data"`
+}
+
 // Options configures a Log.
 type Options struct {
 	Log *slog.Logger
