@@ -84,6 +84,8 @@ type ticketEventData struct {
 	Changes   []ticket.Change `json:"changes,omitempty"`
 	ActorID   int64           `json:"actor_id,omitempty"`
 	Source    string          `json:"source,omitempty"`
+	// Reminder counts the reminders of a ticket.reminder event.
+	Reminder int `json:"reminder,omitempty"`
 }
 
 const (
@@ -177,7 +179,7 @@ func (a *API) visibleEvents(ctx context.Context, p *auth.Principal, evs []event.
 			a.Log.Warn("an event that is not a ticket event", "event", e.ID, "err", err)
 			continue
 		}
-		out[e.ID] = ticketEventData{MessageID: te.MessageID, Changes: te.Changes, ActorID: te.ActorID, Source: string(te.Source)}
+		out[e.ID] = ticketEventData{MessageID: te.MessageID, Changes: te.Changes, ActorID: te.ActorID, Source: string(te.Source), Reminder: te.Reminder}
 	}
 	return out, nil
 }
