@@ -179,8 +179,24 @@ func testTimersOnce(t *testing.T, dsn string) {
 		t.Errorf("a scan after all is done: %+v", got)
 	}
 
+	// Nobody but the timer acts as the timer does.
+	other := open(ticket.WaitingForReply)
+	seen := ticket.Timed{ID: other, UnitID: ops.ID, Status: ticket.WaitingForReply, Since: clk.Now()}
+	if ok, err := s.Remind(ctx, adm, seen, 1); ok || err == nil || !strings.Contains(err.Error(), "may not send reminders") {
+		t.Errorf("an administrator sends a reminder: %v %v", ok, err)
+	}
+	if ok, err := s.Expire(ctx, adm, ticket.Timed{ID: solved, Status: ticket.Closed}, ticket.Closed); ok || err != nil {
+		t.Errorf("expire a ticket that is not as seen: %v %v", ok, err)
+	}
+	if _, err := s.Update(ctx, adm, other, ticket.Update{Status: new(ticket.Solved)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, adm, other, ticket.Update{Status: new(ticket.Closed)}); err == nil || !strings.Contains(err.Error(), "only the lifecycle timer closes") {
+		t.Errorf("an administrator closes: %v", err)
+	}
+
 	var did []string
-	for _, id := range []int64{solved, waiting, verified} {
+	for _, id := range []int64{solved, waiting, verified, other} {
 		hs, err := s.History(ctx, adm, id)
 		if err != nil {
 			t.Fatal(err)

@@ -98,16 +98,25 @@ func (s *Store) still(ctx context.Context, q db.Querier, seen Timed) (bool, erro
 	return Status(status) == seen.Status && since.Valid && since.V.Equal(seen.Since) && reminders == seen.Reminders, nil
 }
 
-// Expire moves ticket seen to status to for the lifecycle timer p (auth.Timer),
-// through UpdateTx, if it is still as seen; it tells whether it did.
-func (s *Store) Expire(ctx context.Context, p *auth.Principal, seen Timed, to Status) (bool, error) {
-	done := false
+// whileStill runs fn in a transaction if ticket seen is still as the scan
+// saw it (still), and tells whether it ran.
+func (s *Store) whileStill(ctx context.Context, seen Timed, fn func(q db.Querier) error) (bool, error) {
+	ran := false
 	err := s.db.Tx(ctx, func(q db.Querier) error {
 		ok, err := s.still(ctx, q, seen)
 		if err != nil || !ok {
 			return err
 		}
-		done = true
+		ran = true
+		return fn(q)
+	})
+	return ran && err == nil, err
+}
+
+// Expire moves ticket seen to status to for the lifecycle timer p (auth.Timer),
+// through UpdateTx, if it is still as seen; it tells whether it did.
+func (s *Store) Expire(ctx context.Context, p *auth.Principal, seen Timed, to Status) (bool, error) {
+	done, err := s.whileStill(ctx, seen, func(q db.Querier) error {
 		return s.UpdateTx(ctx, q, p, seen.ID, Update{Status: &to, Source: FromSystem})
 	})
 	if err != nil {
@@ -128,13 +137,7 @@ func (s *Store) Remind(ctx context.Context, p *auth.Principal, seen Timed, n int
 	if seen.Status != WaitingForReply || n <= seen.Reminders {
 		return false, apperr.New(apperr.Conflict, "ticket %d: reminder %d does not follow %d reminders while %s", seen.ID, n, seen.Reminders, seen.Status)
 	}
-	done := false
-	err := s.db.Tx(ctx, func(q db.Querier) error {
-		ok, err := s.still(ctx, q, seen)
-		if err != nil || !ok {
-			return err
-		}
-		done = true
+	done, err := s.whileStill(ctx, seen, func(q db.Querier) error {
 		if _, err := q.ExecContext(ctx, `UPDATE tickets SET reminders_sent = $1 WHERE id = $2`, n, seen.ID); err != nil {
 			return err
 		}
