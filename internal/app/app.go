@@ -25,6 +25,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/lifecycle"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/outbound"
@@ -59,6 +60,8 @@ type App struct {
 	Live *live.Hub
 	// Webhooks delivers events to subscribed URLs.
 	Webhooks *webhook.Store
+	// Timers run the ticket lifecycle: auto-close, reminders, unsolved.
+	Timers *lifecycle.Timers
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -115,6 +118,13 @@ func (a *App) build(ctx context.Context) error {
 	a.Events = event.New(a.DB, event.Options{Log: a.Log})
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
+	lc := a.Config.Lifecycle
+	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, Interval: lc.TimerInterval, Log: a.Log,
+		Policy: lifecycle.Policy{CloseAfter: lc.CloseAfter, Reminders: lc.WaitingReminders, Unsolved: lc.WaitingUnsolved}})
+	if err != nil {
+		return err
+	}
+	a.AddWorker(a.Timers.Run)
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}

@@ -115,6 +115,9 @@ func (p *Principal) IsPerson() bool {
 	return p != nil && (p.actor() == ActorUser || p.actor() == ActorMail)
 }
 
+// IsTimer tells whether p is the lifecycle timers (Timer).
+func (p *Principal) IsTimer() bool { return p != nil && p.actor() == ActorTimer }
+
 // readsAll tells whether p is an actor that reads every ticket without
 // working any (timers, helpmesh itself).
 func (p *Principal) readsAll() bool {

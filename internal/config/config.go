@@ -92,6 +92,10 @@ type Config struct {
 	// OIDC providers: one from HELPMESH_OIDC_*, more from
 	// HELPMESH_OIDC_PROVIDERS (a JSON list of OIDCProvider).
 	OIDC []OIDCProvider
+
+	// Lifecycle is the working-time calendar and the ticket lifecycle
+	// timers (HELPMESH_CALENDAR, HELPMESH_CLOSE_AFTER, ...).
+	Lifecycle Lifecycle
 }
 
 // OIDCProvider is one OpenID Connect provider users can sign in with.
@@ -136,6 +140,7 @@ func Default() Config {
 		UploadTimeout:    5 * time.Minute,
 		DNHeader:         "X-SSL-Client-S-DN",
 		BreakGlass:       []string{"admin@localhost"},
+		Lifecycle:        defaultLifecycle(),
 	}
 }
 
@@ -205,6 +210,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		// A smaller request limit lowers the default upload limit with it.
 		c.MaxUploadBytes = c.MaxBodyBytes
 	}
+	errs = append(errs, c.Lifecycle.load(getenv)...)
 	if v := getenv("HELPMESH_SHUTDOWN_GRACE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -396,6 +402,7 @@ func (c *Config) Validate() error {
 	if len(c.TrustedProxies) > 0 && (c.DNHeader == "" || strings.ContainsAny(c.DNHeader, " :\r\n")) {
 		bad("HELPMESH_DN_HEADER", "%q is not a header name", c.DNHeader)
 	}
+	c.Lifecycle.validate(bad)
 	seen := map[string]bool{}
 	for i, p := range c.OIDC {
 		name := fmt.Sprintf("OIDC provider %d", i+1)

@@ -38,6 +38,7 @@ const (
 	KindStatus    = string(notify.Status)    // a status change
 	KindAssigned  = string(notify.Assigned)  // to the unit a ticket moved to, or its new assignee
 	KindEscalated = string(notify.Escalated) // to the ticket handler team
+	KindReminder  = string(notify.Reminder)  // to the requester of a ticket waiting for their reply
 	KindBounce    = "bounce"                 // a refusal of inbound mail (IMAP)
 )
 
@@ -72,6 +73,8 @@ type tmplData struct {
 	Subject       string
 	// MovedTo and AssignedTo name the unit and person a ticket went to.
 	MovedTo, AssignedTo string
+	// Reminder counts the reminders of a ticket waiting for a reply.
+	Reminder int
 }
 
 // compose renders m into a complete RFC 5322 message with Message-ID mid.
@@ -429,7 +432,7 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 	}
 	subject := fmt.Sprintf("[%s #%d] %s", g.opts.Tag, t.ID, t.Subject)
 	data := tmplData{Ticket: t, URL: g.opts.BaseURL + "/tickets/" + fmt.Sprint(t.ID), Tag: g.opts.Tag, Unit: unitName,
-		MovedTo: d.MovedTo, AssignedTo: d.AssignedTo}
+		MovedTo: d.MovedTo, AssignedTo: d.AssignedTo, Reminder: d.Reminder}
 	if msg != nil {
 		data.Body = msg.Body
 		data.Author = msg.Author.Name

@@ -15,7 +15,9 @@
 //   - a move to another unit: that unit, by the rule of a new ticket but
 //     without the assignee; a move to the ticket handler team is an
 //     escalation, told to the team;
-//   - a new assignee: the assignee.
+//   - a new assignee: the assignee;
+//   - a reminder of the lifecycle timers: the requester of the ticket
+//     waiting for their reply.
 //
 // The person who made the change, our own addresses, and the author of a
 // message are never told of it.
@@ -50,6 +52,7 @@ const (
 	Status    Kind = "status"     // a status change
 	Assigned  Kind = "assigned"   // moved to a unit or assigned to a person
 	Escalated Kind = "escalated"  // moved to the ticket handler team
+	Reminder  Kind = "reminder"   // the ticket waits for its requester's reply
 )
 
 // Role is why a recipient is told.
@@ -100,7 +103,10 @@ type Decision struct {
 	// AssignedTo the name (else the address) of the person it assigned it
 	// to; "" when it did not.
 	MovedTo, AssignedTo string
-	Notices             []Notice
+	// Reminder counts the reminders of a ticket.reminder event, this one
+	// included.
+	Reminder int
+	Notices  []Notice
 }
 
 // Tickets is what notify reads of tickets.
@@ -191,6 +197,11 @@ func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, erro
 	switch d.Type {
 	case event.TicketCreated:
 		n.created(d, home, automatic)
+	case event.TicketReminder:
+		d.Reminder = ev.Reminder
+		if t.Status == ticket.WaitingForReply {
+			n.recipients(d, Reminder).add(t.Requester.Email, t.Requester.Name, Requester)
+		}
 	case event.TicketMessage, event.TicketNote:
 		if d.Message == nil || automatic {
 			break

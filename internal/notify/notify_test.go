@@ -109,6 +109,9 @@ func newWorld(t *testing.T) (*world, *Notifier) {
 			// 102: moved to the ticket handler team.
 			102: {ID: 102, Subject: "Who?", Status: ticket.Assigned, UnitID: 3, Unit: "tht",
 				Requester: ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}},
+			// 103: waiting for its requester's reply, one watcher.
+			103: {ID: 103, Subject: "Which VM?", Status: ticket.WaitingForReply, UnitID: 1, Unit: "support",
+				Requester: ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}, WatcherList: []string{"wat@ext.example"}},
 		},
 		messages: map[int64]*ticket.Message{
 			500: {ID: 500, TicketID: 100, Author: ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}, Body: "help", MailID: "m500@ext.example"},
@@ -200,6 +203,11 @@ func TestDecide(t *testing.T) {
 			ticket.Event{Kind: "changed", TicketID: 101, ActorID: 11, Changes: []ticket.Change{
 				{Field: "status", Old: "new", New: "assigned"}, {Field: "unit_id", Old: "1", New: "2"}, {Field: "assignee_id", Old: "0", New: "13"}}}, event.TicketAssigned,
 			[]string{"status requester req@ext.example", "assigned unit_address net-list@lists.example", "assigned assignee nat@net.example"}},
+		{"a reminder of the timer: the requester only",
+			ticket.Event{Kind: "reminder", TicketID: 103, Reminder: 2, Source: ticket.FromSystem}, event.TicketReminder,
+			[]string{"reminder requester req@ext.example"}},
+		{"a reminder for a ticket answered since: nobody",
+			ticket.Event{Kind: "reminder", TicketID: 100, Reminder: 1, Source: ticket.FromSystem}, event.TicketReminder, nil},
 		{"a watcher added: nobody",
 			ticket.Event{Kind: "changed", TicketID: 100, ActorID: 10, Changes: []ticket.Change{{Field: "watchers", New: "x@ext.example"}}}, event.TicketUpdated, nil},
 	}
@@ -211,6 +219,9 @@ func TestDecide(t *testing.T) {
 			}
 			if d.Type != c.typ {
 				t.Errorf("type %s, want %s", d.Type, c.typ)
+			}
+			if d.Reminder != c.ev.Reminder {
+				t.Errorf("reminder %d, want %d", d.Reminder, c.ev.Reminder)
 			}
 			if got := told(d); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("told\n  %q\nwant\n  %q", got, c.want)

@@ -16,6 +16,8 @@ type PublicEvent struct {
 	Changes   []Change `json:"changes,omitempty"`
 	ActorID   int64    `json:"actor_id,omitempty"`
 	Source    string   `json:"source,omitempty"`
+	// Reminder counts the reminders of a ticket.reminder event.
+	Reminder int `json:"reminder,omitempty"`
 }
 
 // IsTicketEvent tells whether e is about a ticket.
@@ -33,5 +35,5 @@ func PublicData(e event.Event) (any, error) {
 	if err := json.Unmarshal(e.Data, &te); err != nil {
 		return nil, fmt.Errorf("ticket: event %d is not a ticket event: %w", e.ID, err)
 	}
-	return PublicEvent{MessageID: te.MessageID, Changes: te.Changes, ActorID: te.ActorID, Source: string(te.Source)}, nil
+	return PublicEvent{MessageID: te.MessageID, Changes: te.Changes, ActorID: te.ActorID, Source: string(te.Source), Reminder: te.Reminder}, nil
 }

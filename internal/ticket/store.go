@@ -22,13 +22,16 @@ import (
 // transaction that made the change, so a listener that enqueues a durable
 // job loses nothing on a crash.
 type Event struct {
-	Kind      string // created, message, changed
+	Kind      string // created, message, changed, reminder
 	TicketID  int64
 	MessageID int64 // for created and message
 	Internal  bool  // the message is an internal note
 	Changes   []Change
-	ActorID   int64
-	Source    Source
+	// Reminder counts the reminders to the requester of a ticket waiting
+	// for their reply, this one included (for reminder).
+	Reminder int `json:",omitempty"`
+	ActorID  int64
+	Source   Source
 
 	// Ticket and Message, when set, are the ticket as the change left it
 	// and the message it added, for listeners in this process that would
@@ -50,6 +53,8 @@ func (ev Event) Type() string {
 			return event.TicketNote
 		}
 		return event.TicketMessage
+	case "reminder":
+		return event.TicketReminder
 	}
 	typ := event.TicketUpdated
 	for _, c := range ev.Changes {

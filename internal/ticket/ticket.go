@@ -44,7 +44,9 @@ func (s Status) Open() bool {
 // Frozen tells whether a ticket in status s accepts no more changes.
 func (s Status) Frozen() bool { return s == Verified || s == Closed }
 
-// transitions lists, for each status, the statuses it may move to.
+// transitions lists, for each status, the statuses people and peers may
+// move it to. Closed is not among them: only the lifecycle timer closes
+// (timerMoves).
 var transitions = map[Status][]Status{
 	New:             {Assigned, InProgress, WaitingForReply, OnHold, Solved, Unsolved},
 	Assigned:        {InProgress, WaitingForReply, OnHold, Solved, Unsolved},
@@ -52,12 +54,23 @@ var transitions = map[Status][]Status{
 	WaitingForReply: {InProgress, OnHold, Solved, Unsolved},
 	OnHold:          {InProgress, WaitingForReply, Solved, Unsolved},
 	Reopened:        {Assigned, InProgress, WaitingForReply, OnHold, Solved, Unsolved},
-	Solved:          {Reopened, Verified, Closed},
-	Unsolved:        {Reopened, Verified, Closed},
+	Solved:          {Reopened, Verified},
+	Unsolved:        {Reopened, Verified},
 }
 
-// CanMove tells whether the workflow allows from -> to.
+// timerMoves are the lifecycle timer's moves: it closes solved and
+// unsolved tickets, and gives up on tickets waiting for a reply.
+var timerMoves = map[Status][]Status{
+	Solved:          {Closed},
+	Unsolved:        {Closed},
+	WaitingForReply: {Unsolved},
+}
+
+// CanMove tells whether the workflow allows people and peers from -> to.
 func CanMove(from, to Status) bool { return slices.Contains(transitions[from], to) }
+
+// TimerCanMove tells whether the lifecycle timer may move from -> to.
+func TimerCanMove(from, to Status) bool { return slices.Contains(timerMoves[from], to) }
 
 // Next lists the statuses a ticket in s may move to.
 func Next(s Status) []Status { return slices.Clone(transitions[s]) }

@@ -14,8 +14,8 @@ func TestCanMove(t *testing.T) {
 		WaitingForReply: {InProgress, OnHold, Solved, Unsolved},
 		OnHold:          {InProgress, WaitingForReply, Solved, Unsolved},
 		Reopened:        {Assigned, InProgress, WaitingForReply, OnHold, Solved, Unsolved},
-		Solved:          {Reopened, Verified, Closed},
-		Unsolved:        {Reopened, Verified, Closed},
+		Solved:          {Reopened, Verified},
+		Unsolved:        {Reopened, Verified},
 		Verified:        nil,
 		Closed:          nil,
 	}
@@ -30,6 +30,12 @@ func TestCanMove(t *testing.T) {
 		}
 		if got := Next(from); !slices.Equal(got, allowed[from]) {
 			t.Errorf("Next(%s) = %v", from, got)
+		}
+		for _, to := range Statuses {
+			want := (from == Solved || from == Unsolved) && to == Closed || from == WaitingForReply && to == Unsolved
+			if TimerCanMove(from, to) != want {
+				t.Errorf("TimerCanMove(%s, %s) = %v", from, to, !want)
+			}
 		}
 		if from.Frozen() != (from == Verified || from == Closed) {
 			t.Errorf("%s.Frozen()", from)

@@ -160,7 +160,11 @@ func (s *Store) plan(ctx context.Context, q db.Querier, p *auth.Principal, t *Ti
 
 	status := t.Status
 	if u.Status != nil && *u.Status != t.Status {
-		if !CanMove(t.Status, *u.Status) {
+		switch {
+		case p.IsTimer() && TimerCanMove(t.Status, *u.Status):
+		case *u.Status == Closed:
+			return nil, apperr.Field("status", "only the lifecycle timer closes a ticket, once it has been solved or unsolved for HELPMESH_CLOSE_AFTER (allowed: %v)", Next(t.Status))
+		case !CanMove(t.Status, *u.Status):
 			return nil, apperr.Field("status", "a ticket cannot move from %s to %s (allowed: %v)", t.Status, *u.Status, Next(t.Status))
 		}
 		if *u.Status == Verified && p.UserID != t.Requester.ID {
@@ -226,6 +230,10 @@ func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *T
 			}
 			if st := Status(c.New); st != Verified && st != Closed {
 				sets = append(sets, "solved_at = "+a.add(solved))
+			}
+			if Status(c.New) == WaitingForReply {
+				// The lifecycle timers count from here (timers.go).
+				sets = append(sets, "waiting_since = "+a.add(now), "reminders_sent = 0")
 			}
 		}
 		old, nw, err := s.readable(ctx, q, c)
