@@ -69,6 +69,9 @@ func (s *Store) Setup(ctx context.Context, token string, nu NewUser) (*User, err
 	if err := s.CheckSetupToken(ctx, token); err != nil {
 		return nil, err
 	}
+	if nu.Password == "" {
+		return nil, apperr.Field("password", "is required: the first administrator signs in with it")
+	}
 	nu.Role = auth.RoleAdmin
 	v, err := s.check(ctx, nu) // hashes the password outside the transaction
 	if err != nil {
