@@ -281,7 +281,10 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 		v.More = "/admin/users?after=" + url.QueryEscape(strconv.FormatInt(us[len(us)-1].ID, 10))
 	}
 	if form != nil {
-		v.Form, v.Errors = form, errs
+		v.Form = form
+	}
+	if errs != nil {
+		v.Errors = errs
 	}
 	h.render(w, r, status, "admin_users", v)
 }
