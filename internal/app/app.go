@@ -201,7 +201,9 @@ func (a *App) bootstrap(ctx context.Context) error {
 }
 
 // setupURL logs, when no user exists yet, the one-time address where the
-// first administrator is created: <base URL>/setup/<token>.
+// first administrator is created: <base URL>/setup/<token>. It is a
+// warning, so that it shows at every log level but error: nobody can sign
+// in until someone opens it.
 func (a *App) setupURL(ctx context.Context) error {
 	token, err := a.Users.NewSetupToken(ctx)
 	if err != nil {
@@ -219,7 +221,7 @@ func (a *App) setupURL(ctx context.Context) error {
 		}
 	}
 	url := strings.TrimRight(base, "/") + "/setup/" + token
-	a.Log.Info("no user exists yet: open this address once to create the first administrator", "setup_url", url)
+	a.Log.Warn("no user exists yet: open this address once to create the first administrator", "setup_url", url)
 	return nil
 }
 
