@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
-	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -20,15 +20,7 @@ import (
 // helpmesh serve on an empty data directory.
 func newEmptyEnv(t *testing.T, dsn string) *env {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := dbtest.Open(t, dsn)
 	e := &env{t: t, db: d, users: user.NewStore(d), units: unit.NewStore(d), tickets: ticket.NewStore(d, ticket.Options{}), mail: &fakeMailer{}}
 	e.h = New(Deps{DB: d, Users: e.users, Units: e.units, Tickets: e.tickets, InstanceName: "Test Helpdesk"})
 	e.srv = httptest.NewServer(e.h)
