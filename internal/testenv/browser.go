@@ -19,6 +19,7 @@ func Browser(t *testing.T) func() (context.Context, context.CancelFunc) {
 	t.Helper()
 	bin := Chromium(t)
 	return func() (context.Context, context.CancelFunc) {
+		profile := browserProfile(t)
 		opts := []chromedp.ExecAllocatorOption{
 			chromedp.ExecPath(bin),
 			chromedp.Flag("headless", true),
@@ -30,7 +31,7 @@ func Browser(t *testing.T) func() (context.Context, context.CancelFunc) {
 			chromedp.Flag("disable-quic", true),
 			chromedp.NoFirstRun,
 			chromedp.Flag("hide-scrollbars", true),
-			chromedp.UserDataDir(t.TempDir()),
+			chromedp.UserDataDir(profile),
 			chromedp.WindowSize(1280, 900),
 		}
 		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -47,6 +48,28 @@ func Browser(t *testing.T) func() (context.Context, context.CancelFunc) {
 		}
 		return ctx, func() { cancelTimeout(); cancelBrowser(); cancelAlloc() }
 	}
+}
+
+// browserProfile makes a profile directory for one Chromium, removed when
+// the test ends. It is not a t.TempDir: Chromium's helper processes may
+// still write into it for a moment after the browser was stopped, which
+// made the test fail ("directory not empty"); the removal is retried.
+func browserProfile(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "helpmesh-chromium-")
+	if err != nil {
+		t.Fatalf("testenv: browser profile: %v", err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("testenv: could not remove the browser profile %s: %v", dir, err)
+	})
+	return dir
 }
 
 // Screenshot saves a full-page PNG screenshot as dir/name.png in the test
