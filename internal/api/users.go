@@ -179,6 +179,10 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		role := auth.Role(*req.Role)
 		c.Role = &role
 	}
+	if err := user.CheckOwnChange(p.UserID, id, c); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	u, err := a.Users.Update(r.Context(), id, c)
 	if err != nil {
 		a.writeError(w, r, err)

@@ -144,6 +144,13 @@ func TestUpdateUser(t *testing.T) {
 		if got := call(t, bobc, "PATCH", "/api/v1/users/999999", client.UserUpdate{Name: ptr("x")}, nil); got != 403 {
 			t.Errorf("a user changes an unknown user: status %d, want 403", got)
 		}
+		me, err := in.Admin.Me(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Admin.UpdateUser(ctx, me.ID, client.UserUpdate{Disabled: ptr(true)}); client.StatusOf(err) != 400 {
+			t.Errorf("an administrator disables themselves: %v, want 400", err)
+		}
 		if u, err := in.Admin.UpdateUser(ctx, ann.ID, client.UserUpdate{}); err != nil || u.Name != "Ann Example" {
 			t.Errorf("an empty change: %+v, %v", u, err)
 		}

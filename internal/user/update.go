@@ -89,6 +89,15 @@ func checkChange(c Change) (Change, error) {
 	return c, nil
 }
 
+// CheckOwnChange refuses a change by user actorID to their own account
+// (id) that would lock them out: disabling themselves.
+func CheckOwnChange(actorID, id int64, c Change) error {
+	if actorID == id && c.Disabled != nil && *c.Disabled {
+		return apperr.Field("disabled", "you cannot disable your own account; ask another administrator")
+	}
+	return nil
+}
+
 // Update applies c to user id in one transaction and returns the user as
 // it is now. Disabling a user revokes every API token of theirs in the
 // same transaction and drops the cached principals, so that their tokens
@@ -109,26 +118,17 @@ func (s *Store) Update(ctx context.Context, id int64, c Change) (*User, error) {
 }
 
 func (s *Store) updateTx(ctx context.Context, q db.Querier, id int64, c Change) error {
-	u, err := s.GetTx(ctx, q, id)
+	// Each field is set in the statement itself (COALESCE keeps what is not
+	// given), so that concurrent changes of different fields both hold.
+	role := (*string)(c.Role)
+	now := s.now()
+	res, err := q.ExecContext(ctx, `UPDATE users SET name = COALESCE($1, name), role = COALESCE($2, role), team = COALESCE($3, team),
+		disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $6`, c.Name, role, c.Team, c.Disabled, now, id)
 	if err != nil {
 		return err
 	}
-	if c.Name != nil {
-		u.Name = *c.Name
-	}
-	if c.Role != nil {
-		u.Role = *c.Role
-	}
-	if c.Team != nil {
-		u.Team = *c.Team
-	}
-	if c.Disabled != nil {
-		u.Disabled = *c.Disabled
-	}
-	now := s.now()
-	if _, err := q.ExecContext(ctx, `UPDATE users SET name = $1, role = $2, team = $3, disabled = $4, updated_at = $5 WHERE id = $6`,
-		u.Name, string(u.Role), u.Team, u.Disabled, now, id); err != nil {
-		return err
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "no such user")
 	}
 	if c.Disabled != nil && *c.Disabled {
 		if _, err := q.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, now, id); err != nil {

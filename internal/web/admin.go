@@ -333,7 +333,11 @@ func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, c user.Chan
 		h.errorPage(w, r, http.StatusNotFound, "No such user.")
 		return
 	}
-	u, err := h.d.Users.Update(r.Context(), id, c)
+	err = user.CheckOwnChange(principal(r).UserID, id, c)
+	var u *user.User
+	if err == nil {
+		u, err = h.d.Users.Update(r.Context(), id, c)
+	}
 	if err != nil {
 		if field, msg, ok := errField(err); ok {
 			h.renderUsers(w, r, http.StatusUnprocessableEntity, nil, map[string]string{"edit": fmt.Sprintf("User %d: %s: %s", id, field, msg)})

@@ -52,6 +52,9 @@ func TestAdminEditsUsers(t *testing.T) {
 		if r := admin.post(path+"/disabled", url.Values{"disabled": {"maybe"}}); r.status != http.StatusUnprocessableEntity {
 			t.Errorf("disabled=maybe: status %d", r.status)
 		}
+		if r := admin.post(fmt.Sprintf("/admin/users/%d/disabled", e.admin.ID), url.Values{"disabled": {"1"}}); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("an administrator disables themselves: status %d", r.status)
+		}
 		if r := admin.post(path, url.Values{"name": {"Ada Lovelace"}, "role": {"user"}, "team": {""}}); r.status != http.StatusSeeOther {
 			t.Fatalf("edit back: %d", r.status)
 		}
