@@ -129,8 +129,19 @@ type User struct {
 	Name           string    `json:"name"`
 	Role           string    `json:"role"`
 	Team           string    `json:"team,omitempty"`
+	Disabled       bool      `json:"disabled,omitempty"`
 	CertificateDNs []string  `json:"certificate_dns,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
+}
+
+// UserUpdate is a change to a user (administrators only); nil fields stay
+// as they are.
+type UserUpdate struct {
+	Name           *string   `json:"name,omitempty"`
+	Role           *string   `json:"role,omitempty"`
+	Team           *string   `json:"team,omitempty"`
+	Disabled       *bool     `json:"disabled,omitempty"`
+	CertificateDNs *[]string `json:"certificate_dns,omitempty"`
 }
 
 // Me is the caller with their units.
@@ -379,6 +390,12 @@ func (c *Client) Me(ctx context.Context) (*Me, error) {
 func (c *Client) CreateUser(ctx context.Context, u NewUser) (*User, error) {
 	var out User
 	return &out, c.Do(ctx, "POST", "/api/v1/users", u, &out)
+}
+
+// UpdateUser changes user id.
+func (c *Client) UpdateUser(ctx context.Context, userID int64, u UserUpdate) (*User, error) {
+	var out User
+	return &out, c.Do(ctx, "PATCH", "/api/v1/users/"+id(userID), u, &out)
 }
 
 // CreateToken creates an API token for user id.

@@ -66,7 +66,15 @@ type server struct {
 	url    string
 	token  string
 	stderr *bytes.Buffer
+	logW   *lockedWriter // writes stderr
 	done   chan error
+}
+
+// log returns what the process wrote to stderr so far.
+func (s *server) log() string {
+	s.logW.mu.Lock()
+	defer s.logW.mu.Unlock()
+	return s.stderr.String()
 }
 
 // startProcess runs `helpmesh serve` on a free loopback port with dataDir
@@ -83,7 +91,8 @@ func startProcess(t *testing.T, dataDir, dsn, token string) *server {
 	cmd.Env = append(os.Environ(), "HELPMESH_DATA="+dataDir, "HELPMESH_DB="+dsn, "HELPMESH_HTTP="+addr,
 		"HELPMESH_BOOTSTRAP_TOKEN="+token, "HELPMESH_LOG_LEVEL=warn", "HELPMESH_SHUTDOWN_GRACE=20s")
 	s := &server{t: t, cmd: cmd, url: "http://" + addr, token: token, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: s.stderr}
+	s.logW = &lockedWriter{w: s.stderr}
+	cmd.Stderr = s.logW
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +103,7 @@ func startProcess(t *testing.T, dataDir, dsn, token string) *server {
 			<-s.done
 		}
 		if t.Failed() {
-			t.Logf("server stderr:\n%s", s.stderr.String())
+			t.Logf("server stderr:\n%s", s.log())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)

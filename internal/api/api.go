@@ -54,6 +54,15 @@ type Deps struct {
 	Audit AuditLog
 	// Webhooks, when set, serves /api/v1/webhooks.
 	Webhooks *webhook.Store
+	// Sessions, when set, ends the browser sessions of a user who is
+	// disabled.
+	Sessions SessionEnder
+}
+
+// SessionEnder signs a user out of every browser; the web's session store
+// implements it.
+type SessionEnder interface {
+	EndAll(ctx context.Context, userID int64) error
 }
 
 // API is the REST API handler.
@@ -119,6 +128,7 @@ func (a *API) routesV1() {
 	a.authed("POST /api/v1/users", a.createUser)
 	a.authed("GET /api/v1/users", a.listUsers)
 	a.authed("GET /api/v1/users/{id}", a.getUser)
+	a.authed("PATCH /api/v1/users/{id}", a.updateUser)
 	a.authed("POST /api/v1/users/{id}/tokens", a.createToken)
 	a.authed("GET /api/v1/users/{id}/tokens", a.listTokens)
 	a.authed("DELETE /api/v1/users/{id}/tokens/{tid}", a.revokeToken)

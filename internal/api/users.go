@@ -15,6 +15,7 @@ type userDTO struct {
 	Name           string    `json:"name"`
 	Role           string    `json:"role"`
 	Team           string    `json:"team,omitempty"`
+	Disabled       bool      `json:"disabled"`
 	CertificateDNs []string  `json:"certificate_dns"`
 	CreatedAt      time.Time `json:"created_at"`
 }
@@ -24,7 +25,7 @@ func toUser(u *user.User) userDTO {
 	if dns == nil {
 		dns = []string{}
 	}
-	return userDTO{ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), Team: u.Team, CertificateDNs: dns, CreatedAt: u.CreatedAt}
+	return userDTO{ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), Team: u.Team, Disabled: u.Disabled, CertificateDNs: dns, CreatedAt: u.CreatedAt}
 }
 
 type meUnitDTO struct {
@@ -143,6 +144,55 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, toUser(u))
+}
+
+type updateUserReq struct {
+	Name           *string   `json:"name"`
+	Role           *string   `json:"role"`
+	Team           *string   `json:"team"`
+	Disabled       *bool     `json:"disabled"`
+	CertificateDNs *[]string `json:"certificate_dns"`
+}
+
+// updateUser is PATCH /api/v1/users/{id}, for administrators. Disabling
+// a user revokes their tokens (user.Store.Update) and ends their browser
+// sessions.
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	if !p.CanManageUsers() {
+		a.writeError(w, r, forbidden("only administrators may change users"))
+		return
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req updateUserReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c := user.Change{Name: req.Name, Team: req.Team, Disabled: req.Disabled, CertificateDNs: req.CertificateDNs}
+	if req.Role != nil {
+		role := auth.Role(*req.Role)
+		c.Role = &role
+	}
+	if err := user.CheckOwnChange(p.UserID, id, c); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.Users.Update(r.Context(), id, c)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if u.Disabled && a.Sessions != nil {
+		if err := a.Sessions.EndAll(r.Context(), u.ID); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, toUser(u))
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,7 +158,7 @@ func (a *App) build(ctx context.Context) error {
 	a.API = api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
-		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks,
+		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(),
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 	})
@@ -210,7 +211,7 @@ func (a *App) emit(ctx context.Context, q db.Querier, ev ticket.Event) error {
 // set and no user exists yet.
 func (a *App) bootstrap(ctx context.Context) error {
 	if a.Config.BootstrapToken == "" {
-		return nil
+		return a.setupURL(ctx)
 	}
 	n, err := a.Users.Count(ctx)
 	if err != nil {
@@ -230,6 +231,31 @@ func (a *App) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	a.Log.Info("created administrator admin@localhost with the bootstrap token")
+	return nil
+}
+
+// setupURL logs, when no user exists yet, the one-time address where the
+// first administrator is created: <base URL>/setup/<token>. It is a
+// warning, so that it shows at every log level but error: nobody can sign
+// in until someone opens it.
+func (a *App) setupURL(ctx context.Context) error {
+	token, err := a.Users.NewSetupToken(ctx)
+	if err != nil {
+		return fmt.Errorf("first-run setup: %w", err)
+	}
+	if token == "" {
+		return nil
+	}
+	base := a.Config.PublicURL()
+	if a.Config.BaseURL == "" {
+		// Listening on every interface (":8080", "0.0.0.0:8080"): this
+		// machine answers as localhost.
+		if host, port, err := net.SplitHostPort(a.Config.HTTPAddr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+			base = "http://" + net.JoinHostPort("localhost", port)
+		}
+	}
+	url := strings.TrimRight(base, "/") + "/setup/" + token
+	a.Log.Warn("no user exists yet: open this address once to create the first administrator", "setup_url", url)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
@@ -162,6 +163,44 @@ func TestApplyInstanceRole(t *testing.T) {
 		ch, err = ids.Apply(ctx, uid, "oidc:egi", nil)
 		if err != nil || len(ch) != 1 || ch[0].Action != "revoke" || roleOf() != auth.RoleUser {
 			t.Fatalf("revoke: %+v %v, role %q", ch, err, roleOf())
+		}
+	})
+}
+
+// TestLinkRefusesDisabledUsers: a user an administrator disabled cannot
+// sign in by single sign-on, whether the identity is linked already or
+// would be linked by its verified email; enabled again, they can.
+func TestLinkRefusesDisabledUsers(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		users, units := user.NewStore(d), unit.NewStore(d)
+		ids := identity.NewStore(d, users, units, nil)
+		linked := identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s1", Email: "ann@example.org", EmailVerified: true, Name: "Ann"}
+		uid, _, err := ids.Link(ctx, linked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, err := users.Create(ctx, user.NewUser{Email: "bob@example.org", Name: "Bob"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byEmail := identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s2", Email: "bob@example.org", EmailVerified: true, Name: "Bob"}
+		disabled, enabled := true, false
+		for _, id := range []int64{uid, bob.ID} {
+			if _, err := users.Update(ctx, id, user.Change{Disabled: &disabled}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, e := range []identity.External{linked, byEmail} {
+			if _, _, err := ids.Link(ctx, e); !apperr.Is(err, apperr.Unauthorized) {
+				t.Errorf("a disabled user signs in as %s: %v, want Unauthorized", e.Subject, err)
+			}
+		}
+		if _, err := users.Update(ctx, uid, user.Change{Disabled: &enabled}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := ids.Link(ctx, linked); err != nil || got != uid {
+			t.Errorf("enabled again: %d, %v", got, err)
 		}
 	})
 }

@@ -31,6 +31,7 @@ func TestCreatePathsValidateAlike(t *testing.T) {
 			{NewUser{Email: "ann@example.org", Name: "\xff"}, "name"},
 			{NewUser{Email: "ann@example.org", Name: "Ann", Role: "root"}, "role"},
 			{NewUser{Email: "ann@example.org", Name: "Ann", Team: "vo\nx"}, "team"},
+			{NewUser{Email: "ann@example.org", Name: "Ann", Team: "VO Atlas"}, "team"},
 			{NewUser{Email: "ann@example.org", Name: "Ann", CertificateDNs: []string{"CN=x\nO=y"}}, "certificate_dns"},
 		} {
 			_, errCreate := s.Create(ctx, c.nu)

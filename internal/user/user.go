@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -167,8 +166,8 @@ func (s *Store) check(ctx context.Context, nu NewUser) (*validUser, error) {
 	if err := checkRole(nu.Role); err != nil {
 		return nil, err
 	}
-	if len(nu.Team) > 200 || !utf8.ValidString(nu.Team) || strings.ContainsAny(nu.Team, "\r\n\x00") {
-		return nil, apperr.Field("team", "must be one line of at most 200 characters")
+	if err := checkTeam(nu.Team); err != nil {
+		return nil, err
 	}
 	hash := ""
 	if nu.Password != "" {
@@ -176,15 +175,9 @@ func (s *Store) check(ctx context.Context, nu NewUser) (*validUser, error) {
 			return nil, err
 		}
 	}
-	dns := make([]string, 0, len(nu.CertificateDNs))
-	for _, dn := range nu.CertificateDNs {
-		dn, err := auth.CanonicalDN(dn)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(dns, dn) {
-			dns = append(dns, dn)
-		}
+	dns, err := canonicalDNs(nu.CertificateDNs)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	u := &User{Email: email, Name: name, Role: nu.Role, Team: nu.Team, HasPassword: hash != "", CertificateDNs: dns, CreatedAt: now, UpdatedAt: now}

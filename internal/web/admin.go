@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -280,7 +281,10 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 		v.More = "/admin/users?after=" + url.QueryEscape(strconv.FormatInt(us[len(us)-1].ID, 10))
 	}
 	if form != nil {
-		v.Form, v.Errors = form, errs
+		v.Form = form
+	}
+	if errs != nil {
+		v.Errors = errs
 	}
 	h.render(w, r, status, "admin_users", v)
 }
@@ -299,6 +303,59 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	h.redirect(w, r, "/admin/users", "saved")
 }
+
+// editUser saves the name, role and team of a user.
+func (h *Handler) editUser(w http.ResponseWriter, r *http.Request) {
+	f := formMap(r, "name", "role", "team")
+	role := auth.Role(f["role"])
+	h.changeUser(w, r, user.Change{Name: ptr(f["name"]), Role: &role, Team: ptr(f["team"])})
+}
+
+// setUserDisabled disables (disabled=1) or enables (disabled=0) a user.
+func (h *Handler) setUserDisabled(w http.ResponseWriter, r *http.Request) {
+	var disabled bool
+	switch r.PostFormValue("disabled") {
+	case "1":
+		disabled = true
+	case "0":
+	default:
+		h.renderUsers(w, r, http.StatusUnprocessableEntity, nil, map[string]string{"form": "Choose to disable or to enable the user."})
+		return
+	}
+	h.changeUser(w, r, user.Change{Disabled: &disabled})
+}
+
+// changeUser applies c to the user {id}; disabling them also ends their
+// browser sessions (their tokens are revoked by the change itself).
+func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, c user.Change) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.errorPage(w, r, http.StatusNotFound, "No such user.")
+		return
+	}
+	err = user.CheckOwnChange(principal(r).UserID, id, c)
+	var u *user.User
+	if err == nil {
+		u, err = h.d.Users.Update(r.Context(), id, c)
+	}
+	if err != nil {
+		if field, msg, ok := errField(err); ok {
+			h.renderUsers(w, r, http.StatusUnprocessableEntity, nil, map[string]string{"edit": fmt.Sprintf("User %d: %s: %s", id, field, msg)})
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	if u.Disabled {
+		if err := h.sessions.EndAll(r.Context(), u.ID); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	h.redirect(w, r, "/admin/users", "saved")
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func (h *Handler) setUserPassword(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

@@ -257,7 +257,7 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "This sign-in link was used already or has expired. Ask for a new one.")
 		return
 	}
-	if err := h.sessions.Start(w, r, uid, "link"); err != nil {
+	if err := h.startActive(w, r, uid, "link"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -288,6 +288,10 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "This reset link was used already or has expired. Ask for a new one.")
 		return
 	}
+	if _, err := h.d.Users.Principal(ctx, uid); err != nil { // disabled after the link was mailed
+		h.fail(w, r, err)
+		return
+	}
 	if err := h.d.Users.SetPassword(ctx, uid, pw); err != nil {
 		h.fail(w, r, err)
 		return
@@ -307,4 +311,13 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, "/", "password")
+}
+
+// startActive signs user uid in with a mailed link, unless they were
+// disabled after it was sent (Unauthorized).
+func (h *Handler) startActive(w http.ResponseWriter, r *http.Request, uid int64, via string) error {
+	if _, err := h.d.Users.Principal(r.Context(), uid); err != nil {
+		return err
+	}
+	return h.sessions.Start(w, r, uid, via)
 }

@@ -280,6 +280,7 @@ var flashes = map[string]string{
 	"linksent": "If an account exists for that address, a mail with a link is on its way. The link works once, for 30 minutes.",
 	"password": "Your password was changed and you are signed in.",
 	"saved":    "Saved.",
+	"setup":    "You are the administrator. Create support units, services and users here.",
 	"bulk":     "The selected tickets were updated.",
 }
 

@@ -210,6 +210,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /password/forgot", h.breakGlassOnly(h.forgot))
 	m.HandleFunc("GET /password/reset/{token}", h.resetPage)
 	m.HandleFunc("POST /password/reset/{token}", h.reset)
+	m.HandleFunc("GET /setup/{token}", h.setupPage)
+	m.HandleFunc("POST /setup/{token}", h.setup)
 
 	m.HandleFunc("GET /{$}", h.signedIn(h.home))
 	m.HandleFunc("GET /tickets", h.signedIn(h.myTickets))
@@ -244,6 +246,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /admin/services/{slug}", h.admin(h.updateService))
 	m.HandleFunc("GET /admin/users", h.admin(h.adminUsers))
 	m.HandleFunc("POST /admin/users", h.admin(h.createUser))
+	m.HandleFunc("POST /admin/users/{id}", h.admin(h.editUser))
+	m.HandleFunc("POST /admin/users/{id}/disabled", h.admin(h.setUserDisabled))
 	m.HandleFunc("POST /admin/users/{id}/password", h.admin(h.setUserPassword))
 	m.HandleFunc("GET /admin/outbox", h.admin(h.adminOutbox))
 	m.HandleFunc("GET /admin/events", h.admin(h.adminEvents))
