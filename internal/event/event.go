@@ -94,9 +94,14 @@ type Log struct {
 	sql  dialect
 	opts Options
 
-	mu        sync.Mutex
-	followers []*follower
-	armed     atomic.Bool
+	mu         sync.Mutex
+	followers  []*follower
+	armed      atomic.Bool
+	sequencing sync.Mutex // PostgreSQL: held by the one sequence call of this process
+	// sequencer is set while Run's sequencer numbers the events
+	// (PostgreSQL): Append wakes it, and it wakes the followers.
+	sequencer atomic.Bool
+	seqKick   chan struct{}
 }
 
 // New returns the stream of d.
@@ -113,7 +118,7 @@ func New(d *db.DB, opts Options) *Log {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Log{db: d, sql: dialectOf(d), opts: opts}
+	return &Log{db: d, sql: dialectOf(d), opts: opts, seqKick: make(chan struct{}, 1)}
 }
 
 func (l *Log) now() time.Time { return l.opts.Now().UTC() }
@@ -140,6 +145,13 @@ func (l *Log) Append(ctx context.Context, q db.Querier, typ string, ticketID int
 	if l.armed.CompareAndSwap(false, true) {
 		time.AfterFunc(kickDelay, func() {
 			l.armed.Store(false)
+			if l.sequencer.Load() {
+				select {
+				case l.seqKick <- struct{}{}:
+				default:
+				}
+				return
+			}
 			l.Wake()
 		})
 	}
@@ -159,10 +171,18 @@ func (l *Log) Wake() {
 }
 
 // Read returns up to limit events after position pos, in order.
+// It numbers what has committed first, so that a reader sees its own
+// changes (on PostgreSQL, where events are numbered after they commit).
 func (l *Log) Read(ctx context.Context, pos int64, limit int) ([]Event, error) {
 	if _, err := l.sequence(ctx); err != nil {
 		return nil, err
 	}
+	return l.read(ctx, pos, limit)
+}
+
+// read is Read without numbering: Run's followers read what its
+// sequencer has numbered, and are woken when it has numbered more.
+func (l *Log) read(ctx context.Context, pos int64, limit int) ([]Event, error) {
 	rows, err := l.db.Reader().QueryContext(ctx, l.sql.read(limit), pos)
 	if err != nil {
 		return nil, fmt.Errorf("event: read: %w", err)

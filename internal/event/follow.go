@@ -79,6 +79,11 @@ func (l *Log) Run(ctx context.Context) error {
 	fs := append([]*follower(nil), l.followers...)
 	l.mu.Unlock()
 	var wg sync.WaitGroup
+	if !l.sql.sequential {
+		l.sequencer.Store(true)
+		defer l.sequencer.Store(false)
+		wg.Go(func() { l.sequenceLoop(ctx) })
+	}
 	for _, f := range fs {
 		wg.Go(func() { l.follow(ctx, f) })
 	}
@@ -99,6 +104,42 @@ func (l *Log) Run(ctx context.Context) error {
 	wg.Wait()
 	return ctx.Err()
 }
+
+// sequenceLoop numbers the events as they commit (PostgreSQL), soon after
+// an Append of this process and at every poll for other processes', and
+// wakes the followers when it has numbered some.
+func (l *Log) sequenceLoop(ctx context.Context) {
+	poll := time.NewTicker(l.opts.Poll)
+	defer poll.Stop()
+	for {
+		for {
+			n, err := l.sequence(ctx)
+			if err != nil && ctx.Err() == nil {
+				l.opts.Log.Warn("numbering events", "err", err)
+			}
+			if err != nil || n < sequenceBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.seqKick:
+		case <-poll.C:
+		}
+		// Let a few changes gather: numbering is one transaction for
+		// all of them.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sequenceGather):
+		}
+	}
+}
+
+// sequenceGather is how long the sequencer lets events gather after a
+// wake before it numbers them.
+const sequenceGather = 40 * time.Millisecond
 
 // Start registers the followers: a durable one gets its row if it has
 // none, a local one starts after the newest event. Call it before the
@@ -235,7 +276,11 @@ func (l *Log) Step(ctx context.Context, name string) (int, error) {
 	f.mu.Lock()
 	pos := f.pos
 	f.mu.Unlock()
-	evs, err := l.Read(ctx, pos, f.opts.Batch)
+	read := l.Read
+	if l.sequencer.Load() {
+		read = l.read
+	}
+	evs, err := read(ctx, pos, f.opts.Batch)
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
@@ -246,10 +291,10 @@ func (l *Log) Step(ctx context.Context, name string) (int, error) {
 	last := evs[len(evs)-1].Position
 	if f.opts.Local {
 		if commit != nil {
-			err = l.db.Tx(ctx, func(q db.Querier) error { return commit(ctx, q) })
+			err = l.lightTx(ctx, func(q db.Querier) error { return commit(ctx, q) })
 		}
 	} else {
-		err = l.db.Tx(ctx, func(q db.Querier) error {
+		err = l.lightTx(ctx, func(q db.Querier) error {
 			res, err := q.ExecContext(ctx, `UPDATE event_followers SET position = $1, told = told + $2,
 				failures = 0, last_error = '', retry_at = NULL, seen_at = $3
 				WHERE name = $4 AND position = $5`,

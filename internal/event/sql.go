@@ -57,12 +57,24 @@ func (l *Log) sequence(ctx context.Context) (int64, error) {
 	if l.sql.sequential {
 		return 0, nil
 	}
+	// One sequencer per process at a time: a reader that finds it busy
+	// waits for it, then numbers what has committed since.
+	l.sequencing.Lock()
+	n, err := l.sequenceLocked(ctx)
+	l.sequencing.Unlock()
+	if n > 0 {
+		l.Wake()
+	}
+	return n, err
+}
+
+func (l *Log) sequenceLocked(ctx context.Context) (int64, error) {
 	var waiting bool
 	if err := l.db.Reader().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE seq IS NULL)`).Scan(&waiting); err != nil || !waiting {
 		return 0, wrap("sequence", err)
 	}
 	var n int64
-	err := l.db.Tx(ctx, func(q db.Querier) error {
+	err := l.lightTx(ctx, func(q db.Querier) error {
 		var last int64
 		if err := q.QueryRowContext(ctx, `SELECT last FROM event_seq FOR UPDATE`).Scan(&last); err != nil {
 			return err
@@ -80,6 +92,25 @@ func (l *Log) sequence(ctx context.Context) (int64, error) {
 		return err
 	})
 	return n, wrap("sequence", err)
+}
+
+// lightTx runs fn in a transaction that need not wait for the disk on
+// PostgreSQL (synchronous_commit off): what the followers write (their
+// positions with what a batch caused, the seq numbers) can be derived
+// again from the events, which are durable. A crash may lose the last
+// fraction of a second of it, and then the batch is told again, as one:
+// the position and the effects commit together. A later durable commit
+// (a change, which writes an event) flushes the log with it, so no
+// follower's effect outlives a lost seq number.
+func (l *Log) lightTx(ctx context.Context, fn func(q db.Querier) error) error {
+	return l.db.Tx(ctx, func(q db.Querier) error {
+		if !l.sql.sequential {
+			if _, err := q.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+		}
+		return fn(q)
+	})
 }
 
 func wrap(what string, err error) error {

@@ -241,8 +241,20 @@ func (s *snapshots) drop(key uint64, v eventSnap) {
 // stored (its savepoint is rolled back), becomes a notify job instead.
 func (g *Gateway) record(ctx context.Context, q db.Querier, evs []*pendingEvent) error {
 	wake := g.opts.Relay != "" // sends may have been queued
+	// The whole batch at once, as a rule; when that fails, event by event,
+	// so that only the mails that cannot be stored go to the job queue.
+	whole := db.Savepoint(ctx, q, func() error {
+		for _, e := range evs {
+			if e.err == nil {
+				if err := g.storeAll(ctx, q, e.mails); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 	for _, e := range evs {
-		if e.err == nil {
+		if e.err == nil && whole != nil {
 			e.err = db.Savepoint(ctx, q, func() error { return g.storeAll(ctx, q, e.mails) })
 		}
 		if e.err == nil {
