@@ -31,10 +31,10 @@ type Event struct {
 	// for their reply, this one included (for reminder).
 	Reminder int `json:",omitempty"`
 	// Level and Reason are those of a user escalation (for escalated).
-	Level    int    `json:",omitempty"`
-	Reason   string `json:",omitempty"`
-	ActorID  int64
-	Source   Source
+	Level   int    `json:",omitempty"`
+	Reason  string `json:",omitempty"`
+	ActorID int64
+	Source  Source
 
 	// Ticket and Message, when set, are the ticket as the change left it
 	// and the message it added, for listeners in this process that would
