@@ -276,6 +276,7 @@ var flashes = map[string]string{
 	"unwatch":  "The watcher was removed.",
 	"verified": "Thank you: the ticket is verified and closed for good.",
 	"reopened": "The ticket is reopened; the support unit will look at it again.",
+	"escalated": "The ticket was escalated; those of its new level were told.",
 	"signout":  "You are signed out.",
 	"linksent": "If an account exists for that address, a mail with a link is on its way. The link works once, for 30 minutes.",
 	"password": "Your password was changed and you are signed in.",
