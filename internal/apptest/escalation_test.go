@@ -150,3 +150,40 @@ func TestUserEscalation(t *testing.T) {
 		}
 	})
 }
+
+// TestTeamEscalation: a member of the requester's team escalates a team
+// ticket of that team; a user ticket of a teammate they do not see (404).
+func TestTeamEscalation(t *testing.T) {
+	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
+		in := apptest.Start(t, e)
+		ctx := context.Background()
+		in.NewUnit(t, "storage", false)
+		in.NewService(t, "object-store", "storage")
+		member := func(email string) *client.Client {
+			u, err := in.Admin.CreateUser(ctx, client.NewUser{Email: email, Name: email, Role: "user", Team: "atlas"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := in.Admin.CreateToken(ctx, u.ID, client.NewToken{Name: "apptest"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return in.Client(tok.Token)
+		}
+		ann, tim := member("ann@atlas.example"), member("tim@atlas.example")
+		teamTk, err := ann.CreateTicket(ctx, client.NewTicket{Subject: "Our jobs fail", Body: "x", Service: "object-store", Kind: "team"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tim.Escalate(ctx, teamTk.ID, "the whole team waits"); err != nil || got.EscalationLevel != 1 {
+			t.Errorf("a teammate escalates a team ticket: %v %v", got, err)
+		}
+		userTk, err := ann.CreateTicket(ctx, client.NewTicket{Subject: "My job fails", Body: "y", Service: "object-store"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tim.Escalate(ctx, userTk.ID, "hers is mine"); client.StatusOf(err) != 404 {
+			t.Errorf("a teammate escalates a user ticket: %v, want 404", err)
+		}
+	})
+}
