@@ -232,6 +232,8 @@ type Ticket struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	SolvedAt  *time.Time `json:"solved_at"`
+	// EscalationLevel counts the user escalations, 0 to 3 (Escalate).
+	EscalationLevel int `json:"escalation_level"`
 }
 
 // NewTicket is what opening a ticket takes.
@@ -461,6 +463,14 @@ func (c *Client) Tickets(ctx context.Context, o ListOptions) (*TicketPage, error
 func (c *Client) UpdateTicket(ctx context.Context, ticketID int64, u TicketUpdate) (*Ticket, error) {
 	var out Ticket
 	return &out, c.Do(ctx, "PATCH", "/api/v1/tickets/"+id(ticketID), u.body(), &out)
+}
+
+// Escalate raises a ticket's user escalation level by one (GGUS: 1 the
+// unit is reminded, 2 the ticket handler team too, 3 the administrators
+// too), giving the reason, and returns the ticket as escalated.
+func (c *Client) Escalate(ctx context.Context, ticketID int64, reason string) (*Ticket, error) {
+	var out Ticket
+	return &out, c.Do(ctx, "POST", "/api/v1/tickets/"+id(ticketID)+"/escalate", map[string]string{"reason": reason}, &out)
 }
 
 // Reply adds a public reply; Note adds an internal note.

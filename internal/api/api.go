@@ -153,6 +153,7 @@ func (a *API) routesV1() {
 	a.authed("POST /api/v1/tickets/{id}/messages", a.addMessage)
 	a.authed("GET /api/v1/tickets/{id}/messages", a.listMessages)
 	a.authed("GET /api/v1/tickets/{id}/history", a.history)
+	a.authed("POST /api/v1/tickets/{id}/escalate", a.escalateTicket)
 	a.authed("POST /api/v1/tickets/{id}/watchers", a.addWatcher)
 	a.authed("DELETE /api/v1/tickets/{id}/watchers/{email}", a.removeWatcher)
 	a.authed("POST /api/v1/tickets/{id}/relations", a.addRelation)

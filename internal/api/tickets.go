@@ -43,6 +43,8 @@ type ticketDTO struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	SolvedAt  *time.Time `json:"solved_at"`
+	// EscalationLevel counts the user escalations, 0 to 3.
+	EscalationLevel int `json:"escalation_level"`
 }
 
 func strOrNil(s string) *string {
@@ -56,7 +58,8 @@ func toTicket(t *ticket.Ticket) ticketDTO {
 	d := ticketDTO{ID: t.ID, Subject: t.Subject, Status: string(t.Status), Priority: string(t.Priority), Type: string(t.Type),
 		Kind: string(t.Kind), Service: strOrNil(t.Service), Unit: strOrNil(t.Unit),
 		Requester: personDTO{ID: t.Requester.ID, Email: t.Requester.Email, Name: t.Requester.Name},
-		Watchers:  t.WatcherList, Source: string(t.Source), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, SolvedAt: t.SolvedAt}
+		Watchers:  t.WatcherList, Source: string(t.Source), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, SolvedAt: t.SolvedAt,
+		EscalationLevel: t.EscalationLevel}
 	if t.Assignee != nil {
 		d.Assignee = &personDTO{ID: t.Assignee.ID, Email: t.Assignee.Email, Name: t.Assignee.Name}
 	}
@@ -654,6 +657,34 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 
 type watcherReq struct {
 	Email string `json:"email"`
+}
+
+type escalateReq struct {
+	Reason string `json:"reason"`
+}
+
+// escalateTicket is a GGUS user escalation: the level rises by one
+// (DESIGN.md "Routing").
+func (a *API) escalateTicket(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req escalateReq
+	if err := decode(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	t, err := a.Tickets.Escalate(r.Context(), p, id, req.Reason, ticket.FromAPI)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	// An escalation is recorded (201, as every POST that adds): the
+	// answer is the ticket as escalated.
+	w.Header().Set("Location", "/api/v1/tickets/"+strconv.FormatInt(t.ID, 10))
+	writeJSON(w, http.StatusCreated, toTicket(t))
 }
 
 func (a *API) addWatcher(w http.ResponseWriter, r *http.Request, p *auth.Principal) {

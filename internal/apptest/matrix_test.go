@@ -103,7 +103,7 @@ func expect(ok bool, yes, no int) int {
 }
 
 // TestAuthorisationMatrix checks every role against read, list, search,
-// update, reply, internal note, messages, history and attachment download,
+// update, reply, internal note, escalation, messages, history and attachment download,
 // with exact status codes, on both engines.
 func TestAuthorisationMatrix(t *testing.T) {
 	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
@@ -198,6 +198,19 @@ func TestAuthorisationMatrix(t *testing.T) {
 				_, err = cl.Note(ctx, id, "note from "+role)
 				if got, want := client.StatusOf(err), expect(works(role), 0, expect(sees(role), 403, 404)); got != want {
 					t.Errorf("internal note: status %d (%v), want %d", got, err, want)
+				}
+				// escalate (a ticket of its own each, as levels stop at 3):
+				// the requester and the staff; a watcher sees but may not
+				esc, err := c.clients[rRequester].CreateTicket(ctx, client.NewTicket{Subject: "Escalate me", Body: "b", Service: "svc"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.clients[rRequester].AddWatcher(ctx, esc.ID, "watcher@example.org"); err != nil {
+					t.Fatal(err)
+				}
+				_, err = cl.Escalate(ctx, esc.ID, "escalated by "+role)
+				if got, want := client.StatusOf(err), expect(role == rRequester || works(role), 0, expect(sees(role), 403, 404)); got != want {
+					t.Errorf("escalate: status %d (%v), want %d", got, err, want)
 				}
 				// unit settings: the unit's admins rename it; only
 				// administrators change its mail addresses

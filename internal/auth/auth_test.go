@@ -133,3 +133,36 @@ func TestPasswords(t *testing.T) {
 		}
 	}
 }
+
+// TestCanEscalate: the requester, the team of a team ticket and the
+// unit's staff escalate; a watcher, the team of a user ticket and the
+// actors that are not people do not.
+func TestCanEscalate(t *testing.T) {
+	team := TicketFacts{ID: 1, RequesterID: 10, UnitID: 5, Kind: "team", Team: "atlas"}
+	user := team
+	user.Kind = "user"
+	watched := user
+	watched.Watcher = true
+	cases := []struct {
+		name string
+		p    *Principal
+		t    TicketFacts
+		want bool
+	}{
+		{"requester", &Principal{UserID: 10}, user, true},
+		{"teammate, team ticket", &Principal{UserID: 11, Team: "atlas"}, team, true},
+		{"teammate, user ticket", &Principal{UserID: 11, Team: "atlas"}, user, false},
+		{"other team", &Principal{UserID: 11, Team: "cms"}, team, false},
+		{"watcher", &Principal{UserID: 12}, watched, false},
+		{"unit staff", &Principal{UserID: 13, Units: map[int64]UnitRole{5: UnitMember}}, user, true},
+		{"other unit", &Principal{UserID: 13, Units: map[int64]UnitRole{6: UnitMember}}, user, false},
+		{"handler", &Principal{UserID: 14, Handler: true}, user, true},
+		{"admin", &Principal{UserID: 15, Role: RoleAdmin}, user, true},
+		{"nobody", nil, user, false},
+	}
+	for _, c := range cases {
+		if got := c.p.CanEscalate(c.t); got != c.want {
+			t.Errorf("%s: CanEscalate %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -144,3 +144,16 @@ func (p *Principal) CanWorkTicket(t TicketFacts) bool {
 // CanSeeInternal tells whether p sees a ticket's internal notes: those who
 // may add them (CanNote), and the actors that read every ticket.
 func (p *Principal) CanSeeInternal(t TicketFacts) bool { return p.CanNote(t) || p.readsAll() }
+
+// CanEscalate tells whether p may escalate a ticket (GGUS user
+// escalation): its requester, a member of its team for team tickets, or
+// the staff of its unit; people only.
+func (p *Principal) CanEscalate(t TicketFacts) bool {
+	switch {
+	case p == nil || !p.IsPerson():
+		return false
+	case t.RequesterID == p.UserID, p.StaffOf(t.UnitID):
+		return true
+	}
+	return t.Kind == "team" && t.Team != "" && t.Team == p.Team
+}

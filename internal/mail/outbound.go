@@ -39,7 +39,10 @@ const (
 	KindAssigned  = string(notify.Assigned)  // to the unit a ticket moved to, or its new assignee
 	KindEscalated = string(notify.Escalated) // to the ticket handler team
 	KindReminder  = string(notify.Reminder)  // to the requester of a ticket waiting for their reply
-	KindBounce    = "bounce"                 // a refusal of inbound mail (IMAP)
+	// KindEscalatedByUser is a user escalation, to the unit, the ticket
+	// handler team and the administrators by level.
+	KindEscalatedByUser = string(notify.EscalatedByUser)
+	KindBounce          = "bounce" // a refusal of inbound mail (IMAP)
 )
 
 // outMail is one mail to compose.
@@ -75,6 +78,8 @@ type tmplData struct {
 	MovedTo, AssignedTo string
 	// Reminder counts the reminders of a ticket waiting for a reply.
 	Reminder int
+	// Level is the level of a user escalation (its reason is Reason).
+	Level int
 }
 
 // compose renders m into a complete RFC 5322 message with Message-ID mid.
@@ -470,6 +475,9 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 		case notify.Status:
 			// The name only: no staff member's address to the requester side.
 			m.Data.Old, m.Data.New, m.Data.Author = n.Change.Old, n.Change.New, d.Actor.Name
+		case notify.EscalatedByUser:
+			// The reason given, never a message: no internal note leaks.
+			m.Data.Author, m.Data.Body, m.Data.Reason, m.Data.Level = d.Actor.Name, "", d.Reason, d.Level
 		case notify.Assigned, notify.Escalated:
 			m.Data.Author = d.Actor.Name
 			m.Data.Body = ""

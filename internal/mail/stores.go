@@ -39,6 +39,7 @@ type Units interface {
 // Users is what the gateway needs of users.
 type Users interface {
 	notify.Users
+	notify.Admins
 	GetByEmail(ctx context.Context, email string) (*user.User, error)
 	EnsureTx(ctx context.Context, q db.Querier, email, name string) (u *user.User, created bool, err error)
 }

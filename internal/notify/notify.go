@@ -17,7 +17,10 @@
 //     escalation, told to the team;
 //   - a new assignee: the assignee;
 //   - a reminder of the lifecycle timers: the requester of the ticket
-//     waiting for their reply.
+//     waiting for their reply;
+//   - a user escalation (GGUS): level 1 the unit (its list, else its
+//     members), level 2 the ticket handler team too, level 3 the
+//     administrators too.
 //
 // The person who made the change, our own addresses, and the author of a
 // message are never told of it.
@@ -53,6 +56,8 @@ const (
 	Assigned  Kind = "assigned"   // moved to a unit or assigned to a person
 	Escalated Kind = "escalated"  // moved to the ticket handler team
 	Reminder  Kind = "reminder"   // the ticket waits for its requester's reply
+	// EscalatedByUser is a user escalation (GGUS levels 1-3).
+	EscalatedByUser Kind = "escalated_by_user"
 )
 
 // Role is why a recipient is told.
@@ -66,6 +71,8 @@ const (
 	UnitMember  Role = "unit_member"
 	Assignee    Role = "assignee"
 	HandlerTeam Role = "handler_team" // the ticket handler team's list or members
+	// Administrator is a user with the role admin (user escalation level 3).
+	Administrator Role = "administrator"
 	// AlarmContact is a service's emergency address (alarm tickets; not
 	// decided here yet).
 	AlarmContact Role = "alarm_contact"
@@ -106,7 +113,10 @@ type Decision struct {
 	// Reminder counts the reminders of a ticket.reminder event, this one
 	// included.
 	Reminder int
-	Notices  []Notice
+	// Level and Reason are those of a user escalation (ticket.escalated).
+	Level   int
+	Reason  string
+	Notices []Notice
 }
 
 // Tickets is what notify reads of tickets.
@@ -128,11 +138,28 @@ type Users interface {
 	Principal(ctx context.Context, id int64) (*auth.Principal, error)
 }
 
+// HandlerFinder finds the ticket handler team (the unit store).
+type HandlerFinder interface {
+	// Handler returns the team's unit, or a NotFound error when there is
+	// none.
+	Handler(ctx context.Context) (*unit.Unit, error)
+}
+
+// Admins lists the administrators (the user store).
+type Admins interface {
+	// Admins returns the enabled users with the role admin.
+	Admins(ctx context.Context) ([]*user.User, error)
+}
+
 // Options configure a Notifier. Tickets, Units and Users are required.
 type Options struct {
 	Tickets Tickets
 	Units   Units
 	Users   Users
+	// Handler and Admins are who user escalations of levels 2 and 3 tell
+	// beyond the unit; without them those levels tell the unit only.
+	Handler HandlerFinder
+	Admins  Admins
 	// Internal tells whether addr is one of the helpdesk's own addresses
 	// (its mail domain): it is never told, and a unit address that is
 	// internal is no list, so the unit's members are told instead.
@@ -201,6 +228,10 @@ func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, erro
 		d.Reminder = ev.Reminder
 		if t.Status == ticket.WaitingForReply {
 			n.recipients(d, Reminder).add(t.Requester.Email, t.Requester.Name, Requester)
+		}
+	case event.TicketEscalated:
+		if err := n.escalated(ctx, d, home, ev); err != nil {
+			return nil, err
 		}
 	case event.TicketMessage, event.TicketNote:
 		if d.Message == nil || automatic {
@@ -358,6 +389,40 @@ func (n *Notifier) changed(ctx context.Context, d *Decision, changes []ticket.Ch
 				d.AssignedTo = p.Email
 			}
 			n.recipients(d, Assigned, d.Actor.Email).add(p.Email, p.Name, Assignee)
+		}
+	}
+	return nil
+}
+
+// escalated: a user escalation reminds the unit (level 1), then the
+// ticket handler team too (2), then the administrators too (3).
+func (n *Notifier) escalated(ctx context.Context, d *Decision, home *unitInfo, ev ticket.Event) error {
+	d.Level, d.Reason = ev.Level, ev.Reason
+	r := n.recipients(d, EscalatedByUser, d.Actor.Email)
+	if home != nil {
+		n.unitRule(r, home, UnitAddress, UnitMember)
+	}
+	if ev.Level >= 2 && n.opts.Handler != nil {
+		h, err := n.opts.Handler.Handler(ctx)
+		switch {
+		case apperr.Is(err, apperr.NotFound):
+		case err != nil:
+			return fmt.Errorf("notify: ticket handler team: %w", err)
+		default:
+			team, err := n.unit(ctx, h.ID)
+			if err != nil {
+				return err
+			}
+			n.unitRule(r, team, HandlerTeam, HandlerTeam)
+		}
+	}
+	if ev.Level >= 3 && n.opts.Admins != nil {
+		admins, err := n.opts.Admins.Admins(ctx)
+		if err != nil {
+			return fmt.Errorf("notify: administrators: %w", err)
+		}
+		for _, a := range admins {
+			r.add(a.Email, a.Name, Administrator)
 		}
 	}
 	return nil

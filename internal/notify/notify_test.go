@@ -269,3 +269,53 @@ func TestDecisionFacts(t *testing.T) {
 		t.Errorf("move to a unit gone: %+v, %v", d, err)
 	}
 }
+
+type escalationDirectory struct{}
+
+func (escalationDirectory) Handler(context.Context) (*unit.Unit, error) { return units[3], nil }
+
+func (escalationDirectory) Admins(context.Context) ([]*user.User, error) {
+	return []*user.User{{ID: 15, Email: "root@uni.example", Name: "Root"}, users[11]}, nil
+}
+
+// TestDecideUserEscalation: level 1 tells the unit, 2 the ticket handler
+// team too, 3 the administrators too; never the one who escalated.
+func TestDecideUserEscalation(t *testing.T) {
+	w, _ := newWorld(t)
+	n, err := New(Options{Tickets: w, Units: w, Users: userStore{w}, Handler: escalationDirectory{}, Admins: escalationDirectory{},
+		Internal: func(addr string) bool { return strings.HasSuffix(addr, "@hm.test") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		ticket, actor int64
+		level         int
+		want          []string
+	}{
+		{100, 10, 1, []string{"escalated_by_user unit_member ann@uni.example", "escalated_by_user unit_member bob@uni.example"}},
+		{100, 10, 2, []string{"escalated_by_user unit_member ann@uni.example", "escalated_by_user unit_member bob@uni.example",
+			"escalated_by_user handler_team hal@uni.example"}},
+		{100, 10, 3, []string{"escalated_by_user unit_member ann@uni.example", "escalated_by_user unit_member bob@uni.example",
+			"escalated_by_user handler_team hal@uni.example", "escalated_by_user administrator root@uni.example"}},
+		// An outside list stands for its unit; the member who escalated is not told.
+		{101, 10, 1, []string{"escalated_by_user unit_address net-list@lists.example"}},
+		{100, 11, 3, []string{"escalated_by_user unit_member bob@uni.example",
+			"escalated_by_user handler_team hal@uni.example", "escalated_by_user administrator root@uni.example"}},
+	}
+	for _, c := range cases {
+		ev := ticket.Event{Kind: "escalated", TicketID: c.ticket, ActorID: c.actor, Level: c.level, Reason: "no answer for a week"}
+		if ev.Type() != event.TicketEscalated {
+			t.Fatalf("type %s", ev.Type())
+		}
+		d, err := n.Decide(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := told(d); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ticket %d by %d level %d: told %q, want %q", c.ticket, c.actor, c.level, got, c.want)
+		}
+		if d.Level != c.level || d.Reason != "no answer for a week" {
+			t.Errorf("level %d reason %q", d.Level, d.Reason)
+		}
+	}
+}

@@ -22,7 +22,7 @@ import (
 // transaction that made the change, so a listener that enqueues a durable
 // job loses nothing on a crash.
 type Event struct {
-	Kind      string // created, message, changed, reminder
+	Kind      string // created, message, changed, reminder, escalated
 	TicketID  int64
 	MessageID int64 // for created and message
 	Internal  bool  // the message is an internal note
@@ -30,8 +30,11 @@ type Event struct {
 	// Reminder counts the reminders to the requester of a ticket waiting
 	// for their reply, this one included (for reminder).
 	Reminder int `json:",omitempty"`
-	ActorID  int64
-	Source   Source
+	// Level and Reason are those of a user escalation (for escalated).
+	Level   int    `json:",omitempty"`
+	Reason  string `json:",omitempty"`
+	ActorID int64
+	Source  Source
 
 	// Ticket and Message, when set, are the ticket as the change left it
 	// and the message it added, for listeners in this process that would
@@ -55,6 +58,8 @@ func (ev Event) Type() string {
 		return event.TicketMessage
 	case "reminder":
 		return event.TicketReminder
+	case "escalated":
+		return event.TicketEscalated
 	}
 	typ := event.TicketUpdated
 	for _, c := range ev.Changes {
@@ -181,7 +186,7 @@ func joinIDs(ids []int64) string {
 
 const ticketCols = `t.id, t.subject, t.status, t.priority, t.type, t.kind,
 	COALESCE(t.service_id, 0), COALESCE(s.slug, ''), COALESCE(t.unit_id, 0), COALESCE(un.slug, ''),
-	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.public_updated_at, t.solved_at`
+	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.public_updated_at, t.solved_at, t.escalation_level`
 
 const ticketFrom = ` FROM tickets t
 	JOIN users r ON r.id = t.requester_id
@@ -197,7 +202,7 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 	var status, prio, typ, kind, source string
 	err := row.Scan(append([]any{&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
 		&t.Requester.ID, &t.Requester.Email, &t.Requester.Name, &t.Team, &aID, &aEmail, &aName, &source,
-		&t.CreatedAt, &t.UpdatedAt, &t.PublicUpdatedAt, &t.SolvedAt}, extra...)...)
+		&t.CreatedAt, &t.UpdatedAt, &t.PublicUpdatedAt, &t.SolvedAt, &t.EscalationLevel}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

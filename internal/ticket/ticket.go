@@ -174,6 +174,8 @@ type Ticket struct {
 	// notes left out); For shows it as UpdatedAt to those who see no notes.
 	PublicUpdatedAt time.Time
 	SolvedAt        *time.Time
+	// EscalationLevel counts the user escalations, 0 to MaxEscalation.
+	EscalationLevel int
 	Watching        bool // the principal who loaded it is a registered watcher
 	WatcherList     []string
 }

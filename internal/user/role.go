@@ -48,3 +48,16 @@ func (s *Store) SetRoleTx(ctx context.Context, q db.Querier, id int64, role auth
 	}
 	return nil
 }
+
+// Admins returns the enabled users with the role admin, ordered by id.
+func (s *Store) Admins(ctx context.Context) ([]*User, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE role = $1 AND NOT disabled ORDER BY id`, string(auth.RoleAdmin))
+	if err != nil {
+		return nil, fmt.Errorf("user: admins: %w", err)
+	}
+	us, err := db.Collect(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("user: admins: %w", err)
+	}
+	return us, nil
+}

@@ -267,21 +267,22 @@ func (h *Handler) favicon(w http.ResponseWriter, r *http.Request) {
 const flashCookie = "hm_flash"
 
 var flashes = map[string]string{
-	"created":  "Your ticket was created. We will reply by mail and here.",
-	"replied":  "Your reply was added.",
-	"noted":    "Internal note added. The requester does not see it.",
-	"updated":  "The ticket was updated.",
-	"moved":    "The ticket was moved to a unit you do not work; it has left your queues.",
-	"watcher":  "The watcher was added.",
-	"unwatch":  "The watcher was removed.",
-	"verified": "Thank you: the ticket is verified and closed for good.",
-	"reopened": "The ticket is reopened; the support unit will look at it again.",
-	"signout":  "You are signed out.",
-	"linksent": "If an account exists for that address, a mail with a link is on its way. The link works once, for 30 minutes.",
-	"password": "Your password was changed and you are signed in.",
-	"saved":    "Saved.",
-	"setup":    "You are the administrator. Create support units, services and users here.",
-	"bulk":     "The selected tickets were updated.",
+	"created":   "Your ticket was created. We will reply by mail and here.",
+	"replied":   "Your reply was added.",
+	"noted":     "Internal note added. The requester does not see it.",
+	"updated":   "The ticket was updated.",
+	"moved":     "The ticket was moved to a unit you do not work; it has left your queues.",
+	"watcher":   "The watcher was added.",
+	"unwatch":   "The watcher was removed.",
+	"verified":  "Thank you: the ticket is verified and closed for good.",
+	"reopened":  "The ticket is reopened; the support unit will look at it again.",
+	"escalated": "The ticket was escalated; those of its new level were told.",
+	"signout":   "You are signed out.",
+	"linksent":  "If an account exists for that address, a mail with a link is on its way. The link works once, for 30 minutes.",
+	"password":  "Your password was changed and you are signed in.",
+	"saved":     "Saved.",
+	"setup":     "You are the administrator. Create support units, services and users here.",
+	"bulk":      "The selected tickets were updated.",
 }
 
 func setFlash(w http.ResponseWriter, key string, secure bool) {

@@ -272,15 +272,21 @@ type ticketView struct {
 	History   []ticket.HistoryEntry
 	CanWork   bool
 	CanVerify bool // the requester of a solved or unsolved ticket
-	Frozen    bool
-	Next      []ticket.Status
-	Units     []*unit.Unit
-	Members   []unit.Member
-	Types     []ticket.Type
-	Prios     []ticket.Priority
-	Errors    map[string]string
-	Reply     string
-	Note      string
+	// CanEscalate: the requester, the ticket's team or its staff, while
+	// the ticket is open and below MaxEscalation.
+	CanEscalate bool
+	// EscalateTo names who the next escalation would tell.
+	EscalateTo    string
+	MaxEscalation int
+	Frozen        bool
+	Next          []ticket.Status
+	Units         []*unit.Unit
+	Members       []unit.Member
+	Types         []ticket.Type
+	Prios         []ticket.Priority
+	Errors        map[string]string
+	Reply         string
+	Note          string
 }
 
 func ticketID(r *http.Request) (int64, bool) {
@@ -322,6 +328,9 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		CanVerify: p.UserID == t.Requester.ID && (t.Status == ticket.Solved || t.Status == ticket.Unsolved),
 		Frozen:    t.Status.Frozen(),
 		Types:     ticket.Types, Prios: ticket.Priorities,
+		CanEscalate:   p.CanEscalate(t.Facts()) && !p.ReadOnly && !t.Status.Frozen() && t.EscalationLevel < ticket.MaxEscalation,
+		EscalateTo:    ticket.EscalationAudience(t.EscalationLevel + 1),
+		MaxEscalation: ticket.MaxEscalation,
 	}
 	if v.CanWork {
 		v.Page.Nav = "queue"
@@ -404,6 +413,27 @@ func (h *Handler) removeWatcher(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "unwatch")
+}
+
+// escalate is a GGUS user escalation from the ticket page: the level
+// rises by one, with the reason given.
+func (h *Handler) escalate(w http.ResponseWriter, r *http.Request) {
+	id, ok := ticketID(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
+		return
+	}
+	if _, err := h.d.Tickets.Escalate(r.Context(), principal(r), id, r.PostFormValue("reason"), ticket.FromWeb); err != nil {
+		if fieldError(err) != "" {
+			var e *apperr.Error
+			asAppErr(err, &e)
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"escalate": "The reason " + e.Message + "."}, "", "")
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "escalated")
 }
 
 // setStatus: the requester verifies or reopens a solved ticket; staff move

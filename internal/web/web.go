@@ -223,6 +223,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /tickets/{id}/watchers", h.signedIn(h.addWatcher))
 	m.HandleFunc("POST /tickets/{id}/watchers/remove", h.signedIn(h.removeWatcher))
 	m.HandleFunc("POST /tickets/{id}/status", h.signedIn(h.setStatus))
+	m.HandleFunc("POST /tickets/{id}/escalate", h.signedIn(h.escalate))
 	m.HandleFunc("POST /tickets/{id}/fields", h.signedIn(h.setFields))
 	m.HandleFunc("GET /tickets/{id}/events", h.signedIn(h.ticketEvents))
 	m.HandleFunc("GET /attachments/{id}/{name}", h.signedIn(h.attachment))
