@@ -43,7 +43,9 @@ func LockSQLite(t testing.TB, d *db.DB, path string) (unlock func()) {
 	if _, err := d.W.ExecContext(ctx, `PRAGMA busy_timeout = 200`); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", "file:"+path)
+	// It waits for the writer of d to finish what it is doing (the
+	// followers and timers write in the background).
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
