@@ -198,9 +198,12 @@ func (l *Log) follow(ctx context.Context, f *follower) {
 	poll := time.NewTicker(l.opts.Poll)
 	defer poll.Stop()
 	for {
-		n, err := l.Step(ctx, f.name)
+		n, err := l.step(ctx, f, !l.sequencer.Load())
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errMoved) {
+			continue // another process told that batch: go on from its position
 		}
 		if err != nil {
 			select {
@@ -270,15 +273,30 @@ func (l *Log) Step(ctx context.Context, name string) (int, error) {
 	if f == nil {
 		return 0, fmt.Errorf("event: no follower %q", name)
 	}
+	// Another process (or Run's own loop) may tell the batch first: then
+	// go on from where it left the position, so that Step returns only
+	// when the follower has caught up or told a batch itself.
+	for range 5 {
+		n, err := l.step(ctx, f, true)
+		if !errors.Is(err, errMoved) {
+			return n, err
+		}
+	}
+	return 0, nil
+}
+
+// step tells f one batch; number first numbers what has committed (Run's
+// followers leave that to its sequencer, which wakes them).
+func (l *Log) step(ctx context.Context, f *follower, number bool) (int, error) {
 	if err := l.load(ctx, f); err != nil {
 		return 0, err
 	}
 	f.mu.Lock()
 	pos := f.pos
 	f.mu.Unlock()
-	read := l.Read
-	if l.sequencer.Load() {
-		read = l.read
+	read := l.read
+	if number {
+		read = l.Read
 	}
 	evs, err := read(ctx, pos, f.opts.Batch)
 	if err != nil || len(evs) == 0 {
@@ -315,7 +333,7 @@ func (l *Log) Step(ctx context.Context, name string) (int, error) {
 	defer f.mu.Unlock()
 	if errors.Is(err, errMoved) {
 		f.loaded = false // read the position another process left
-		return 0, nil
+		return 0, errMoved
 	}
 	if err != nil {
 		return 0, fmt.Errorf("event: follower %s: %w", f.name, err)
