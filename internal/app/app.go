@@ -180,10 +180,11 @@ func (a *App) buildWebhooks() error {
 		return err
 	}
 	a.Webhooks = webhook.NewStore(a.DB, webhook.Options{
-		Checker: policy, Units: a.Tickets, Log: a.Log,
+		Checker: policy, Units: a.Tickets, Briefs: a.Tickets, BaseURL: a.Config.BaseURL, Log: a.Log,
 		Poster: outbound.Poster{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-webhooks"},
 	})
 	a.Webhooks.Follow(a.Events)
+	a.Webhooks.FollowChat(a.Events)
 	a.AddWorker(a.Webhooks.Run)
 	return nil
 }

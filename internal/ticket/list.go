@@ -624,3 +624,36 @@ func (s *Store) UnitsOf(ctx context.Context, ids []int64) (map[int64]int64, erro
 	}
 	return out, nil
 }
+
+// Brief is what a chat post shows of a ticket: public fields only.
+type Brief struct {
+	ID       int64
+	Subject  string
+	Status   Status
+	Priority Priority
+	UnitID   int64
+}
+
+// Briefs returns the brief of each of the tickets ids that exists.
+func (s *Store) Briefs(ctx context.Context, ids []int64) (map[int64]Brief, error) {
+	out := make(map[int64]Brief, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, subject, status, priority, COALESCE(unit_id, 0) FROM tickets WHERE id IN (`+joinIDs(ids)+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: briefs of tickets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b Brief
+		if err := rows.Scan(&b.ID, &b.Subject, &b.Status, &b.Priority, &b.UnitID); err != nil {
+			return nil, fmt.Errorf("ticket: briefs of tickets: %w", err)
+		}
+		out[b.ID] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ticket: briefs of tickets: %w", err)
+	}
+	return out, nil
+}

@@ -48,12 +48,17 @@ type queued struct {
 	typ, body          string
 }
 
-// Tell is the follower's event.Handler: it matches evs to the webhooks and
-// returns the Commit that queues one delivery per match.
+// Tell is the follower's event.Handler: it matches evs to the webhooks
+// (not the units' chats) and returns the Commit that queues one delivery
+// per match.
 func (s *Store) Tell(ctx context.Context, evs []event.Event) (event.Commit, error) {
 	ws, err := s.all(ctx)
-	if err != nil || len(ws) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	ws = slices.DeleteFunc(ws, func(w *Webhook) bool { return w.Format != "" })
+	if len(ws) == 0 {
+		return nil, nil
 	}
 	units := map[int64]int64{}
 	if slices.ContainsFunc(ws, func(w *Webhook) bool { return w.UnitID != 0 }) {
@@ -67,24 +72,39 @@ func (s *Store) Tell(ctx context.Context, evs []event.Event) (event.Commit, erro
 			return nil, fmt.Errorf("webhook: units of the events' tickets: %w", err)
 		}
 	}
+	bodies := map[int64]string{}
+	return s.match(evs, ws, units, func(e event.Event, _ *Webhook) (string, error) {
+		if b, ok := bodies[e.ID]; ok {
+			return b, nil
+		}
+		b, err := bodyOf(e)
+		bodies[e.ID] = b
+		return b, err
+	}), nil
+}
+
+// match pairs evs with the webhooks of ws that want them (units tells
+// each ticket's unit) and returns the Commit that queues a delivery of
+// body per pair; a pair whose body is empty, or fails, is left out.
+func (s *Store) match(evs []event.Event, ws []*Webhook, units map[int64]int64, body func(event.Event, *Webhook) (string, error)) event.Commit {
 	var qs []queued
 	for _, e := range evs {
-		var body string
 		for _, w := range ws {
 			if !w.wants(e, units[e.TicketID]) {
 				continue
 			}
-			if body == "" {
-				if body, err = bodyOf(e); err != nil {
-					s.opts.Log.Warn("an event webhooks cannot show", "event", e.ID, "err", err)
-					break
-				}
+			b, err := body(e, w)
+			if err != nil {
+				s.opts.Log.Warn("an event a webhook cannot show", "event", e.ID, "webhook", w.ID, "err", err)
+				continue
 			}
-			qs = append(qs, queued{webhookID: w.ID, eventID: e.ID, typ: e.Type, body: body})
+			if b != "" {
+				qs = append(qs, queued{webhookID: w.ID, eventID: e.ID, typ: e.Type, body: b})
+			}
 		}
 	}
 	if len(qs) == 0 {
-		return nil, nil
+		return nil
 	}
 	return func(ctx context.Context, q db.Querier) error {
 		if err := s.queue(ctx, q, qs); err != nil {
@@ -92,7 +112,7 @@ func (s *Store) Tell(ctx context.Context, evs []event.Event) (event.Commit, erro
 		}
 		time.AfterFunc(10*time.Millisecond, s.Wake) // once committed
 		return nil
-	}, nil
+	}
 }
 
 // bodyOf is the body of e's deliveries: its data is e as the change feed

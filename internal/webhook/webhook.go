@@ -48,6 +48,9 @@ type Webhook struct {
 	Secret string
 	// secret is the key, for the sender.
 	secret string
+	// Format is "" for a webhook, the chat service's for a unit's chat
+	// (see Chat).
+	Format string
 }
 
 // NewWebhook is what Create takes.
@@ -78,6 +81,9 @@ type Poster interface {
 type Options struct {
 	Checker URLChecker
 	Units   TicketUnits
+	// Briefs and BaseURL (the instance's public URL) make the chat posts.
+	Briefs  TicketBriefs
+	BaseURL string
 	Poster  Poster
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -217,12 +223,12 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nw NewWebhook) (*
 	return w, nil
 }
 
-const webhookColumns = `id, url, events, COALESCE(unit_id, 0), secret, created_at`
+const webhookColumns = `id, url, events, COALESCE(unit_id, 0), secret, created_at, format`
 
 func scanWebhook(r interface{ Scan(...any) error }) (*Webhook, error) {
 	w := &Webhook{}
 	var evs string
-	if err := r.Scan(&w.ID, &w.URL, &evs, &w.UnitID, &w.secret, &w.CreatedAt); err != nil {
+	if err := r.Scan(&w.ID, &w.URL, &evs, &w.UnitID, &w.secret, &w.CreatedAt, &w.Format); err != nil {
 		return nil, err
 	}
 	w.Events = strings.Fields(evs)
@@ -251,7 +257,7 @@ func (s *Store) List(ctx context.Context, p *auth.Principal) ([]*Webhook, error)
 	}
 	out := ws[:0]
 	for _, w := range ws {
-		if CanManage(p, w.UnitID) {
+		if w.Format == "" && CanManage(p, w.UnitID) {
 			out = append(out, w)
 		}
 	}
@@ -260,7 +266,7 @@ func (s *Store) List(ctx context.Context, p *auth.Principal) ([]*Webhook, error)
 
 // Get returns webhook id if p may manage it; otherwise it is not found.
 func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Webhook, error) {
-	w, err := scanWebhook(s.db.Reader().QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id))
+	w, err := scanWebhook(s.db.Reader().QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1 AND format = ''`, id))
 	if errors.Is(err, sql.ErrNoRows) || err == nil && !CanManage(p, w.UnitID) {
 		return nil, apperr.New(apperr.NotFound, "no webhook %d", id)
 	}
