@@ -3,25 +3,32 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/webhook"
 )
 
 type unitDTO struct {
-	ID           int64     `json:"id"`
-	Slug         string    `json:"slug"`
-	Name         string    `json:"name"`
-	Email        string    `json:"email"`
-	CommentEmail string    `json:"comment_email"`
-	QoSLevel     string    `json:"qos_level"`
-	Mode         string    `json:"mode"`
-	Handler      bool      `json:"handler"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           int64  `json:"id"`
+	Slug         string `json:"slug"`
+	Name         string `json:"name"`
+	Email        string `json:"email"`
+	CommentEmail string `json:"comment_email"`
+	QoSLevel     string `json:"qos_level"`
+	Mode         string `json:"mode"`
+	Handler      bool   `json:"handler"`
+	// Chat is shown to those who may manage the unit only: its URL lets
+	// anyone post to the channel.
+	Chat      *webhook.Chat `json:"chat"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 func toUnit(u *unit.Unit) unitDTO {
@@ -37,6 +44,59 @@ type unitReq struct {
 	QoSLevel     *string `json:"qos_level"`
 	Mode         *string `json:"mode"`
 	Handler      *bool   `json:"handler"`
+	Chat         chatReq `json:"chat"`
+}
+
+// chatReq is a unit's chat in a request: absent leaves it, null removes
+// it, an object sets it.
+type chatReq struct {
+	set  bool
+	chat *webhook.Chat
+}
+
+func (c *chatReq) UnmarshalJSON(b []byte) error {
+	c.set = true
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return nil
+	}
+	c.chat = &webhook.Chat{}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c.chat); err != nil {
+		return apperr.Field("chat", "must be null or an object {url, format, events}: %v", err)
+	}
+	return nil
+}
+
+// checkChat validates the chat of req before anything is written.
+func (a *API) checkChat(ctx context.Context, req unitReq) error {
+	if !req.Chat.set || req.Chat.chat == nil {
+		return nil
+	}
+	if a.Webhooks == nil {
+		return apperr.Field("chat", "chat is not available on this instance")
+	}
+	_, err := a.Webhooks.CheckChat(ctx, *req.Chat.chat)
+	return err
+}
+
+// setChat stores the chat of req, if given, on unit u.
+func (a *API) setChat(ctx context.Context, p *auth.Principal, u *unit.Unit, req unitReq) error {
+	if !req.Chat.set || a.Webhooks == nil {
+		return nil
+	}
+	return a.Webhooks.SetChat(ctx, p, u.ID, req.Chat.chat)
+}
+
+// unitOut is u as p sees it.
+func (a *API) unitOut(ctx context.Context, p *auth.Principal, u *unit.Unit) (unitDTO, error) {
+	d := toUnit(u)
+	if a.Webhooks == nil || !webhook.CanManage(p, u.ID) {
+		return d, nil
+	}
+	chats, err := a.Webhooks.Chats(ctx)
+	d.Chat = chats[u.ID]
+	return d, err
 }
 
 func (q unitReq) apply(u *unit.Unit) {
@@ -67,17 +127,24 @@ func (a *API) createUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		a.writeError(w, r, err)
 		return
 	}
+	if err := a.checkChat(r.Context(), req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	var u unit.Unit
 	if req.Slug != nil {
 		u.Slug = *req.Slug
 	}
 	req.apply(&u)
 	out, err := a.Units.CreateUnit(r.Context(), u)
+	if err == nil {
+		err = a.setChat(r.Context(), p, out, req)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toUnit(out))
+	a.writeUnit(w, r, p, http.StatusCreated, out)
 }
 
 func (a *API) listUnits(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -86,9 +153,19 @@ func (a *API) listUnits(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		a.writeError(w, r, err)
 		return
 	}
+	var chats map[int64]*webhook.Chat
+	if a.Webhooks != nil {
+		if chats, err = a.Webhooks.Chats(r.Context()); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
 	items := make([]unitDTO, len(us))
 	for i, u := range us {
 		items[i] = toUnit(u)
+		if webhook.CanManage(p, u.ID) {
+			items[i].Chat = chats[u.ID]
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
@@ -107,7 +184,17 @@ func (a *API) getUnit(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toUnit(u))
+	a.writeUnit(w, r, p, http.StatusOK, u)
+}
+
+// writeUnit answers with u as p sees it.
+func (a *API) writeUnit(w http.ResponseWriter, r *http.Request, p *auth.Principal, code int, u *unit.Unit) {
+	d, err := a.unitOut(r.Context(), p, u)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, code, d)
 }
 
 func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -135,13 +222,20 @@ func (a *API) updateUnit(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		a.writeError(w, r, err)
 		return
 	}
+	if err := a.checkChat(r.Context(), req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	out, err := a.Units.UpdateUnit(r.Context(), *u)
 	a.Users.ForgetPrincipals() // the handler flag is part of a principal
+	if err == nil {
+		err = a.setChat(r.Context(), p, out, req)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toUnit(out))
+	a.writeUnit(w, r, p, http.StatusOK, out)
 }
 
 type memberDTO struct {
