@@ -195,6 +195,16 @@ type Unit struct {
 	QoSLevel     string `json:"qos_level,omitempty"`
 	Mode         string `json:"mode,omitempty"`
 	Handler      bool   `json:"handler,omitempty"`
+	// Chat is shown to the unit's admins and administrators only.
+	Chat *Chat `json:"chat,omitempty"`
+}
+
+// Chat is a unit's chat: a Slack-compatible incoming webhook that gets a
+// post per chosen event of the unit's tickets.
+type Chat struct {
+	URL    string   `json:"url"`
+	Format string   `json:"format"` // mattermost, rocketchat or slack
+	Events []string `json:"events"`
 }
 
 // Member is a person's membership of a unit.

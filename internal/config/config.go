@@ -88,6 +88,10 @@ type Config struct {
 	// (HELPMESH_OUTBOUND_ALLOW, comma-separated); private, loopback and
 	// link-local addresses are refused otherwise.
 	OutboundAllow []string
+	// OutboundRetry is the wait before the first retry of a webhook or
+	// chat delivery (HELPMESH_OUTBOUND_RETRY, default 30s); it doubles at
+	// each attempt up to 2h.
+	OutboundRetry time.Duration
 
 	// OIDC providers: one from HELPMESH_OIDC_*, more from
 	// HELPMESH_OIDC_PROVIDERS (a JSON list of OIDCProvider).
@@ -189,7 +193,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		env string
 		dst *time.Duration
 	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow},
-		{"HELPMESH_READ_TIMEOUT", &c.ReadTimeout}, {"HELPMESH_UPLOAD_TIMEOUT", &c.UploadTimeout}} {
+		{"HELPMESH_READ_TIMEOUT", &c.ReadTimeout}, {"HELPMESH_UPLOAD_TIMEOUT", &c.UploadTimeout},
+		{"HELPMESH_OUTBOUND_RETRY", &c.OutboundRetry}} {
 		if v := getenv(d.env); v != "" {
 			n, err := ParseDuration(v)
 			if err != nil {
