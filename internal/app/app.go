@@ -182,7 +182,7 @@ func (a *App) buildWebhooks() error {
 	a.Webhooks = webhook.NewStore(a.DB, webhook.Options{
 		Checker: policy, Units: a.Tickets, Briefs: a.Tickets, BaseURL: a.Config.BaseURL, Log: a.Log,
 		BackoffBase: a.Config.OutboundRetry,
-		Poster: outbound.Poster{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-webhooks"},
+		Poster:      outbound.Poster{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-webhooks"},
 	})
 	a.Webhooks.Follow(a.Events)
 	a.Webhooks.FollowChat(a.Events)
