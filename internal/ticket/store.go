@@ -336,6 +336,8 @@ type NewTicket struct {
 	ServiceID int64 // 0: none chosen
 	UnitID    int64 // 0: none chosen (the service's unit, else the handler team)
 	HandlerID int64 // the ticket handler team, which gets tickets with no unit
+	// AlarmTeams are the service's teams whose members may raise an alarm.
+	AlarmTeams []string
 	Type      Type
 	Priority  Priority
 	Kind      Kind
@@ -478,19 +480,15 @@ func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (
 	return nt, nil
 }
 
-// checkKind tells whether p may open a ticket of nt's kind. Until services
-// name the teams that may raise alarms, an alarm is for administrators and
-// the staff of the unit it goes to; a team ticket needs a requester with a
-// team (an administrator opening one for someone else answers for it).
+// checkKind tells whether p may open a ticket of nt's kind. An alarm is
+// raised by the members of one of its service's alarm teams (administrators
+// may too, as a break-glass); a team ticket needs a requester with a team
+// (an administrator opening one for someone else answers for it).
 func checkKind(p *auth.Principal, nt NewTicket) error {
 	switch nt.Kind {
 	case KindAlarm:
-		unit := nt.UnitID
-		if unit == 0 {
-			unit = nt.HandlerID
-		}
-		if !p.IsAdmin() && (unit == 0 || !p.StaffOf(unit)) {
-			return apperr.New(apperr.Forbidden, "only administrators and the staff of the ticket's unit may raise an alarm")
+		if !p.IsAdmin() && (p.Team == "" || !slices.Contains(nt.AlarmTeams, p.Team)) {
+			return apperr.New(apperr.Forbidden, "only members of one of the service's alarm_teams may raise an alarm")
 		}
 	case KindTeam:
 		if nt.RequesterID == p.UserID && p.Team == "" {
