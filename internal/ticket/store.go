@@ -22,7 +22,7 @@ import (
 // transaction that made the change, so a listener that enqueues a durable
 // job loses nothing on a crash.
 type Event struct {
-	Kind      string // created, message, changed, reminder, escalated
+	Kind      string // created, message, changed, reminder, escalated, alarm
 	TicketID  int64
 	MessageID int64 // for created and message
 	Internal  bool  // the message is an internal note
@@ -60,6 +60,8 @@ func (ev Event) Type() string {
 		return event.TicketReminder
 	case "escalated":
 		return event.TicketEscalated
+	case "alarm":
+		return event.TicketAlarm
 	}
 	typ := event.TicketUpdated
 	for _, c := range ev.Changes {
@@ -534,10 +536,16 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		return nil, fmt.Errorf("requester: %w", err)
 	}
 	var err error
-	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)`,
+	// An alarm is paged at once (its ticket.created event): the re-page
+	// timer counts from then.
+	var paged sql.Null[time.Time]
+	if t.Kind == KindAlarm {
+		paged = sql.Null[time.Time]{V: now, Valid: true}
+	}
+	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		t.Requester.ID, t.Team, string(t.Source), now)
+		t.Requester.ID, t.Team, string(t.Source), now, paged)
 	if err != nil {
 		return nil, fmt.Errorf("insert ticket: %w", err)
 	}
