@@ -536,16 +536,10 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		return nil, fmt.Errorf("requester: %w", err)
 	}
 	var err error
-	// An alarm is paged at once (its ticket.created event): the re-page
-	// timer counts from then.
-	var paged sql.Null[time.Time]
-	if t.Kind == KindAlarm {
-		paged = sql.Null[time.Time]{V: now, Valid: true}
-	}
 	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		t.Requester.ID, t.Team, string(t.Source), now, paged)
+		t.Requester.ID, t.Team, string(t.Source), now, alarmPagedAt(t.Kind, now))
 	if err != nil {
 		return nil, fmt.Errorf("insert ticket: %w", err)
 	}

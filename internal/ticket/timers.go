@@ -159,6 +159,13 @@ func (s *Store) Remind(ctx context.Context, p *auth.Principal, seen Timed, n int
 // While the status stays new or assigned, nobody has taken the alarm in
 // hand.
 
+// alarmPagedAt is the alarm_paged_at of a new ticket of kind created at
+// now: an alarm is paged at once (its ticket.created event), and the
+// re-page timer counts from then.
+func alarmPagedAt(kind Kind, now time.Time) sql.Null[time.Time] {
+	return sql.Null[time.Time]{V: now, Valid: kind == KindAlarm}
+}
+
 // AlarmsBefore returns up to limit alarm tickets still new or assigned,
 // not answered by their unit's staff and last paged before t, after the
 // ticket from (as SolvedBefore; Since is when they were last paged).
