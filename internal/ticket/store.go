@@ -340,10 +340,10 @@ type NewTicket struct {
 	HandlerID int64 // the ticket handler team, which gets tickets with no unit
 	// AlarmTeams are the service's teams whose members may raise an alarm.
 	AlarmTeams []string
-	Type      Type
-	Priority  Priority
-	Kind      Kind
-	Source    Source
+	Type       Type
+	Priority   Priority
+	Kind       Kind
+	Source     Source
 	// RequesterID is the requester when someone else opens the ticket for
 	// them (the mail gateway); 0 means the acting principal.
 	RequesterID int64
