@@ -79,25 +79,12 @@ func TestAlarmTickets(t *testing.T) {
 		seen := int64(0)
 		alarms := func() []string {
 			t.Helper()
-			if _, err := in.App.Mail.DispatchDue(ctx); err != nil {
-				t.Fatal(err)
-			}
-			entries, err := in.App.Mail.Outbox(ctx, "", 0, 500)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var to []string
-			for _, m := range entries {
-				if m.ID <= seen || m.Kind != "alarm" {
-					continue
-				}
+			for _, m := range mailsOfKind(t, in, "alarm", &seen) {
 				to = append(to, m.To)
 				if !strings.HasPrefix(m.Subject, "ALARM ") {
 					t.Errorf("alarm subject %q", m.Subject)
 				}
-			}
-			if len(entries) > 0 {
-				seen = max(seen, entries[0].ID)
 			}
 			slices.Sort(to)
 			return to
