@@ -223,6 +223,10 @@ type Service struct {
 	Description string `json:"description,omitempty"`
 	Unit        string `json:"unit"`
 	Mode        string `json:"mode,omitempty"`
+	// AlarmEmail is the emergency address alarms are mailed to; AlarmTeams
+	// the teams whose members may raise them.
+	AlarmEmail string   `json:"alarm_email,omitempty"`
+	AlarmTeams []string `json:"alarm_teams,omitempty"`
 }
 
 // Ticket is one request for help.

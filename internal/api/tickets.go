@@ -113,7 +113,7 @@ func (a *API) route(r *http.Request, nt *ticket.NewTicket, service, unitSlug str
 		if err != nil {
 			return err
 		}
-		nt.ServiceID, nt.UnitID = s.ID, s.UnitID
+		nt.ServiceID, nt.UnitID, nt.AlarmTeams = s.ID, s.UnitID, s.AlarmTeams
 	}
 	if unitSlug != "" {
 		u, err := a.unitBySlug(r, "unit", unitSlug)

@@ -339,21 +339,29 @@ type serviceDTO struct {
 	Description string    `json:"description"`
 	Unit        string    `json:"unit"`
 	Mode        string    `json:"mode"`
+	AlarmEmail  string    `json:"alarm_email"`
+	AlarmTeams  []string  `json:"alarm_teams"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func toService(s *unit.Service) serviceDTO {
-	return serviceDTO{ID: s.ID, Slug: s.Slug, Name: s.Name, Description: s.Description, Unit: s.UnitSlug,
-		Mode: string(s.Mode), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	out := serviceDTO{ID: s.ID, Slug: s.Slug, Name: s.Name, Description: s.Description, Unit: s.UnitSlug,
+		Mode: string(s.Mode), AlarmEmail: s.AlarmEmail, AlarmTeams: s.AlarmTeams, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	if out.AlarmTeams == nil {
+		out.AlarmTeams = []string{}
+	}
+	return out
 }
 
 type serviceReq struct {
-	Slug        *string `json:"slug"`
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-	Unit        *string `json:"unit"`
-	Mode        *string `json:"mode"`
+	Slug        *string   `json:"slug"`
+	Name        *string   `json:"name"`
+	Description *string   `json:"description"`
+	Unit        *string   `json:"unit"`
+	Mode        *string   `json:"mode"`
+	AlarmEmail  *string   `json:"alarm_email"`
+	AlarmTeams  *[]string `json:"alarm_teams"`
 }
 
 func (q serviceReq) apply(s *unit.Service) {
@@ -368,6 +376,12 @@ func (q serviceReq) apply(s *unit.Service) {
 	}
 	if q.Mode != nil {
 		s.Mode = unit.Mode(*q.Mode)
+	}
+	if q.AlarmEmail != nil {
+		s.AlarmEmail = *q.AlarmEmail
+	}
+	if q.AlarmTeams != nil {
+		s.AlarmTeams = *q.AlarmTeams
 	}
 }
 

@@ -121,7 +121,8 @@ func (a *App) build(ctx context.Context) error {
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	lc := a.Config.Lifecycle
 	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, Interval: lc.TimerInterval, Log: a.Log,
-		Policy: lifecycle.Policy{CloseAfter: lc.CloseAfter, Reminders: lc.WaitingReminders, Unsolved: lc.WaitingUnsolved}})
+		Policy: lifecycle.Policy{CloseAfter: lc.CloseAfter, Reminders: lc.WaitingReminders, Unsolved: lc.WaitingUnsolved,
+			AlarmRepage: lc.AlarmRepage}})
 	if err != nil {
 		return err
 	}

@@ -65,18 +65,8 @@ func TestUserEscalation(t *testing.T) {
 		seen := int64(0)
 		toldOf := func() []string {
 			t.Helper()
-			if _, err := in.App.Mail.DispatchDue(ctx); err != nil {
-				t.Fatal(err)
-			}
-			entries, err := in.App.Mail.Outbox(ctx, "", 0, 500)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var to []string
-			for _, m := range entries {
-				if m.ID <= seen || m.Kind != "escalated_by_user" {
-					continue
-				}
+			for _, m := range mailsOfKind(t, in, "escalated_by_user", &seen) {
 				to = append(to, m.To)
 				raw, err := in.App.Mail.OutboxRaw(ctx, m.ID)
 				if err != nil {
@@ -85,9 +75,6 @@ func TestUserEscalation(t *testing.T) {
 				if !strings.Contains(string(raw), "Nobody answers") || strings.Contains(string(raw), "SECRET-NOTE") {
 					t.Errorf("escalation mail to %s:\n%s", m.To, raw)
 				}
-			}
-			if len(entries) > 0 {
-				seen = entries[0].ID
 			}
 			slices.Sort(to)
 			return to

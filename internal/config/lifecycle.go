@@ -27,6 +27,9 @@ type Lifecycle struct {
 	// TimerInterval is how often the timers look for due tickets
 	// (HELPMESH_TIMER_INTERVAL, default 1m).
 	TimerInterval time.Duration
+	// AlarmRepage: an alarm ticket nobody of its unit has responded to is
+	// paged again this often (HELPMESH_ALARM_REPAGE, default 30m).
+	AlarmRepage time.Duration
 }
 
 func defaultLifecycle() Lifecycle {
@@ -36,6 +39,7 @@ func defaultLifecycle() Lifecycle {
 		WaitingReminders: []worktime.Duration{worktime.MustDuration("5wd"), worktime.MustDuration("10wd")},
 		WaitingUnsolved:  worktime.MustDuration("15wd"),
 		TimerInterval:    time.Minute,
+		AlarmRepage:      30 * time.Minute,
 	}
 }
 
@@ -70,11 +74,16 @@ func (l *Lifecycle) load(getenv func(string) string) []error {
 			l.WaitingReminders = ds
 		}
 	}
-	if v := getenv("HELPMESH_TIMER_INTERVAL"); v != "" {
-		if d, err := ParseDuration(v); err != nil {
-			bad("HELPMESH_TIMER_INTERVAL", err)
-		} else {
-			l.TimerInterval = d
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{{"HELPMESH_TIMER_INTERVAL", &l.TimerInterval}, {"HELPMESH_ALARM_REPAGE", &l.AlarmRepage}} {
+		if v := getenv(d.env); v != "" {
+			if p, err := ParseDuration(v); err != nil {
+				bad(d.env, err)
+			} else {
+				*d.dst = p
+			}
 		}
 	}
 	return errs
@@ -105,5 +114,8 @@ func (l *Lifecycle) validate(bad func(name, format string, a ...any)) {
 	}
 	if l.TimerInterval < 100*time.Millisecond || l.TimerInterval > time.Hour {
 		bad("HELPMESH_TIMER_INTERVAL", "%s is not between 100ms and 1h", l.TimerInterval)
+	}
+	if l.AlarmRepage < time.Second || l.AlarmRepage > 24*time.Hour {
+		bad("HELPMESH_ALARM_REPAGE", "%s is not between 1s and 24h", l.AlarmRepage)
 	}
 }

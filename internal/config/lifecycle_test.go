@@ -9,14 +9,14 @@ import (
 func TestLifecycleDefaults(t *testing.T) {
 	l := Default().Lifecycle
 	if l.Calendar.String() != "Mon-Fri 09:00-17:00 UTC" || l.CloseAfter.String() != "10wd" || l.WaitingUnsolved.String() != "15wd" ||
-		len(l.WaitingReminders) != 2 || l.WaitingReminders[0].String() != "5wd" || l.WaitingReminders[1].String() != "10wd" || l.TimerInterval != time.Minute {
+		len(l.WaitingReminders) != 2 || l.WaitingReminders[0].String() != "5wd" || l.WaitingReminders[1].String() != "10wd" || l.TimerInterval != time.Minute || l.AlarmRepage != 30*time.Minute {
 		t.Errorf("defaults: %+v", l)
 	}
 }
 
 func TestLifecycleLoad(t *testing.T) {
 	env := map[string]string{"HELPMESH_CALENDAR": "Mon-Fri 08:00-16:00 Europe/Berlin 2026-12-25", "HELPMESH_CLOSE_AFTER": "2s",
-		"HELPMESH_WAITING_REMINDERS": "1s, 2s", "HELPMESH_WAITING_UNSOLVED": "3s", "HELPMESH_TIMER_INTERVAL": "200ms"}
+		"HELPMESH_WAITING_REMINDERS": "1s, 2s", "HELPMESH_WAITING_UNSOLVED": "3s", "HELPMESH_TIMER_INTERVAL": "200ms", "HELPMESH_ALARM_REPAGE": "1s"}
 	c, err := Load(nil, nil, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestLifecycleLoad(t *testing.T) {
 	}
 	l := c.Lifecycle
 	if l.Calendar.Location().String() != "Europe/Berlin" || l.CloseAfter.Wall != 2*time.Second || len(l.WaitingReminders) != 2 ||
-		l.WaitingReminders[1].Wall != 2*time.Second || l.WaitingUnsolved.Wall != 3*time.Second || l.TimerInterval != 200*time.Millisecond {
+		l.WaitingReminders[1].Wall != 2*time.Second || l.WaitingUnsolved.Wall != 3*time.Second || l.TimerInterval != 200*time.Millisecond || l.AlarmRepage != time.Second {
 		t.Errorf("loaded: %+v", l)
 	}
 	c, err = Load(nil, nil, func(k string) string {
@@ -55,6 +55,9 @@ func TestLifecycleErrors(t *testing.T) {
 		{"HELPMESH_WAITING_UNSOLVED", "1.5wd", "HELPMESH_WAITING_UNSOLVED"},
 		{"HELPMESH_TIMER_INTERVAL", "1ms", "HELPMESH_TIMER_INTERVAL"},
 		{"HELPMESH_TIMER_INTERVAL", "often", "HELPMESH_TIMER_INTERVAL"},
+		{"HELPMESH_ALARM_REPAGE", "soon", "HELPMESH_ALARM_REPAGE"},
+		{"HELPMESH_ALARM_REPAGE", "10ms", "HELPMESH_ALARM_REPAGE: 10ms is not between 1s and 24h"},
+		{"HELPMESH_ALARM_REPAGE", "2wd", "HELPMESH_ALARM_REPAGE"},
 	} {
 		cfg, err := Load(nil, nil, func(k string) string {
 			if k == c.env {

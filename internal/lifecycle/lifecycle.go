@@ -4,7 +4,10 @@
 //     were solved; nobody else closes a ticket;
 //   - the requester of a ticket waiting for their reply is reminded at
 //     each of Reminders (5wd, 10wd) after it started waiting, and the
-//     ticket becomes unsolved at Unsolved (15wd).
+//     ticket becomes unsolved at Unsolved (15wd);
+//   - an alarm ticket nobody of its unit has responded to (still new or
+//     assigned, no reply or note by its staff) is paged again every
+//     AlarmRepage (30m of clock time: an emergency knows no working hours).
 //
 // Durations count the working time of the ticket's unit's calendar. The
 // timers act as auth.Timer through the ticket store, which writes each
@@ -32,6 +35,8 @@ type Tickets interface {
 	WaitingBefore(ctx context.Context, t time.Time, from ticket.Timed, limit int) ([]ticket.Timed, error)
 	Expire(ctx context.Context, p *auth.Principal, seen ticket.Timed, to ticket.Status) (bool, error)
 	Remind(ctx context.Context, p *auth.Principal, seen ticket.Timed, n int) (bool, error)
+	AlarmsBefore(ctx context.Context, t time.Time, from ticket.Timed, limit int) ([]ticket.Timed, error)
+	Repage(ctx context.Context, p *auth.Principal, seen ticket.Timed) (bool, error)
 }
 
 // Policy is what the timers do when.
@@ -39,6 +44,9 @@ type Policy struct {
 	CloseAfter worktime.Duration
 	Reminders  []worktime.Duration
 	Unsolved   worktime.Duration
+	// AlarmRepage is how often an unanswered alarm is paged again; 0
+	// never.
+	AlarmRepage time.Duration
 }
 
 // Options configure Timers. Tickets, Policy and Calendar are required.
@@ -111,7 +119,7 @@ func (t *Timers) Run(ctx context.Context) error {
 
 // Done counts what one scan did.
 type Done struct {
-	Closed, Reminded, Unsolved int
+	Closed, Reminded, Unsolved, Repaged int
 }
 
 // Scan acts on every ticket that is due now, and returns what it did. A
@@ -158,7 +166,13 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 		}
 		return ok, err
 	})
-	return done, errors.Join(err, err2)
+	var err3 error
+	if p.AlarmRepage > 0 {
+		done.Repaged, err3 = t.each(ctx, t.opts.Tickets.AlarmsBefore, now.Add(-p.AlarmRepage), func(tk ticket.Timed, _ *worktime.Calendar) (bool, error) {
+			return t.opts.Tickets.Repage(ctx, t.timer, tk)
+		})
+	}
+	return done, errors.Join(err, err2, err3)
 }
 
 // each reads the tickets of list that started before, a batch at a time,

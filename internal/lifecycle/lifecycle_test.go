@@ -231,6 +231,12 @@ func testTimersOnce(t *testing.T, f *fixture) {
 	if ok, err := s.Remind(ctx, adm, seen, 1); ok || err == nil || !strings.Contains(err.Error(), "may not send reminders") {
 		t.Errorf("an administrator sends a reminder: %v %v", ok, err)
 	}
+	if ok, err := s.Repage(ctx, adm, seen); ok || err == nil || !strings.Contains(err.Error(), "may not page alarms") {
+		t.Errorf("an administrator pages an alarm: %v %v", ok, err)
+	}
+	if ok, err := s.Repage(ctx, auth.Timer(), seen); ok || err != nil {
+		t.Errorf("the timer pages a ticket that is no alarm: %v %v", ok, err)
+	}
 	if ok, err := s.Expire(ctx, adm, ticket.Timed{ID: solved, Status: ticket.Closed}, ticket.Closed); ok || err != nil {
 		t.Errorf("expire a ticket that is not as seen: %v %v", ok, err)
 	}

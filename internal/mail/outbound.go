@@ -42,7 +42,10 @@ const (
 	// KindEscalatedByUser is a user escalation, to the unit, the ticket
 	// handler team and the administrators by level.
 	KindEscalatedByUser = string(notify.EscalatedByUser)
-	KindBounce          = "bounce" // a refusal of inbound mail (IMAP)
+	// KindAlarm is an urgent notice of an alarm ticket, to the service's
+	// alarm_email, the unit and the ticket handler team.
+	KindAlarm  = string(notify.Alarm)
+	KindBounce = "bounce" // a refusal of inbound mail (IMAP)
 )
 
 // outMail is one mail to compose.
@@ -60,6 +63,7 @@ type outMail struct {
 	Refs      []string
 	Auto      string // Auto-Submitted value
 	Note      bool
+	Urgent    bool // an alarm: marked high importance
 	DedupeKey string
 }
 
@@ -80,6 +84,8 @@ type tmplData struct {
 	Reminder int
 	// Level is the level of a user escalation (its reason is Reason).
 	Level int
+	// Repage: an alarm paged again, nobody of the unit having responded.
+	Repage bool
 }
 
 // compose renders m into a complete RFC 5322 message with Message-ID mid.
@@ -120,6 +126,10 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 		msg.SetGenHeader(gomail.HeaderReferences, strings.Join(refs, " "))
 	}
 	msg.SetGenHeader("Auto-Submitted", m.Auto)
+	if m.Urgent {
+		msg.SetGenHeader("Importance", "high")
+		msg.SetGenHeader("X-Priority", "1 (Highest)")
+	}
 	msg.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
 	msg.SetGenHeader(LoopHeader, g.opts.Domain)
 	if m.TicketID != 0 {
@@ -478,6 +488,15 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 		case notify.EscalatedByUser:
 			// The reason given, never a message: no internal note leaks.
 			m.Data.Author, m.Data.Body, m.Data.Reason, m.Data.Level = d.Actor.Name, "", d.Reason, d.Level
+		case notify.Alarm:
+			m.Subject = "ALARM " + subject
+			m.Data.Author = d.Actor.Name
+			m.Data.Body = ""
+			if first != nil && !first.Internal {
+				m.Data.Body = first.Body
+			}
+			m.Data.Repage = d.Type == event.TicketAlarm
+			m.Urgent = true
 		case notify.Assigned, notify.Escalated:
 			m.Data.Author = d.Actor.Name
 			m.Data.Body = ""

@@ -34,6 +34,7 @@ type Units interface {
 	notify.Units
 	UnitByEmail(ctx context.Context, addr string) (*unit.Unit, bool, error)
 	Handler(ctx context.Context) (*unit.Unit, error)
+	notify.Services
 }
 
 // Users is what the gateway needs of users.

@@ -18,6 +18,10 @@
 //   - a new assignee: the assignee;
 //   - a reminder of the lifecycle timers: the requester of the ticket
 //     waiting for their reply;
+//   - an alarm (a new ticket of kind alarm, and each re-page of the
+//     lifecycle timers, ticket.alarm): the service's alarm_email, the unit
+//     (its list, else its members) and the ticket handler team, as an
+//     urgent notice; a new alarm tells its requester no auto-reply;
 //   - a user escalation (GGUS): level 1 the unit (its list, else its
 //     members), level 2 the ticket handler team too, level 3 the
 //     administrators too.
@@ -58,6 +62,9 @@ const (
 	Reminder  Kind = "reminder"   // the ticket waits for its requester's reply
 	// EscalatedByUser is a user escalation (GGUS levels 1-3).
 	EscalatedByUser Kind = "escalated_by_user"
+	// Alarm is an urgent notice of an alarm ticket, at once and on each
+	// re-page.
+	Alarm Kind = "alarm"
 )
 
 // Role is why a recipient is told.
@@ -73,8 +80,7 @@ const (
 	HandlerTeam Role = "handler_team" // the ticket handler team's list or members
 	// Administrator is a user with the role admin (user escalation level 3).
 	Administrator Role = "administrator"
-	// AlarmContact is a service's emergency address (alarm tickets; not
-	// decided here yet).
+	// AlarmContact is a service's emergency address (alarm tickets).
 	AlarmContact Role = "alarm_contact"
 )
 
@@ -145,6 +151,11 @@ type HandlerFinder interface {
 	Handler(ctx context.Context) (*unit.Unit, error)
 }
 
+// Services finds a ticket's service (the unit store).
+type Services interface {
+	Service(ctx context.Context, slug string) (*unit.Service, error)
+}
+
 // Admins lists the administrators (the user store).
 type Admins interface {
 	// Admins returns the enabled users with the role admin.
@@ -160,6 +171,9 @@ type Options struct {
 	// beyond the unit; without them those levels tell the unit only.
 	Handler HandlerFinder
 	Admins  Admins
+	// Services gives the alarm_email alarms are mailed to; without it an
+	// alarm tells the unit and the ticket handler team only.
+	Services Services
 	// Internal tells whether addr is one of the helpdesk's own addresses
 	// (its mail domain): it is never told, and a unit address that is
 	// internal is no list, so the unit's members are told instead.
@@ -223,7 +237,17 @@ func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, erro
 	}
 	switch d.Type {
 	case event.TicketCreated:
+		if t.Kind == ticket.KindAlarm {
+			if err := n.alarm(ctx, d, home); err != nil {
+				return nil, err
+			}
+			break
+		}
 		n.created(d, home, automatic)
+	case event.TicketAlarm:
+		if err := n.alarm(ctx, d, home); err != nil {
+			return nil, err
+		}
 	case event.TicketReminder:
 		d.Reminder = ev.Reminder
 		if t.Status == ticket.WaitingForReply {
@@ -402,18 +426,9 @@ func (n *Notifier) escalated(ctx context.Context, d *Decision, home *unitInfo, e
 	if home != nil {
 		n.unitRule(r, home, UnitAddress, UnitMember)
 	}
-	if ev.Level >= 2 && n.opts.Handler != nil {
-		h, err := n.opts.Handler.Handler(ctx)
-		switch {
-		case apperr.Is(err, apperr.NotFound):
-		case err != nil:
-			return fmt.Errorf("notify: ticket handler team: %w", err)
-		default:
-			team, err := n.unit(ctx, h.ID)
-			if err != nil {
-				return err
-			}
-			n.unitRule(r, team, HandlerTeam, HandlerTeam)
+	if ev.Level >= 2 {
+		if err := n.handlerTeam(ctx, r); err != nil {
+			return err
 		}
 	}
 	if ev.Level >= 3 && n.opts.Admins != nil {
@@ -425,6 +440,47 @@ func (n *Notifier) escalated(ctx context.Context, d *Decision, home *unitInfo, e
 			r.add(a.Email, a.Name, Administrator)
 		}
 	}
+	return nil
+}
+
+// alarm: the service's alarm_email, the unit and the ticket handler team
+// get an urgent notice.
+func (n *Notifier) alarm(ctx context.Context, d *Decision, home *unitInfo) error {
+	t := d.Ticket
+	r := n.recipients(d, Alarm, d.Actor.Email)
+	if t.Service != "" && n.opts.Services != nil {
+		sv, err := n.opts.Services.Service(ctx, t.Service)
+		switch {
+		case apperr.Is(err, apperr.NotFound):
+		case err != nil:
+			return fmt.Errorf("notify: service %s: %w", t.Service, err)
+		default:
+			r.add(sv.AlarmEmail, sv.Name, AlarmContact)
+		}
+	}
+	if home != nil {
+		n.unitRule(r, home, UnitAddress, UnitMember)
+	}
+	return n.handlerTeam(ctx, r)
+}
+
+// handlerTeam adds the ticket handler team, when there is one.
+func (n *Notifier) handlerTeam(ctx context.Context, r *recipients) error {
+	if n.opts.Handler == nil {
+		return nil
+	}
+	h, err := n.opts.Handler.Handler(ctx)
+	switch {
+	case apperr.Is(err, apperr.NotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("notify: ticket handler team: %w", err)
+	}
+	team, err := n.unit(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	n.unitRule(r, team, HandlerTeam, HandlerTeam)
 	return nil
 }
 

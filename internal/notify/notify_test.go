@@ -319,3 +319,50 @@ func TestDecideUserEscalation(t *testing.T) {
 		}
 	}
 }
+
+// alarmServices holds service grid, with an alarm address.
+type alarmServices struct{}
+
+func (alarmServices) Service(_ context.Context, slug string) (*unit.Service, error) {
+	if slug == "grid" {
+		return &unit.Service{Slug: "grid", Name: "Grid", AlarmEmail: "pager@site.example"}, nil
+	}
+	return nil, apperr.New(apperr.NotFound, "no such service")
+}
+
+// TestDecideAlarm: a new alarm and each re-page tell the service's alarm
+// address, the unit and the ticket handler team, with no auto-reply; a
+// ticket of a service gone since tells the unit and the team.
+func TestDecideAlarm(t *testing.T) {
+	w, _ := newWorld(t)
+	n, err := New(Options{Tickets: w, Units: w, Users: userStore{w}, Handler: escalationDirectory{}, Services: alarmServices{},
+		Internal: func(addr string) bool { return strings.HasSuffix(addr, "@hm.test") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tickets[104] = &ticket.Ticket{ID: 104, Subject: "SE down", Status: ticket.Assigned, Kind: ticket.KindAlarm, UnitID: 1, Unit: "support",
+		Service: "grid", Requester: ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}}
+	w.tickets[105] = &ticket.Ticket{ID: 105, Subject: "gone", Status: ticket.Assigned, Kind: ticket.KindAlarm, UnitID: 2, Unit: "network",
+		Service: "old", Requester: ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}}
+	all := []string{"alarm alarm_contact pager@site.example", "alarm unit_member ann@uni.example", "alarm unit_member bob@uni.example",
+		"alarm handler_team hal@uni.example"}
+	for _, c := range []struct {
+		ev   ticket.Event
+		want []string
+	}{
+		{ticket.Event{Kind: "created", TicketID: 104, ActorID: 10}, all},
+		{ticket.Event{Kind: "alarm", TicketID: 104}, all},
+		{ticket.Event{Kind: "alarm", TicketID: 105}, []string{"alarm unit_address net-list@lists.example", "alarm handler_team hal@uni.example"}},
+	} {
+		d, err := n.Decide(context.Background(), c.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := told(d); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s of %d: told %q, want %q", c.ev.Type(), c.ev.TicketID, got, c.want)
+		}
+	}
+	if (ticket.Event{Kind: "alarm"}).Type() != event.TicketAlarm {
+		t.Error("an alarm event is not ticket.alarm")
+	}
+}

@@ -21,8 +21,8 @@ import (
 const createPG = `WITH u AS (
 	SELECT team, email, name FROM users WHERE id = $8::bigint
 ), t AS (
-	INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at)
-	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, u.team, $9::text, $10::timestamptz, $10::timestamptz, $10::timestamptz FROM u
+	INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at)
+	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, u.team, $9::text, $10::timestamptz, $10::timestamptz, $10::timestamptz, $16::timestamptz FROM u
 	RETURNING id
 ), h AS (
 	INSERT INTO history (ticket_id, at, actor_id, actor, action, field, old, new, source)
@@ -51,7 +51,7 @@ func newPGCreate(p *auth.Principal, nt NewTicket, now time.Time) *pgCreate {
 	}
 	return &pgCreate{t: t, args: []any{
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		nt.RequesterID, string(nt.Source), now, nullID(p.UserID), p.Label(), nt.Body, nt.BodyHTML, mail,
+		nt.RequesterID, string(nt.Source), now, nullID(p.UserID), p.Label(), nt.Body, nt.BodyHTML, mail, alarmPagedAt(t.Kind, now),
 	}}
 }
 

@@ -22,7 +22,7 @@ import (
 // transaction that made the change, so a listener that enqueues a durable
 // job loses nothing on a crash.
 type Event struct {
-	Kind      string // created, message, changed, reminder, escalated
+	Kind      string // created, message, changed, reminder, escalated, alarm
 	TicketID  int64
 	MessageID int64 // for created and message
 	Internal  bool  // the message is an internal note
@@ -60,6 +60,8 @@ func (ev Event) Type() string {
 		return event.TicketReminder
 	case "escalated":
 		return event.TicketEscalated
+	case "alarm":
+		return event.TicketAlarm
 	}
 	typ := event.TicketUpdated
 	for _, c := range ev.Changes {
@@ -336,10 +338,12 @@ type NewTicket struct {
 	ServiceID int64 // 0: none chosen
 	UnitID    int64 // 0: none chosen (the service's unit, else the handler team)
 	HandlerID int64 // the ticket handler team, which gets tickets with no unit
-	Type      Type
-	Priority  Priority
-	Kind      Kind
-	Source    Source
+	// AlarmTeams are the service's teams whose members may raise an alarm.
+	AlarmTeams []string
+	Type       Type
+	Priority   Priority
+	Kind       Kind
+	Source     Source
 	// RequesterID is the requester when someone else opens the ticket for
 	// them (the mail gateway); 0 means the acting principal.
 	RequesterID int64
@@ -478,19 +482,15 @@ func (s *Store) checkNew(ctx context.Context, p *auth.Principal, nt NewTicket) (
 	return nt, nil
 }
 
-// checkKind tells whether p may open a ticket of nt's kind. Until services
-// name the teams that may raise alarms, an alarm is for administrators and
-// the staff of the unit it goes to; a team ticket needs a requester with a
-// team (an administrator opening one for someone else answers for it).
+// checkKind tells whether p may open a ticket of nt's kind. An alarm is
+// raised by the members of one of its service's alarm teams (administrators
+// may too, as a break-glass); a team ticket needs a requester with a team
+// (an administrator opening one for someone else answers for it).
 func checkKind(p *auth.Principal, nt NewTicket) error {
 	switch nt.Kind {
 	case KindAlarm:
-		unit := nt.UnitID
-		if unit == 0 {
-			unit = nt.HandlerID
-		}
-		if !p.IsAdmin() && (unit == 0 || !p.StaffOf(unit)) {
-			return apperr.New(apperr.Forbidden, "only administrators and the staff of the ticket's unit may raise an alarm")
+		if !p.IsAdmin() && (p.Team == "" || !slices.Contains(nt.AlarmTeams, p.Team)) {
+			return apperr.New(apperr.Forbidden, "only members of one of the service's alarm_teams may raise an alarm")
 		}
 	case KindTeam:
 		if nt.RequesterID == p.UserID && p.Team == "" {
@@ -536,10 +536,10 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		return nil, fmt.Errorf("requester: %w", err)
 	}
 	var err error
-	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)`,
+	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		t.Requester.ID, t.Team, string(t.Source), now)
+		t.Requester.ID, t.Team, string(t.Source), now, alarmPagedAt(t.Kind, now))
 	if err != nil {
 		return nil, fmt.Errorf("insert ticket: %w", err)
 	}

@@ -151,3 +151,78 @@ func (s *Store) Remind(ctx context.Context, p *auth.Principal, seen Timed, n int
 	}
 	return done, nil
 }
+
+// Alarm tickets are paged at once (their ticket.created event) and again
+// by the lifecycle timers until a staff member of their unit responds:
+// alarm_paged_at is when they were last paged, NULL once someone
+// responded (a public reply or note by the unit's staff, alarmAnswered).
+// While the status stays new or assigned, nobody has taken the alarm in
+// hand.
+
+// alarmPagedAt is the alarm_paged_at of a new ticket of kind created at
+// now: an alarm is paged at once (its ticket.created event), and the
+// re-page timer counts from then.
+func alarmPagedAt(kind Kind, now time.Time) sql.Null[time.Time] {
+	return sql.Null[time.Time]{V: now, Valid: kind == KindAlarm}
+}
+
+// AlarmsBefore returns up to limit alarm tickets still new or assigned,
+// not answered by their unit's staff and last paged before t, after the
+// ticket from (as SolvedBefore; Since is when they were last paged).
+func (s *Store) AlarmsBefore(ctx context.Context, t time.Time, from Timed, limit int) ([]Timed, error) {
+	return s.timed(ctx, `SELECT id, COALESCE(unit_id, 0), status, alarm_paged_at, reminders_sent FROM tickets
+		WHERE alarm_paged_at IS NOT NULL AND status IN ('new', 'assigned') AND alarm_paged_at <= $1
+		AND (alarm_paged_at > $2 OR (alarm_paged_at = $2 AND id > $3))
+		ORDER BY alarm_paged_at, id LIMIT $4`, t, from, limit)
+}
+
+// Repage pages alarm ticket seen again for the lifecycle timer p, if it
+// is still as the scan saw it (locked, so two nodes page once): a history
+// entry by the timer and a ticket.alarm event, which tells the alarm
+// contacts, the unit and the ticket handler team. It tells whether it did.
+func (s *Store) Repage(ctx context.Context, p *auth.Principal, seen Timed) (bool, error) {
+	if !p.IsTimer() {
+		return false, apperr.New(apperr.Forbidden, "%s may not page alarms", p.Label())
+	}
+	lock := ""
+	if s.db.Engine == db.Postgres {
+		lock = " FOR UPDATE"
+	}
+	done := false
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		var status string
+		var paged sql.Null[time.Time]
+		err := q.QueryRowContext(ctx, `SELECT status, alarm_paged_at FROM tickets WHERE id = $1`+lock, seen.ID).Scan(&status, &paged)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if Status(status) != seen.Status || !paged.Valid || !paged.V.Equal(seen.Since) {
+			return nil
+		}
+		now := s.now()
+		if _, err := q.ExecContext(ctx, `UPDATE tickets SET alarm_paged_at = $1 WHERE id = $2`, now, seen.ID); err != nil {
+			return err
+		}
+		if err := s.history(ctx, q, seen.ID, p, now, "paged", "", "", "", FromSystem); err != nil {
+			return err
+		}
+		done = true
+		return s.emit(ctx, q, Event{Kind: "alarm", TicketID: seen.ID, Source: FromSystem})
+	})
+	if err != nil {
+		return false, fmt.Errorf("ticket: re-page alarm %d: %w", seen.ID, err)
+	}
+	return done, nil
+}
+
+// alarmAnswered stops the re-paging of alarm ticket id in q: a staff
+// member of its unit responded.
+func alarmAnswered(ctx context.Context, q db.Querier, id int64) error {
+	if _, err := q.ExecContext(ctx, `UPDATE tickets SET alarm_paged_at = NULL WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("alarm answered: %w", err)
+	}
+	return nil
+}

@@ -90,6 +90,11 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 	if err := touch(ctx, q, t.ID, status, nm.Internal, now); err != nil {
 		return 0, fmt.Errorf("ticket: add message: %w", err)
 	}
+	if t.Kind == KindAlarm && p.IsPerson() && t.UnitID != 0 && p.StaffOf(t.UnitID) {
+		if err := alarmAnswered(ctx, q, t.ID); err != nil {
+			return 0, fmt.Errorf("ticket: add message: %w", err)
+		}
+	}
 	ev := Event{Kind: "message", TicketID: t.ID, MessageID: mid, Internal: nm.Internal, Changes: changes, ActorID: p.UserID, Source: nm.Source}
 	if err := s.emit(ctx, q, ev); err != nil {
 		return 0, fmt.Errorf("ticket: add message: %w", err)

@@ -6,8 +6,10 @@ package unit
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,9 +69,16 @@ type Service struct {
 	UnitID      int64
 	UnitSlug    string
 	Mode        Mode
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// AlarmEmail is the emergency address alarm tickets are mailed to;
+	// AlarmTeams the teams whose members may raise alarms.
+	AlarmEmail string
+	AlarmTeams []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
+
+// MaxAlarmTeams bounds a service's alarm_teams.
+const MaxAlarmTeams = 50
 
 // Store reads and writes units and services.
 type Store struct {
@@ -411,8 +420,53 @@ func (s *Store) Units(ctx context.Context) ([]*Unit, error) {
 	return us, nil
 }
 
+// validateService checks sv, and that its alarm address is none of the
+// helpdesk's own.
+func (s *Store) validateService(sv *Service) error {
+	if err := sv.validate(); err != nil {
+		return err
+	}
+	if sv.AlarmEmail != "" && s.Reserved != nil && s.Reserved(sv.AlarmEmail) {
+		return apperr.Field("alarm_email", "%s is an address of the helpdesk itself", sv.AlarmEmail)
+	}
+	return nil
+}
+
+// checkAlarm normalises sv's alarm address and teams.
+func (sv *Service) checkAlarm() error {
+	if sv.AlarmEmail = strings.TrimSpace(sv.AlarmEmail); sv.AlarmEmail != "" {
+		e, err := user.NormalizeEmail(sv.AlarmEmail)
+		if err != nil {
+			return apperr.Field("alarm_email", "%q is not an email address", sv.AlarmEmail)
+		}
+		sv.AlarmEmail = e
+	}
+	if len(sv.AlarmTeams) > MaxAlarmTeams {
+		return apperr.Field("alarm_teams", "has more than %d teams", MaxAlarmTeams)
+	}
+	teams := make([]string, 0, len(sv.AlarmTeams))
+	for _, t := range sv.AlarmTeams {
+		if err := user.CheckTeamName("alarm_teams", t); err != nil {
+			return err
+		}
+		if !slices.Contains(teams, t) {
+			teams = append(teams, t)
+		}
+	}
+	sv.AlarmTeams = teams
+	return nil
+}
+
+// MayRaiseAlarm tells whether a member of team may raise an alarm for sv.
+func (sv *Service) MayRaiseAlarm(team string) bool {
+	return team != "" && slices.Contains(sv.AlarmTeams, team)
+}
+
 func (sv *Service) validate() error {
 	var err error
+	if err = sv.checkAlarm(); err != nil {
+		return err
+	}
 	if err = CheckSlug("slug", sv.Slug); err != nil {
 		return err
 	}
@@ -428,7 +482,7 @@ func (sv *Service) validate() error {
 
 // CreateService adds a service of the catalogue; sv.UnitSlug names its unit.
 func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error) {
-	if err := sv.validate(); err != nil {
+	if err := s.validateService(&sv); err != nil {
 		return nil, err
 	}
 	if err := CheckSlug("unit", sv.UnitSlug); err != nil {
@@ -443,8 +497,9 @@ func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error)
 	}
 	sv.UnitID = u.ID
 	sv.CreatedAt, sv.UpdatedAt = s.now(), s.now()
-	err = s.db.W.QueryRowContext(ctx, `INSERT INTO services (slug, name, description, unit_id, mode, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, sv.Slug, sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.CreatedAt).Scan(&sv.ID)
+	err = s.db.W.QueryRowContext(ctx, `INSERT INTO services (slug, name, description, unit_id, mode, alarm_email, alarm_teams, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`, sv.Slug, sv.Name, sv.Description, sv.UnitID, string(sv.Mode),
+		sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.CreatedAt).Scan(&sv.ID)
 	if err != nil {
 		return nil, fmt.Errorf("unit: create service: %w", conflictOn(err, "a service with slug "+sv.Slug))
 	}
@@ -454,7 +509,7 @@ func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error)
 
 // UpdateService stores changed fields of a service (found by its id).
 func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error) {
-	if err := sv.validate(); err != nil {
+	if err := s.validateService(&sv); err != nil {
 		return nil, err
 	}
 	u, err := s.Unit(ctx, sv.UnitSlug)
@@ -466,8 +521,8 @@ func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error)
 	}
 	sv.UnitID = u.ID
 	sv.UpdatedAt = s.now()
-	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, updated_at = $5 WHERE id = $6`,
-		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.UpdatedAt, sv.ID)
+	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, alarm_email = $5, alarm_teams = $6, updated_at = $7 WHERE id = $8`,
+		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.UpdatedAt, sv.ID)
 	s.lookups.clear()
 	if err != nil {
 		return nil, fmt.Errorf("unit: update service: %w", err)
@@ -475,14 +530,29 @@ func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error)
 	return &sv, nil
 }
 
-const serviceCols = `s.id, s.slug, s.name, s.description, s.unit_id, u.slug, s.mode, s.created_at, s.updated_at`
+const serviceCols = `s.id, s.slug, s.name, s.description, s.unit_id, u.slug, s.mode, s.alarm_email, s.alarm_teams, s.created_at, s.updated_at`
+
+// teamsJSON stores a list of team names as a JSON array.
+func teamsJSON(teams []string) string {
+	if teams == nil {
+		teams = []string{}
+	}
+	b, _ := json.Marshal(teams) // strings always marshal
+	return string(b)
+}
 
 func scanService(row interface{ Scan(...any) error }) (*Service, error) {
 	sv := &Service{}
-	var mode string
-	err := row.Scan(&sv.ID, &sv.Slug, &sv.Name, &sv.Description, &sv.UnitID, &sv.UnitSlug, &mode, &sv.CreatedAt, &sv.UpdatedAt)
+	var mode, teams string
+	err := row.Scan(&sv.ID, &sv.Slug, &sv.Name, &sv.Description, &sv.UnitID, &sv.UnitSlug, &mode, &sv.AlarmEmail, &teams, &sv.CreatedAt, &sv.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
 	sv.Mode = Mode(mode)
-	return sv, err
+	if err := json.Unmarshal([]byte(teams), &sv.AlarmTeams); err != nil {
+		return nil, fmt.Errorf("service %s: alarm_teams: %w", sv.Slug, err)
+	}
+	return sv, nil
 }
 
 // Service returns the service with slug. (Cached: see lookups.)

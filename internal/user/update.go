@@ -32,13 +32,22 @@ func checkTeam(team string) error {
 	if team == "" {
 		return nil
 	}
+	return CheckTeamName("team", team)
+}
+
+// CheckTeamName validates a non-empty team name by the rule of checkTeam,
+// reporting a problem on field.
+func CheckTeamName(field, team string) error {
+	if team == "" {
+		return apperr.Field(field, "has an empty team name")
+	}
 	if len(team) > maxTeamLength {
-		return apperr.Field("team", "is longer than %d characters", maxTeamLength)
+		return apperr.Field(field, "is longer than %d characters", maxTeamLength)
 	}
 	for i, r := range team {
 		letterOrDigit := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
 		if !letterOrDigit && (i == 0 || (r != '.' && r != '-' && r != '_')) {
-			return apperr.Field("team", "%q must be lower-case letters, digits, '.', '-' and '_', starting with a letter or digit", team)
+			return apperr.Field(field, "%q must be lower-case letters, digits, '.', '-' and '_', starting with a letter or digit", team)
 		}
 	}
 	return nil
