@@ -70,6 +70,11 @@ func TestAdminRoutesThroughInterfaces(t *testing.T) {
 	if code, _ := get("/api/v1/audit?limit=0"); code != http.StatusUnprocessableEntity && code != http.StatusBadRequest {
 		t.Fatalf("audit with limit 0: %d", code)
 	}
+	for _, path := range []string{"/api/v1/outbox?cursor=abc", "/api/v1/outbox?cursor=-1", "/api/v1/outbox?limit=9999", "/api/v1/outbox/quarantine?limit=x"} {
+		if code, _ := get(path); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", path, code)
+		}
+	}
 	// Without the interfaces, the routes are not served.
 	if routes := New(Deps{MaxBody: 1 << 20}).Routes(); len(routes) != len(a.Routes())-3 {
 		t.Fatalf("routes without outbox and audit: %d, with: %d", len(routes), len(a.Routes()))

@@ -42,14 +42,10 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) {
 		}
 		userID = n
 	}
-	limit := 100
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			a.writeError(w, r, apperr.Field("limit", "must be a number from 1 to 1000"))
-			return
-		}
-		limit = n
+	limit, err := queryInt(r, "limit", 100, 1, 1000)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	es, err := a.Audit.AuditLog(r.Context(), userID, limit)
 	if err != nil {

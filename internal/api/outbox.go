@@ -29,18 +29,29 @@ func (a *API) adminOnly(why string, h func(w http.ResponseWriter, r *http.Reques
 	}
 }
 
-// outboxCursor reads ?cursor= (the id to list before) and ?limit= (the
-// gateway bounds it).
-func outboxCursor(r *http.Request) (int64, int) {
-	before, _ := strconv.ParseInt(r.URL.Query().Get("cursor"), 10, 64)
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	return before, limit
+// outboxCursor reads ?cursor= (the id to list before) and ?limit= (1 to
+// 500; empty: the gateway's default); anything else is a 400.
+func outboxCursor(r *http.Request) (int64, int, error) {
+	var before int64
+	if s := r.URL.Query().Get("cursor"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, apperr.Field("cursor", "must be a cursor from next_cursor")
+		}
+		before = n
+	}
+	limit, err := queryInt(r, "limit", 0, 1, 500)
+	return before, limit, err
 }
 
 // outbox serves GET /api/v1/outbox?state=&cursor=&limit=: the mail
 // gateway's outgoing mail, for administrators.
 func (a *API) outbox(w http.ResponseWriter, r *http.Request) {
-	before, limit := outboxCursor(r)
+	before, limit, err := outboxCursor(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	es, err := a.Outbox.Outbox(r.Context(), r.URL.Query().Get("state"), before, limit)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -59,7 +70,11 @@ func (a *API) outbox(w http.ResponseWriter, r *http.Request) {
 // quarantine serves GET /api/v1/outbox/quarantine?cursor=&limit=: incoming
 // mail the gateway held back, for administrators.
 func (a *API) quarantine(w http.ResponseWriter, r *http.Request) {
-	before, limit := outboxCursor(r)
+	before, limit, err := outboxCursor(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	qs, err := a.Outbox.Quarantine(r.Context(), before, limit)
 	if err != nil {
 		a.writeError(w, r, err)
