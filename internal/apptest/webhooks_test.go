@@ -157,7 +157,15 @@ func TestWebhooks(t *testing.T) {
 				t.Errorf("delivery %+v", d)
 			}
 		}
-		metrics := string(in.Do(t, "GET", "/metrics", "", "", nil).Body)
+		// The unit's webhook may still be writing its log: wait for the
+		// pending gauge to fall to zero before reading the rest.
+		var metrics string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			metrics = string(in.Do(t, "GET", "/metrics", "", "", nil).Body)
+			if strings.Contains(metrics, `helpmesh_webhook_deliveries{state="pending"} 0`) || time.Now().After(deadline) {
+				break
+			}
+		}
 		for _, want := range []string{`helpmesh_webhook_deliveries{state="pending"} 0`, `helpmesh_webhook_deliveries{state="dead"} 0`, `helpmesh_event_follower_lag{follower="webhooks"}`} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("/metrics lacks %s", want)
