@@ -30,7 +30,8 @@ const (
 	// for their requesters.
 	ActorPeer Actor = "peer"
 	// ActorImporter opens tickets for their requesters (bulk loads,
-	// migrations from other systems), and does nothing else.
+	// migrations from other systems) and writes the history of the
+	// tickets it opened (Tickets): their messages, notes and statuses.
 	ActorImporter Actor = "importer"
 	// ActorTimer applies the ticket lifecycle: it sees every ticket and
 	// closes solved and unsolved tickets, and gives up on tickets waiting
@@ -69,9 +70,10 @@ func Peer(name string, linked ...int64) *Principal {
 	return &Principal{Actor: ActorPeer, Name: name, Tickets: slices.Clone(linked), Via: "peer"}
 }
 
-// Importer returns the principal of the importer named name.
-func Importer(name string) *Principal {
-	return &Principal{Actor: ActorImporter, Name: name, Via: "import"}
+// Importer returns the principal of the importer named name, writing the
+// history of the tickets with the given ids.
+func Importer(name string, imported ...int64) *Principal {
+	return &Principal{Actor: ActorImporter, Name: name, Tickets: slices.Clone(imported), Via: "import"}
 }
 
 // ByMail returns a copy of person p writing by mail (ActorMail).
@@ -125,17 +127,24 @@ func (p *Principal) readsAll() bool {
 }
 
 // takesPart tells whether ticket id is one of p's Tickets, which count for
-// mail participants and peers.
+// mail participants, peers and importers.
 func (p *Principal) takesPart(id int64) bool {
 	a := p.actor()
-	return (a == ActorMail || a == ActorPeer) && id != 0 && slices.Contains(p.Tickets, id)
+	return (a == ActorMail || a == ActorPeer || a == ActorImporter) && id != 0 && slices.Contains(p.Tickets, id)
+}
+
+// writesHistory tells whether p is a system that writes the whole history
+// of ticket id (a linked peer, the importer that opened it).
+func (p *Principal) writesHistory(id int64) bool {
+	a := p.actor()
+	return (a == ActorPeer || a == ActorImporter) && p.takesPart(id)
 }
 
 // TicketIDs returns the tickets p takes part in beyond its own rights
 // (Tickets, for mail participants and peers; see ActorMail and ActorPeer),
 // sorted.
 func (p *Principal) TicketIDs() []int64 {
-	if a := p.actor(); a != ActorMail && a != ActorPeer {
+	if a := p.actor(); a != ActorMail && a != ActorPeer && a != ActorImporter {
 		return nil
 	}
 	ids := slices.Clone(p.Tickets)
@@ -172,16 +181,17 @@ func (p *Principal) CanWrite(t TicketFacts) bool {
 }
 
 // CanNote tells whether p may add internal notes to a ticket: its staff,
-// and the peers linked to it.
+// the peers linked to it and the importer that opened it.
 func (p *Principal) CanNote(t TicketFacts) bool {
-	return p.CanWorkTicket(t) || (p.actor() == ActorPeer && p.takesPart(t.ID))
+	return p.CanWorkTicket(t) || p.writesHistory(t.ID)
 }
 
 // CanSetStatus tells whether p may move ticket t to status to when p does
 // not work the ticket (CanWorkTicket allows every change): its requester
 // verifies or reopens it; a mail participant who may write to it reopens
-// it by writing; a peer moves the tickets linked to it; the timer closes
-// solved and unsolved tickets and gives up on those waiting for a reply.
+// it by writing; a peer moves the tickets linked to it, and an importer
+// those it opened; the timer closes solved and unsolved tickets and gives
+// up on those waiting for a reply.
 // The workflow's transitions are checked besides.
 func (p *Principal) CanSetStatus(t TicketFacts, to string) bool {
 	switch p.actor() {
@@ -189,7 +199,7 @@ func (p *Principal) CanSetStatus(t TicketFacts, to string) bool {
 		return t.RequesterID == p.UserID && (to == statusVerified || to == statusReopened)
 	case ActorMail:
 		return (t.RequesterID == p.UserID && to == statusVerified) || (to == statusReopened && p.CanWrite(t))
-	case ActorPeer:
+	case ActorPeer, ActorImporter:
 		return p.takesPart(t.ID)
 	case ActorTimer:
 		return (to == statusClosed && (t.Status == statusSolved || t.Status == statusUnsolved)) ||

@@ -205,8 +205,12 @@ func New(opts Options) (*Notifier, error) {
 	return &Notifier{opts: opts, system: &auth.Principal{Role: auth.RoleAdmin, Email: "notify", Via: "system"}}, nil
 }
 
-// Decide returns who is told of ev; nil when its ticket is gone.
+// Decide returns who is told of ev; nil when its ticket is gone or ev
+// copies history from another system (an import).
 func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, error) {
+	if ev.Source == ticket.FromImport {
+		return nil, nil // history copied from another system: told long ago
+	}
 	t := ev.Ticket
 	if t == nil {
 		var err error

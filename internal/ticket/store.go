@@ -258,6 +258,12 @@ func (s *Store) Get(ctx context.Context, p *auth.Principal, id int64) (*Ticket, 
 	return seenBy(p)(s.cache.load(ctx, s, id, p.UserID))
 }
 
+// GetTx is Get inside the caller's transaction q: the ticket as q sees it,
+// the transaction's own writes included.
+func (s *Store) GetTx(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
+	return s.get(ctx, q, p, id)
+}
+
 func (s *Store) get(ctx context.Context, q db.Querier, p *auth.Principal, id int64) (*Ticket, error) {
 	return seenBy(p)(s.loadFull(ctx, q, id, p.UserID))
 }
@@ -352,6 +358,9 @@ type NewTicket struct {
 	MailID      string
 	Watchers    []string
 	Attachments []NewAttachment
+	// At is when the ticket was opened, for an importer copying another
+	// system's history; zero (and for anyone else): now.
+	At time.Time
 }
 
 // NewAttachment is a stored blob to attach to a message.
@@ -375,7 +384,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 		t, err = s.createPostgres(ctx, p, nt)
 	} else {
 		err = s.db.Tx(ctx, func(q db.Querier) error {
-			t, err = s.insertTicket(ctx, q, p, nt, s.now())
+			t, err = s.insertTicket(ctx, q, p, nt, s.at(p, nt.At))
 			return err
 		})
 	}
@@ -668,6 +677,18 @@ type NewMessage struct {
 	Source      Source
 	MailID      string
 	Attachments []NewAttachment
+	// At is when the message was written, for an importer copying
+	// another system's history; zero (and for anyone else): now.
+	At time.Time
+}
+
+// at is when a write by p happens: now, or when the history that an
+// importer copies happened.
+func (s *Store) at(p *auth.Principal, when time.Time) time.Time {
+	if p.Actor == auth.ActorImporter && !when.IsZero() {
+		return when
+	}
+	return s.now()
 }
 
 // AddMessage adds a public reply or an internal note. Anyone who sees the

@@ -140,10 +140,13 @@ const (
 	FromPeer   Source = "peer"
 	FromSystem Source = "system"
 	FromCLI    Source = "cli"
+	// FromImport is history copied from another system by `helpmesh
+	// import`: it tells nobody.
+	FromImport Source = "import"
 )
 
 // Sources lists every source.
-var Sources = []Source{FromWeb, FromEmail, FromAPI, FromPeer, FromSystem, FromCLI}
+var Sources = []Source{FromWeb, FromEmail, FromAPI, FromPeer, FromSystem, FromCLI, FromImport}
 
 // Person is a user as shown on a ticket.
 type Person struct {

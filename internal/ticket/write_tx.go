@@ -22,7 +22,7 @@ func (s *Store) CreateTx(ctx context.Context, q db.Querier, p *auth.Principal, n
 	if err != nil {
 		return 0, err
 	}
-	t, err := s.insertTicket(ctx, q, p, nt, s.now())
+	t, err := s.insertTicket(ctx, q, p, nt, s.at(p, nt.At))
 	if err != nil {
 		return 0, createError(err, nt)
 	}
@@ -63,7 +63,7 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 	case t.Status.Frozen():
 		return 0, apperr.New(apperr.Conflict, "ticket %d is %s and takes no more messages", t.ID, t.Status)
 	}
-	now := s.now()
+	now := s.at(p, nm.At)
 	mid, err := s.insertMessage(ctx, q, t.ID, p.UserID, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
 	if err != nil {
 		if db.IsUniqueViolation(err) && nm.MailID != "" {
