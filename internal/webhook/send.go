@@ -163,20 +163,29 @@ func (s *Store) DeliverDue(ctx context.Context) (int, error) {
 		for _, w := range ws {
 			byID[w.ID] = w
 		}
-		next := make(chan *claimed)
+		tried := make([]attempt, len(cs))
+		next := make(chan int)
 		var wg sync.WaitGroup
 		for range min(s.opts.Workers, len(cs)) {
 			wg.Go(func() {
-				for c := range next {
-					s.deliver(ctx, c, byID[c.webhookID])
+				for i := range next {
+					tried[i] = s.try(ctx, cs[i], byID[cs[i].webhookID])
 				}
 			})
 		}
-		for _, c := range cs {
-			next <- c
+		for i := range cs {
+			next <- i
 		}
 		close(next)
 		wg.Wait()
+		// One write for the whole batch: on SQLite every write waits for
+		// the ticket writes, so one per delivery would slow them down.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = s.record(rctx, cs, tried)
+		cancel()
+		if err != nil {
+			s.opts.Log.Warn("recording webhook deliveries", "err", err)
+		}
 		total += len(cs)
 		if ctx.Err() != nil {
 			return total, ctx.Err()
@@ -188,22 +197,22 @@ func (s *Store) DeliverDue(ctx context.Context) (int, error) {
 type attempt struct {
 	status int    // the answer's code, 0 for none
 	err    string // why it failed; empty when delivered
+	skip   bool   // not tried: nothing to record
 }
 
-// deliver sends one claimed delivery and records the attempt.
-func (s *Store) deliver(ctx context.Context, c *claimed, w *Webhook) {
+// try sends one claimed delivery; skip in the attempt means nothing is
+// to be recorded (the webhook was deleted meanwhile, with its
+// deliveries, or helpmesh is shutting down: the delivery is tried again
+// once its claim expires).
+func (s *Store) try(ctx context.Context, c *claimed, w *Webhook) attempt {
 	if w == nil {
-		return // deleted meanwhile, with its deliveries
+		return attempt{skip: true}
 	}
 	a := s.send(ctx, c, w)
 	if ctx.Err() != nil && a.err != "" {
-		return // shutting down: tried again once the claim expires
+		return attempt{skip: true}
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := s.record(rctx, c, a); err != nil {
-		s.opts.Log.Warn("recording a webhook delivery", "delivery", c.id, "err", err)
-	}
+	return a
 }
 
 // send makes one attempt.
@@ -244,39 +253,48 @@ func (s *Store) backoff(attempts int) time.Duration {
 	return d - rand.N(d/5+1)
 }
 
-// record writes an attempt on the delivery's row: delivered, retried
-// later, or dead after the last attempt.
-func (s *Store) record(ctx context.Context, c *claimed, a attempt) error {
+// record writes the attempts on the deliveries' rows, in one
+// transaction: delivered, retried later, or dead after the last attempt.
+func (s *Store) record(ctx context.Context, cs []*claimed, tried []attempt) error {
 	now := s.now()
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		for i, c := range cs {
+			if tried[i].skip {
+				continue
+			}
+			query, args := s.outcome(c, tried[i], now)
+			if _, err := q.ExecContext(ctx, query, args...); err != nil {
+				return fmt.Errorf("delivery %d: %w", c.id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: record deliveries: %w", err)
+	}
+	return nil
+}
+
+// outcome is the update that records attempt a of delivery c.
+func (s *Store) outcome(c *claimed, a attempt, now time.Time) (string, []any) {
 	n := c.attempts + 1
 	msg := a.err
 	if len(msg) > 1000 {
 		msg = msg[:1000]
 	}
 	msg = strings.ToValidUTF8(msg, "?")
-	var query string
-	var args []any
 	switch {
 	case a.err == "":
-		query = `UPDATE webhook_deliveries SET state = 'delivered', attempts = $1, last_status = $2, last_error = '',
-			delivered_at = $3, next_try_at = NULL, locked_until = NULL WHERE id = $4 AND state = 'pending'`
-		args = []any{n, a.status, now, c.id}
+		return `UPDATE webhook_deliveries SET state = 'delivered', attempts = $1, last_status = $2, last_error = '',
+			delivered_at = $3, next_try_at = NULL, locked_until = NULL WHERE id = $4 AND state = 'pending'`,
+			[]any{n, a.status, now, c.id}
 	case n >= s.opts.MaxAttempts:
-		query = `UPDATE webhook_deliveries SET state = 'dead', attempts = $1, last_status = $2, last_error = $3,
-			next_try_at = NULL, locked_until = NULL WHERE id = $4 AND state = 'pending'`
-		args = []any{n, a.status, msg, c.id}
 		s.opts.Log.Warn("webhook delivery dead", "delivery", c.id, "webhook", c.webhookID, "attempts", n, "err", msg)
-	default:
-		query = `UPDATE webhook_deliveries SET attempts = $1, last_status = $2, last_error = $3,
-			next_try_at = $4, locked_until = NULL WHERE id = $5 AND state = 'pending'`
-		args = []any{n, a.status, msg, now.Add(s.backoff(n)), c.id}
+		return `UPDATE webhook_deliveries SET state = 'dead', attempts = $1, last_status = $2, last_error = $3,
+			next_try_at = NULL, locked_until = NULL WHERE id = $4 AND state = 'pending'`,
+			[]any{n, a.status, msg, c.id}
 	}
-	err := s.db.Tx(ctx, func(q db.Querier) error {
-		_, err := q.ExecContext(ctx, query, args...)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("webhook: record delivery %d: %w", c.id, err)
-	}
-	return nil
+	return `UPDATE webhook_deliveries SET attempts = $1, last_status = $2, last_error = $3,
+			next_try_at = $4, locked_until = NULL WHERE id = $5 AND state = 'pending'`,
+		[]any{n, a.status, msg, now.Add(s.backoff(n)), c.id}
 }
