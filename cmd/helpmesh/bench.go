@@ -56,6 +56,7 @@ type benchFlags struct {
 	as         string
 	pid        int
 	progress   bool
+	webhook    bool
 	rng        uint64
 }
 
@@ -81,6 +82,7 @@ func bench(ctx context.Context, e env, args []string) error {
 		fs.StringVar(&f.as, "as", "requester", "who runs the operations: requester (a fresh user) or admin (the --token)")
 		fs.IntVar(&f.pid, "pid", 0, "process id of the server: print its resident memory (from /proc) after the run")
 		fs.BoolVar(&f.progress, "progress", true, "print a progress line every second on stderr")
+		fs.BoolVar(&f.webhook, "webhook", false, "subscribe a webhook to every event, delivered to a receiver in this process (the server needs HELPMESH_OUTBOUND_ALLOW=127.0.0.0/8)")
 		fs.Uint64Var(&f.rng, "rand", 1, "random seed of the generated text and of the choices")
 	})
 	if err != nil {
@@ -193,6 +195,13 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 	b, err := prepareBench(ctx, e, admin, f)
 	if err != nil {
 		return err
+	}
+	if f.webhook {
+		stop, err := benchWebhook(ctx, admin, e.stdout)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	fmt.Fprintf(e.stdout, "helpmesh bench: %s, %d clients, %s per operation, as %s, %d prepared tickets\n",
 		f.url, f.clients, f.duration, f.as, b.prepared())
