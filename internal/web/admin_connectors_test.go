@@ -43,8 +43,12 @@ func (f *fakeConnectors) act(what string, id int64) error {
 	return nil
 }
 
-func (f *fakeConnectors) Retry(ctx context.Context, name string, id int64) error { return f.act("retry", id) }
-func (f *fakeConnectors) Skip(ctx context.Context, name string, id int64) error  { return f.act("skip", id) }
+func (f *fakeConnectors) Retry(ctx context.Context, name string, id int64) error {
+	return f.act("retry", id)
+}
+func (f *fakeConnectors) Skip(ctx context.Context, name string, id int64) error {
+	return f.act("skip", id)
+}
 
 func (f *fakeConnectors) Links(ctx context.Context, id int64) ([]connector.Link, error) {
 	if id != f.ticketID {
