@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/connector"
+	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
@@ -126,4 +130,28 @@ func TestAdminConnectors(t *testing.T) {
 			t.Errorf("staff ticket page lacks the links or the sync log: %s", excerpt(r.body))
 		}
 	})
+}
+
+// TestConnectorsPageOnAPhone: /admin/connectors, with a dead item, fits a
+// 390 px wide screen (no sideways scrolling).
+func TestConnectorsPageOnAPhone(t *testing.T) {
+	open := testenv.Browser(t)
+	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"))
+	e.h.d.Connectors = &fakeConnectors{ticketID: 1}
+	ctx, cancel := open()
+	defer cancel()
+	var width int
+	err := chromedp.Run(ctx,
+		signIn(e.srv.URL, "root@example.org"),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(e.srv.URL+"/admin/connectors"), chromedp.WaitVisible(`.dtable`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &width),
+		shot(t, "20-admin-connectors-phone"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if width > 390 {
+		t.Errorf("the page is %d px wide on a 390 px screen", width)
+	}
 }
