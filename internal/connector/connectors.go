@@ -183,7 +183,7 @@ func scanConnector(r interface{ Scan(...any) error }) (*Connector, error) {
 
 // Get returns the connector named name.
 func (e *Engine) Get(ctx context.Context, name string) (*Connector, error) {
-	return e.get(ctx, e.db.W, name)
+	return e.get(ctx, e.db.Reader(), name)
 }
 
 func (e *Engine) get(ctx context.Context, q db.Querier, name string) (*Connector, error) {
@@ -201,7 +201,7 @@ func (e *Engine) get(ctx context.Context, q db.Querier, name string) (*Connector
 func (e *Engine) List(ctx context.Context) ([]*Connector, error) { return e.list(ctx) }
 
 func (e *Engine) list(ctx context.Context) ([]*Connector, error) {
-	rows, err := e.db.W.QueryContext(ctx, `SELECT `+connectorCols+` FROM connectors c ORDER BY c.name`)
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT `+connectorCols+` FROM connectors c ORDER BY c.name`)
 	if err != nil {
 		return nil, fmt.Errorf("connector: list: %w", err)
 	}
