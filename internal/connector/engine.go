@@ -38,6 +38,7 @@ type Tickets interface {
 	Get(ctx context.Context, p *auth.Principal, id int64) (*ticket.Ticket, error)
 	FirstMessage(ctx context.Context, ticketID int64) (*ticket.Message, error)
 	Message(ctx context.Context, id int64) (*ticket.Message, error)
+	MessageFiles(ctx context.Context, id int64) ([]ticket.Attachment, error)
 	Briefs(ctx context.Context, ids []int64) (map[int64]ticket.Brief, error)
 	AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principal, ticketID int64, nm ticket.NewMessage) (int64, error)
 	UpdateTx(ctx context.Context, q db.Querier, p *auth.Principal, id int64, u ticket.Update) error

@@ -1,13 +1,18 @@
 package connector_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/connector/connectortest"
 	"github.com/helpmesh/helpmesh/internal/db"
@@ -29,6 +34,7 @@ type fixture struct {
 	staff   *auth.Principal
 	svc     *unit.Service
 	ctx     context.Context
+	blobs   blob.Store
 }
 
 // newFixture makes a world with a requester, a staff member of unit ops,
@@ -52,7 +58,11 @@ func newFixture(t *testing.T, d *db.DB, mapped bool) *fixture {
 	if mapped {
 		mk = func(connector.Config) (connector.Peer, error) { return connectortest.Mapped{Peer: peer}, nil }
 	}
-	e := connector.New(d, connector.Options{Kinds: connector.Kinds{connector.RT5: mk}, Tickets: tickets, Services: units,
+	blobs, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := connector.New(d, connector.Options{Kinds: connector.Kinds{connector.RT5: mk}, Tickets: tickets, Services: units, Blobs: blobs, MaxFile: 1 << 20,
 		Checker: policy, BackoffBase: time.Hour, BackoffMax: time.Hour, MaxAttempts: 3})
 	e.Follow(l)
 	if err := l.Start(ctx); err != nil {
@@ -85,7 +95,7 @@ func newFixture(t *testing.T, d *db.DB, mapped bool) *fixture {
 		}
 		return p
 	}
-	return &fixture{d: d, log: l, tickets: tickets, engine: e, peer: peer, svc: svc, ctx: ctx,
+	return &fixture{d: d, log: l, tickets: tickets, engine: e, peer: peer, svc: svc, ctx: ctx, blobs: blobs,
 		req: person("req@example.org", 0), staff: person("staff@example.org", ops.ID)}
 }
 
@@ -564,6 +574,47 @@ func TestConnectorValidation(t *testing.T) {
 		}
 		if err := f.engine.Delete(f.ctx, "rm"); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+func TestFilesBothWays(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, false)
+		tk := f.open(t)
+		rid := f.linked(t, tk.ID)
+		sum, size, err := f.blobs.Put(f.ctx, bytes.NewReader([]byte("ERROR disk full\n")), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.tickets.AddMessage(f.ctx, f.staff, tk.ID, ticket.NewMessage{Body: "the log",
+			Attachments: []ticket.NewAttachment{{Filename: "node4.log", ContentType: "text/plain", Size: size, SHA256: sum}}}); err != nil {
+			t.Fatal(err)
+		}
+		f.tell(t)
+		f.send(t)
+		p := f.peer.Pushed()
+		if len(p) != 1 || len(p[0].Attachments) != 1 || p[0].Attachments[0].Filename != "node4.log" || string(p[0].Attachments[0].Data) != "ERROR disk full\n" {
+			t.Fatalf("pushed: %+v", p)
+		}
+		// A file from the peer, with no text: stored, named in the body.
+		f.peer.Add(connector.Change{Kind: connector.KindMessage, Ticket: connector.Ref{RemoteID: rid},
+			Attachments: []connector.Attachment{{Filename: "fix.patch", ContentType: "text/x-diff", Data: []byte("--- a\n+++ b\n")}}})
+		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
+			t.Fatal(err)
+		}
+		ms := f.messages(t, tk.ID)
+		last := ms[len(ms)-1]
+		if last.Source != ticket.FromPeer || len(last.Attachments) != 1 || last.Attachments[0].Filename != "fix.patch" || !strings.Contains(last.Body, "fix.patch") {
+			t.Fatalf("received: %+v", last)
+		}
+		r, err := f.blobs.Open(f.ctx, last.Attachments[0].SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if b, _ := io.ReadAll(r); string(b) != "--- a\n+++ b\n" {
+			t.Fatalf("stored %q", b)
 		}
 	})
 }

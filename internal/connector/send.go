@@ -241,11 +241,19 @@ func (e *Engine) change(ctx context.Context, it queuedItem) (Change, error) {
 
 // files reads the attachments of m.
 func (e *Engine) files(ctx context.Context, m *ticket.Message) ([]Attachment, error) {
-	if e.opts.Blobs == nil || len(m.Attachments) == 0 {
+	if e.opts.Blobs == nil {
 		return nil, nil
 	}
-	out := make([]Attachment, 0, len(m.Attachments))
-	for _, a := range m.Attachments {
+	atts, err := e.opts.Tickets.MessageFiles(ctx, m.ID)
+	if err != nil || len(atts) == 0 {
+		return nil, err
+	}
+	out := make([]Attachment, 0, len(atts))
+	for _, a := range atts {
+		if a.Size > e.opts.MaxFile {
+			e.opts.Log.Warn("connector: a file over the size limit is not sent", "attachment", a.ID, "size", a.Size)
+			continue
+		}
 		f, err := e.opts.Blobs.Open(ctx, a.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("connector: attachment %d: %w", a.ID, err)
