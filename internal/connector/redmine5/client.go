@@ -38,6 +38,9 @@ type Client struct {
 	trackerID int64
 	instance  string
 	http      *http.Client
+	// sourcePage is how many issues one page of Tickets holds (each is
+	// read again with its journals and files).
+	sourcePage int
 
 	mu     sync.Mutex
 	lookup *lookups // nil until the first successful look-up
@@ -97,12 +100,13 @@ func New(cfg connector.Config) (*Client, error) {
 		return nil
 	}
 	return &Client{
-		base:      u,
-		key:       cfg.Token,
-		project:   strings.TrimSpace(cfg.Project),
-		trackerID: cfg.TrackerID,
-		instance:  strings.TrimRight(cfg.Instance, "/"),
-		http:      &hc,
+		base:       u,
+		key:        cfg.Token,
+		project:    strings.TrimSpace(cfg.Project),
+		trackerID:  cfg.TrackerID,
+		instance:   strings.TrimRight(cfg.Instance, "/"),
+		http:       &hc,
+		sourcePage: 25,
 	}, nil
 }
 

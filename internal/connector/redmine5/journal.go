@@ -26,7 +26,32 @@ func (c *Client) fetchIssue(ctx context.Context, id int64) (*issue, error) {
 	}
 	// Journals come in the order of the user's preference: sort by id.
 	slices.SortFunc(is.Journals, func(a, b journal) int { return cmp.Compare(a.ID, b.ID) })
+	joinPrivateNoteFiles(is.Journals)
 	return is, nil
+}
+
+// joinPrivateNoteFiles gives the files of a private note back to it.
+// Redmine splits an update with private notes in two journals: a public
+// one with the changes (files included), then the private notes alone.
+// (Redmine's files have no privacy of their own: people who may see the
+// issue see them.)
+func joinPrivateNoteFiles(js []journal) {
+	for i := 0; i+1 < len(js); i++ {
+		pub, priv := &js[i], &js[i+1]
+		if pub.Notes != "" || !priv.PrivateNotes || len(priv.Details) > 0 ||
+			pub.User.ID != priv.User.ID || !pub.CreatedOn.Equal(priv.CreatedOn) {
+			continue
+		}
+		var keep []detail
+		for _, d := range pub.Details {
+			if d.Property == "attachment" {
+				priv.Details = append(priv.Details, d)
+			} else {
+				keep = append(keep, d)
+			}
+		}
+		pub.Details = keep
+	}
 }
 
 // journalChanges turns one journal into helpmesh's changes: its notes

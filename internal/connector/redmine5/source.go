@@ -9,10 +9,6 @@ import (
 	"github.com/helpmesh/helpmesh/internal/connector"
 )
 
-// sourcePage is how many issues one page of Tickets holds (each is read
-// again with its journals and files).
-const sourcePage = 25
-
 // Tickets returns one page of the project's issues (not its
 // subprojects'), oldest first, each with its description, files and every
 // journal as history; the cursor is the offset of the next page. New
@@ -35,7 +31,7 @@ func (c *Client) Tickets(ctx context.Context, cursor string) ([]connector.Ticket
 		"subproject_id": {"!*"},
 		"status_id":     {"*"},
 		"sort":          {"id"},
-		"limit":         {strconv.Itoa(sourcePage)},
+		"limit":         {strconv.Itoa(c.sourcePage)},
 		"offset":        {strconv.Itoa(offset)},
 	}
 	var list issueList
