@@ -227,12 +227,13 @@ hm_redmine5_up() {
 		--min-instances 1 --max-pool-size 2 \
 		--daemonize --pid-file "$HM_RM_DIR/passenger.pid" --log-file "$log") ||
 		hm_die_log "passenger start failed" "$start" "$log"
-	local i
-	for ((i = 0; i < 600; i++)); do
-		hm_redmine5_ready && break
-		sleep 0.1
+	# A few seconds on an idle machine; much more when the cores are busy.
+	local deadline=$((SECONDS + 240))
+	until hm_redmine5_ready; do
+		((SECONDS < deadline)) || hm_die_log "Redmine does not answer on 127.0.0.1:$HM_RM_PORT after 240s" "$start" "$log"
+		hm_redmine5_pid >/dev/null || hm_die_log "Passenger stopped while Redmine was starting" "$start" "$log"
+		sleep 0.2
 	done
-	hm_redmine5_ready || hm_die_log "Redmine does not answer on 127.0.0.1:$HM_RM_PORT" "$log"
 	hm_log "redmine5: up on 127.0.0.1:$HM_RM_PORT"
 }
 
