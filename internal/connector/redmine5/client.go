@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/connector"
+	"github.com/helpmesh/helpmesh/internal/outbound"
 )
 
 // Limits on what the client reads from Redmine.
@@ -167,8 +168,12 @@ func (c *Client) do(ctx context.Context, r request) (answer, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		// A refused redirect wraps ErrPermanent; timeouts and refused
+		// A refused redirect wraps ErrPermanent, and so does an address
+		// HELPMESH_OUTBOUND_ALLOW does not allow; timeouts and refused
 		// connections are retried.
+		if errors.Is(err, outbound.ErrRefused) && !errors.Is(err, connector.ErrPermanent) {
+			return answer{}, fmt.Errorf("redmine5: %s %s: %w (%w)", r.method, r.path, err, connector.ErrPermanent)
+		}
 		return answer{}, fmt.Errorf("redmine5: %s %s: %w", r.method, r.path, err)
 	}
 	defer resp.Body.Close()
@@ -285,7 +290,11 @@ func (c *Client) person(ctx context.Context, l *lookups, u named) connector.Pers
 	p = connector.Person{Name: u.Name}
 	var a userAnswer
 	if u.ID > 0 {
-		if _, err := c.getJSON(ctx, "/users/"+strconv.FormatInt(u.ID, 10)+".json", nil, &a); err == nil && a.User != nil {
+		_, err := c.getJSON(ctx, "/users/"+strconv.FormatInt(u.ID, 10)+".json", nil, &a)
+		if err != nil && !errors.Is(err, connector.ErrPermanent) {
+			return p // not kept: asked again next time
+		}
+		if a.User != nil {
 			p.Email = a.User.Mail
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/connector"
+	"github.com/helpmesh/helpmesh/internal/outbound"
 )
 
 func isPermanent(err error) bool { return errors.Is(err, connector.ErrPermanent) }
@@ -156,4 +157,20 @@ func FuzzDecodeIssue(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAddressNotAllowedIsPermanent(t *testing.T) {
+	p, err := outbound.NewPolicy(nil) // loopback not allowed
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c, err := New(connector.Config{URL: srv.URL, Token: "k", Project: "p", Client: p.Client(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Poll(context.Background(), "", nil); !isPermanent(err) || !errors.Is(err, outbound.ErrRefused) {
+		t.Errorf("loopback without HELPMESH_OUTBOUND_ALLOW: %v, want ErrRefused and ErrPermanent", err)
+	}
 }
