@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/helpmesh/helpmesh/internal/connector"
-	"github.com/helpmesh/helpmesh/internal/ticket"
 )
 
 // uploadRef is an uploaded file as an issue create or update names it.
@@ -211,26 +210,24 @@ func (c *Client) upload(ctx context.Context, files []connector.Attachment) ([]up
 
 // status is the id of Redmine's status for helpmesh's status s.
 func (l *lookups) status(s string) (int64, error) {
-	name, ok := statusToRedmine[ticket.Status(s)]
-	if !ok {
-		return 0, fmt.Errorf("redmine5: %q is not a helpmesh status: %w", s, connector.ErrPermanent)
-	}
-	id, ok := l.statusID[strings.ToLower(name)]
-	if !ok {
-		return 0, fmt.Errorf("redmine5: this Redmine has no status %q (for %s): %w", name, s, connector.ErrPermanent)
-	}
-	return id, nil
+	return mappedID("status", s, statusToRedmine, l.statusID)
 }
 
 // priority is the id of Redmine's priority for helpmesh's priority p.
 func (l *lookups) priority(p string) (int64, error) {
-	name, ok := priorityToRedmine[ticket.Priority(p)]
+	return mappedID("priority", p, priorityToRedmine, l.priorityID)
+}
+
+// mappedID maps helpmesh's value v by toRedmine to a name, and the name
+// to this Redmine's id.
+func mappedID[K ~string](what, v string, toRedmine map[K]string, ids map[string]int64) (int64, error) {
+	name, ok := toRedmine[K(v)]
 	if !ok {
-		return 0, fmt.Errorf("redmine5: %q is not a helpmesh priority: %w", p, connector.ErrPermanent)
+		return 0, fmt.Errorf("redmine5: %q is not a helpmesh %s: %w", v, what, connector.ErrPermanent)
 	}
-	id, ok := l.priorityID[strings.ToLower(name)]
+	id, ok := ids[strings.ToLower(name)]
 	if !ok {
-		return 0, fmt.Errorf("redmine5: this Redmine has no priority %q (for %s): %w", name, p, connector.ErrPermanent)
+		return 0, fmt.Errorf("redmine5: this Redmine has no %s %q (for %s): %w", what, name, v, connector.ErrPermanent)
 	}
 	return id, nil
 }
