@@ -72,3 +72,14 @@ func helpmeshPriority(name string) string {
 	}
 	return string(ticket.LessUrgent)
 }
+
+// PeerStatus is the name Redmine shows for helpmesh's status (the
+// connector engine's StatusMapper): statuses that map to one Redmine
+// status are the same on the peer, so reading that status back does not
+// move the ticket between them (assigned and new, solved and verified).
+func (c *Client) PeerStatus(status string) string {
+	if name, ok := statusToRedmine[ticket.Status(status)]; ok {
+		return name
+	}
+	return status
+}
