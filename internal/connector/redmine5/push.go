@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/connector"
 )
@@ -33,9 +34,11 @@ type issueFields struct {
 }
 
 // Create opens the issue in the configured project and tracker, with the
-// ticket's priority, its first message (and a line naming the requester
+// ticket's priority, its first message (and lines naming the requester
 // and helpmesh's ticket) as description and its attachments. A status
-// other than Redmine's New is set by a second request.
+// other than Redmine's New is set by a second request. When an earlier
+// Create of the same ticket reached Redmine but its answer was lost, that
+// issue is found (research/federation.md §5.4) and no second one made.
 func (c *Client) Create(ctx context.Context, t connector.Ticket) (connector.Ref, error) {
 	l, err := c.ids(ctx)
 	if err != nil {
@@ -59,34 +62,78 @@ func (c *Client) Create(ctx context.Context, t connector.Ticket) (connector.Ref,
 			return connector.Ref{}, err
 		}
 	}
-	if f.Uploads, err = c.upload(ctx, t.Attachments); err != nil {
-		return connector.Ref{}, err
+	var statusID int64
+	if t.Status != "" {
+		if statusID, err = l.status(t.Status); err != nil {
+			return connector.Ref{}, err
+		}
 	}
-	a, err := c.sendIssue(ctx, http.MethodPost, "/issues.json", f)
+	is, err := c.createdBefore(ctx, l, t.LocalID)
 	if err != nil {
 		return connector.Ref{}, err
 	}
-	is, err := decodeIssue(a.body)
-	if err != nil {
-		return connector.Ref{}, fmt.Errorf("POST /issues.json: %w", err)
+	if is == nil {
+		if f.Uploads, err = c.upload(ctx, t.Attachments); err != nil {
+			return connector.Ref{}, err
+		}
+		a, err := c.sendIssue(ctx, http.MethodPost, "/issues.json", f)
+		if err != nil {
+			return connector.Ref{}, err
+		}
+		if is, err = decodeIssue(a.body); err != nil {
+			return connector.Ref{}, fmt.Errorf("POST /issues.json: %w", err)
+		}
 	}
 	ref := connector.Ref{RemoteID: strconv.FormatInt(is.ID, 10), RemoteURL: c.issueURL(is.ID)}
-	if t.Status != "" {
-		want, err := l.status(t.Status)
-		if err != nil {
+	if statusID != 0 && statusID != is.Status.ID {
+		if _, err := c.sendIssue(ctx, http.MethodPut, "/issues/"+ref.RemoteID+".json", issueFields{StatusID: statusID}); err != nil {
 			return ref, err
-		}
-		if want != is.Status.ID {
-			if _, err := c.sendIssue(ctx, http.MethodPut, "/issues/"+ref.RemoteID+".json", issueFields{StatusID: want}); err != nil {
-				return ref, err
-			}
 		}
 	}
 	return ref, nil
 }
 
+// refMarker is the last line of the description of the issue of
+// helpmesh's ticket id: "helpmesh ticket: [hm:<instance>/<id>]".
+func (c *Client) refMarker(id int64) string {
+	return fmt.Sprintf("[hm:%s/%d]", c.instance, id)
+}
+
+// createdBefore finds the issue the connector's account opened for
+// helpmesh's ticket id in the last week, if any: the one whose
+// description ends with the ticket's marker. (Only the end counts, so
+// that a marker quoted in a message names nothing; only a week, so that
+// a helpmesh started afresh at the same address does not take over old
+// issues.)
+func (c *Client) createdBefore(ctx context.Context, l *lookups, id int64) (*issue, error) {
+	if id <= 0 {
+		return nil, nil
+	}
+	marker := c.refMarker(id)
+	q := url.Values{
+		"project_id":    {strconv.FormatInt(l.projectID, 10)},
+		"subproject_id": {"!*"},
+		"status_id":     {"*"},
+		"author_id":     {strconv.FormatInt(l.me, 10)},
+		"description":   {"~" + marker},
+		"created_on":    {">=" + time.Now().UTC().Add(-7*24*time.Hour).Format(time.RFC3339)},
+		"sort":          {"id"},
+		"limit":         {"25"},
+	}
+	var list issueList
+	if _, err := c.getJSON(ctx, "/issues.json", q, &list); err != nil {
+		return nil, fmt.Errorf("looking for an issue of ticket %d: %w", id, err)
+	}
+	for i := range list.Issues {
+		if strings.HasSuffix(strings.TrimSpace(list.Issues[i].Description), marker) {
+			return &list.Issues[i], nil
+		}
+	}
+	return nil, nil
+}
+
 // description is the issue's description: the first message, then who
-// asked and where the ticket is in helpmesh.
+// asked and, last, which ticket of helpmesh's it is.
 func (c *Client) description(t connector.Ticket) string {
 	var b strings.Builder
 	b.WriteString(t.Body)
@@ -95,7 +142,7 @@ func (c *Client) description(t connector.Ticket) string {
 		meta = append(meta, "Requester: "+who)
 	}
 	if t.LocalID > 0 {
-		meta = append(meta, fmt.Sprintf("helpmesh ticket: hm:%s/%d", c.instance, t.LocalID))
+		meta = append(meta, "helpmesh ticket: "+c.refMarker(t.LocalID))
 	}
 	if len(meta) > 0 {
 		b.WriteString("\n\n---\n")

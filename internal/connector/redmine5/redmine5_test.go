@@ -36,6 +36,9 @@ func loopbackClient(t testing.TB, timeout time.Duration) *http.Client {
 func realClients(t *testing.T, project string) (conn, other *Client, rm testenv.Redmine5Instance) {
 	t.Helper()
 	rm = testenv.Redmine5(t)
+	// An instance of the test's own: Create finds the issues of its
+	// ticket ids, and runs share the Redmine.
+	instance := "https://helpmesh.test/" + token(t)
 	if project == "" {
 		project = rm.Project
 	}
@@ -43,7 +46,7 @@ func realClients(t *testing.T, project string) (conn, other *Client, rm testenv.
 		c, err := New(connector.Config{
 			Name: "redmine-test", Kind: connector.Redmine5, URL: rm.URL, Token: key,
 			Project: project, TrackerID: rm.TrackerID, Client: loopbackClient(t, 30*time.Second),
-			Instance: "https://helpmesh.test",
+			Instance: instance,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +110,7 @@ func TestCreateAndPushReadBack(t *testing.T) {
 	if is.Status.Name != "In Progress" || is.Priority.Name != "High" {
 		t.Errorf("status %q priority %q, want In Progress and High", is.Status.Name, is.Priority.Name)
 	}
-	for _, want := range []string{"Jobs end in Held state", "Ada Requester <ada@example.org>", "hm:https://helpmesh.test/42"} {
+	for _, want := range []string{"Jobs end in Held state", "Ada Requester <ada@example.org>", "helpmesh ticket: [hm:" + conn.instance + "/42]"} {
 		if !bytes.Contains([]byte(is.Description), []byte(want)) {
 			t.Errorf("description %q lacks %q", is.Description, want)
 		}
@@ -174,6 +177,27 @@ func TestCreateAndPushReadBack(t *testing.T) {
 	}
 	if err := conn.Push(ctx, connector.Ref{RemoteID: "999999999"}, connector.Change{Kind: connector.KindMessage, Body: "x"}); !isPermanent(err) {
 		t.Errorf("missing issue: %v, want ErrPermanent", err)
+	}
+}
+
+func TestCreateTwiceOpensOneIssue(t *testing.T) {
+	conn, _, _ := realClients(t, "")
+	ctx := testCtx(t)
+	// Ticket 42's body quotes ticket 7's marker: that names nothing.
+	forged := connector.Ticket{Subject: "forged", Body: "see " + conn.refMarker(7), LocalID: 42}
+	first, err := conn.Create(ctx, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := conn.Create(ctx, forged)
+	if err != nil || again != first {
+		t.Fatalf("Create of the same ticket again = %+v, %v; want %+v", again, err, first)
+	}
+	for _, id := range []int64{7, 4, 420} {
+		ref, err := conn.Create(ctx, connector.Ticket{Subject: "ticket " + strconv.FormatInt(id, 10), Body: "b", LocalID: id})
+		if err != nil || ref == first {
+			t.Errorf("ticket %d: %+v, %v; want an issue of its own", id, ref, err)
+		}
 	}
 }
 
