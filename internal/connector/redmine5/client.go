@@ -195,8 +195,12 @@ func (c *Client) do(ctx context.Context, r request) (answer, error) {
 			return answer{}, fmt.Errorf("redmine5: %s %s: the answer is larger than %d bytes: %w", r.method, r.path, limit, connector.ErrPermanent)
 		}
 		return a, nil
-	case s >= 500, s == http.StatusRequestTimeout, s == http.StatusTooManyRequests:
+	case s >= 500, s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s == http.StatusConflict:
 		return answer{}, fmt.Errorf("redmine5: %s %s: %s", r.method, r.path, resp.Status)
+	case s == http.StatusUnprocessableEntity && redmineErrors(data) == "":
+		// Redmine answers a concurrent update of the issue (its
+		// StaleObjectError) with a 422 that names no error: try again.
+		return answer{}, fmt.Errorf("redmine5: %s %s: %s naming no error: the issue was being updated by another request", r.method, r.path, resp.Status)
 	case s >= 300 && s < 400:
 		return answer{}, fmt.Errorf("redmine5: %s %s: redirected to %q, not followed: %w", r.method, r.path, resp.Header.Get("Location"), connector.ErrPermanent)
 	default:

@@ -57,6 +57,11 @@ func TestFaultsOfThePeer(t *testing.T) {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			w.Write([]byte(`{"errors":["Status is invalid"]}`))
 		}, true},
+		{"422 of a concurrent update", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			w.Write([]byte(`{"errors":[]}`))
+		}, false},
+		{"409", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "", http.StatusConflict) }, false},
 		{"redirect to another host", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
 		}, true},
