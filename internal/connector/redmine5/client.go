@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ const (
 	maxAttachment = 32 << 20 // one attachment
 	pageSize      = 100      // issues per list request (Redmine's maximum)
 )
+
+// projectIdentifier is a Redmine project's identifier or numeric id.
+var projectIdentifier = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,99}$`)
 
 // Client talks to one Redmine. It is a connector.Peer and a
 // connector.Source. Safe for concurrent use.
@@ -83,8 +87,8 @@ func New(cfg connector.Config) (*Client, error) {
 	if strings.TrimSpace(cfg.Token) == "" {
 		return nil, errors.New("redmine5: no API key")
 	}
-	if strings.TrimSpace(cfg.Project) == "" {
-		return nil, errors.New("redmine5: no project")
+	if !projectIdentifier.MatchString(cfg.Project) {
+		return nil, fmt.Errorf("redmine5: %q is not a Redmine project identifier (lower-case letters, digits, - and _) or id", cfg.Project)
 	}
 	if cfg.TrackerID < 0 {
 		return nil, errors.New("redmine5: the tracker id is negative")
@@ -255,7 +259,7 @@ func (c *Client) ids(ctx context.Context) (*lookups, error) {
 	}
 	l.me = me.User.ID
 	var p projectAnswer
-	if _, err := c.getJSON(ctx, "/projects/"+url.PathEscape(c.project)+".json", nil, &p); err != nil {
+	if _, err := c.getJSON(ctx, "/projects/"+c.project+".json", nil, &p); err != nil {
 		return nil, fmt.Errorf("redmine5: project %q: %w", c.project, err)
 	}
 	if p.Project == nil || p.Project.ID <= 0 {

@@ -120,6 +120,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"user in URL": {URL: "http://u:p@127.0.0.1", Token: "k", Project: "p", Client: hc},
 		"no key":      {URL: "http://127.0.0.1", Project: "p", Client: hc},
 		"no project":  {URL: "http://127.0.0.1", Token: "k", Client: hc},
+		"bad project": {URL: "http://127.0.0.1", Token: "k", Project: "../users/1", Client: hc},
+		"upper case":  {URL: "http://127.0.0.1", Token: "k", Project: "Ops", Client: hc},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
