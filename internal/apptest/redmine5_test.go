@@ -116,7 +116,9 @@ func TestRedmine5ConnectorEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// helpmesh to Redmine: a reply, an internal note, a status.
+		// helpmesh to Redmine: a reply, an internal note, a status. (Files
+		// from helpmesh are not sent yet: the engine reads the message
+		// without its attachments. Package redmine5's tests upload them.)
 		if _, err := staff.Reply(ctx, tk.ID, "Which project directory?"); err != nil {
 			t.Fatal(err)
 		}
@@ -146,15 +148,22 @@ func TestRedmine5ConnectorEndToEnd(t *testing.T) {
 			t.Fatalf("Redmine issue %s: status %q, public reply %v, private note %v; journals %+v", remote, status, public, private, journals)
 		}
 
-		// Redmine to helpmesh: another user answers and resolves.
+		// Redmine to helpmesh: another user answers with a file, raises the
+		// priority and resolves.
 		other, err := redmine5.New(connector.Config{URL: rm.URL, Token: rm.OtherKey, Project: rm.Project,
 			Client: loopbackClient(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ref := connector.Ref{RemoteID: remote}
-		if err := other.Push(ctx, ref, connector.Change{Kind: connector.KindMessage, Body: "Raised the quota to 2 TB."}); err != nil {
-			t.Fatal(err)
+		for _, ch := range []connector.Change{
+			{Kind: connector.KindMessage, Body: "Raised the quota to 2 TB.",
+				Attachments: []connector.Attachment{{Filename: "new-quota.txt", ContentType: "text/plain", Data: []byte("2 TB")}}},
+			{Kind: connector.KindPriority, Priority: "very_urgent"},
+		} {
+			if err := other.Push(ctx, ref, ch); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := other.Push(ctx, ref, connector.Change{Kind: connector.KindStatus, Status: "solved"}); err != nil {
 			t.Fatal(err)
@@ -168,8 +177,8 @@ func TestRedmine5ConnectorEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != "solved" {
-			t.Errorf("helpmesh status %q, want solved from Redmine", got.Status)
+		if got.Status != "solved" || got.Priority != "very_urgent" {
+			t.Errorf("helpmesh status %q priority %q, want solved and very_urgent from Redmine", got.Status, got.Priority)
 		}
 		msgs, err := staff.Messages(ctx, tk.ID)
 		if err != nil {
@@ -181,6 +190,13 @@ func TestRedmine5ConnectorEndToEnd(t *testing.T) {
 				n++
 				if m.Source != "peer" || m.Internal {
 					t.Errorf("message from Redmine: source %q internal %v, want a public peer message", m.Source, m.Internal)
+				}
+				if len(m.Attachments) != 1 || m.Attachments[0].Filename != "new-quota.txt" {
+					t.Fatalf("message from Redmine: files %+v, want new-quota.txt", m.Attachments)
+				}
+				var content strings.Builder
+				if err := staff.Download(ctx, m.Attachments[0].ID, &content); err != nil || content.String() != "2 TB" {
+					t.Errorf("new-quota.txt: %q, %v; want 2 TB", content.String(), err)
 				}
 			}
 			if strings.Contains(m.Body, "Which project directory?") && m.Source == "peer" {
