@@ -31,6 +31,9 @@ const (
 	pageSize      = 100      // issues per list request (Redmine's maximum)
 )
 
+// errNotFound marks a 404 (besides connector.ErrPermanent).
+var errNotFound = errors.New("not found")
+
 // projectIdentifier is a Redmine project's identifier or numeric id.
 var projectIdentifier = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,99}$`)
 
@@ -207,6 +210,8 @@ func (c *Client) do(ctx context.Context, r request) (answer, error) {
 		return answer{}, fmt.Errorf("redmine5: %s %s: %s naming no error: the issue was being updated by another request", r.method, r.path, resp.Status)
 	case s >= 300 && s < 400:
 		return answer{}, fmt.Errorf("redmine5: %s %s: redirected to %q, not followed: %w", r.method, r.path, resp.Header.Get("Location"), connector.ErrPermanent)
+	case s == http.StatusNotFound:
+		return answer{}, fmt.Errorf("redmine5: %s %s: %s: %w (%w)", r.method, r.path, resp.Status, connector.ErrPermanent, errNotFound)
 	default:
 		return answer{}, fmt.Errorf("redmine5: %s %s: %s%s: %w", r.method, r.path, resp.Status, redmineErrors(data), connector.ErrPermanent)
 	}

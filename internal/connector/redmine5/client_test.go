@@ -181,3 +181,42 @@ func TestAddressNotAllowedIsPermanent(t *testing.T) {
 		t.Errorf("loopback without HELPMESH_OUTBOUND_ALLOW: %v, want ErrRefused and ErrPermanent", err)
 	}
 }
+
+// TestPollSkipsIssueDeletedMeanwhile: an issue listed as updated but gone
+// when read (404) is skipped; the others' journals still come.
+func TestPollSkipsIssueDeletedMeanwhile(t *testing.T) {
+	start := time.Now().UTC().Truncate(time.Second)
+	answers := map[string]string{
+		"/users/current.json":                 `{"user":{"id":1}}`,
+		"/projects/p.json":                    `{"project":{"id":3,"name":"p"}}`,
+		"/issue_statuses.json":                `{"issue_statuses":[{"id":1,"name":"New"},{"id":3,"name":"Resolved"}]}`,
+		"/enumerations/issue_priorities.json": `{"issue_priorities":[{"id":2,"name":"Normal"}]}`,
+		"/issues.json":                        `{"issues":[{"id":5},{"id":6}],"total_count":2}`,
+		"/issues/6.json": `{"issue":{"id":6,"journals":[{"id":9,"user":{"id":2,"name":"Bo"},"notes":"",
+			"created_on":"` + start.Add(5*time.Second).Format(time.RFC3339) + `",
+			"details":[{"property":"attr","name":"status_id","old_value":"1","new_value":"3"}]}]}}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := answers[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(a))
+	}))
+	defer srv.Close()
+	c := fakeClient(t, srv.URL)
+	ctx := context.Background()
+	_, cursor, err := c.Poll(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []connector.Ref{{RemoteID: "5"}, {RemoteID: "6"}}
+	changes, _, err := c.Poll(ctx, cursor, refs)
+	if err != nil {
+		t.Fatalf("Poll: %v", err)
+	}
+	if len(changes) != 1 || changes[0].Kind != connector.KindStatus || changes[0].Status != "solved" || changes[0].Ticket.RemoteID != "6" {
+		t.Errorf("changes = %+v, want issue 6 solved", changes)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -102,6 +103,9 @@ func (c *Client) Poll(ctx context.Context, cursor string, refs []connector.Ref) 
 		}
 		for _, id := range updated {
 			is, err := c.fetchIssue(ctx, id)
+			if errors.Is(err, errNotFound) {
+				continue // deleted since it was listed
+			}
 			if err != nil {
 				return nil, "", err
 			}
