@@ -1,6 +1,6 @@
 // Package testenv tells tests where to find the outside services that
 // scripts/test (or `eval "$(scripts/services)"`) starts on loopback:
-// PostgreSQL, Postfix, Dovecot IMAP and Chromium.
+// PostgreSQL, Postfix, Dovecot IMAP, Chromium and Redmine 5.
 //
 // Each service is named by a HELPMESH_TEST_* environment variable. When a
 // variable is missing the test is skipped with a message naming scripts/test,

@@ -12,6 +12,7 @@
 #               mail to @localhost / @mail.helpmesh.test is delivered to Maildir
 #   Dovecot     IMAP on 127.0.0.1:143, plaintext login, users hmtest, hmstaff
 #   Chromium    /usr/bin/chromium (for the browser tests)
+#   Redmine 5   127.0.0.1:3055, Passenger Standalone (scripts/lib/redmine5.sh)
 #
 # Must run as root on Debian 12. Idempotent: a second run reuses what is
 # already installed and running. Progress goes to stderr; stdout is kept free
@@ -42,7 +43,15 @@ HM_ENV_VARS=(
 	HELPMESH_TEST_IMAP_USERS
 	HELPMESH_TEST_LOCAL_DOMAIN
 	HELPMESH_TEST_CHROMIUM
+	HELPMESH_TEST_REDMINE5_URL
+	HELPMESH_TEST_REDMINE5_KEY
+	HELPMESH_TEST_REDMINE5_OTHER_KEY
+	HELPMESH_TEST_REDMINE5_PROJECT
+	HELPMESH_TEST_REDMINE5_TRACKER
 )
+
+# shellcheck source=scripts/lib/redmine5.sh
+source "$(dirname "${BASH_SOURCE[0]}")/redmine5.sh"
 
 hm_log() { printf '    %s\n' "$*" >&2; }
 
@@ -493,7 +502,9 @@ hm_services_up() {
 	hm_timed mail-probe hm_mail_probe
 	[[ -x $HM_CHROMIUM ]] || hm_die "$HM_CHROMIUM is missing (is the chromium package installed?)"
 	hm_log "chromium: $HM_CHROMIUM"
+	hm_timed redmine5 hm_redmine5_up
 	hm_export_env
+	hm_redmine5_export
 
 	exec 9>&-
 }
@@ -512,4 +523,5 @@ hm_services_down() {
 		hm_quiet /dev/null doveadm stop || true
 		hm_log "dovecot: stopped"
 	fi
+	hm_redmine5_down
 }
