@@ -12,6 +12,7 @@
 #               mail to @localhost / @mail.helpmesh.test is delivered to Maildir
 #   Dovecot     IMAP on 127.0.0.1:143, plaintext login, users hmtest, hmstaff
 #   Chromium    /usr/bin/chromium (for the browser tests)
+#   RT 5        Request Tracker on 127.0.0.1:55480 (scripts/lib/rt5.sh)
 #
 # Must run as root on Debian 12. Idempotent: a second run reuses what is
 # already installed and running. Progress goes to stderr; stdout is kept free
@@ -42,7 +43,14 @@ HM_ENV_VARS=(
 	HELPMESH_TEST_IMAP_USERS
 	HELPMESH_TEST_LOCAL_DOMAIN
 	HELPMESH_TEST_CHROMIUM
+	HELPMESH_TEST_RT5_URL
+	HELPMESH_TEST_RT5_TOKEN
+	HELPMESH_TEST_RT5_ROOT_TOKEN
+	HELPMESH_TEST_RT5_QUEUE
 )
+
+# shellcheck source=scripts/lib/rt5.sh
+source "$(dirname "${BASH_SOURCE[0]}")/rt5.sh"
 
 hm_log() { printf '    %s\n' "$*" >&2; }
 
@@ -493,6 +501,7 @@ hm_services_up() {
 	hm_timed mail-probe hm_mail_probe
 	[[ -x $HM_CHROMIUM ]] || hm_die "$HM_CHROMIUM is missing (is the chromium package installed?)"
 	hm_log "chromium: $HM_CHROMIUM"
+	hm_timed rt5 hm_rt5_up
 	hm_export_env
 
 	exec 9>&-
@@ -512,4 +521,5 @@ hm_services_down() {
 		hm_quiet /dev/null doveadm stop || true
 		hm_log "dovecot: stopped"
 	fi
+	hm_rt5_down
 }
