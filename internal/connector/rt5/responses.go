@@ -40,10 +40,23 @@ type userRef struct {
 
 // page is one page of a REST2 collection.
 type page[T any] struct {
-	Items []T `json:"items"`
-	Page  int `json:"page"`
-	Pages int `json:"pages"`
-	Total int `json:"total"`
+	Items []T   `json:"items"`
+	Page  count `json:"page"`
+	Pages count `json:"pages"`
+	Total count `json:"total"`
+}
+
+// count is a page number or a total, which RT writes as 0.0 for an empty
+// collection.
+type count int
+
+func (n *count) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil || f < 0 || f > 1e9 || f != float64(int(f)) {
+		return fmt.Errorf("%s is not a count", b)
+	}
+	*n = count(f)
+	return nil
 }
 
 // created is the answer to POST /ticket.
@@ -51,8 +64,16 @@ type created struct {
 	ID flexID `json:"id"`
 }
 
+// recordType takes REST2's "type" key ("transaction", "attachment"...),
+// so that it is not read as the record's own "Type" field: encoding/json
+// matches keys without regard to case when no field has the exact name.
+type recordType struct {
+	Record string `json:"type"`
+}
+
 // txn is a transaction as listed with the fields the client asks for.
 type txn struct {
+	recordType
 	ID         flexID  `json:"id"`
 	Type       string  `json:"Type"`
 	Field      string  `json:"Field"`
@@ -69,6 +90,7 @@ const txnFields = "Type,Field,OldValue,NewValue,Created,Creator,ObjectType,Objec
 
 // part is one MIME part of a transaction, as listed.
 type part struct {
+	recordType
 	ID          flexID `json:"id"`
 	Filename    string `json:"Filename"`
 	ContentType string `json:"ContentType"`
@@ -80,6 +102,7 @@ const partFields = "Filename,ContentType,Content"
 
 // attachment is one attachment record, whose Content is base64.
 type attachment struct {
+	recordType
 	ID          flexID `json:"id"`
 	Filename    string `json:"Filename"`
 	ContentType string `json:"ContentType"`
@@ -103,6 +126,7 @@ func (a attachment) data() ([]byte, error) {
 
 // ticket is a ticket as read with GET /ticket/:id or in a listing.
 type ticket struct {
+	recordType
 	ID          flexID    `json:"id"`
 	Subject     string    `json:"Subject"`
 	Status      string    `json:"Status"`

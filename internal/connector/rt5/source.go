@@ -42,10 +42,10 @@ func (c *Client) Tickets(ctx context.Context, cursor string) ([]connector.Ticket
 		out = append(out, t)
 	}
 	next := ""
-	if pageNo < p.Pages && len(p.Items) > 0 {
+	if pageNo < int(p.Pages) && len(p.Items) > 0 {
 		next = strconv.Itoa(pageNo + 1)
 	}
-	return out, next, p.Total, nil
+	return out, next, int(p.Total), nil
 }
 
 // sourceTicket reads one ticket's history: the Create transaction gives
@@ -95,7 +95,7 @@ func (c *Client) sourceTicket(ctx context.Context, rt ticket) (connector.Ticket,
 				t.History = append(t.History, ch)
 			}
 		}
-		if pageNo >= p.Pages || len(p.Items) == 0 {
+		if pageNo >= int(p.Pages) || len(p.Items) == 0 {
 			return t, nil
 		}
 	}
