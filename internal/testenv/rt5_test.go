@@ -5,12 +5,17 @@ import (
 	"testing"
 )
 
-func TestRT5MissingSkipsOrFailsInCI(t *testing.T) {
-	t.Setenv(EnvRT5URL, "")
+// setRT5Env sets the RT variables and CI for one test.
+func setRT5Env(t *testing.T, rtURL, ci string) {
+	t.Setenv(EnvRT5URL, rtURL)
 	t.Setenv(EnvRT5Token, "t")
 	t.Setenv(EnvRT5RootToken, "r")
 	t.Setenv(EnvRT5Queue, "q")
-	t.Setenv(EnvCI, "")
+	t.Setenv(EnvCI, ci)
+}
+
+func TestRT5MissingSkipsOrFailsInCI(t *testing.T) {
+	setRT5Env(t, "", "")
 	if f := runFake(t, func(tb testing.TB) { RT5(tb) }); !f.skipped || f.failed || !strings.Contains(f.msg, EnvRT5URL) {
 		t.Errorf("outside CI: skipped=%v failed=%v msg=%q", f.skipped, f.failed, f.msg)
 	}
@@ -21,11 +26,7 @@ func TestRT5MissingSkipsOrFailsInCI(t *testing.T) {
 }
 
 func TestRT5Present(t *testing.T) {
-	t.Setenv(EnvCI, "true")
-	t.Setenv(EnvRT5URL, "http://127.0.0.1:55480")
-	t.Setenv(EnvRT5Token, "t")
-	t.Setenv(EnvRT5RootToken, "r")
-	t.Setenv(EnvRT5Queue, "q")
+	setRT5Env(t, "http://127.0.0.1:55480", "true")
 	var got RT5Service
 	if f := runFake(t, func(tb testing.TB) { got = RT5(tb) }); f.failed || f.skipped {
 		t.Fatalf("failed=%v skipped=%v %s", f.failed, f.skipped, f.msg)

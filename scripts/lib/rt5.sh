@@ -28,18 +28,7 @@ HM_RT5_LOG=/var/log/helpmesh-test-rt5.log
 hm_rt5_url() { printf 'http://127.0.0.1:%s' "$HM_RT5_PORT"; }
 
 hm_rt5_install() {
-	local missing=() p log=$HM_STATE_DIR/apt-rt5.log
-	for p in "${HM_RT5_PACKAGES[@]}"; do
-		hm_pkg_installed "$p" || missing+=("$p")
-	done
-	if ((${#missing[@]} == 0)); then
-		hm_log "rt5: ${HM_RT5_PACKAGES[*]} already installed"
-		return 0
-	fi
-	hm_log "rt5: installing ${missing[*]} (log: $log)"
-	: >"$log"
-	export DEBIAN_FRONTEND=noninteractive
-	debconf-set-selections <<-EOF || hm_die "debconf-set-selections (rt5) failed"
+	hm_apt_install rt5 "$HM_STATE_DIR/apt-rt5.log" "${HM_RT5_PACKAGES[@]}" <<-EOF
 		request-tracker5 request-tracker5/rtname string rt.helpmesh.test
 		request-tracker5 request-tracker5/organization string rt.helpmesh.test
 		request-tracker5 request-tracker5/correspondaddress string rt@localhost
@@ -51,16 +40,6 @@ hm_rt5_install() {
 		request-tracker5 request-tracker5/dbconfig-install boolean true
 		request-tracker5 request-tracker5/database-type select sqlite3
 	EOF
-	# Another engineer's script (Redmine) may hold the dpkg lock for a while.
-	local apt_opts=(-q -o DPkg::Lock::Timeout=900
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-	hm_quiet "$log" apt-get "${apt_opts[@]}" update ||
-		hm_die_log "apt-get update failed" "$log"
-	hm_quiet "$log" apt-get "${apt_opts[@]}" install -y "${missing[@]}" ||
-		hm_die_log "apt-get install ${missing[*]} failed" "$log"
-	for p in "${missing[@]}"; do
-		hm_pkg_installed "$p" || hm_die_log "package $p is still not installed" "$log"
-	done
 }
 
 # hm_rt5_configure: the loopback port, no mail, config readable by www-data.
@@ -110,17 +89,8 @@ hm_rt5_token_ok() {
 }
 
 hm_rt5_stop() {
-	local pid i
-	pid=$(hm_rt5_pid) || {
-		rm -f "$HM_RT5_STATE/server.pid"
-		return 0
-	}
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		[[ -e /proc/$pid ]] || break
-		sleep 0.1
-	done
-	if [[ -e /proc/$pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+	local pid
+	if pid=$(hm_rt5_pid); then hm_stop_pid TERM "$pid"; fi
 	rm -f "$HM_RT5_STATE/server.pid"
 }
 

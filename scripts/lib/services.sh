@@ -113,30 +113,41 @@ hm_pkg_installed() {
 # ---------------------------------------------------------------- packages
 
 hm_install_packages() {
-	local missing=() p log=$HM_STATE_DIR/apt.log
-	for p in "${HM_PACKAGES[@]}"; do
-		hm_pkg_installed "$p" || missing+=("$p")
-	done
-	if ((${#missing[@]} == 0)); then
-		hm_log "packages: ${HM_PACKAGES[*]} already installed"
-		return 0
+	# postfix conflicts with exim4 (preinstalled on some images): apt removes
+	# the package, but with policy-rc.d a running exim would keep port 25.
+	if ! hm_pkg_installed postfix && [[ -x /etc/init.d/exim4 ]]; then
+		hm_quiet "$HM_STATE_DIR/apt.log" service exim4 stop || true
 	fi
-	hm_log "packages: installing ${missing[*]} (log: $log)"
-	: >"$log"
-	export DEBIAN_FRONTEND=noninteractive
-	debconf-set-selections <<-EOF || hm_die "debconf-set-selections failed"
+	hm_apt_install packages "$HM_STATE_DIR/apt.log" "${HM_PACKAGES[@]}" <<-EOF
 		postfix postfix/main_mailer_type select Local only
 		postfix postfix/mailname string $HM_RELAY_DOMAIN
 	EOF
-	local apt_opts=(-q -o DPkg::Lock::Timeout=300
+}
+
+# hm_apt_install LABEL LOG PACKAGE... <PRESEED: install those of the
+# packages that are missing (apt-get update and install, logged to LOG)
+# and check that they are installed. Standard input holds debconf answers
+# (debconf-set-selections), read only when something is to be installed
+# (the debconf database is locked while another apt runs). Waits up to 15 min for the dpkg lock: another set-up
+# may be installing at the same time.
+hm_apt_install() {
+	local label=$1 log=$2 missing=() p
+	shift 2
+	for p in "$@"; do
+		hm_pkg_installed "$p" || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		hm_log "$label: $* already installed"
+		return 0
+	fi
+	hm_log "$label: installing ${missing[*]} (log: $log)"
+	: >"$log"
+	export DEBIAN_FRONTEND=noninteractive
+	debconf-set-selections || hm_die "debconf-set-selections ($label) failed"
+	local apt_opts=(-q -o DPkg::Lock::Timeout=900
 		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 	hm_quiet "$log" apt-get "${apt_opts[@]}" update ||
 		hm_die_log "apt-get update failed" "$log"
-	# postfix conflicts with exim4 (preinstalled on some images): apt removes
-	# the package, but with policy-rc.d a running exim would keep port 25.
-	if [[ " ${missing[*]} " == *" postfix "* && -x /etc/init.d/exim4 ]]; then
-		hm_quiet "$log" service exim4 stop || true
-	fi
 	hm_quiet "$log" apt-get "${apt_opts[@]}" install -y "${missing[@]}" ||
 		hm_die_log "apt-get install ${missing[*]} failed" "$log"
 	for p in "${missing[@]}"; do
@@ -179,7 +190,7 @@ hm_pg_ready() {
 # Stop a postmaster of ours whose data directory is gone or unusable (found
 # by its command line: <bin>/postgres -D $HM_PG_DIR/data).
 hm_pg_kill_orphans() {
-	local f pid a0 a1 a2 i
+	local f pid a0 a1 a2
 	for f in /proc/[0-9]*/cmdline; do
 		a0='' a1='' a2=''
 		{ { IFS= read -r -d '' a0 && IFS= read -r -d '' a1 && IFS= read -r -d '' a2; } <"$f"; } 2>/dev/null || true
@@ -187,14 +198,21 @@ hm_pg_kill_orphans() {
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		hm_log "postgres: stopping leftover postmaster pid $pid"
-		kill -INT "$pid" 2>/dev/null || continue
-		for ((i = 0; i < 100; i++)); do
-			[[ -e /proc/$pid ]] || break
-			sleep 0.1
-		done
-		if [[ -e /proc/$pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+		hm_stop_pid INT "$pid"
 	done
 	return 0
+}
+
+# hm_stop_pid SIGNAL PID: send SIGNAL to PID, wait up to 10 s for it to
+# end, then kill it.
+hm_stop_pid() {
+	local i
+	kill -"$1" "$2" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		[[ -e /proc/$2 ]] || return 0
+		sleep 0.1
+	done
+	kill -KILL "$2" 2>/dev/null || true
 }
 
 hm_pg_up() {
