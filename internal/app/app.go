@@ -21,6 +21,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
@@ -63,6 +64,9 @@ type App struct {
 	Webhooks *webhook.Store
 	// Timers run the ticket lifecycle: auto-close, reminders, unsolved.
 	Timers *lifecycle.Timers
+	// Connectors synchronise the tickets of external services with their
+	// peers.
+	Connectors *connector.Engine
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -135,9 +139,12 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Live = live.NewHub(a.Tickets)
 	a.Live.Follow(a.Events)
-	if err := a.buildWebhooks(); err != nil {
+	policy, err := outbound.NewPolicy(a.Config.OutboundAllow)
+	if err != nil {
 		return err
 	}
+	a.buildWebhooks(policy)
+	a.buildConnectors(policy)
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -154,12 +161,13 @@ func (a *App) build(ctx context.Context) error {
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
+		Connectors: a.Connectors,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
-		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(),
+		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(), Connectors: a.Connectors,
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 	})
@@ -174,12 +182,8 @@ func (a *App) build(ctx context.Context) error {
 
 // buildWebhooks makes the webhook store, its follower of the event stream
 // and its sender, whose requests go only where HELPMESH_OUTBOUND_ALLOW and
-// the public Internet allow.
-func (a *App) buildWebhooks() error {
-	policy, err := outbound.NewPolicy(a.Config.OutboundAllow)
-	if err != nil {
-		return err
-	}
+// the public Internet allow (policy).
+func (a *App) buildWebhooks(policy *outbound.Policy) {
 	a.Webhooks = webhook.NewStore(a.DB, webhook.Options{
 		Checker: policy, Units: a.Tickets, Briefs: a.Tickets, BaseURL: a.Config.BaseURL, Log: a.Log,
 		BackoffBase: a.Config.OutboundRetry,
@@ -188,8 +192,23 @@ func (a *App) buildWebhooks() error {
 	a.Webhooks.Follow(a.Events)
 	a.Webhooks.FollowChat(a.Events)
 	a.AddWorker(a.Webhooks.Run)
-	return nil
 }
+
+// buildConnectors makes the connector engine with the kinds of peer this
+// helpmesh knows (kinds), its follower of the event stream and its worker;
+// its requests go only where policy allows.
+func (a *App) buildConnectors(policy *outbound.Policy) {
+	a.Connectors = connector.New(a.DB, connector.Options{
+		Kinds: kinds(), Tickets: a.Tickets, Services: a.Units, Checker: policy, Client: policy.Client(connectorTimeout),
+		Blobs: a.Blobs, MaxFile: a.Config.MaxUploadBytes, Instance: a.Config.PublicURL(), Log: a.Log,
+	})
+	a.Connectors.Follow(a.Events)
+	a.AddWorker(a.Connectors.Run)
+}
+
+// connectorTimeout bounds one request to a peer (research/federation.md
+// §5: 15 to 30 s).
+const connectorTimeout = 20 * time.Second
 
 // ownAddress tells whether addr is one the mail gateway takes mail for (a
 // unit's address, a reply-token address, the helpdesk address).
