@@ -78,13 +78,7 @@ func rtCorrespondence(t *testing.T, env testenv.RT5Service, id string) []string 
 // untilRT waits up to 2 min (RT is slow on a loaded machine) for ok.
 func untilRT(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	untilWithin(t, what, 2*time.Minute, 500*time.Millisecond, ok)
 }
 
 // TestRT5EndToEnd: a ticket of a service synchronised with the real
