@@ -66,10 +66,13 @@ func (c *Client) Poll(ctx context.Context, cursor string, refs []connector.Ref) 
 				continue
 			}
 			actor := t.Creator.ID
-			if actor == systemUser {
-				actor = lastActor[t.ObjectID]
-			} else {
+			if actor != systemUser {
 				lastActor[t.ObjectID] = actor
+			} else if actor = lastActor[t.ObjectID]; actor == "" && fieldChange(t) {
+				// The cause is before this poll's first transaction.
+				if actor, err = c.actorBefore(ctx, t); err != nil {
+					return nil, cursor, fmt.Errorf("poll: transaction %d: %w", t.ID, err)
+				}
 			}
 			if actor == self {
 				continue
@@ -154,4 +157,32 @@ func (c *Client) change(ctx context.Context, t txn) (ch connector.Change, ok boo
 		return ch, false, err
 	}
 	return ch, true, nil
+}
+
+// fieldChange tells whether t sets a synchronised field (status,
+// priority): the kinds of transaction RT_System makes on its own.
+func fieldChange(t txn) bool {
+	return t.Type == "Status" || (t.Type == "Set" && (t.Field == "Status" || t.Field == "Priority"))
+}
+
+// actorBefore returns the creator of the newest transaction of t's ticket
+// before t that RT_System did not make ("" if none): the person whose
+// change made RT act.
+func (c *Client) actorBefore(ctx context.Context, t txn) (string, error) {
+	var p page[txn]
+	q := []map[string]any{
+		{"field": "ObjectType", "value": "RT::Ticket"},
+		{"field": "ObjectId", "value": t.ObjectID},
+		{"field": "id", "operator": "<", "value": int64(t.ID)},
+	}
+	path := "/transactions" + query("orderby", "id", "order", "DESC", "per_page", "10", "fields", "Creator")
+	if _, err := c.call(ctx, "POST", path, q, &p); err != nil {
+		return "", err
+	}
+	for _, b := range p.Items {
+		if b.Creator.ID != systemUser {
+			return b.Creator.ID, nil
+		}
+	}
+	return "", nil
 }

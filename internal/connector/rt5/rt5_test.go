@@ -242,6 +242,25 @@ func TestRealPollReturnsOthersChangesOnce(t *testing.T) {
 		t.Fatalf("second poll: %+v %q %v", again, next2, err)
 	}
 
+	// RT's own status change caused by the connector's reply is left out
+	// even when a poll starts right after that reply.
+	var own page[txn]
+	root.do("GET", "/ticket/"+ref.RemoteID+"/history"+query("per_page", "100", "fields", txnFields), nil, &own)
+	var ownReply int64
+	for _, tx := range own.Items {
+		if tx.Type == "Correspond" && tx.Creator.ID == c.knownSelf() {
+			ownReply = int64(tx.ID)
+			break
+		}
+	}
+	if ownReply == 0 {
+		t.Fatal("the connector's reply is not in RT's history")
+	}
+	afterOwn, _, err := c.Poll(ctx, fmt.Sprint(ownReply), []connector.Ref{ref})
+	if err != nil || len(afterOwn) == 0 || afterOwn[0].Kind != connector.KindMessage || afterOwn[0].Body != "reply from RT" {
+		t.Fatalf("poll right after the connector's reply: %+v %v", afterOwn, err)
+	}
+
 	// A fresh client (a restarted helpmesh) learns who it is from the
 	// linked ticket and still leaves its own transactions out.
 	fresh, _ := realClient(t, "")
