@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/connector/redmine5"
+	"github.com/helpmesh/helpmesh/internal/connector/rt5"
 )
 
 // kinds is the registry of the kinds of peer this helpmesh is built with:
@@ -12,5 +13,6 @@ import (
 func kinds() connector.Kinds {
 	return connector.Kinds{
 		connector.Redmine5: redmine5.NewPeer,
+		connector.RT5:      rt5.NewPeer,
 	}
 }

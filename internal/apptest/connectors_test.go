@@ -19,12 +19,18 @@ import (
 // until waits up to 20 s for ok.
 func until(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	untilWithin(t, what, 20*time.Second, 50*time.Millisecond, ok)
+}
+
+// untilWithin checks ok every step until it holds or d has passed.
+func untilWithin(t *testing.T, what string, d, step time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(step)
 	}
 }
 

@@ -13,6 +13,7 @@
 #   Dovecot     IMAP on 127.0.0.1:143, plaintext login, users hmtest, hmstaff
 #   Chromium    /usr/bin/chromium (for the browser tests)
 #   Redmine 5   127.0.0.1:3055, Passenger Standalone (scripts/lib/redmine5.sh)
+#   RT 5        Request Tracker on 127.0.0.1:55480 (scripts/lib/rt5.sh)
 #
 # Must run as root on Debian 12. Idempotent: a second run reuses what is
 # already installed and running. Progress goes to stderr; stdout is kept free
@@ -48,10 +49,16 @@ HM_ENV_VARS=(
 	HELPMESH_TEST_REDMINE5_OTHER_KEY
 	HELPMESH_TEST_REDMINE5_PROJECT
 	HELPMESH_TEST_REDMINE5_TRACKER
+	HELPMESH_TEST_RT5_URL
+	HELPMESH_TEST_RT5_TOKEN
+	HELPMESH_TEST_RT5_ROOT_TOKEN
+	HELPMESH_TEST_RT5_QUEUE
 )
 
 # shellcheck source=scripts/lib/redmine5.sh
 source "$(dirname "${BASH_SOURCE[0]}")/redmine5.sh"
+# shellcheck source=scripts/lib/rt5.sh
+source "$(dirname "${BASH_SOURCE[0]}")/rt5.sh"
 
 hm_log() { printf '    %s\n' "$*" >&2; }
 
@@ -114,30 +121,41 @@ hm_pkg_installed() {
 # ---------------------------------------------------------------- packages
 
 hm_install_packages() {
-	local missing=() p log=$HM_STATE_DIR/apt.log
-	for p in "${HM_PACKAGES[@]}"; do
-		hm_pkg_installed "$p" || missing+=("$p")
-	done
-	if ((${#missing[@]} == 0)); then
-		hm_log "packages: ${HM_PACKAGES[*]} already installed"
-		return 0
+	# postfix conflicts with exim4 (preinstalled on some images): apt removes
+	# the package, but with policy-rc.d a running exim would keep port 25.
+	if ! hm_pkg_installed postfix && [[ -x /etc/init.d/exim4 ]]; then
+		hm_quiet "$HM_STATE_DIR/apt.log" service exim4 stop || true
 	fi
-	hm_log "packages: installing ${missing[*]} (log: $log)"
-	: >"$log"
-	export DEBIAN_FRONTEND=noninteractive
-	debconf-set-selections <<-EOF || hm_die "debconf-set-selections failed"
+	hm_apt_install packages "$HM_STATE_DIR/apt.log" "${HM_PACKAGES[@]}" <<-EOF
 		postfix postfix/main_mailer_type select Local only
 		postfix postfix/mailname string $HM_RELAY_DOMAIN
 	EOF
-	local apt_opts=(-q -o DPkg::Lock::Timeout=300
+}
+
+# hm_apt_install LABEL LOG PACKAGE... <PRESEED: install those of the
+# packages that are missing (apt-get update and install, logged to LOG)
+# and check that they are installed. Standard input holds debconf answers
+# (debconf-set-selections), read only when something is to be installed
+# (the debconf database is locked while another apt runs). Waits up to 15 min for the dpkg lock: another set-up
+# may be installing at the same time.
+hm_apt_install() {
+	local label=$1 log=$2 missing=() p
+	shift 2
+	for p in "$@"; do
+		hm_pkg_installed "$p" || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		hm_log "$label: $* already installed"
+		return 0
+	fi
+	hm_log "$label: installing ${missing[*]} (log: $log)"
+	: >"$log"
+	export DEBIAN_FRONTEND=noninteractive
+	debconf-set-selections || hm_die "debconf-set-selections ($label) failed"
+	local apt_opts=(-q -o DPkg::Lock::Timeout=900
 		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 	hm_quiet "$log" apt-get "${apt_opts[@]}" update ||
 		hm_die_log "apt-get update failed" "$log"
-	# postfix conflicts with exim4 (preinstalled on some images): apt removes
-	# the package, but with policy-rc.d a running exim would keep port 25.
-	if [[ " ${missing[*]} " == *" postfix "* && -x /etc/init.d/exim4 ]]; then
-		hm_quiet "$log" service exim4 stop || true
-	fi
 	hm_quiet "$log" apt-get "${apt_opts[@]}" install -y "${missing[@]}" ||
 		hm_die_log "apt-get install ${missing[*]} failed" "$log"
 	for p in "${missing[@]}"; do
@@ -180,7 +198,7 @@ hm_pg_ready() {
 # Stop a postmaster of ours whose data directory is gone or unusable (found
 # by its command line: <bin>/postgres -D $HM_PG_DIR/data).
 hm_pg_kill_orphans() {
-	local f pid a0 a1 a2 i
+	local f pid a0 a1 a2
 	for f in /proc/[0-9]*/cmdline; do
 		a0='' a1='' a2=''
 		{ { IFS= read -r -d '' a0 && IFS= read -r -d '' a1 && IFS= read -r -d '' a2; } <"$f"; } 2>/dev/null || true
@@ -188,14 +206,21 @@ hm_pg_kill_orphans() {
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		hm_log "postgres: stopping leftover postmaster pid $pid"
-		kill -INT "$pid" 2>/dev/null || continue
-		for ((i = 0; i < 100; i++)); do
-			[[ -e /proc/$pid ]] || break
-			sleep 0.1
-		done
-		if [[ -e /proc/$pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+		hm_stop_pid INT "$pid"
 	done
 	return 0
+}
+
+# hm_stop_pid SIGNAL PID: send SIGNAL to PID, wait up to 10 s for it to
+# end, then kill it.
+hm_stop_pid() {
+	local i
+	kill -"$1" "$2" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		[[ -e /proc/$2 ]] || return 0
+		sleep 0.1
+	done
+	kill -KILL "$2" 2>/dev/null || true
 }
 
 hm_pg_up() {
@@ -502,6 +527,7 @@ hm_services_up() {
 	hm_timed mail-probe hm_mail_probe
 	[[ -x $HM_CHROMIUM ]] || hm_die "$HM_CHROMIUM is missing (is the chromium package installed?)"
 	hm_log "chromium: $HM_CHROMIUM"
+	hm_timed rt5 hm_rt5_up
 	hm_timed redmine5 hm_redmine5_up
 	hm_export_env
 	hm_redmine5_export
@@ -524,4 +550,5 @@ hm_services_down() {
 		hm_log "dovecot: stopped"
 	fi
 	hm_redmine5_down
+	hm_rt5_down
 }
