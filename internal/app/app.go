@@ -24,6 +24,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
+	"github.com/helpmesh/helpmesh/internal/fedapi"
+	"github.com/helpmesh/helpmesh/internal/federation"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
@@ -63,6 +65,10 @@ type App struct {
 	Webhooks *webhook.Store
 	// Timers run the ticket lifecycle: auto-close, reminders, unsolved.
 	Timers *lifecycle.Timers
+	// Federation serves other helpmesh instances under /federation/v1/
+	// and receives what they push.
+	Federation     *federation.Store
+	peerDeliveries peerDeliveries
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -165,6 +171,7 @@ func (a *App) build(ctx context.Context) error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
+	mux.Handle(fedapi.Prefix, fedapi.New(a.Federation, a.API, api.WriteJSON))
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
@@ -174,7 +181,7 @@ func (a *App) build(ctx context.Context) error {
 
 // buildWebhooks makes the webhook store, its follower of the event stream
 // and its sender, whose requests go only where HELPMESH_OUTBOUND_ALLOW and
-// the public Internet allow.
+// the public Internet allow; and the federation, under the same policy.
 func (a *App) buildWebhooks() error {
 	policy, err := outbound.NewPolicy(a.Config.OutboundAllow)
 	if err != nil {
@@ -188,6 +195,7 @@ func (a *App) buildWebhooks() error {
 	a.Webhooks.Follow(a.Events)
 	a.Webhooks.FollowChat(a.Events)
 	a.AddWorker(a.Webhooks.Run)
+	a.buildFederation(policy)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -27,13 +26,16 @@ const Tolerance = 5 * time.Minute
 // whose timestamp is outside Tolerance: it is refused with 401.
 var ErrUnsigned = errors.New("tmf621: the delivery is not signed with the subscription's secret")
 
+// Headers are a delivery's headers (an http.Header).
+type Headers interface{ Get(key string) string }
+
 // Verify checks the Standard Webhooks headers of a delivery of body
 // against secret at now: one of the space-separated v1 signatures
 // (several during a rotation) matches, compared in constant time, and
 // the timestamp is within Tolerance. It returns the webhook-id, which
 // the receiver remembers to apply a replayed delivery once. Any failure
 // wraps ErrUnsigned.
-func Verify(secret string, h http.Header, body []byte, now time.Time) (string, error) {
+func Verify(secret string, h Headers, body []byte, now time.Time) (string, error) {
 	id, ts, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
 	if id == "" || len(id) > 200 || ts == "" || sigs == "" || len(sigs) > 4096 {
 		return "", fmt.Errorf("%w: a webhook-id, webhook-timestamp and webhook-signature are required", ErrUnsigned)

@@ -191,9 +191,10 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
-// decodeObject reads one JSON object (at most max bytes) into v; unknown
+// DecodeJSON reads one JSON object (at most max bytes) into v; unknown
 // fields are allowed (other TMF621 clients send @baseType, href, ...).
-func decodeObject(r io.Reader, max int64, v any) error {
+// Any failure wraps ErrInvalid.
+func DecodeJSON(r io.Reader, max int64, v any) error {
 	data, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return fmt.Errorf("tmf621: read: %w", err)
@@ -223,7 +224,7 @@ const MaxDocument = 8 << 20
 // required then).
 func DecodeTicket(r io.Reader, create bool) (*TroubleTicket, error) {
 	var t TroubleTicket
-	if err := decodeObject(r, MaxDocument, &t); err != nil {
+	if err := DecodeJSON(r, MaxDocument, &t); err != nil {
 		return nil, err
 	}
 	t.ExternalIdentifier = append(t.ExternalIdentifier, t.ExternalReference...)
@@ -281,7 +282,7 @@ func (t *TroubleTicket) Validate(create bool) error {
 // DecodeNote reads and validates a note.
 func DecodeNote(r io.Reader) (*Note, error) {
 	var n Note
-	if err := decodeObject(r, MaxDocument, &n); err != nil {
+	if err := DecodeJSON(r, MaxDocument, &n); err != nil {
 		return nil, err
 	}
 	return &n, n.Validate()
@@ -307,7 +308,7 @@ func (n Note) Validate() error {
 // DecodeEventPage reads a page of the catch-up feed.
 func DecodeEventPage(r io.Reader) (*EventPage, error) {
 	var p EventPage
-	if err := decodeObject(r, MaxDocument, &p); err != nil {
+	if err := DecodeJSON(r, MaxDocument, &p); err != nil {
 		return nil, err
 	}
 	if len(p.Items) > 1000 {
@@ -329,7 +330,7 @@ func DecodeEventPage(r io.Reader) (*EventPage, error) {
 // DecodeHub reads and validates a hub subscription.
 func DecodeHub(r io.Reader) (*Hub, error) {
 	var h Hub
-	if err := decodeObject(r, 64<<10, &h); err != nil {
+	if err := DecodeJSON(r, 64<<10, &h); err != nil {
 		return nil, err
 	}
 	if h.Callback == "" || len(h.Callback) > MaxValueLength {

@@ -1,0 +1,270 @@
+// Package fedapi is the HTTP side of the federation (package federation)
+// under /federation/v1/: the TMF621 profile's troubleTicket, events and
+// hub for peers, with a bearer token of an account an administrator
+// registered as a peer; the registration of peers for administrators; and
+// the callback that receives the deliveries pushed by the helpmesh peers
+// this instance subscribed to (signed, no token).
+package fedapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/helpmesh/helpmesh/internal/apperr"
+	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/federation"
+	"github.com/helpmesh/helpmesh/internal/tmf621"
+)
+
+// Surface is what fedapi uses of the REST API: its credentials and its
+// error envelope (api.API).
+type Surface interface {
+	Authenticate(r *http.Request) (*auth.Principal, error)
+	WriteError(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Handler serves /federation/v1/.
+type Handler struct {
+	fed   *federation.Store
+	api   Surface
+	write func(w http.ResponseWriter, code int, v any)
+	mux   *http.ServeMux
+}
+
+// Prefix is where the federation is served.
+const Prefix = "/federation/v1/"
+
+// New returns the handler; write answers JSON (api.WriteJSON).
+func New(fed *federation.Store, api Surface, write func(w http.ResponseWriter, code int, v any)) *Handler {
+	h := &Handler{fed: fed, api: api, write: write, mux: http.NewServeMux()}
+	h.peer("POST /federation/v1/troubleTicket", h.create)
+	h.peer("GET /federation/v1/troubleTicket/{id}", h.get)
+	h.peer("PATCH /federation/v1/troubleTicket/{id}", h.patch)
+	h.peer("POST /federation/v1/troubleTicket/{id}/note", h.note)
+	h.peer("GET /federation/v1/events", h.events)
+	h.peer("POST /federation/v1/hub", h.subscribe)
+	h.peer("DELETE /federation/v1/hub/{id}", h.unsubscribe)
+	h.mux.HandleFunc("POST /federation/v1/peers", h.registerPeer)
+	h.mux.HandleFunc("POST /federation/v1/callback/{connector}/listener/{type}", h.receive)
+	return h
+}
+
+// ServeHTTP bounds the body and answers unknown routes in the envelope.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, tmf621.MaxDocument)
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.api.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// peer registers a route for peers: the bearer token's account must be a
+// registered peer, and acts as auth.Peer.
+func (h *Handler) peer(pattern string, fn func(w http.ResponseWriter, r *http.Request, p *auth.Principal)) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.api.Authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="helpmesh"`)
+			h.api.WriteError(w, r, err)
+			return
+		}
+		if p.ReadOnly && r.Method != http.MethodGet {
+			h.api.WriteError(w, r, apperr.New(apperr.Forbidden, "this token is read-only"))
+			return
+		}
+		peer, err := h.fed.Peer(r.Context(), p)
+		if err != nil {
+			h.api.WriteError(w, r, err)
+			return
+		}
+		fn(w, r, peer)
+	})
+}
+
+// fail answers err, tmf621's validation errors as 400.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", mbe.Limit)
+	}
+	h.api.WriteError(w, r, federation.Invalid(err))
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	tt, err := tmf621.DecodeTicket(r.Body, true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	t, created, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	code := http.StatusCreated
+	if !created {
+		code = http.StatusOK
+	}
+	w.Header().Set("Location", t.Href)
+	h.write(w, code, t)
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id, err := federation.ParseID(r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	t, err := h.fed.Get(r.Context(), p, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, http.StatusOK, t)
+}
+
+func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id, err := federation.ParseID(r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	tt, err := tmf621.DecodeTicket(r.Body, false)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	t, err := h.fed.Patch(r.Context(), p, id, tt)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, http.StatusOK, t)
+}
+
+func (h *Handler) note(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id, err := federation.ParseID(r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n, err := tmf621.DecodeNote(r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if n.Origin == "" {
+		n.Origin = r.Header.Get("Idempotency-Key")
+	}
+	out, created, err := h.fed.AddNote(r.Context(), p, id, n)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	code := http.StatusCreated
+	if !created {
+		code = http.StatusOK
+	}
+	h.write(w, code, out)
+}
+
+func (h *Handler) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "after" && k != "limit" {
+			h.fail(w, r, apperr.Field(k, "unknown parameter (allowed: after, limit)"))
+			return
+		}
+	}
+	after, err := federation.ParseCursor(q.Get("after"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	limit := federation.FeedDefault
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > federation.FeedMax {
+			h.fail(w, r, apperr.Field("limit", "must be a number from 1 to %d", federation.FeedMax))
+			return
+		}
+	}
+	page, err := h.fed.Events(r.Context(), p, after, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, http.StatusOK, page)
+}
+
+func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	hub, err := tmf621.DecodeHub(r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := h.fed.Subscribe(r.Context(), p, hub.Callback)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, http.StatusCreated, out)
+}
+
+func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id, err := federation.ParseID(r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.fed.Unsubscribe(r.Context(), p, id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// peerRegistration is the body of POST /federation/v1/peers.
+type peerRegistration struct {
+	UserID int64  `json:"user_id"`
+	Name   string `json:"name"`
+}
+
+func (h *Handler) registerPeer(w http.ResponseWriter, r *http.Request) {
+	p, err := h.api.Authenticate(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var reg peerRegistration
+	if err := tmf621.DecodeJSON(r.Body, 64<<10, &reg); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.fed.RegisterPeer(r.Context(), p, reg.UserID, reg.Name); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, http.StatusCreated, reg)
+}
+
+// receive takes a delivery pushed by a peer's hub: 401 unless signed with
+// the subscription's secret within the tolerance; 200 also for a replay,
+// which is not applied again.
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	fresh, err := h.fed.Receive(r.Context(), r.PathValue("connector"), r.Header, body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, http.StatusOK, map[string]bool{"applied": fresh})
+}
