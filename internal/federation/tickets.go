@@ -22,9 +22,12 @@ const CharUnit = "helpmesh.unit"
 // MaxKey bounds an Idempotency-Key or a note's origin.
 const MaxKey = 300
 
-// Create opens the trouble ticket tt for its requester (registered when
-// new) as peer, in the unit its helpmesh.unit characteristic names, and
-// links it to peer. With an Idempotency-Key, a create that was done
+// Create opens the trouble ticket tt as peer, in the unit its
+// helpmesh.unit characteristic names, and links it to peer. Its
+// requester here is the peer's account, so that helpmesh mails nobody
+// but the peer about it (one mailer: the peer tells its requester); the
+// requester as the peer names them is kept with the link and shown in
+// relatedParty. With an Idempotency-Key, a create that was done
 // already returns the ticket it opened (created false).
 func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.TroubleTicket, key string) (*tmf621.TroubleTicket, bool, error) {
 	if len(key) > MaxKey {
@@ -68,11 +71,8 @@ func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.Tro
 	}
 	var id int64
 	err = s.db.Tx(ctx, func(q db.Querier) error {
-		u, _, err := s.opts.Users.EnsureTx(ctx, q, req.Email, req.Name)
-		if err != nil {
-			return err
-		}
-		nt.RequesterID = u.ID
+		nt.RequesterID = peer.UserID
+		var err error
 		if id, err = s.opts.Tickets.CreateTx(ctx, q, peer, nt); err != nil {
 			return err
 		}
@@ -80,8 +80,8 @@ func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.Tro
 		if key != "" {
 			k = key
 		}
-		_, err = q.ExecContext(ctx, `INSERT INTO federation_tickets (ticket_id, peer_id, external_id, idempotency_key, created_at)
-			VALUES ($1, $2, $3, $4, $5)`, id, peer.UserID, external, k, s.now())
+		_, err = q.ExecContext(ctx, `INSERT INTO federation_tickets (ticket_id, peer_id, external_id, idempotency_key, requester_email, requester_name, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, peer.UserID, external, k, req.Email, req.Name, s.now())
 		return err
 	})
 	if db.IsUniqueViolation(err) && key != "" {
@@ -163,17 +163,29 @@ func (s *Store) Get(ctx context.Context, peer *auth.Principal, id int64) (*tmf62
 	if err != nil {
 		return nil, err
 	}
-	return s.troubleTicket(t, ms), nil
+	var req tmf621.Party
+	var external string
+	err = s.db.Reader().QueryRowContext(ctx, `SELECT requester_email, requester_name, external_id FROM federation_tickets WHERE ticket_id = $1`, id).
+		Scan(&req.Email, &req.Name, &external)
+	if err != nil {
+		return nil, fmt.Errorf("federation: get: %w", err)
+	}
+	req.Role = "requester"
+	tt := s.troubleTicket(t, ms, req)
+	if external != "" {
+		tt.ExternalIdentifier = []tmf621.ExternalIdentifier{{ID: external, Owner: peer.Name}}
+	}
+	return tt, nil
 }
 
-func (s *Store) troubleTicket(t *ticket.Ticket, ms []*ticket.Message) *tmf621.TroubleTicket {
+func (s *Store) troubleTicket(t *ticket.Ticket, ms []*ticket.Message, req tmf621.Party) *tmf621.TroubleTicket {
 	sid := strconv.FormatInt(t.ID, 10)
 	created, updated := t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	tt := &tmf621.TroubleTicket{
 		ID: sid, Type: "TroubleTicket", Href: strings.TrimRight(s.opts.BaseURL, "/") + "/tickets/" + sid,
 		Name: t.Subject, Priority: string(t.Priority), Severity: string(t.Priority), Status: tmf621.ToCoarse(string(t.Status)),
 		CreationDate: &created, LastUpdate: &updated,
-		RelatedParty: []tmf621.Party{{Role: "requester", Name: t.Requester.Name, Email: t.Requester.Email}},
+		RelatedParty: []tmf621.Party{req},
 		Note:         []tmf621.Note{},
 	}
 	tt.SetChar(tmf621.CharStatus, string(t.Status))

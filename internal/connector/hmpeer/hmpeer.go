@@ -313,3 +313,18 @@ func changesOf(e tmf621.Event, ref connector.Ref) []connector.Change {
 	}
 	return out
 }
+
+// Subscribe registers callback at the peer's hub: the peer then pushes a
+// signed delivery to callback/listener/<type> for each change to our
+// tickets there that we did not make. The answer holds the secret that
+// signs them (federation.Store.SaveSubscription keeps it).
+func (p *Peer) Subscribe(ctx context.Context, callback string) (*tmf621.Hub, error) {
+	var h tmf621.Hub
+	if err := p.do(ctx, http.MethodPost, "hub", nil, nil, tmf621.Hub{Callback: callback}, &h); err != nil {
+		return nil, err
+	}
+	if h.ID == "" || !strings.HasPrefix(h.Secret, "whsec_") {
+		return nil, fmt.Errorf("hmpeer: subscribe: %w: the hub answered no id or secret", connector.ErrPermanent)
+	}
+	return &h, nil
+}

@@ -12,6 +12,10 @@ CREATE TABLE federation_tickets (
 	ticket_id       BIGINT PRIMARY KEY REFERENCES tickets(id) ON DELETE CASCADE,
 	peer_id         BIGINT NOT NULL REFERENCES federation_peers(user_id) ON DELETE CASCADE,
 	external_id     TEXT NOT NULL DEFAULT '',
+	-- The requester as the peer knows them: the ticket's requester here is
+	-- the peer's account, so that only the peer mails its requester.
+	requester_email TEXT NOT NULL,
+	requester_name  TEXT NOT NULL DEFAULT '',
 	idempotency_key TEXT,
 	created_at      TIMESTAMPTZ NOT NULL,
 	UNIQUE (peer_id, idempotency_key)
