@@ -260,9 +260,11 @@ func (s *Store) AddNote(ctx context.Context, peer *auth.Principal, id int64, n *
 	return &out, created, nil
 }
 
-// Patch changes the status (the helpmesh.status characteristic, else the
-// coarse status) and the priority of ticket id. A field already at the
-// value asked is left alone, so that a repeated patch changes nothing.
+// Patch changes the status of ticket id (the helpmesh.status
+// characteristic, else the coarse status) as the workflow and the peer's
+// rights allow. A field already at the value asked is left alone, so
+// that a repeated patch changes nothing; another priority is a Conflict:
+// the working side (this helpmesh) owns it.
 func (s *Store) Patch(ctx context.Context, peer *auth.Principal, id int64, tt *tmf621.TroubleTicket) (*tmf621.TroubleTicket, error) {
 	if err := checkLinked(peer, id); err != nil {
 		return nil, err
@@ -289,9 +291,11 @@ func (s *Store) Patch(ctx context.Context, peer *auth.Principal, id int64, tt *t
 		return nil, err
 	}
 	if pr != "" && pr != t.Priority {
-		u.Priority = &pr
+		// research/federation.md §5 rule 7: the working side owns the
+		// priority; the engine turns this refusal into a note.
+		return nil, apperr.New(apperr.Conflict, "the priority of ticket %d is set by its support unit here, the working side; send a note instead", id)
 	}
-	if u.Status != nil || u.Priority != nil {
+	if u.Status != nil {
 		if _, err := s.opts.Tickets.Update(ctx, peer, id, u); err != nil {
 			return nil, err
 		}
