@@ -21,6 +21,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
@@ -65,6 +66,9 @@ type App struct {
 	Webhooks *webhook.Store
 	// Timers run the ticket lifecycle: auto-close, reminders, unsolved.
 	Timers *lifecycle.Timers
+	// Connectors synchronise the tickets of external services with their
+	// peers.
+	Connectors *connector.Engine
 	// Federation serves other helpmesh instances under /federation/v1/
 	// and receives what they push.
 	Federation     *federation.Store
@@ -141,9 +145,13 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Live = live.NewHub(a.Tickets)
 	a.Live.Follow(a.Events)
-	if err := a.buildWebhooks(); err != nil {
+	policy, err := outbound.NewPolicy(a.Config.OutboundAllow)
+	if err != nil {
 		return err
 	}
+	a.buildWebhooks(policy)
+	a.buildConnectors(policy)
+	a.buildFederation(policy)
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -181,12 +189,8 @@ func (a *App) build(ctx context.Context) error {
 
 // buildWebhooks makes the webhook store, its follower of the event stream
 // and its sender, whose requests go only where HELPMESH_OUTBOUND_ALLOW and
-// the public Internet allow; and the federation, under the same policy.
-func (a *App) buildWebhooks() error {
-	policy, err := outbound.NewPolicy(a.Config.OutboundAllow)
-	if err != nil {
-		return err
-	}
+// the public Internet allow (policy).
+func (a *App) buildWebhooks(policy *outbound.Policy) {
 	a.Webhooks = webhook.NewStore(a.DB, webhook.Options{
 		Checker: policy, Units: a.Tickets, Briefs: a.Tickets, BaseURL: a.Config.BaseURL, Log: a.Log,
 		BackoffBase: a.Config.OutboundRetry,
@@ -195,9 +199,23 @@ func (a *App) buildWebhooks() error {
 	a.Webhooks.Follow(a.Events)
 	a.Webhooks.FollowChat(a.Events)
 	a.AddWorker(a.Webhooks.Run)
-	a.buildFederation(policy)
-	return nil
 }
+
+// buildConnectors makes the connector engine with the kinds of peer this
+// helpmesh knows (kinds), its follower of the event stream and its worker;
+// its requests go only where policy allows.
+func (a *App) buildConnectors(policy *outbound.Policy) {
+	a.Connectors = connector.New(a.DB, connector.Options{
+		Kinds: kinds(), Tickets: a.Tickets, Services: a.Units, Checker: policy, Client: policy.Client(connectorTimeout),
+		Blobs: a.Blobs, MaxFile: a.Config.MaxUploadBytes, Instance: a.Config.PublicURL(), Log: a.Log,
+	})
+	a.Connectors.Follow(a.Events)
+	a.AddWorker(a.Connectors.Run)
+}
+
+// connectorTimeout bounds one request to a peer (research/federation.md
+// §5: 15 to 30 s).
+const connectorTimeout = 20 * time.Second
 
 // ownAddress tells whether addr is one the mail gateway takes mail for (a
 // unit's address, a reply-token address, the helpdesk address).

@@ -198,6 +198,13 @@ func (p *Principal) CanSetStatus(t TicketFacts, to string) bool {
 	return false
 }
 
+// CanSetPriority tells whether p may change ticket t's priority when p
+// does not work the ticket: the peer linked to it, which works the ticket
+// on its side (research/federation.md §5: the working side owns priority).
+func (p *Principal) CanSetPriority(t TicketFacts) bool {
+	return p.actor() == ActorPeer && p.takesPart(t.ID)
+}
+
 // CanRelate tells whether p may relate ticket t (of kind "follow_up_of",
 // "duplicate_of", ...) to another that p sees: its staff, and a person who
 // opened t by mail as the follow-up of a ticket they took part in.

@@ -632,6 +632,9 @@ type Brief struct {
 	Status   Status
 	Priority Priority
 	UnitID   int64
+	// ServiceID is the ticket's service, 0 when none (the connectors'
+	// follower finds a ticket's connector by it).
+	ServiceID int64
 }
 
 // Briefs returns the brief of each of the tickets ids that exists.
@@ -640,14 +643,14 @@ func (s *Store) Briefs(ctx context.Context, ids []int64) (map[int64]Brief, error
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, subject, status, priority, COALESCE(unit_id, 0) FROM tickets WHERE id IN (`+joinIDs(ids)+`)`)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, subject, status, priority, COALESCE(unit_id, 0), COALESCE(service_id, 0) FROM tickets WHERE id IN (`+joinIDs(ids)+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: briefs of tickets: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var b Brief
-		if err := rows.Scan(&b.ID, &b.Subject, &b.Status, &b.Priority, &b.UnitID); err != nil {
+		if err := rows.Scan(&b.ID, &b.Subject, &b.Status, &b.Priority, &b.UnitID, &b.ServiceID); err != nil {
 			return nil, fmt.Errorf("ticket: briefs of tickets: %w", err)
 		}
 		out[b.ID] = b

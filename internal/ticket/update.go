@@ -111,8 +111,10 @@ func (s *Store) update(ctx context.Context, q db.Querier, p *auth.Principal, id 
 		return apperr.New(apperr.Conflict, "ticket %d is %s and cannot change", t.ID, t.Status)
 	}
 	if f := t.Facts(); !p.CanWorkTicket(f) {
-		onlyStatus := u.Status != nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
-		if !onlyStatus || !p.CanSetStatus(f, string(*u.Status)) {
+		others := u.Type != nil || u.UnitID != nil || u.ServiceID != nil || u.AssigneeID != nil
+		statusOK := u.Status == nil || p.CanSetStatus(f, string(*u.Status))
+		priorityOK := u.Priority == nil || p.CanSetPriority(f)
+		if others || !statusOK || !priorityOK {
 			if p.IsPerson() {
 				return apperr.New(apperr.Forbidden, "requesters may only verify or reopen their solved tickets")
 			}

@@ -73,8 +73,11 @@ type Service struct {
 	// AlarmTeams the teams whose members may raise alarms.
 	AlarmEmail string
 	AlarmTeams []string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Connector names the connector (package connector) that tickets of
+	// an `external` service are synchronised through.
+	Connector string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // MaxAlarmTeams bounds a service's alarm_teams.
@@ -476,8 +479,15 @@ func (sv *Service) validate() error {
 	if sv.Description, err = checkText("description", sv.Description, 5000); err != nil {
 		return err
 	}
-	sv.Mode, err = checkMode("mode", sv.Mode)
-	return err
+	if sv.Mode, err = checkMode("mode", sv.Mode); err != nil {
+		return err
+	}
+	if sv.Connector != "" {
+		if err = CheckSlug("connector", sv.Connector); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateService adds a service of the catalogue; sv.UnitSlug names its unit.
@@ -497,9 +507,9 @@ func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error)
 	}
 	sv.UnitID = u.ID
 	sv.CreatedAt, sv.UpdatedAt = s.now(), s.now()
-	err = s.db.W.QueryRowContext(ctx, `INSERT INTO services (slug, name, description, unit_id, mode, alarm_email, alarm_teams, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`, sv.Slug, sv.Name, sv.Description, sv.UnitID, string(sv.Mode),
-		sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.CreatedAt).Scan(&sv.ID)
+	err = s.db.W.QueryRowContext(ctx, `INSERT INTO services (slug, name, description, unit_id, mode, alarm_email, alarm_teams, connector, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`, sv.Slug, sv.Name, sv.Description, sv.UnitID, string(sv.Mode),
+		sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.Connector, sv.CreatedAt).Scan(&sv.ID)
 	if err != nil {
 		return nil, fmt.Errorf("unit: create service: %w", conflictOn(err, "a service with slug "+sv.Slug))
 	}
@@ -521,8 +531,8 @@ func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error)
 	}
 	sv.UnitID = u.ID
 	sv.UpdatedAt = s.now()
-	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, alarm_email = $5, alarm_teams = $6, updated_at = $7 WHERE id = $8`,
-		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.UpdatedAt, sv.ID)
+	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, alarm_email = $5, alarm_teams = $6, connector = $7, updated_at = $8 WHERE id = $9`,
+		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.Connector, sv.UpdatedAt, sv.ID)
 	s.lookups.clear()
 	if err != nil {
 		return nil, fmt.Errorf("unit: update service: %w", err)
@@ -530,7 +540,7 @@ func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error)
 	return &sv, nil
 }
 
-const serviceCols = `s.id, s.slug, s.name, s.description, s.unit_id, u.slug, s.mode, s.alarm_email, s.alarm_teams, s.created_at, s.updated_at`
+const serviceCols = `s.id, s.slug, s.name, s.description, s.unit_id, u.slug, s.mode, s.alarm_email, s.alarm_teams, s.connector, s.created_at, s.updated_at`
 
 // teamsJSON stores a list of team names as a JSON array.
 func teamsJSON(teams []string) string {
@@ -544,7 +554,7 @@ func teamsJSON(teams []string) string {
 func scanService(row interface{ Scan(...any) error }) (*Service, error) {
 	sv := &Service{}
 	var mode, teams string
-	err := row.Scan(&sv.ID, &sv.Slug, &sv.Name, &sv.Description, &sv.UnitID, &sv.UnitSlug, &mode, &sv.AlarmEmail, &teams, &sv.CreatedAt, &sv.UpdatedAt)
+	err := row.Scan(&sv.ID, &sv.Slug, &sv.Name, &sv.Description, &sv.UnitID, &sv.UnitSlug, &mode, &sv.AlarmEmail, &teams, &sv.Connector, &sv.CreatedAt, &sv.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
