@@ -34,6 +34,15 @@ func (s *Store) SaveSubscription(ctx context.Context, connector string, hub *tmf
 	return nil
 }
 
+// Subscribed tells whether connector holds a hub subscription.
+func (s *Store) Subscribed(ctx context.Context, connector string) (bool, error) {
+	var n int
+	if err := s.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM federation_subscriptions WHERE connector = $1`, connector).Scan(&n); err != nil {
+		return false, fmt.Errorf("federation: subscribed: %w", err)
+	}
+	return n > 0, nil
+}
+
 // ReceivedRetention is how long webhook-ids are remembered: far longer
 // than the timestamp tolerance, so that a replay is always recognised.
 const ReceivedRetention = 24 * time.Hour

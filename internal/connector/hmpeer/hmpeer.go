@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/outbound"
@@ -37,12 +38,27 @@ type Options struct {
 	// Client sends the requests: one from outbound.Policy.Client, which
 	// dials only allowed addresses, follows no redirect and times out.
 	Client *http.Client
+	// Connector, Callback and Subscriptions, when set, subscribe the
+	// connector to the peer's hub at its first poll: the peer then pushes
+	// its changes to Callback (this instance's receiver of that
+	// connector), and Subscriptions keeps the secret they are signed with.
+	Connector     string
+	Callback      string
+	Subscriptions Subscriptions
+}
+
+// Subscriptions keeps the hub subscriptions of the connectors
+// (federation.Store).
+type Subscriptions interface {
+	Subscribed(ctx context.Context, connector string) (bool, error)
+	SaveSubscription(ctx context.Context, connector string, hub *tmf621.Hub) error
 }
 
 // Peer is another helpmesh.
 type Peer struct {
-	base *url.URL
-	o    Options
+	base       *url.URL
+	o          Options
+	subscribed atomic.Bool
 }
 
 var _ connector.Peer = (*Peer)(nil)
@@ -251,6 +267,7 @@ const PollLimit = 100
 // (echo) and changes to tickets not in refs (when refs is not empty) are
 // left out.
 func (p *Peer) Poll(ctx context.Context, cursor string, refs []connector.Ref) ([]connector.Change, string, error) {
+	p.subscribe(ctx)
 	after := cursor
 	if after == "" {
 		after = "now"
@@ -327,4 +344,25 @@ func (p *Peer) Subscribe(ctx context.Context, callback string) (*tmf621.Hub, err
 		return nil, fmt.Errorf("hmpeer: subscribe: %w: the hub answered no id or secret", connector.ErrPermanent)
 	}
 	return &h, nil
+}
+
+// subscribe subscribes the connector to the peer's hub once, when
+// Options ask for it and it is not yet. A failure is left for the next
+// poll: the feed alone keeps the tickets in sync, the pushes only make
+// it faster.
+func (p *Peer) subscribe(ctx context.Context) {
+	if p.o.Subscriptions == nil || p.o.Callback == "" || p.subscribed.Load() {
+		return
+	}
+	if ok, err := p.o.Subscriptions.Subscribed(ctx, p.o.Connector); err != nil || ok {
+		p.subscribed.Store(ok)
+		return
+	}
+	hub, err := p.Subscribe(ctx, p.o.Callback)
+	if err != nil {
+		return
+	}
+	if p.o.Subscriptions.SaveSubscription(ctx, p.o.Connector, hub) == nil {
+		p.subscribed.Store(true)
+	}
 }
