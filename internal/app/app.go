@@ -72,6 +72,7 @@ type App struct {
 	// Federation serves other helpmesh instances under /federation/v1/
 	// and receives what they push.
 	Federation     *federation.Store
+	FederationAPI  *fedapi.Handler // /federation/v1/
 	peerDeliveries peerDeliveries
 
 	// workers are started by Run and stopped when its context ends.
@@ -179,7 +180,8 @@ func (a *App) build(ctx context.Context) error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
-	mux.Handle(fedapi.Prefix, fedapi.New(a.Federation, a.API, api.WriteJSON))
+	a.FederationAPI = fedapi.New(a.Federation, a.API, api.WriteJSON)
+	mux.Handle(fedapi.Prefix, a.FederationAPI)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)

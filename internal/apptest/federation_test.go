@@ -370,7 +370,7 @@ func TestHelpmeshFederation(t *testing.T) {
 		}
 		before := len(told.snapshot())
 		cb := "/federation/v1/callback/b/listener/ticket.message"
-		if code, out := send("replay_1", sig, now, cb); code != 200 || out != `{"applied":true}` {
+		if code, out := send("replay_1", sig, now, cb); code != 201 || out != `{"applied":true}` {
 			t.Errorf("the first delivery: %d %s", code, out)
 		}
 		if code, out := send("replay_1", sig, now, cb); code != 200 || out != `{"applied":false}` {

@@ -27,10 +27,11 @@ type Surface interface {
 
 // Handler serves /federation/v1/.
 type Handler struct {
-	fed   *federation.Store
-	api   Surface
-	write func(w http.ResponseWriter, code int, v any)
-	mux   *http.ServeMux
+	routes []string
+	fed    *federation.Store
+	api    Surface
+	write  func(w http.ResponseWriter, code int, v any)
+	mux    *http.ServeMux
 }
 
 // Prefix is where the federation is served.
@@ -46,9 +47,17 @@ func New(fed *federation.Store, api Surface, write func(w http.ResponseWriter, c
 	h.peer("GET /federation/v1/events", h.events)
 	h.peer("POST /federation/v1/hub", h.subscribe)
 	h.peer("DELETE /federation/v1/hub/{id}", h.unsubscribe)
-	h.mux.HandleFunc("POST /federation/v1/peers", h.registerPeer)
-	h.mux.HandleFunc("POST /federation/v1/callback/{connector}/listener/{type}", h.receive)
+	h.handle("POST /federation/v1/peers", h.registerPeer)
+	h.handle("POST /federation/v1/callback/{connector}/listener/{type}", h.receive)
 	return h
+}
+
+// Routes lists the patterns served ("METHOD /path"), for openapi.json.
+func (h *Handler) Routes() []string { return h.routes }
+
+func (h *Handler) handle(pattern string, fn http.HandlerFunc) {
+	h.routes = append(h.routes, pattern)
+	h.mux.HandleFunc(pattern, fn)
 }
 
 // ServeHTTP bounds the body and answers unknown routes in the envelope.
@@ -66,7 +75,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // peer registers a route for peers: the bearer token's account must be a
 // registered peer, and acts as auth.Peer.
 func (h *Handler) peer(pattern string, fn func(w http.ResponseWriter, r *http.Request, p *auth.Principal)) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, err := h.api.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="helpmesh"`)
@@ -253,8 +262,8 @@ func (h *Handler) registerPeer(w http.ResponseWriter, r *http.Request) {
 }
 
 // receive takes a delivery pushed by a peer's hub: 401 unless signed with
-// the subscription's secret within the tolerance; 200 also for a replay,
-// which is not applied again.
+// the subscription's secret within the tolerance; 201 when it is new, 200
+// for a replay, which is not applied again.
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -266,5 +275,9 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.write(w, http.StatusOK, map[string]bool{"applied": fresh})
+	code := http.StatusCreated
+	if !fresh {
+		code = http.StatusOK
+	}
+	h.write(w, code, map[string]bool{"applied": fresh})
 }
