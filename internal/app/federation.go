@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/connector/hmpeer"
 	"github.com/helpmesh/helpmesh/internal/federation"
@@ -13,24 +14,36 @@ import (
 	"github.com/helpmesh/helpmesh/internal/tmf621"
 )
 
-// peerDeliveries are told of each delivery a helpmesh peer pushed to
-// this instance (once per webhook-id).
+// peerDeliveries apply each delivery a helpmesh peer pushed to this
+// instance: the engine polls that connector's peer at once (one poll per
+// connector at a time), and whatever OnPeerDelivery registered is told.
 type peerDeliveries struct {
-	mu  sync.Mutex
-	fns []func(connector string, d tmf621.Delivery)
+	mu    sync.Mutex
+	fns   []func(connector string, d tmf621.Delivery)
+	polls sync.Map // connector name -> *sync.Mutex
+	poll  func(ctx context.Context, name string) error
 }
 
-func (p *peerDeliveries) tell(connector string, d tmf621.Delivery) {
+func (p *peerDeliveries) apply(ctx context.Context, name string, d tmf621.Delivery) error {
+	lock, _ := p.polls.LoadOrStore(name, &sync.Mutex{})
+	lock.(*sync.Mutex).Lock()
+	err := p.poll(ctx, name)
+	lock.(*sync.Mutex).Unlock()
+	if err != nil && !apperr.Is(err, apperr.NotFound) { // a subscription without its connector has nothing to apply
+		return err
+	}
 	p.mu.Lock()
 	fns := p.fns
 	p.mu.Unlock()
 	for _, fn := range fns {
-		fn(connector, d)
+		fn(name, d)
 	}
+	return nil
 }
 
 // OnPeerDelivery registers fn to be told of each delivery a helpmesh peer
-// pushed to this instance (verified, once per webhook-id).
+// pushed to this instance, once it is applied (verified, once per
+// webhook-id).
 func (a *App) OnPeerDelivery(fn func(connector string, d tmf621.Delivery)) {
 	a.peerDeliveries.mu.Lock()
 	defer a.peerDeliveries.mu.Unlock()
@@ -41,20 +54,19 @@ func (a *App) OnPeerDelivery(fn func(connector string, d tmf621.Delivery)) {
 // /federation/v1/), its hub follower of the event stream and the sender
 // of its deliveries, which go only where policy allows; it gives the
 // connector engine the kind helpmesh, whose connectors subscribe to their
-// peer's hub, and polls a connector's peer at once when that peer pushes
-// a delivery.
+// peer's hub, and has a delivery pushed by that peer applied by polling
+// the peer at once.
 func (a *App) buildFederation(policy *outbound.Policy) {
+	a.peerDeliveries.poll = a.Connectors.PollNow
 	a.Federation = federation.New(a.DB, federation.Options{
 		Tickets: a.Tickets, Users: a.Users, Units: a.Units, Events: a.Events, Checker: policy,
 		Poster:  outbound.Poster{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-federation"},
 		BaseURL: a.Config.PublicURL(), BackoffBase: a.Config.OutboundRetry, Log: a.Log,
-		Received: a.peerDeliveries.tell,
+		Apply: a.peerDeliveries.apply,
 	})
 	a.Federation.Follow(a.Events)
 	a.AddWorker(a.Federation.Run)
 	a.Connectors.SetKind(connector.Helpmesh, a.helpmeshPeer)
-	polls := &pollNow{run: a.Connectors.PollNow, log: a.Log.Warn, running: map[string]bool{}, again: map[string]bool{}}
-	a.OnPeerDelivery(func(name string, _ tmf621.Delivery) { polls.kick(name) })
 }
 
 // helpmeshPeer is the constructor of the kind helpmesh.
@@ -66,42 +78,4 @@ func (a *App) helpmeshPeer(cfg connector.Config) (connector.Peer, error) {
 	base := strings.TrimRight(a.Config.PublicURL(), "/")
 	return hmpeer.New(hmpeer.Options{URL: cfg.URL, Token: cfg.Token, Unit: cfg.Unit, Instance: instance, Client: cfg.Client,
 		Connector: cfg.Name, Callback: base + "/federation/v1/callback/" + url.PathEscape(cfg.Name), Subscriptions: a.Federation})
-}
-
-// pollNow polls a connector's peer at once, in the background, at most
-// one poll per connector at a time (a kick while one runs polls again
-// after it).
-type pollNow struct {
-	run     func(ctx context.Context, name string) error
-	log     func(msg string, args ...any)
-	mu      sync.Mutex
-	running map[string]bool
-	again   map[string]bool
-}
-
-func (p *pollNow) kick(name string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.running[name] {
-		p.again[name] = true
-		return
-	}
-	p.running[name] = true
-	go p.loop(name)
-}
-
-func (p *pollNow) loop(name string) {
-	for {
-		if err := p.run(context.Background(), name); err != nil {
-			p.log("polling a helpmesh peer after its push", "connector", name, "err", err)
-		}
-		p.mu.Lock()
-		if !p.again[name] {
-			delete(p.running, name)
-			p.mu.Unlock()
-			return
-		}
-		delete(p.again, name)
-		p.mu.Unlock()
-	}
 }

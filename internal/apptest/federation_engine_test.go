@@ -158,14 +158,28 @@ func TestHelpmeshConnector(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		for i := range 3 { // B's pushes arrive, but A cannot read B's feed
+			if _, err := bea.Reply(ctx, remote2, fmt.Sprintf("B while cut off %d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		time.Sleep(500 * time.Millisecond)
 		gateB.down.Store(false)
-		eventually(t, "A's updates on B after the outage", func() bool { return len(bodiesOf(t, bea, remote2)) >= 4 })
+		deadline := time.Now().Add(20 * time.Second)
+		for len(bodiesOf(t, bea, remote2)) < 7 || len(bodiesOf(t, alf, second.ID)) < 7 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after the outage, B has %q, A has %q", bodiesOf(t, bea, remote2), bodiesOf(t, alf, second.ID))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		time.Sleep(300 * time.Millisecond)
-		got := bodiesOf(t, bea, remote2)
-		for i := range 3 {
-			if n := countOf(got, fmt.Sprintf("public:A while B is down %d", i)); n != 1 {
-				t.Errorf("update %d arrived %d times: %q", i, n, got)
+		for side, got := range map[string][]string{"B": bodiesOf(t, bea, remote2), "A": bodiesOf(t, alf, second.ID)} {
+			for i := range 3 {
+				for _, body := range []string{fmt.Sprintf("public:A while B is down %d", i), fmt.Sprintf("public:B while cut off %d", i)} {
+					if n := countOf(got, body); n != 1 {
+						t.Errorf("%s has %q %d times: %q", side, body, n, got)
+					}
+				}
 			}
 		}
 

@@ -60,12 +60,14 @@ type Options struct {
 	// Poll is how often the sender looks for due deliveries when nothing
 	// woke it (default 250 ms).
 	Poll time.Duration
-	// Received is told once of each delivery pushed by a peer this
-	// instance subscribed to (connector name, the delivery): the engine
-	// reads that peer's feed then. Nil: nobody is told.
-	Received func(connector string, d tmf621.Delivery)
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Apply applies a delivery pushed by a peer this instance subscribed
+	// to (connector name, the delivery): the engine reads that peer's feed
+	// and applies what it has not yet. An error leaves the delivery
+	// unacknowledged (503), so that the peer pushes it again. Nil: nothing
+	// is applied.
+	Apply func(ctx context.Context, connector string, d tmf621.Delivery) error
+	Now   func() time.Time
+	Log   *slog.Logger
 }
 
 // Store serves and receives federation.

@@ -48,10 +48,11 @@ func (s *Store) Subscribed(ctx context.Context, connector string) (bool, error) 
 const ReceivedRetention = 24 * time.Hour
 
 // Receive takes a delivery pushed to connector's callback: its signature
-// and timestamp are checked (Unauthorized otherwise), its webhook-id is
-// remembered, and a delivery seen for the first time is handed to
-// Options.Received. A replayed delivery is acknowledged and not handed on
-// again (fresh false).
+// and timestamp are checked (Unauthorized otherwise); a delivery whose
+// webhook-id was seen before is acknowledged and not applied again (fresh
+// false); a new one is applied (Options.Apply) and then its webhook-id
+// remembered. When it cannot be applied now (the peer's feed does not
+// answer) it is Unavailable, and the peer retries it.
 func (s *Store) Receive(ctx context.Context, connector string, h tmf621.Headers, body []byte) (fresh bool, err error) {
 	var secret string
 	err = s.db.Reader().QueryRowContext(ctx, `SELECT secret FROM federation_subscriptions WHERE connector = $1`, connector).Scan(&secret)
@@ -69,6 +70,19 @@ func (s *Store) Receive(ctx context.Context, connector string, h tmf621.Headers,
 	if err := json.Unmarshal(body, &d); err != nil || d.Data.TicketID == "" {
 		return false, apperr.New(apperr.Invalid, "the delivery is not a helpmesh delivery")
 	}
+	var seen int
+	if err := s.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM federation_received WHERE connector = $1 AND webhook_id = $2`, connector, id).Scan(&seen); err != nil {
+		return false, fmt.Errorf("federation: receive: %w", err)
+	}
+	if seen > 0 {
+		return false, nil
+	}
+	if s.opts.Apply != nil {
+		if err := s.opts.Apply(ctx, connector, d); err != nil {
+			s.opts.Log.Warn("federation: a pushed delivery could not be applied yet", "connector", connector, "webhook_id", id, "err", err)
+			return false, apperr.New(apperr.Unavailable, "the changes could not be read from the peer yet; push again later")
+		}
+	}
 	var n int64
 	err = s.db.Tx(ctx, func(q db.Querier) error {
 		now := s.now()
@@ -85,11 +99,5 @@ func (s *Store) Receive(ctx context.Context, connector string, h tmf621.Headers,
 	if err != nil {
 		return false, fmt.Errorf("federation: receive: %w", err)
 	}
-	if n == 0 {
-		return false, nil
-	}
-	if s.opts.Received != nil {
-		s.opts.Received(connector, d)
-	}
-	return true, nil
+	return n > 0, nil
 }
