@@ -140,6 +140,42 @@ func pushUntil(t *testing.T, p *hmpeer.Peer, ref connector.Ref, c connector.Chan
 	}
 }
 
+// federatedPair starts two instances on engine e that may reach each
+// other (HELPMESH_OUTBOUND_ALLOW=127.0.0.0/8, quick retries): B, with the
+// unit grid and its supporter bea, and A; B's administrator made an
+// account for A, with a token, and registered it as the peer "a".
+func federatedPair(t *testing.T, e apptest.Engine) (a, b *apptest.Instance, bea *client.Client, token string) {
+	t.Helper()
+	ctx := context.Background()
+	allow := func(cfg *config.Config) {
+		cfg.OutboundAllow = []string{"127.0.0.0/8"}
+		cfg.OutboundRetry = 50 * time.Millisecond
+	}
+	b = apptest.Start(t, e, allow)
+	a = apptest.Start(t, e, allow)
+	b.NewUnit(t, "grid", false)
+	beaU, bea := b.NewUser(t, "bea@b.example", "user")
+	b.AddMember(t, "grid", beaU.ID, "member")
+	peerU, err := b.Admin.CreateUser(ctx, client.NewUser{Email: "helpmesh-a@a.example", Name: "helpmesh A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := b.Admin.CreateToken(ctx, peerU.ID, client.NewToken{Name: "federation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Admin.Do(ctx, "POST", "/federation/v1/peers", map[string]any{"user_id": peerU.ID, "name": "a"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, bea, tok.Token
+}
+
+// lagPercentiles sorts lags and returns their p50 and p95.
+func lagPercentiles(lags []time.Duration) (p50, p95 time.Duration) {
+	slices.Sort(lags)
+	return lags[len(lags)/2], lags[len(lags)*95/100]
+}
+
 // TestHelpmeshFederation: two helpmesh instances. A opens its requester's
 // ticket on B through the TMF621 profile (kind helpmesh); replies,
 // internal notes, status and priority flow both ways; B's changes are
@@ -151,32 +187,10 @@ func pushUntil(t *testing.T, p *hmpeer.Peer, ref connector.Ref, c connector.Chan
 func TestHelpmeshFederation(t *testing.T) {
 	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
 		ctx := context.Background()
-		allow := func(cfg *config.Config) {
-			cfg.OutboundAllow = []string{"127.0.0.0/8"}
-			cfg.OutboundRetry = 50 * time.Millisecond
-		}
-		b := apptest.Start(t, e, allow)
-		a := apptest.Start(t, e, allow)
-
-		// B: the unit that works the tickets, its supporter, and the
-		// account its administrator made for A.
-		b.NewUnit(t, "grid", false)
-		beaU, bea := b.NewUser(t, "bea@b.example", "user")
-		b.AddMember(t, "grid", beaU.ID, "member")
-		peerU, err := b.Admin.CreateUser(ctx, client.NewUser{Email: "helpmesh-a@a.example", Name: "helpmesh A"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := b.Admin.CreateToken(ctx, peerU.ID, client.NewToken{Name: "federation"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b, bea, tok := federatedPair(t, e)
 		_, outsider := b.NewUser(t, "eve@b.example", "user")
-		err = outsider.Do(ctx, "POST", "/federation/v1/peers", map[string]any{"user_id": peerU.ID, "name": "a"}, nil)
+		err := outsider.Do(ctx, "POST", "/federation/v1/peers", map[string]any{"user_id": 1, "name": "x"}, nil)
 		wantStatus(t, "a non-administrator registering a peer", client.StatusOf(err), http.StatusForbidden)
-		if err := b.Admin.Do(ctx, "POST", "/federation/v1/peers", map[string]any{"user_id": peerU.ID, "name": "a"}, nil); err != nil {
-			t.Fatal(err)
-		}
 
 		// A's side: the kind of peer, through a gate in front of B; A's
 		// callback, through a gate in front of A.
@@ -185,7 +199,7 @@ func TestHelpmeshFederation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		peer, err := hmpeer.New(hmpeer.Options{URL: gateB.URL, Token: tok.Token, Unit: "grid", Instance: "a.example", Client: pol.Client(2 * time.Second)})
+		peer, err := hmpeer.New(hmpeer.Options{URL: gateB.URL, Token: tok, Unit: "grid", Instance: "a.example", Client: pol.Client(2 * time.Second)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +240,7 @@ func TestHelpmeshFederation(t *testing.T) {
 			t.Errorf("the ticket on B: %+v", rt)
 		}
 		var tt tmf621.TroubleTicket
-		if err := b.Client(tok.Token).Do(ctx, "GET", "/federation/v1/troubleTicket/"+ref.RemoteID, nil, &tt); err != nil {
+		if err := b.Client(tok).Do(ctx, "GET", "/federation/v1/troubleTicket/"+ref.RemoteID, nil, &tt); err != nil {
 			t.Fatal(err)
 		}
 		if r, _ := tt.Requester(); r.Email != "ann@uni.example" || tt.Description != "gridftp answers 530" || tt.FineStatus() != "assigned" {
@@ -403,20 +417,20 @@ func TestHelpmeshFederation(t *testing.T) {
 		}{
 			{"no token", "POST", "/federation/v1/troubleTicket", "", `{}`, 401},
 			{"not a peer", "GET", "/federation/v1/events", b.AdminToken, ``, 403},
-			{"garbage", "POST", "/federation/v1/troubleTicket", tok.Token, `{"name":`, 400},
-			{"no requester", "POST", "/federation/v1/troubleTicket", tok.Token, `{"name":"x","description":"y"}`, 400},
-			{"unknown unit", "POST", "/federation/v1/troubleTicket", tok.Token, `{"name":"x","description":"y","relatedParty":[{"email":"a@b"}],"troubleTicketCharacteristic":[{"name":"helpmesh.unit","value":"nope"}]}`, 400},
-			{"bad priority", "POST", "/federation/v1/troubleTicket", tok.Token, `{"name":"x","description":"y","priority":"asap","relatedParty":[{"email":"a@b"}]}`, 400},
-			{"a ticket not linked", "GET", "/federation/v1/troubleTicket/" + strconv.FormatInt(local.ID+5000, 10), tok.Token, ``, 404},
-			{"a bad id", "GET", "/federation/v1/troubleTicket/x", tok.Token, ``, 400},
-			{"bad visibility", "POST", "/federation/v1/troubleTicket/" + ref2.RemoteID + "/note", tok.Token, `{"text":"t","visibility":"secret"}`, 400},
-			{"empty note", "POST", "/federation/v1/troubleTicket/" + ref2.RemoteID + "/note", tok.Token, `{"text":""}`, 400},
-			{"bad status", "PATCH", "/federation/v1/troubleTicket/" + ref2.RemoteID, tok.Token, `{"troubleTicketCharacteristic":[{"name":"helpmesh.status","value":"exploded"}]}`, 400},
-			{"a frozen ticket", "POST", "/federation/v1/troubleTicket/" + ref.RemoteID + "/note", tok.Token, `{"text":"late"}`, 409},
-			{"bad cursor", "GET", "/federation/v1/events?after=abc", tok.Token, ``, 400},
-			{"bad limit", "GET", "/federation/v1/events?limit=0", tok.Token, ``, 400},
-			{"bad callback", "POST", "/federation/v1/hub", tok.Token, `{"callback":"ftp://x"}`, 400},
-			{"no such route", "GET", "/federation/v1/nothing", tok.Token, ``, 404},
+			{"garbage", "POST", "/federation/v1/troubleTicket", tok, `{"name":`, 400},
+			{"no requester", "POST", "/federation/v1/troubleTicket", tok, `{"name":"x","description":"y"}`, 400},
+			{"unknown unit", "POST", "/federation/v1/troubleTicket", tok, `{"name":"x","description":"y","relatedParty":[{"email":"a@b"}],"troubleTicketCharacteristic":[{"name":"helpmesh.unit","value":"nope"}]}`, 400},
+			{"bad priority", "POST", "/federation/v1/troubleTicket", tok, `{"name":"x","description":"y","priority":"asap","relatedParty":[{"email":"a@b"}]}`, 400},
+			{"a ticket not linked", "GET", "/federation/v1/troubleTicket/" + strconv.FormatInt(local.ID+5000, 10), tok, ``, 404},
+			{"a bad id", "GET", "/federation/v1/troubleTicket/x", tok, ``, 400},
+			{"bad visibility", "POST", "/federation/v1/troubleTicket/" + ref2.RemoteID + "/note", tok, `{"text":"t","visibility":"secret"}`, 400},
+			{"empty note", "POST", "/federation/v1/troubleTicket/" + ref2.RemoteID + "/note", tok, `{"text":""}`, 400},
+			{"bad status", "PATCH", "/federation/v1/troubleTicket/" + ref2.RemoteID, tok, `{"troubleTicketCharacteristic":[{"name":"helpmesh.status","value":"exploded"}]}`, 400},
+			{"a frozen ticket", "POST", "/federation/v1/troubleTicket/" + ref.RemoteID + "/note", tok, `{"text":"late"}`, 409},
+			{"bad cursor", "GET", "/federation/v1/events?after=abc", tok, ``, 400},
+			{"bad limit", "GET", "/federation/v1/events?limit=0", tok, ``, 400},
+			{"bad callback", "POST", "/federation/v1/hub", tok, `{"callback":"ftp://x"}`, 400},
+			{"no such route", "GET", "/federation/v1/nothing", tok, ``, 404},
 		} {
 			var r *strings.Reader
 			if tc.body != "" {
@@ -466,8 +480,7 @@ func TestHelpmeshFederation(t *testing.T) {
 			}
 			lags = append(lags, time.Since(start))
 		}
-		slices.Sort(lags)
-		p50, p95 := lags[len(lags)/2], lags[len(lags)*95/100]
+		p50, p95 := lagPercentiles(lags)
 		t.Logf("sync lag B -> A with push (%s, %d changes): p50 %v, p95 %v", e, len(lags), p50, p95)
 		if p95 > 5*time.Second {
 			t.Errorf("sync lag p95 %v", p95)

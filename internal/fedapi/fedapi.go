@@ -41,12 +41,12 @@ const Prefix = "/federation/v1/"
 func New(fed *federation.Store, api Surface, write func(w http.ResponseWriter, code int, v any)) *Handler {
 	h := &Handler{fed: fed, api: api, write: write, mux: http.NewServeMux()}
 	h.peer("POST /federation/v1/troubleTicket", h.create)
-	h.peer("GET /federation/v1/troubleTicket/{id}", h.get)
-	h.peer("PATCH /federation/v1/troubleTicket/{id}", h.patch)
-	h.peer("POST /federation/v1/troubleTicket/{id}/note", h.note)
+	h.peer("GET /federation/v1/troubleTicket/{id}", h.withID(h.get))
+	h.peer("PATCH /federation/v1/troubleTicket/{id}", h.withID(h.patch))
+	h.peer("POST /federation/v1/troubleTicket/{id}/note", h.withID(h.note))
 	h.peer("GET /federation/v1/events", h.events)
 	h.peer("POST /federation/v1/hub", h.subscribe)
-	h.peer("DELETE /federation/v1/hub/{id}", h.unsubscribe)
+	h.peer("DELETE /federation/v1/hub/{id}", h.withID(h.unsubscribe))
 	h.handle("POST /federation/v1/peers", h.registerPeer)
 	h.handle("POST /federation/v1/callback/{connector}/listener/{type}", h.receive)
 	return h
@@ -104,64 +104,65 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.api.WriteError(w, r, federation.Invalid(err))
 }
 
+// answer writes v with code, or err.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, code int, v any, err error) {
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.write(w, code, v)
+}
+
+// created is 201 for something new, 200 for what an earlier request with
+// the same key made.
+func created(fresh bool) int {
+	if fresh {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// withID reads the path's {id} before fn.
+func (h *Handler) withID(fn func(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64)) func(http.ResponseWriter, *http.Request, *auth.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+		id, err := federation.ParseID(r.PathValue("id"))
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		fn(w, r, p, id)
+	}
+}
+
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	tt, err := tmf621.DecodeTicket(r.Body, true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	t, created, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	t, fresh, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"))
+	if err == nil {
+		w.Header().Set("Location", t.Href)
 	}
-	code := http.StatusCreated
-	if !created {
-		code = http.StatusOK
-	}
-	w.Header().Set("Location", t.Href)
-	h.write(w, code, t)
+	h.answer(w, r, created(fresh), t, err)
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := federation.ParseID(r.PathValue("id"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64) {
 	t, err := h.fed.Get(r.Context(), p, id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.write(w, http.StatusOK, t)
+	h.answer(w, r, http.StatusOK, t, err)
 }
 
-func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := federation.ParseID(r.PathValue("id"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64) {
 	tt, err := tmf621.DecodeTicket(r.Body, false)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	t, err := h.fed.Patch(r.Context(), p, id, tt)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.write(w, http.StatusOK, t)
+	h.answer(w, r, http.StatusOK, t, err)
 }
 
-func (h *Handler) note(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := federation.ParseID(r.PathValue("id"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *Handler) note(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64) {
 	n, err := tmf621.DecodeNote(r.Body)
 	if err != nil {
 		h.fail(w, r, err)
@@ -170,16 +171,8 @@ func (h *Handler) note(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	if n.Origin == "" {
 		n.Origin = r.Header.Get("Idempotency-Key")
 	}
-	out, created, err := h.fed.AddNote(r.Context(), p, id, n)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	code := http.StatusCreated
-	if !created {
-		code = http.StatusOK
-	}
-	h.write(w, code, out)
+	out, fresh, err := h.fed.AddNote(r.Context(), p, id, n)
+	h.answer(w, r, created(fresh), out, err)
 }
 
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -203,11 +196,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		}
 	}
 	page, err := h.fed.Events(r.Context(), p, after, limit)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.write(w, http.StatusOK, page)
+	h.answer(w, r, http.StatusOK, page, err)
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -217,19 +206,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return
 	}
 	out, err := h.fed.Subscribe(r.Context(), p, hub.Callback)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.write(w, http.StatusCreated, out)
+	h.answer(w, r, http.StatusCreated, out, err)
 }
 
-func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := federation.ParseID(r.PathValue("id"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64) {
 	if err := h.fed.Unsubscribe(r.Context(), p, id); err != nil {
 		h.fail(w, r, err)
 		return
@@ -254,11 +234,8 @@ func (h *Handler) registerPeer(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.fed.RegisterPeer(r.Context(), p, reg.UserID, reg.Name); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.write(w, http.StatusCreated, reg)
+	err = h.fed.RegisterPeer(r.Context(), p, reg.UserID, reg.Name)
+	h.answer(w, r, http.StatusCreated, reg, err)
 }
 
 // receive takes a delivery pushed by a peer's hub: 401 unless signed with
@@ -271,13 +248,5 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fresh, err := h.fed.Receive(r.Context(), r.PathValue("connector"), r.Header, body)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	code := http.StatusCreated
-	if !fresh {
-		code = http.StatusOK
-	}
-	h.write(w, code, map[string]bool{"applied": fresh})
+	h.answer(w, r, created(fresh), map[string]bool{"applied": fresh}, err)
 }
