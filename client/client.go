@@ -227,6 +227,8 @@ type Service struct {
 	// the teams whose members may raise them.
 	AlarmEmail string   `json:"alarm_email,omitempty"`
 	AlarmTeams []string `json:"alarm_teams,omitempty"`
+	// Connector names the connector of a service in the external mode.
+	Connector string `json:"connector,omitempty"`
 }
 
 // Ticket is one request for help.

@@ -18,6 +18,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -57,6 +58,9 @@ type Deps struct {
 	// Sessions, when set, ends the browser sessions of a user who is
 	// disabled.
 	Sessions SessionEnder
+	// Connectors, when set, serves /api/v1/connectors and the links of
+	// tickets.
+	Connectors *connector.Engine
 }
 
 // SessionEnder signs a user out of every browser; the web's session store
@@ -96,6 +100,9 @@ func New(d Deps) *API {
 	}
 	if d.Webhooks != nil {
 		d.Registry.MustRegister(webhookMetrics{d.Webhooks, d.Log})
+	}
+	if d.Connectors != nil {
+		d.Registry.MustRegister(connectorMetrics{d.Connectors, d.Log})
 	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -169,6 +176,9 @@ func (a *API) routesV1() {
 		a.authed("GET /api/v1/webhooks/{id}/deliveries", a.webhookDeliveries)
 	}
 
+	if a.Connectors != nil {
+		a.connectorRoutes()
+	}
 	if a.Outbox != nil {
 		a.authed("GET /api/v1/outbox", a.adminOnly("the mail outbox", a.outbox))
 		a.authed("GET /api/v1/outbox/quarantine", a.adminOnly("the mail outbox", a.quarantine))

@@ -341,13 +341,14 @@ type serviceDTO struct {
 	Mode        string    `json:"mode"`
 	AlarmEmail  string    `json:"alarm_email"`
 	AlarmTeams  []string  `json:"alarm_teams"`
+	Connector   string    `json:"connector"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func toService(s *unit.Service) serviceDTO {
 	out := serviceDTO{ID: s.ID, Slug: s.Slug, Name: s.Name, Description: s.Description, Unit: s.UnitSlug,
-		Mode: string(s.Mode), AlarmEmail: s.AlarmEmail, AlarmTeams: s.AlarmTeams, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+		Mode: string(s.Mode), AlarmEmail: s.AlarmEmail, AlarmTeams: s.AlarmTeams, Connector: s.Connector, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 	if out.AlarmTeams == nil {
 		out.AlarmTeams = []string{}
 	}
@@ -362,6 +363,7 @@ type serviceReq struct {
 	Mode        *string   `json:"mode"`
 	AlarmEmail  *string   `json:"alarm_email"`
 	AlarmTeams  *[]string `json:"alarm_teams"`
+	Connector   *string   `json:"connector"`
 }
 
 func (q serviceReq) apply(s *unit.Service) {
@@ -383,6 +385,9 @@ func (q serviceReq) apply(s *unit.Service) {
 	if q.AlarmTeams != nil {
 		s.AlarmTeams = *q.AlarmTeams
 	}
+	if q.Connector != nil {
+		s.Connector = *q.Connector
+	}
 }
 
 func (a *API) createService(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -398,6 +403,10 @@ func (a *API) createService(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	var s unit.Service
 	if req.Slug != nil {
 		s.Slug = *req.Slug
+	}
+	if err := a.checkConnector(r.Context(), req.Connector); err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	req.apply(&s)
 	out, err := a.Units.CreateService(r.Context(), s)
@@ -455,6 +464,10 @@ func (a *API) updateService(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	}
 	if req.Slug != nil && *req.Slug != s.Slug {
 		a.writeError(w, r, apperr.Field("slug", "cannot change"))
+		return
+	}
+	if err := a.checkConnector(r.Context(), req.Connector); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	req.apply(s)

@@ -183,7 +183,7 @@ func scanConnector(r interface{ Scan(...any) error }) (*Connector, error) {
 
 // Get returns the connector named name.
 func (e *Engine) Get(ctx context.Context, name string) (*Connector, error) {
-	return e.get(ctx, e.db.W, name)
+	return e.get(ctx, e.db.Reader(), name)
 }
 
 func (e *Engine) get(ctx context.Context, q db.Querier, name string) (*Connector, error) {
@@ -201,7 +201,7 @@ func (e *Engine) get(ctx context.Context, q db.Querier, name string) (*Connector
 func (e *Engine) List(ctx context.Context) ([]*Connector, error) { return e.list(ctx) }
 
 func (e *Engine) list(ctx context.Context) ([]*Connector, error) {
-	rows, err := e.db.W.QueryContext(ctx, `SELECT `+connectorCols+` FROM connectors c ORDER BY c.name`)
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT `+connectorCols+` FROM connectors c ORDER BY c.name`)
 	if err != nil {
 		return nil, fmt.Errorf("connector: list: %w", err)
 	}
@@ -256,15 +256,20 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// failed records that a request to c's peer failed: the peer is left
-// alone for the backoff of its failures in a row.
+// failed records that a request to c's peer failed: the peer is sent
+// nothing for the backoff of its failures in a row, and polled again after
+// that backoff or its poll interval, whichever is shorter.
 func (e *Engine) failed(ctx context.Context, c *Connector, cause error) error {
 	c.failures++
-	retry := e.now().Add(e.backoff(c.failures))
-	c.retryAt = &retry
+	wait := e.backoff(c.failures)
+	retry := e.now().Add(wait)
+	// The next poll probes the peer no later than its interval: when it
+	// answers, the backoff ends.
+	probe := e.now().Add(min(wait, c.PollInterval))
+	c.retryAt, c.nextPollAt = &retry, &probe
 	msg := truncate(cause.Error(), 1000)
-	_, err := e.db.W.ExecContext(ctx, `UPDATE connectors SET failures = $1, retry_at = $2, last_error = $3 WHERE id = $4`,
-		c.failures, retry, msg, c.ID)
+	_, err := e.db.W.ExecContext(ctx, `UPDATE connectors SET failures = $1, retry_at = $2, next_poll_at = $3, last_error = $4 WHERE id = $5`,
+		c.failures, retry, probe, msg, c.ID)
 	if err != nil {
 		return fmt.Errorf("connector %s: record a failure: %w", c.Name, err)
 	}

@@ -38,6 +38,7 @@ type Tickets interface {
 	Get(ctx context.Context, p *auth.Principal, id int64) (*ticket.Ticket, error)
 	FirstMessage(ctx context.Context, ticketID int64) (*ticket.Message, error)
 	Message(ctx context.Context, id int64) (*ticket.Message, error)
+	MessageFiles(ctx context.Context, id int64) ([]ticket.Attachment, error)
 	Briefs(ctx context.Context, ids []int64) (map[int64]ticket.Brief, error)
 	AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principal, ticketID int64, nm ticket.NewMessage) (int64, error)
 	UpdateTx(ctx context.Context, q db.Querier, p *auth.Principal, id int64, u ticket.Update) error
@@ -94,6 +95,8 @@ type Engine struct {
 	mu    sync.Mutex
 	peers map[string]cachedPeer // by connector name
 	busy  map[int64]bool        // connectors this process works right now
+	// leases are the connectors this node holds, until when.
+	leases map[int64]time.Time
 
 	// beforeCommit, when set (tests), runs in the poll's transaction just
 	// before it commits: an error is a crash between Poll and commit.
@@ -135,7 +138,7 @@ func New(d *db.DB, opts Options) *Engine {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Engine{db: d, opts: opts, node: hex.EncodeToString(b[:]), wake: make(chan struct{}, 1),
-		peers: map[string]cachedPeer{}, busy: map[int64]bool{}}
+		peers: map[string]cachedPeer{}, busy: map[int64]bool{}, leases: map[int64]time.Time{}}
 }
 
 func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
@@ -191,15 +194,29 @@ func (e *Engine) peer(c *Connector) (Peer, error) {
 const leaseFor = 2 * time.Minute
 
 // lease takes or renews this node's lease on connector id; false when
-// another node holds it.
+// another node holds it. A lease with more than half its time left is
+// not renewed (no write at every tick).
 func (e *Engine) lease(ctx context.Context, id int64) (bool, error) {
 	now := e.now()
+	e.mu.Lock()
+	until, held := e.leases[id]
+	e.mu.Unlock()
+	if held && until.Sub(now) > leaseFor/2 {
+		return true, nil
+	}
 	res, err := e.db.W.ExecContext(ctx, `UPDATE connectors SET lease_owner = $1, lease_until = $2
 		WHERE id = $3 AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < $4)`, e.node, now.Add(leaseFor), id, now)
 	if err != nil {
 		return false, fmt.Errorf("connector: lease: %w", err)
 	}
 	n, err := res.RowsAffected()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n == 1 && err == nil {
+		e.leases[id] = now.Add(leaseFor)
+	} else {
+		delete(e.leases, id)
+	}
 	return n == 1, err
 }
 

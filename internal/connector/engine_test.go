@@ -1,17 +1,20 @@
 package connector_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"io"
+	"path/filepath"
 	"slices"
-	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/connector"
+	"github.com/helpmesh/helpmesh/internal/connector/connectortest"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/event"
@@ -21,101 +24,17 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 )
 
-// fakePeer is a peer in memory. Its changes are a list; the cursor is
-// the index of the next one.
-type fakePeer struct {
-	mu        sync.Mutex
-	down      bool // every call fails as a timeout would
-	permanent bool // Push refuses for good
-	replay    bool // Poll ignores the cursor and answers everything again
-	calls     int
-	created   []connector.Ticket
-	pushed    []connector.Change
-	changes   []connector.Change
-	// statuses, when set, is the peer's coarse status of each of
-	// helpmesh's (StatusMapper).
-	statuses map[string]string
-}
-
-var errDown = errors.New("connection refused")
-
-func (f *fakePeer) Create(ctx context.Context, t connector.Ticket) (connector.Ref, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	if f.down {
-		return connector.Ref{}, errDown
-	}
-	f.created = append(f.created, t)
-	id := strconv.Itoa(100 + len(f.created))
-	return connector.Ref{RemoteID: id, RemoteURL: "https://peer.example/t/" + id}, nil
-}
-
-func (f *fakePeer) Push(ctx context.Context, ref connector.Ref, c connector.Change) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	switch {
-	case f.down:
-		return errDown
-	case f.permanent:
-		return fmt.Errorf("422: %w", connector.ErrPermanent)
-	}
-	c.Ticket = ref
-	f.pushed = append(f.pushed, c)
-	return nil
-}
-
-func (f *fakePeer) Poll(ctx context.Context, cursor string, refs []connector.Ref) ([]connector.Change, string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	if f.down {
-		return nil, "", errDown
-	}
-	n, _ := strconv.Atoi(cursor)
-	if f.replay {
-		n = 0
-	}
-	return slices.Clone(f.changes[n:]), strconv.Itoa(len(f.changes)), nil
-}
-
-// add makes a change on the peer.
-func (f *fakePeer) add(c connector.Change) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c.RemoteID = "tx-" + strconv.Itoa(len(f.changes)+1)
-	f.changes = append(f.changes, c)
-}
-
-func (f *fakePeer) set(fn func(f *fakePeer)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-func (f *fakePeer) get(fn func(f *fakePeer)) { f.set(fn) }
-
-// mappedPeer is a fakePeer with coarse statuses.
-type mappedPeer struct{ *fakePeer }
-
-func (m mappedPeer) PeerStatus(s string) string {
-	if v, ok := m.statuses[s]; ok {
-		return v
-	}
-	return s
-}
-
 type fixture struct {
 	d       *db.DB
 	log     *event.Log
 	tickets *ticket.Store
 	engine  *connector.Engine
-	peer    *fakePeer
+	peer    *connectortest.Peer
 	req     *auth.Principal
 	staff   *auth.Principal
 	svc     *unit.Service
 	ctx     context.Context
+	blobs   blob.Store
 }
 
 // newFixture makes a world with a requester, a staff member of unit ops,
@@ -134,12 +53,16 @@ func newFixture(t *testing.T, d *db.DB, mapped bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer := &fakePeer{}
-	var mk func(connector.Config) (connector.Peer, error) = func(connector.Config) (connector.Peer, error) { return peer, nil }
+	peer := &connectortest.Peer{}
+	mk := peer.Kind()
 	if mapped {
-		mk = func(connector.Config) (connector.Peer, error) { return mappedPeer{peer}, nil }
+		mk = func(connector.Config) (connector.Peer, error) { return connectortest.Mapped{Peer: peer}, nil }
 	}
-	e := connector.New(d, connector.Options{Kinds: connector.Kinds{connector.RT5: mk}, Tickets: tickets, Services: units,
+	blobs, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := connector.New(d, connector.Options{Kinds: connector.Kinds{connector.RT5: mk}, Tickets: tickets, Services: units, Blobs: blobs, MaxFile: 1 << 20,
 		Checker: policy, BackoffBase: time.Hour, BackoffMax: time.Hour, MaxAttempts: 3})
 	e.Follow(l)
 	if err := l.Start(ctx); err != nil {
@@ -172,7 +95,7 @@ func newFixture(t *testing.T, d *db.DB, mapped bool) *fixture {
 		}
 		return p
 	}
-	return &fixture{d: d, log: l, tickets: tickets, engine: e, peer: peer, svc: svc, ctx: ctx,
+	return &fixture{d: d, log: l, tickets: tickets, engine: e, peer: peer, svc: svc, ctx: ctx, blobs: blobs,
 		req: person("req@example.org", 0), staff: person("staff@example.org", ops.ID)}
 }
 
@@ -277,13 +200,14 @@ func TestCreateThenPushInOrder(t *testing.T) {
 		if n := f.send(t); n != 5 {
 			t.Fatalf("sent %d items, want 5", n)
 		}
-		f.peer.get(func(p *fakePeer) {
-			if len(p.created) != 1 || p.created[0].Subject != "disk full" || p.created[0].Body != "the disk is full" || p.created[0].LocalID != tk.ID ||
-				p.created[0].Requester.Email != "req@example.org" {
-				t.Fatalf("created: %+v", p.created)
+		{
+			created := f.peer.Created()
+			if len(created) != 1 || created[0].Subject != "disk full" || created[0].Body != "the disk is full" || created[0].LocalID != tk.ID ||
+				created[0].Requester.Email != "req@example.org" {
+				t.Fatalf("created: %+v", created)
 			}
 			var got []string
-			for _, c := range p.pushed {
+			for _, c := range f.peer.Pushed() {
 				got = append(got, string(c.Kind)+":"+c.Body+c.Status+c.Priority)
 				if c.Ticket.RemoteID != "101" {
 					t.Errorf("pushed to %q", c.Ticket.RemoteID)
@@ -293,7 +217,7 @@ func TestCreateThenPushInOrder(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("pushed %q, want %q", got, want)
 			}
-		})
+		}
 		ls, err := f.engine.Links(f.ctx, tk.ID)
 		if err != nil || len(ls) != 1 || ls[0].Connector != "peer" || ls[0].RemoteID != "101" || ls[0].RemoteURL != "https://peer.example/t/101" || ls[0].State != "linked" {
 			t.Fatalf("links: %+v %v", ls, err)
@@ -334,7 +258,7 @@ func TestDirectServicesAreNotSent(t *testing.T) {
 func TestBackoffEndsWhenThePeerAnswers(t *testing.T) {
 	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d, false)
-		f.peer.set(func(p *fakePeer) { p.down = true })
+		f.peer.Set(func(p *connectortest.Peer) { p.Down = true })
 		tk := f.open(t)
 		if n, err := f.engine.SendDue(f.ctx, "peer"); n != 0 || err != nil {
 			t.Fatalf("sent %d, %v", n, err)
@@ -344,15 +268,13 @@ func TestBackoffEndsWhenThePeerAnswers(t *testing.T) {
 			t.Fatalf("after a failure: %+v", c)
 		}
 		var calls int
-		f.peer.get(func(p *fakePeer) { calls = p.calls })
+		calls = f.peer.Calls()
 		// Backed off (an hour): the peer is left alone.
 		f.send(t)
-		f.peer.get(func(p *fakePeer) {
-			if p.calls != calls {
-				t.Fatalf("the peer was called during the backoff")
-			}
-			p.down = false
-		})
+		if f.peer.Calls() != calls {
+			t.Fatalf("the peer was called during the backoff")
+		}
+		f.peer.Set(func(p *connectortest.Peer) { p.Down = false })
 		// The poll answers: the backoff ends at once, what waited goes.
 		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
 			t.Fatal(err)
@@ -374,7 +296,7 @@ func TestPermanentErrorsAreDeadThenRetriedOrSkipped(t *testing.T) {
 		f := newFixture(t, d, false)
 		tk := f.open(t)
 		f.send(t)
-		f.peer.set(func(p *fakePeer) { p.permanent = true })
+		f.peer.Set(func(p *connectortest.Peer) { p.Permanent = true })
 		for _, b := range []string{"first", "second"} {
 			if _, err := f.tickets.AddMessage(f.ctx, f.staff, tk.ID, ticket.NewMessage{Body: b}); err != nil {
 				t.Fatal(err)
@@ -391,7 +313,7 @@ func TestPermanentErrorsAreDeadThenRetriedOrSkipped(t *testing.T) {
 			t.Fatalf("dead items: %+v %v", dead, err)
 		}
 		// The second waits behind the dead one (order per ticket).
-		f.peer.set(func(p *fakePeer) { p.permanent = false })
+		f.peer.Set(func(p *connectortest.Peer) { p.Permanent = false })
 		if n := f.send(t); n != 0 {
 			t.Fatalf("an item passed a dead one of its ticket")
 		}
@@ -401,13 +323,11 @@ func TestPermanentErrorsAreDeadThenRetriedOrSkipped(t *testing.T) {
 		if n := f.send(t); n != 2 {
 			t.Fatalf("sent %d after the retry", n)
 		}
-		f.peer.get(func(p *fakePeer) {
-			if len(p.pushed) != 2 || p.pushed[0].Body != "first" || p.pushed[1].Body != "second" {
-				t.Fatalf("pushed: %+v", p.pushed)
-			}
-		})
+		if p := f.peer.Pushed(); len(p) != 2 || p[0].Body != "first" || p[1].Body != "second" {
+			t.Fatalf("pushed: %+v", p)
+		}
 		// Skip: dead again, skipped, the next one goes.
-		f.peer.set(func(p *fakePeer) { p.permanent = true })
+		f.peer.Set(func(p *connectortest.Peer) { p.Permanent = true })
 		for _, b := range []string{"third", "fourth"} {
 			if _, err := f.tickets.AddMessage(f.ctx, f.staff, tk.ID, ticket.NewMessage{Body: b}); err != nil {
 				t.Fatal(err)
@@ -415,7 +335,7 @@ func TestPermanentErrorsAreDeadThenRetriedOrSkipped(t *testing.T) {
 		}
 		f.tell(t)
 		f.send(t)
-		f.peer.set(func(p *fakePeer) { p.permanent = false })
+		f.peer.Set(func(p *connectortest.Peer) { p.Permanent = false })
 		dead, _ = f.engine.DeadItems(f.ctx, "peer")
 		if len(dead) != 1 {
 			t.Fatalf("dead: %+v", dead)
@@ -429,11 +349,9 @@ func TestPermanentErrorsAreDeadThenRetriedOrSkipped(t *testing.T) {
 		if n := f.send(t); n != 1 {
 			t.Fatalf("sent %d after the skip", n)
 		}
-		f.peer.get(func(p *fakePeer) {
-			if last := p.pushed[len(p.pushed)-1]; last.Body != "fourth" {
-				t.Fatalf("last pushed: %+v", last)
-			}
-		})
+		if p := f.peer.Pushed(); p[len(p)-1].Body != "fourth" {
+			t.Fatalf("last pushed: %+v", p[len(p)-1])
+		}
 		if c := f.conn(t); c.Dead != 0 || c.Pending != 0 {
 			t.Fatalf("after skip: %+v", c)
 		}
@@ -444,7 +362,7 @@ func TestTransientFailuresEndDeadAfterMaxAttempts(t *testing.T) {
 	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d, false)
 		f.open(t)
-		f.peer.set(func(p *fakePeer) { p.down = true })
+		f.peer.Set(func(p *connectortest.Peer) { p.Down = true })
 		for range 3 { // MaxAttempts
 			f.send(t)
 			// The peer answers a poll between tries? No: end the backoff by hand.
@@ -466,8 +384,8 @@ func TestPollAppliesEachChangeOnce(t *testing.T) {
 		f := newFixture(t, d, false)
 		tk := f.open(t)
 		rid := f.linked(t, tk.ID)
-		f.peer.add(connector.Change{Kind: connector.KindMessage, Body: "from the peer", Ticket: connector.Ref{RemoteID: rid}})
-		f.peer.add(connector.Change{Kind: connector.KindNote, Body: "peer note", Ticket: connector.Ref{RemoteID: rid}})
+		f.peer.Add(connector.Change{Kind: connector.KindMessage, Body: "from the peer", Ticket: connector.Ref{RemoteID: rid}})
+		f.peer.Add(connector.Change{Kind: connector.KindNote, Body: "peer note", Ticket: connector.Ref{RemoteID: rid}})
 
 		// A crash between Poll and commit: nothing applied, the cursor stays.
 		f.engine.SetBeforeCommit(func() error { return errors.New("crash") })
@@ -482,7 +400,7 @@ func TestPollAppliesEachChangeOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The same changes again (a peer that replays): applied once.
-		f.peer.set(func(p *fakePeer) { p.replay = true })
+		f.peer.Set(func(p *connectortest.Peer) { p.Replay = true })
 		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
 			t.Fatal(err)
 		}
@@ -513,8 +431,8 @@ func TestPollAppliesEachChangeOnce(t *testing.T) {
 func TestOwnershipOfStatuses(t *testing.T) {
 	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d, true)
-		f.peer.set(func(p *fakePeer) {
-			p.statuses = map[string]string{"waiting_for_reply": "stalled", "on_hold": "stalled", "solved": "resolved", "verified": "resolved"}
+		f.peer.Set(func(p *connectortest.Peer) {
+			p.Statuses = map[string]string{"waiting_for_reply": "stalled", "on_hold": "stalled", "solved": "resolved", "verified": "resolved"}
 		})
 		tk := f.open(t)
 		rid := f.linked(t, tk.ID)
@@ -522,7 +440,7 @@ func TestOwnershipOfStatuses(t *testing.T) {
 		poll := func(c connector.Change) {
 			t.Helper()
 			c.Ticket = ref
-			f.peer.add(c)
+			f.peer.Add(c)
 			if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
 				t.Fatal(err)
 			}
@@ -583,8 +501,8 @@ func TestChangesOnBothSidesAtOnce(t *testing.T) {
 		}
 		f.setStatus(t, f.staff, tk.ID, ticket.Solved)
 		f.tell(t)
-		f.peer.add(connector.Change{Kind: connector.KindMessage, Body: "still looking", Ticket: connector.Ref{RemoteID: rid}})
-		f.peer.add(connector.Change{Kind: connector.KindStatus, Status: "on_hold", Ticket: connector.Ref{RemoteID: rid}})
+		f.peer.Add(connector.Change{Kind: connector.KindMessage, Body: "still looking", Ticket: connector.Ref{RemoteID: rid}})
+		f.peer.Add(connector.Change{Kind: connector.KindStatus, Status: "on_hold", Ticket: connector.Ref{RemoteID: rid}})
 		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
 			t.Fatal(err)
 		}
@@ -596,11 +514,9 @@ func TestChangesOnBothSidesAtOnce(t *testing.T) {
 		if len(ms) != 3 || ms[1].Body != "fixed" || ms[2].Body != "still looking" {
 			t.Fatalf("messages: %+v", ms)
 		}
-		f.peer.get(func(p *fakePeer) {
-			if len(p.pushed) != 2 || p.pushed[0].Body != "fixed" || p.pushed[1].Status != "solved" {
-				t.Fatalf("pushed: %+v", p.pushed)
-			}
-		})
+		if p := f.peer.Pushed(); len(p) != 2 || p[0].Body != "fixed" || p[1].Status != "solved" {
+			t.Fatalf("pushed: %+v", p)
+		}
 	})
 }
 
@@ -658,6 +574,47 @@ func TestConnectorValidation(t *testing.T) {
 		}
 		if err := f.engine.Delete(f.ctx, "rm"); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+func TestFilesBothWays(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, false)
+		tk := f.open(t)
+		rid := f.linked(t, tk.ID)
+		sum, size, err := f.blobs.Put(f.ctx, bytes.NewReader([]byte("ERROR disk full\n")), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.tickets.AddMessage(f.ctx, f.staff, tk.ID, ticket.NewMessage{Body: "the log",
+			Attachments: []ticket.NewAttachment{{Filename: "node4.log", ContentType: "text/plain", Size: size, SHA256: sum}}}); err != nil {
+			t.Fatal(err)
+		}
+		f.tell(t)
+		f.send(t)
+		p := f.peer.Pushed()
+		if len(p) != 1 || len(p[0].Attachments) != 1 || p[0].Attachments[0].Filename != "node4.log" || string(p[0].Attachments[0].Data) != "ERROR disk full\n" {
+			t.Fatalf("pushed: %+v", p)
+		}
+		// A file from the peer, with no text: stored, named in the body.
+		f.peer.Add(connector.Change{Kind: connector.KindMessage, Ticket: connector.Ref{RemoteID: rid},
+			Attachments: []connector.Attachment{{Filename: "fix.patch", ContentType: "text/x-diff", Data: []byte("--- a\n+++ b\n")}}})
+		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
+			t.Fatal(err)
+		}
+		ms := f.messages(t, tk.ID)
+		last := ms[len(ms)-1]
+		if last.Source != ticket.FromPeer || len(last.Attachments) != 1 || last.Attachments[0].Filename != "fix.patch" || !strings.Contains(last.Body, "fix.patch") {
+			t.Fatalf("received: %+v", last)
+		}
+		r, err := f.blobs.Open(f.ctx, last.Attachments[0].SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if b, _ := io.ReadAll(r); string(b) != "--- a\n+++ b\n" {
+			t.Fatalf("stored %q", b)
 		}
 	})
 }

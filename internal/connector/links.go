@@ -31,7 +31,7 @@ type SyncEntry struct {
 // link returns ticket id's link with connector cid.
 func (e *Engine) link(ctx context.Context, id, cid int64) (Ref, bool, error) {
 	var r Ref
-	err := e.db.W.QueryRowContext(ctx, `SELECT remote_id, remote_url FROM connector_links WHERE ticket_id = $1 AND connector_id = $2`, id, cid).
+	err := e.db.Reader().QueryRowContext(ctx, `SELECT remote_id, remote_url FROM connector_links WHERE ticket_id = $1 AND connector_id = $2`, id, cid).
 		Scan(&r.RemoteID, &r.RemoteURL)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ref{}, false, nil
@@ -55,7 +55,7 @@ func (e *Engine) addLink(ctx context.Context, q db.Querier, c *Connector, id int
 
 // linkedRefs returns the refs of connector cid's linked tickets.
 func (e *Engine) linkedRefs(ctx context.Context, cid int64) ([]Ref, error) {
-	rows, err := e.db.W.QueryContext(ctx, `SELECT remote_id, remote_url FROM connector_links WHERE connector_id = $1 AND state = 'linked' ORDER BY ticket_id`, cid)
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT remote_id, remote_url FROM connector_links WHERE connector_id = $1 AND state = 'linked' ORDER BY ticket_id`, cid)
 	if err != nil {
 		return nil, fmt.Errorf("connector: links: %w", err)
 	}
@@ -69,7 +69,7 @@ func (e *Engine) linkedRefs(ctx context.Context, cid int64) ([]Ref, error) {
 // Links returns ticket id's links. The caller checks that its principal
 // sees the ticket.
 func (e *Engine) Links(ctx context.Context, id int64) ([]Link, error) {
-	rows, err := e.db.W.QueryContext(ctx, `SELECT c.name, l.remote_id, l.remote_url, l.state, l.last_sync_at
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT c.name, l.remote_id, l.remote_url, l.state, l.last_sync_at
 		FROM connector_links l JOIN connectors c ON c.id = l.connector_id WHERE l.ticket_id = $1 ORDER BY c.name`, id)
 	if err != nil {
 		return nil, fmt.Errorf("connector: links of ticket %d: %w", id, err)
@@ -98,7 +98,7 @@ const maxSyncLog = 200
 // SyncLog returns the newest lines of ticket id's sync log, oldest first.
 // It is for the ticket's staff: the caller checks.
 func (e *Engine) SyncLog(ctx context.Context, id int64) ([]SyncEntry, error) {
-	rows, err := e.db.W.QueryContext(ctx, `SELECT connector, direction, what, result, at FROM connector_sync_log
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT connector, direction, what, result, at FROM connector_sync_log
 		WHERE ticket_id = $1 ORDER BY id DESC LIMIT `+fmt.Sprint(maxSyncLog), id)
 	if err != nil {
 		return nil, fmt.Errorf("connector: sync log of ticket %d: %w", id, err)

@@ -42,7 +42,7 @@ const sendBatch = 50
 // dead (order per ticket; a dead one holds the rest until it is retried
 // or skipped).
 func (e *Engine) heads(ctx context.Context, id int64) ([]queuedItem, error) {
-	rows, err := e.db.W.QueryContext(ctx, `SELECT i.id, i.ticket_id, i.op, i.value, i.state, i.attempts, i.next_try_at, i.last_error, i.created_at, i.message_id
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT i.id, i.ticket_id, i.op, i.value, i.state, i.attempts, i.next_try_at, i.last_error, i.created_at, i.message_id
 		FROM connector_items i WHERE i.connector_id = $1 AND i.state = 'pending' AND i.next_try_at <= $2
 		AND NOT EXISTS (SELECT 1 FROM connector_items o WHERE o.connector_id = i.connector_id AND o.ticket_id = i.ticket_id AND o.id < i.id)
 		ORDER BY i.id LIMIT `+fmt.Sprint(sendBatch), id, e.now())
@@ -241,11 +241,19 @@ func (e *Engine) change(ctx context.Context, it queuedItem) (Change, error) {
 
 // files reads the attachments of m.
 func (e *Engine) files(ctx context.Context, m *ticket.Message) ([]Attachment, error) {
-	if e.opts.Blobs == nil || len(m.Attachments) == 0 {
+	if e.opts.Blobs == nil {
 		return nil, nil
 	}
-	out := make([]Attachment, 0, len(m.Attachments))
-	for _, a := range m.Attachments {
+	atts, err := e.opts.Tickets.MessageFiles(ctx, m.ID)
+	if err != nil || len(atts) == 0 {
+		return nil, err
+	}
+	out := make([]Attachment, 0, len(atts))
+	for _, a := range atts {
+		if a.Size > e.opts.MaxFile {
+			e.opts.Log.Warn("connector: a file over the size limit is not sent", "attachment", a.ID, "size", a.Size)
+			continue
+		}
 		f, err := e.opts.Blobs.Open(ctx, a.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("connector: attachment %d: %w", a.ID, err)
@@ -267,7 +275,7 @@ func (e *Engine) DeadItems(ctx context.Context, name string) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := e.db.W.QueryContext(ctx, `SELECT id, ticket_id, op, value, state, attempts, next_try_at, last_error, created_at
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT id, ticket_id, op, value, state, attempts, next_try_at, last_error, created_at
 		FROM connector_items WHERE connector_id = $1 AND state = 'dead' ORDER BY id LIMIT 500`, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("connector: dead items: %w", err)

@@ -27,6 +27,16 @@ func (s *Store) FirstMessage(ctx context.Context, ticketID int64) (*Message, err
 	return s.oneMessage(ctx, `m.ticket_id = $1 ORDER BY m.id`, ticketID)
 }
 
+// MessageFiles returns the attachments of message id (the connectors
+// send them with the message).
+func (s *Store) MessageFiles(ctx context.Context, id int64) ([]Attachment, error) {
+	atts, err := s.attachments(ctx, s.r, `message_id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: files of message %d: %w", id, err)
+	}
+	return atts, nil
+}
+
 func (s *Store) oneMessage(ctx context.Context, where string, arg any) (*Message, error) {
 	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+where+` LIMIT 1`, arg))
 	if errors.Is(err, sql.ErrNoRows) {

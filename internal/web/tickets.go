@@ -287,6 +287,9 @@ type ticketView struct {
 	Errors        map[string]string
 	Reply         string
 	Note          string
+	// Sync is the ticket's links with external systems, and for its
+	// staff the sync log.
+	Sync ticketSync
 }
 
 func ticketID(r *http.Request) (int64, bool) {
@@ -331,6 +334,10 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		CanEscalate:   p.CanEscalate(t.Facts()) && !p.ReadOnly && !t.Status.Frozen() && t.EscalationLevel < ticket.MaxEscalation,
 		EscalateTo:    ticket.EscalationAudience(t.EscalationLevel + 1),
 		MaxEscalation: ticket.MaxEscalation,
+	}
+	if v.Sync, err = h.syncOf(ctx, id, v.CanWork); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	if v.CanWork {
 		v.Page.Nav = "queue"

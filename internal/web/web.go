@@ -97,6 +97,9 @@ type Deps struct {
 	// Followers tells the state of the event stream's followers; nil: the
 	// admin page says so.
 	Followers Followers
+	// Connectors shows the connectors (/admin/connectors) and each
+	// ticket's links and sync log; nil: none.
+	Connectors Connectors
 }
 
 // SignInProvider is a single sign-on button on the sign-in pages.
@@ -252,6 +255,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /admin/users/{id}/password", h.admin(h.setUserPassword))
 	m.HandleFunc("GET /admin/outbox", h.admin(h.adminOutbox))
 	m.HandleFunc("GET /admin/events", h.admin(h.adminEvents))
+	m.HandleFunc("GET /admin/connectors", h.admin(h.adminConnectors))
+	m.HandleFunc("POST /admin/connectors/{name}/items/{id}/{action}", h.admin(h.connectorItem))
 	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
 	m.HandleFunc("POST /admin/settings", h.admin(h.saveSettings))
 
