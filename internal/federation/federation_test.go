@@ -295,6 +295,11 @@ func TestHubDeliveries(t *testing.T) {
 			t.Errorf("after %d failures: pending %d dead %d", federation.MaxAttempts, pending, dead)
 		}
 
+		f.clock.add(federation.PushRetention + time.Hour)
+		if n, err := f.fed.Prune(f.ctx, f.clock.now().Add(-federation.PushRetention)); err != nil || n != 2 {
+			t.Errorf("pruned %d (want the delivered and the dead one): %v", n, err)
+		}
+
 		// 410 ends the subscription
 		f.post.codes = []int{410}
 		if _, err := f.tickets.AddMessage(f.ctx, f.staff, id, ticket.NewMessage{Body: "gone"}); err != nil {

@@ -167,13 +167,40 @@ func (s *Store) Wake() {
 	}
 }
 
-// Run sends due deliveries until ctx ends.
+// PushRetention is how long delivered and dead deliveries are kept.
+const PushRetention = 30 * 24 * time.Hour
+
+// Prune removes the deliveries that finished before cutoff.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.db.Tx(ctx, func(q db.Querier) error {
+		r, err := q.ExecContext(ctx, `DELETE FROM federation_pushes WHERE state <> 'pending' AND created_at < $1`, cutoff)
+		if err == nil {
+			n, err = r.RowsAffected()
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("federation: prune deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// Run sends due deliveries until ctx ends, and prunes finished ones
+// hourly.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			s.opts.Log.Warn("federation: delivering to hubs", "err", err)
+		}
+		if now := s.now(); now.Sub(pruned) > time.Hour {
+			pruned = now
+			if _, err := s.Prune(ctx, now.Add(-PushRetention)); err != nil && ctx.Err() == nil {
+				s.opts.Log.Warn("federation: pruning deliveries", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -226,7 +226,7 @@ func (p *Peer) Push(ctx context.Context, ref connector.Ref, c connector.Change) 
 	path := "troubleTicket/" + url.PathEscape(ref.RemoteID)
 	switch c.Kind {
 	case connector.KindMessage, connector.KindNote:
-		n := tmf621.Note{Type: tmf621.NoteType, Text: c.Body, Visibility: tmf621.Public}
+		n := tmf621.Note{Type: tmf621.NoteType, Text: c.Body + attachmentsNotCarried(c.Attachments), Visibility: tmf621.Public}
 		if c.Kind == connector.KindNote {
 			n.Visibility = tmf621.Internal
 		}
@@ -365,4 +365,19 @@ func (p *Peer) subscribe(ctx context.Context) {
 	if p.o.Subscriptions.SaveSubscription(ctx, p.o.Connector, hub) == nil {
 		p.subscribed.Store(true)
 	}
+}
+
+// attachmentsNotCarried names the files of a change, which the profile
+// does not carry yet, so that the note says what the other side misses.
+func attachmentsNotCarried(as []connector.Attachment) string {
+	if len(as) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n\n[attachments not transferred:")
+	for _, a := range as {
+		fmt.Fprintf(&b, " %s (%d bytes);", a.Filename, len(a.Data))
+	}
+	b.WriteString(" see the ticket on the other side]")
+	return b.String()
 }

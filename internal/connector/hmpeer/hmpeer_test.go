@@ -93,7 +93,7 @@ func TestPushNotesAndFields(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []connector.Change{
 		{Kind: connector.KindMessage, Body: "public", RemoteID: "12/5", Author: connector.Person{Email: "bob@a.example"}},
-		{Kind: connector.KindNote, Body: "internal"},
+		{Kind: connector.KindNote, Body: "internal", Attachments: []connector.Attachment{{Filename: "log.txt", Data: []byte("abc")}}},
 		{Kind: connector.KindStatus, Status: "solved"},
 		{Kind: connector.KindPriority, Priority: "top_priority"},
 	} {
@@ -106,7 +106,8 @@ func TestPushNotesAndFields(t *testing.T) {
 		r[0].body["text"] != "public" || r[0].body["origin"] != "hm:a.example/12/5" || r[0].key != "hm:a.example/12/5" {
 		t.Errorf("message: %+v", r[0])
 	}
-	if r[1].body["visibility"] != "internal" || r[1].body["@type"] != tmf621.NoteType {
+	if r[1].body["visibility"] != "internal" || r[1].body["@type"] != tmf621.NoteType ||
+		!strings.Contains(r[1].body["text"].(string), "attachments not transferred: log.txt (3 bytes)") {
 		t.Errorf("note: %+v", r[1])
 	}
 	chars := r[2].body["troubleTicketCharacteristic"].([]any)[0].(map[string]any)
