@@ -25,6 +25,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
+	"github.com/helpmesh/helpmesh/internal/fedapi"
+	"github.com/helpmesh/helpmesh/internal/federation"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
@@ -67,6 +69,11 @@ type App struct {
 	// Connectors synchronise the tickets of external services with their
 	// peers.
 	Connectors *connector.Engine
+	// Federation serves other helpmesh instances under /federation/v1/
+	// and receives what they push.
+	Federation     *federation.Store
+	FederationAPI  *fedapi.Handler // /federation/v1/
+	peerDeliveries peerDeliveries
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -145,6 +152,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.buildWebhooks(policy)
 	a.buildConnectors(policy)
+	a.buildFederation(policy)
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -173,6 +181,8 @@ func (a *App) build(ctx context.Context) error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
+	a.FederationAPI = fedapi.New(a.Federation, a.API, api.WriteJSON)
+	mux.Handle(fedapi.Prefix, a.FederationAPI)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
