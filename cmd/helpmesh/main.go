@@ -48,6 +48,7 @@ var commands = map[string]command{
 	"token":    {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
 	"version":  {"print the version", "helpmesh version", version},
 	"bench":    {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
+	"import":   {"copy the tickets of a Request Tracker 5 queue or a Redmine 5 project", importUsage, importCmd},
 	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
