@@ -31,6 +31,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
+	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -117,7 +118,8 @@ func (a *App) build(ctx context.Context) error {
 	a.Units = unit.NewStore(a.DB)
 	a.Settings = setting.NewStore(a.DB)
 	a.Events = event.New(a.DB, event.Options{Log: a.Log})
-	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
+	clocks := &sla.Clocks{Units: a.Units, Default: a.Config.Lifecycle.Calendar, Warning: a.Config.Lifecycle.QoSWarning}
+	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress, ResponseClock: clocks.Deadlines})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	lc := a.Config.Lifecycle
 	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, Interval: lc.TimerInterval, Log: a.Log,

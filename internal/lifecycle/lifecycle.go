@@ -7,7 +7,11 @@
 //     ticket becomes unsolved at Unsolved (15wd);
 //   - an alarm ticket nobody of its unit has responded to (still new or
 //     assigned, no reply or note by its staff) is paged again every
-//     AlarmRepage (30m of clock time: an emergency knows no working hours).
+//     AlarmRepage (30m of clock time: an emergency knows no working hours);
+//   - the unit of a ticket whose response clock passed its warning (75 %
+//     of the response time by default) is warned, and told of the
+//     violation at 100 %, once each per clock (the deadlines are on the
+//     ticket, counted on the unit's calendar when its clock started).
 //
 // Durations count the working time of the ticket's unit's calendar. The
 // timers act as auth.Timer through the ticket store, which writes each
@@ -37,6 +41,8 @@ type Tickets interface {
 	Remind(ctx context.Context, p *auth.Principal, seen ticket.Timed, n int) (bool, error)
 	AlarmsBefore(ctx context.Context, t time.Time, from ticket.Timed, limit int) ([]ticket.Timed, error)
 	Repage(ctx context.Context, p *auth.Principal, seen ticket.Timed) (bool, error)
+	QoSDue(ctx context.Context, t time.Time, from ticket.Timed, limit int) ([]ticket.Timed, error)
+	TellQoS(ctx context.Context, p *auth.Principal, seen ticket.Timed, now time.Time) (string, error)
 }
 
 // Policy is what the timers do when.
@@ -120,6 +126,8 @@ func (t *Timers) Run(ctx context.Context) error {
 // Done counts what one scan did.
 type Done struct {
 	Closed, Reminded, Unsolved, Repaged int
+	// QoSWarnings and QoSViolations count the response clocks told of.
+	QoSWarnings, QoSViolations int
 }
 
 // Scan acts on every ticket that is due now, and returns what it did. A
@@ -172,7 +180,17 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 			return t.opts.Tickets.Repage(ctx, t.timer, tk)
 		})
 	}
-	return done, errors.Join(err, err2, err3)
+	_, err4 := t.each(ctx, t.opts.Tickets.QoSDue, now, func(tk ticket.Timed, _ *worktime.Calendar) (bool, error) {
+		told, err := t.opts.Tickets.TellQoS(ctx, t.timer, tk, now)
+		switch told {
+		case "qos_warning":
+			done.QoSWarnings++
+		case "qos_violated":
+			done.QoSViolations++
+		}
+		return told != "", err
+	})
+	return done, errors.Join(err, err2, err3, err4)
 }
 
 // each reads the tickets of list that started before, a batch at a time,

@@ -1,6 +1,7 @@
 package sla
 
 import (
+	"github.com/helpmesh/helpmesh/internal/unit"
 	"testing"
 	"time"
 
@@ -52,11 +53,20 @@ func TestResponseTime(t *testing.T) {
 		{"advanced", ticket.TopPriority, 4 * time.Hour},
 		{"unknown", ticket.TopPriority, 5 * Day},
 	} {
-		if got := ResponseTime(c.level, c.p); got != c.want {
+		if got := ResponseTime(table(t, c.level), c.p); got != c.want {
 			t.Errorf("ResponseTime(%s, %s) = %v, want %v", c.level, c.p, got, c.want)
 		}
 	}
-	if cs := Overdue("advanced", Office, at("2026-11-25 12:00 Wed")); len(cs) != 4 || !cs[3].CreatedBefore.Equal(at("2026-11-25 08:00 Wed")) {
+	if cs := Overdue(table(t, "advanced"), Office, at("2026-11-25 12:00 Wed")); len(cs) != 4 || !cs[3].CreatedBefore.Equal(at("2026-11-25 08:00 Wed")) {
 		t.Errorf("Overdue: %+v", cs)
 	}
+}
+
+func table(t *testing.T, level string) unit.QoS {
+	t.Helper()
+	q, ok := unit.QoSTable(level)
+	if !ok {
+		t.Fatalf("no QoS level %q", level)
+	}
+	return q
 }

@@ -244,6 +244,13 @@ func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *T
 			return err
 		}
 	}
+	clock, changed, err := s.clockAfter(ctx, p, t, changes, now)
+	if err != nil {
+		return err
+	}
+	if changed {
+		sets = append(sets, clockColumns(clock, &a)...)
+	}
 	at := a.add(now)
 	sets = append(sets, "updated_at = "+at, "public_updated_at = "+at)
 	query := "UPDATE tickets SET " + strings.Join(sets, ", ") + " WHERE id = " + a.add(t.ID)
