@@ -52,6 +52,7 @@ func TestResponseTime(t *testing.T) {
 		{"advanced", ticket.Urgent, Day},
 		{"advanced", ticket.TopPriority, 4 * time.Hour},
 		{"unknown", ticket.TopPriority, 5 * Day},
+		{"custom", ticket.TopPriority, 90 * time.Second},
 	} {
 		if got := ResponseTime(table(t, c.level), c.p); got != c.want {
 			t.Errorf("ResponseTime(%s, %s) = %v, want %v", c.level, c.p, got, c.want)
@@ -64,9 +65,10 @@ func TestResponseTime(t *testing.T) {
 
 func table(t *testing.T, level string) unit.QoS {
 	t.Helper()
-	q, ok := unit.QoSTable(level)
-	if !ok {
-		t.Fatalf("no QoS level %q", level)
+	if level == "custom" {
+		return unit.QoS{LessUrgent: "5wd", Urgent: "1wd", VeryUrgent: "4wh", TopPriority: "90s"}
 	}
+	q, _ := unit.QoSTable(level) // none for an unknown level: every priority 5 days
+
 	return q
 }
