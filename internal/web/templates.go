@@ -102,6 +102,14 @@ func (v *views) funcs() template.FuncMap {
 		"ago":      ago,
 		"label":    label,
 		"meaning":  func(p ticket.Priority) string { return p.Meaning() },
+		// qosState is the state of a response clock now: running,
+		// warning, violated; "" when met or none (nothing to show).
+		"qosState": func(c ticket.QoSClock) string {
+			if st := c.State(time.Now()); st != ticket.QoSMet {
+				return st
+			}
+			return ""
+		},
 		"size":     humanSize,
 		"initials": initials,
 		"add":      func(a, b int) int { return a + b },
