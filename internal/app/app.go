@@ -37,6 +37,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/user"
 	"github.com/helpmesh/helpmesh/internal/web"
 	"github.com/helpmesh/helpmesh/internal/webhook"
+	"github.com/helpmesh/helpmesh/internal/worktime"
 )
 
 // App is one running helpmesh instance.
@@ -122,7 +123,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress, ResponseClock: clocks.Deadlines})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	lc := a.Config.Lifecycle
-	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, Interval: lc.TimerInterval, Log: a.Log,
+	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, UnitCalendar: a.unitCalendar, Interval: lc.TimerInterval, Log: a.Log,
 		Policy: lifecycle.Policy{CloseAfter: lc.CloseAfter, Reminders: lc.WaitingReminders, Unsolved: lc.WaitingUnsolved,
 			AlarmRepage: lc.AlarmRepage}})
 	if err != nil {
@@ -191,6 +192,19 @@ func (a *App) buildWebhooks() error {
 	a.Webhooks.FollowChat(a.Events)
 	a.AddWorker(a.Webhooks.Run)
 	return nil
+}
+
+// unitCalendar returns the calendar of unit id for the lifecycle timers:
+// its own, or nil for the default.
+func (a *App) unitCalendar(ctx context.Context, id int64) (*worktime.Calendar, error) {
+	u, err := a.Units.CachedUnit(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u.WorkCalendar(nil)
 }
 
 // ownAddress tells whether addr is one the mail gateway takes mail for (a

@@ -60,15 +60,12 @@ type Options struct {
 	Tickets Tickets
 	Policy  Policy
 	// Calendar is the working time of units without a calendar of their
-	// own: today every unit's. When units get a calendar field, UnitCalendar
-	// returns theirs.
+	// own.
 	Calendar *worktime.Calendar
 	// UnitCalendar returns the calendar of unit id, nil for the default
-	// Calendar; nil: every unit uses Calendar. It is the seam for the
-	// unit's calendar field. The scan reads the tickets that started at
-	// least a policy's duration on Calendar ago (working time passes no
-	// faster than the clock): a unit calendar with a shorter working day
-	// than Calendar's needs that bound lowered.
+	// Calendar; nil: every unit uses Calendar. The scan reads the tickets
+	// that started at least a policy's duration ago on any calendar
+	// (worktime's MinElapsedAny).
 	UnitCalendar func(ctx context.Context, unitID int64) (*worktime.Calendar, error)
 	// Interval between scans; a minute by default.
 	Interval time.Duration
@@ -137,7 +134,7 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 	var done Done
 	now := t.opts.Now()
 	p := t.opts.Policy
-	closed, err := t.each(ctx, t.opts.Tickets.SolvedBefore, now.Add(-p.CloseAfter.MinElapsed(t.opts.Calendar)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
+	closed, err := t.each(ctx, t.opts.Tickets.SolvedBefore, now.Add(-t.minElapsed(p.CloseAfter)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
 		if now.Before(cal.Add(tk.Since, p.CloseAfter)) {
 			return false, nil
 		}
@@ -148,7 +145,7 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 	if len(p.Reminders) > 0 {
 		first = p.Reminders[0]
 	}
-	_, err2 := t.each(ctx, t.opts.Tickets.WaitingBefore, now.Add(-first.MinElapsed(t.opts.Calendar)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
+	_, err2 := t.each(ctx, t.opts.Tickets.WaitingBefore, now.Add(-t.minElapsed(first)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
 		if !now.Before(cal.Add(tk.Since, p.Unsolved)) {
 			ok, err := t.opts.Tickets.Expire(ctx, t.timer, tk, ticket.Unsolved)
 			if ok {
@@ -227,6 +224,15 @@ func (t *Timers) each(ctx context.Context, list func(context.Context, time.Time,
 		}
 		from = tks[len(tks)-1]
 	}
+}
+
+// minElapsed is the least wall-clock time d takes on the calendar of any
+// ticket: the default Calendar's, or, with units' calendars, any.
+func (t *Timers) minElapsed(d worktime.Duration) time.Duration {
+	if t.opts.UnitCalendar == nil {
+		return d.MinElapsed(t.opts.Calendar)
+	}
+	return d.MinElapsedAny(t.opts.Calendar)
 }
 
 // calendar returns the calendar of unit id.

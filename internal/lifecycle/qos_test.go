@@ -140,3 +140,50 @@ func testQoSClocks(t *testing.T, f *fixture) {
 		t.Errorf("events %v", f.events)
 	}
 }
+
+// TestUnitCalendarCloses: with units' calendars, a solved ticket closes
+// ten working days after it was solved on its unit's calendar (Berlin:
+// from Monday's opening, solved after Friday's closing), not on the
+// default one (UTC, where half an hour of Friday was left).
+func TestUnitCalendarCloses(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		berlin, err := f.units.CreateUnit(ctx, unit.Unit{Slug: "berlin", Name: "berlin",
+			Calendar: &worktime.Spec{Timezone: "Europe/Berlin", Days: "Mon-Fri", Hours: "09:00-17:00"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		timers, err := lifecycle.New(lifecycle.Options{Tickets: f.s, Calendar: worktime.Default(), Now: f.clk.Now,
+			Policy: lifecycle.Policy{CloseAfter: worktime.MustDuration("10wd"), Unsolved: worktime.MustDuration("15wd")},
+			UnitCalendar: func(ctx context.Context, id int64) (*worktime.Calendar, error) {
+				u, err := f.units.UnitByID(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				return u.WorkCalendar(nil)
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Set("2026-03-06T16:30:00Z") // Friday, 17:30 in Berlin
+		tk, err := f.s.Create(ctx, f.adm, ticket.NewTicket{Subject: "s", Body: "b", UnitID: berlin.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.set(t, tk.ID, ticket.Solved)
+		scan := func(at string) lifecycle.Done {
+			f.clk.Set(at)
+			done, err := timers.Scan(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return done
+		}
+		if got := scan("2026-03-20T15:59:00Z"); got.Closed != 0 {
+			t.Errorf("closed before Berlin's closing on the tenth working day: %+v", got)
+		}
+		if got := scan("2026-03-20T16:00:00Z"); got.Closed != 1 {
+			t.Errorf("not closed at Berlin's closing on the tenth working day: %+v", got)
+		}
+	})
+}
