@@ -62,18 +62,10 @@ type calendarReq struct {
 	spec *worktime.Spec
 }
 
-func (c *calendarReq) UnmarshalJSON(b []byte) error {
+func (c *calendarReq) UnmarshalJSON(b []byte) (err error) {
 	c.set = true
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		return nil
-	}
-	c.spec = &worktime.Spec{}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c.spec); err != nil {
-		return apperr.Field("calendar", "must be null or an object {timezone, days, hours, holidays}: %v", err)
-	}
-	return nil
+	c.spec, err = nullableObject[worktime.Spec](b, "calendar", "{timezone, days, hours, holidays}")
+	return err
 }
 
 // chatReq is a unit's chat in a request: absent leaves it, null removes
@@ -83,18 +75,25 @@ type chatReq struct {
 	chat *webhook.Chat
 }
 
-func (c *chatReq) UnmarshalJSON(b []byte) error {
+func (c *chatReq) UnmarshalJSON(b []byte) (err error) {
 	c.set = true
+	c.chat, err = nullableObject[webhook.Chat](b, "chat", "{url, format, events}")
+	return err
+}
+
+// nullableObject decodes b, a field's JSON, as null (nil) or an object of
+// type T without unknown fields; shape describes the object in the error.
+func nullableObject[T any](b []byte, field, shape string) (*T, error) {
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		return nil
+		return nil, nil
 	}
-	c.chat = &webhook.Chat{}
+	v := new(T)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(c.chat); err != nil {
-		return apperr.Field("chat", "must be null or an object {url, format, events}: %v", err)
+	if err := dec.Decode(v); err != nil {
+		return nil, apperr.Field(field, "must be null or an object %s: %v", shape, err)
 	}
-	return nil
+	return v, nil
 }
 
 // checkChat validates the chat of req before anything is written.
