@@ -119,6 +119,25 @@ func TestQoSWarningAndViolationMailed(t *testing.T) {
 				t.Errorf("ticket %d: clock %+v, want %s", id, tk.QoS, want)
 			}
 		}
+		// The requester's feed has no QoS events; the unit's staff see them.
+		count := func(c *client.Client) map[string]int {
+			t.Helper()
+			page, err := c.Events(ctx, "", 500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := map[string]int{}
+			for _, ev := range page.Items {
+				n[ev.Type]++
+			}
+			return n
+		}
+		if n := count(ann); n["ticket.qos_warning"] != 0 || n["ticket.qos_violated"] != 0 || n["ticket.created"] != 2 {
+			t.Errorf("the requester's feed: %v", n)
+		}
+		if n := count(staff); n["ticket.qos_warning"] != 1 || n["ticket.qos_violated"] != 1 {
+			t.Errorf("the staff's feed: %v", n)
+		}
 		hs, err := in.Admin.History(ctx, late.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -131,6 +150,15 @@ func TestQoSWarningAndViolationMailed(t *testing.T) {
 		}
 		if got := strings.Join(did, " "); got != "qos_warning qos_violated" {
 			t.Errorf("the timer did %q", got)
+		}
+		if hs, err := ann.History(ctx, late.ID); err != nil || len(hs) == 0 {
+			t.Errorf("the requester's history: %v %v", hs, err)
+		} else {
+			for _, h := range hs {
+				if strings.HasPrefix(h.Action, "qos_") {
+					t.Errorf("the requester sees %s in the history", h.Action)
+				}
+			}
 		}
 	})
 }

@@ -830,7 +830,7 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 	}
 	where := `ticket_id = $1`
 	if !p.CanSeeInternal(t.Facts()) {
-		where += ` AND action <> 'noted'`
+		where += ` AND action NOT IN ('noted', 'qos_warning', 'qos_violated')` // what only staff are told
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source FROM history WHERE `+where+` ORDER BY id`, ticketID)
 	if err != nil {
