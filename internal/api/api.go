@@ -57,6 +57,8 @@ type Deps struct {
 	// Sessions, when set, ends the browser sessions of a user who is
 	// disabled.
 	Sessions SessionEnder
+	// Backlogs, when set, are in /metrics.
+	Backlogs Backlogs
 }
 
 // SessionEnder signs a user out of every browser; the web's session store
@@ -96,6 +98,9 @@ func New(d Deps) *API {
 	}
 	if d.Webhooks != nil {
 		d.Registry.MustRegister(webhookMetrics{d.Webhooks, d.Log})
+	}
+	if d.Backlogs.Outbox != nil || d.Backlogs.Jobs != nil {
+		d.Registry.MustRegister(backlogMetrics{d.Backlogs, d.Log})
 	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
