@@ -138,6 +138,14 @@ func TestQoSWarningAndViolationMailed(t *testing.T) {
 		if n := count(staff); n["ticket.qos_warning"] != 1 || n["ticket.qos_violated"] != 1 {
 			t.Errorf("the staff's feed: %v", n)
 		}
+		// /metrics: the QoS events and the backlogs.
+		metrics := string(in.Do(t, "GET", "/metrics", "", "", nil).Body)
+		for _, want := range []string{`helpmesh_events_total{type="ticket.qos_warning"} 1`, `helpmesh_events_total{type="ticket.qos_violated"} 1`,
+			`helpmesh_outbox_backlog{state="pending"}`, `helpmesh_outbox_backlog{state="failed"}`, "helpmesh_jobs_pending "} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 		hs, err := in.Admin.History(ctx, late.ID)
 		if err != nil {
 			t.Fatal(err)
