@@ -193,10 +193,24 @@ type Unit struct {
 	Email        string `json:"email,omitempty"`
 	CommentEmail string `json:"comment_email,omitempty"`
 	QoSLevel     string `json:"qos_level,omitempty"`
-	Mode         string `json:"mode,omitempty"`
-	Handler      bool   `json:"handler,omitempty"`
+	// QoS is the response time per priority (less_urgent, urgent,
+	// very_urgent, top_priority): durations such as "5wd", "4wh", "90s".
+	// Set with QoSLevel "custom".
+	QoS map[string]string `json:"qos,omitempty"`
+	// Calendar is the unit's working time; nil: the instance's default.
+	Calendar *Calendar `json:"calendar,omitempty"`
+	Mode     string    `json:"mode,omitempty"`
+	Handler  bool      `json:"handler,omitempty"`
 	// Chat is shown to the unit's admins and administrators only.
 	Chat *Chat `json:"chat,omitempty"`
+}
+
+// Calendar is a unit's working time.
+type Calendar struct {
+	Timezone string   `json:"timezone"`
+	Days     string   `json:"days"`
+	Hours    string   `json:"hours"`
+	Holidays []string `json:"holidays,omitempty"`
 }
 
 // Chat is a unit's chat: a Slack-compatible incoming webhook that gets a
@@ -250,6 +264,18 @@ type Ticket struct {
 	SolvedAt  *time.Time `json:"solved_at"`
 	// EscalationLevel counts the user escalations, 0 to 3 (Escalate).
 	EscalationLevel int `json:"escalation_level"`
+	// OriginalPriority is the priority the ticket was opened with.
+	OriginalPriority string `json:"original_priority"`
+	// QoS is the response clock of the ticket's unit; nil without a unit.
+	QoS *QoSClock `json:"qos"`
+}
+
+// QoSClock is a ticket's response clock: its unit is warned at WarnAt and
+// must respond by DueAt; State is running, warning, violated or met.
+type QoSClock struct {
+	DueAt  time.Time `json:"due_at"`
+	WarnAt time.Time `json:"warn_at"`
+	State  string    `json:"state"`
 }
 
 // NewTicket is what opening a ticket takes.

@@ -61,6 +61,8 @@ type Deps struct {
 	// Connectors, when set, serves /api/v1/connectors and the links of
 	// tickets.
 	Connectors *connector.Engine
+	// Backlogs, when set, are in /metrics.
+	Backlogs Backlogs
 }
 
 // SessionEnder signs a user out of every browser; the web's session store
@@ -103,6 +105,9 @@ func New(d Deps) *API {
 	}
 	if d.Connectors != nil {
 		d.Registry.MustRegister(connectorMetrics{d.Connectors, d.Log})
+	}
+	if d.Backlogs.Outbox != nil || d.Backlogs.Jobs != nil {
+		d.Registry.MustRegister(backlogMetrics{d.Backlogs, d.Log})
 	}
 	if d.Tickets != nil {
 		d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -152,7 +152,7 @@ func (a *API) visibleEvents(ctx context.Context, p *auth.Principal, evs []event.
 			continue
 		}
 		internal, ok := sight[e.TicketID]
-		if !ok || e.Type == event.TicketNote && !internal {
+		if !ok || ticket.StaffOnly(e.Type) && !internal {
 			continue
 		}
 		d, err := ticket.PublicData(e)

@@ -45,6 +45,18 @@ type ticketDTO struct {
 	SolvedAt  *time.Time `json:"solved_at"`
 	// EscalationLevel counts the user escalations, 0 to 3.
 	EscalationLevel int `json:"escalation_level"`
+	// OriginalPriority is the priority it was opened with (for reports).
+	OriginalPriority string `json:"original_priority"`
+	// QoS is its unit's response clock; null without a unit.
+	QoS *qosDTO `json:"qos"`
+}
+
+// qosDTO is a ticket's response clock.
+type qosDTO struct {
+	DueAt  time.Time `json:"due_at"`
+	WarnAt time.Time `json:"warn_at"`
+	// State is running, warning, violated or met, now.
+	State string `json:"state"`
 }
 
 func strOrNil(s string) *string {
@@ -59,7 +71,10 @@ func toTicket(t *ticket.Ticket) ticketDTO {
 		Kind: string(t.Kind), Service: strOrNil(t.Service), Unit: strOrNil(t.Unit),
 		Requester: personDTO{ID: t.Requester.ID, Email: t.Requester.Email, Name: t.Requester.Name},
 		Watchers:  t.WatcherList, Source: string(t.Source), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, SolvedAt: t.SolvedAt,
-		EscalationLevel: t.EscalationLevel}
+		EscalationLevel: t.EscalationLevel, OriginalPriority: string(t.OriginalPriority)}
+	if t.QoS.Set() {
+		d.QoS = &qosDTO{DueAt: t.QoS.DueAt, WarnAt: t.QoS.WarnAt, State: t.QoS.State(time.Now())}
+	}
 	if t.Assignee != nil {
 		d.Assignee = &personDTO{ID: t.Assignee.ID, Email: t.Assignee.Email, Name: t.Assignee.Name}
 	}

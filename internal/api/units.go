@@ -13,6 +13,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/webhook"
+	"github.com/helpmesh/helpmesh/internal/worktime"
 )
 
 type unitDTO struct {
@@ -22,8 +23,13 @@ type unitDTO struct {
 	Email        string `json:"email"`
 	CommentEmail string `json:"comment_email"`
 	QoSLevel     string `json:"qos_level"`
-	Mode         string `json:"mode"`
-	Handler      bool   `json:"handler"`
+	// QoS is the unit's response time per priority: its level's table, or
+	// its own durations when the level is custom.
+	QoS unit.QoS `json:"qos"`
+	// Calendar is the unit's working time; null: the instance's default.
+	Calendar *worktime.Spec `json:"calendar"`
+	Mode     string         `json:"mode"`
+	Handler  bool           `json:"handler"`
 	// Chat is shown to those who may manage the unit only: its URL lets
 	// anyone post to the channel.
 	Chat      *webhook.Chat `json:"chat"`
@@ -33,18 +39,33 @@ type unitDTO struct {
 
 func toUnit(u *unit.Unit) unitDTO {
 	return unitDTO{ID: u.ID, Slug: u.Slug, Name: u.Name, Email: u.Email, CommentEmail: u.CommentEmail,
-		QoSLevel: u.QoSLevel, Mode: string(u.Mode), Handler: u.Handler, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		QoSLevel: u.QoSLevel, QoS: u.ResponseTimes(), Calendar: u.Calendar, Mode: string(u.Mode), Handler: u.Handler, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 type unitReq struct {
-	Slug         *string `json:"slug"`
-	Name         *string `json:"name"`
-	Email        *string `json:"email"`
-	CommentEmail *string `json:"comment_email"`
-	QoSLevel     *string `json:"qos_level"`
-	Mode         *string `json:"mode"`
-	Handler      *bool   `json:"handler"`
-	Chat         chatReq `json:"chat"`
+	Slug         *string     `json:"slug"`
+	Name         *string     `json:"name"`
+	Email        *string     `json:"email"`
+	CommentEmail *string     `json:"comment_email"`
+	QoSLevel     *string     `json:"qos_level"`
+	QoS          *unit.QoS   `json:"qos"`
+	Calendar     calendarReq `json:"calendar"`
+	Mode         *string     `json:"mode"`
+	Handler      *bool       `json:"handler"`
+	Chat         chatReq     `json:"chat"`
+}
+
+// calendarReq is a unit's calendar in a request: absent leaves it, null
+// sets the instance's default, an object sets it.
+type calendarReq struct {
+	set  bool
+	spec *worktime.Spec
+}
+
+func (c *calendarReq) UnmarshalJSON(b []byte) (err error) {
+	c.set = true
+	c.spec, err = nullableObject[worktime.Spec](b, "calendar", "{timezone, days, hours, holidays}")
+	return err
 }
 
 // chatReq is a unit's chat in a request: absent leaves it, null removes
@@ -54,18 +75,25 @@ type chatReq struct {
 	chat *webhook.Chat
 }
 
-func (c *chatReq) UnmarshalJSON(b []byte) error {
+func (c *chatReq) UnmarshalJSON(b []byte) (err error) {
 	c.set = true
+	c.chat, err = nullableObject[webhook.Chat](b, "chat", "{url, format, events}")
+	return err
+}
+
+// nullableObject decodes b, a field's JSON, as null (nil) or an object of
+// type T without unknown fields; shape describes the object in the error.
+func nullableObject[T any](b []byte, field, shape string) (*T, error) {
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		return nil
+		return nil, nil
 	}
-	c.chat = &webhook.Chat{}
+	v := new(T)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(c.chat); err != nil {
-		return apperr.Field("chat", "must be null or an object {url, format, events}: %v", err)
+	if err := dec.Decode(v); err != nil {
+		return nil, apperr.Field(field, "must be null or an object %s: %v", shape, err)
 	}
-	return nil
+	return v, nil
 }
 
 // checkChat validates the chat of req before anything is written.
@@ -109,6 +137,15 @@ func (q unitReq) apply(u *unit.Unit) {
 	set(&u.Email, q.Email)
 	set(&u.CommentEmail, q.CommentEmail)
 	set(&u.QoSLevel, q.QoSLevel)
+	if q.QoS != nil {
+		qos := *q.QoS
+		u.QoS = &qos
+	} else if q.QoSLevel != nil && *q.QoSLevel != unit.QoSCustom {
+		u.QoS = nil // a level of the table leaves the custom durations
+	}
+	if q.Calendar.set {
+		u.Calendar = q.Calendar.spec
+	}
 	if q.Mode != nil {
 		u.Mode = unit.Mode(*q.Mode)
 	}

@@ -34,11 +34,13 @@ import (
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
+	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
 	"github.com/helpmesh/helpmesh/internal/web"
 	"github.com/helpmesh/helpmesh/internal/webhook"
+	"github.com/helpmesh/helpmesh/internal/worktime"
 )
 
 // App is one running helpmesh instance.
@@ -128,10 +130,11 @@ func (a *App) build(ctx context.Context) error {
 	a.Units = unit.NewStore(a.DB)
 	a.Settings = setting.NewStore(a.DB)
 	a.Events = event.New(a.DB, event.Options{Log: a.Log})
-	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress})
+	clocks := &sla.Clocks{Units: a.Units, Default: a.Config.Lifecycle.Calendar, Warning: a.Config.Lifecycle.QoSWarning}
+	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress, ResponseClock: clocks.Deadlines})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })
 	lc := a.Config.Lifecycle
-	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, Interval: lc.TimerInterval, Log: a.Log,
+	a.Timers, err = lifecycle.New(lifecycle.Options{Tickets: a.Tickets, Calendar: lc.Calendar, UnitCalendar: a.unitCalendar, Interval: lc.TimerInterval, Log: a.Log,
 		Policy: lifecycle.Policy{CloseAfter: lc.CloseAfter, Reminders: lc.WaitingReminders, Unsolved: lc.WaitingUnsolved,
 			AlarmRepage: lc.AlarmRepage}})
 	if err != nil {
@@ -176,6 +179,7 @@ func (a *App) build(ctx context.Context) error {
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(), Connectors: a.Connectors,
+		Backlogs: api.Backlogs{Outbox: a.Mail.Backlog, Jobs: a.Jobs.Pending},
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 	})
@@ -219,6 +223,19 @@ func (a *App) buildConnectors(policy *outbound.Policy) {
 // connectorTimeout bounds one request to a peer (research/federation.md
 // §5: 15 to 30 s).
 const connectorTimeout = 20 * time.Second
+
+// unitCalendar returns the calendar of unit id for the lifecycle timers:
+// its own, or nil for the default.
+func (a *App) unitCalendar(ctx context.Context, id int64) (*worktime.Calendar, error) {
+	u, err := a.Units.CachedUnit(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u.WorkCalendar(nil)
+}
 
 // ownAddress tells whether addr is one the mail gateway takes mail for (a
 // unit's address, a reply-token address, the helpdesk address).

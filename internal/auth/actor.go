@@ -188,15 +188,15 @@ func (p *Principal) CanNote(t TicketFacts) bool {
 
 // CanSetStatus tells whether p may move ticket t to status to when p does
 // not work the ticket (CanWorkTicket allows every change): its requester
-// verifies or reopens it; a mail participant who may write to it reopens
-// it by writing; a peer moves the tickets linked to it, and an importer
-// those it opened; the timer closes solved and unsolved tickets and gives
-// up on those waiting for a reply.
+// (and for a team ticket its team) verifies or reopens it; a mail
+// participant who may write to it reopens it by writing; a peer moves the
+// tickets linked to it, and an importer those it opened; the timer closes
+// solved and unsolved tickets and gives up on those waiting for a reply.
 // The workflow's transitions are checked besides.
 func (p *Principal) CanSetStatus(t TicketFacts, to string) bool {
 	switch p.actor() {
 	case ActorUser:
-		return t.RequesterID == p.UserID && (to == statusVerified || to == statusReopened)
+		return (t.RequesterID == p.UserID || p.InTeamOf(t)) && (to == statusVerified || to == statusReopened)
 	case ActorMail:
 		return (t.RequesterID == p.UserID && to == statusVerified) || (to == statusReopened && p.CanWrite(t))
 	case ActorPeer, ActorImporter:

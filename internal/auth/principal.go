@@ -115,6 +115,12 @@ type TicketFacts struct {
 	Watcher bool
 }
 
+// InTeamOf tells whether p is a person of the team of team ticket (or
+// alarm) t: they see, answer and verify it as its requester does.
+func (p *Principal) InTeamOf(t TicketFacts) bool {
+	return p != nil && p.IsPerson() && t.Kind != "user" && t.Team != "" && t.Team == p.Team
+}
+
 // CanSeeTicket: the requester, watchers, the requester's team for team and
 // alarm tickets, the staff of the ticket's unit, the ticket handler team and
 // admins; the mail participants and peers that take part in it; the
@@ -129,7 +135,7 @@ func (p *Principal) CanSeeTicket(t TicketFacts) bool {
 		return false
 	case t.RequesterID == p.UserID, t.Watcher:
 		return true
-	case t.Kind != "user" && t.Team != "" && t.Team == p.Team:
+	case p.InTeamOf(t):
 		return true
 	}
 	return false

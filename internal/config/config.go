@@ -124,6 +124,9 @@ type ClaimRule struct {
 	Unit     string `json:"unit,omitempty"`
 	UnitRole string `json:"unit_role,omitempty"`
 	Role     string `json:"role,omitempty"`
+	// Team sets the user's team (a VO, for team tickets); with a pattern,
+	// $1 and the like take its groups (e.g. the VO of an entitlement).
+	Team string `json:"team,omitempty"`
 }
 
 // Default returns the zero-configuration settings: SQLite in ./helpmesh-data,
@@ -426,13 +429,19 @@ func (c *Config) Validate() error {
 				}
 			}
 			switch {
+			case r.Team != "" && (r.Unit != "" || r.Role != ""):
+				bad(rn, "grants a team, a unit (with unit_role) or role \"admin\", one of them")
+			case r.Team != "":
+				if strings.Contains(r.Team, "$") && r.Pattern == "" {
+					bad(rn, "team %q takes groups ($1) of a pattern, and the rule has none", r.Team)
+				}
 			case r.Unit != "" && r.Role == "":
 				if r.UnitRole != "" && r.UnitRole != "member" && r.UnitRole != "admin" {
 					bad(rn, "unit_role %q is not member or admin", r.UnitRole)
 				}
 			case r.Unit == "" && r.Role == "admin":
 			default:
-				bad(rn, "grants either a unit (with unit_role) or role \"admin\"")
+				bad(rn, "grants either a unit (with unit_role), role \"admin\" or a team")
 			}
 		}
 		if p.Name == "" || strings.Trim(p.Name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {

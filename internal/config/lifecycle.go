@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/worktime"
@@ -30,6 +32,9 @@ type Lifecycle struct {
 	// AlarmRepage: an alarm ticket nobody of its unit has responded to is
 	// paged again this often (HELPMESH_ALARM_REPAGE, default 30m).
 	AlarmRepage time.Duration
+	// QoSWarning is the fraction of a unit's response time at which it is
+	// warned (HELPMESH_QOS_WARNING, written "75%", the default).
+	QoSWarning float64
 }
 
 func defaultLifecycle() Lifecycle {
@@ -40,6 +45,7 @@ func defaultLifecycle() Lifecycle {
 		WaitingUnsolved:  worktime.MustDuration("15wd"),
 		TimerInterval:    time.Minute,
 		AlarmRepage:      30 * time.Minute,
+		QoSWarning:       0.75,
 	}
 }
 
@@ -86,7 +92,25 @@ func (l *Lifecycle) load(getenv func(string) string) []error {
 			}
 		}
 	}
+	if v := getenv("HELPMESH_QOS_WARNING"); v != "" {
+		if f, err := parsePercent(v); err != nil {
+			bad("HELPMESH_QOS_WARNING", err)
+		} else {
+			l.QoSWarning = f
+		}
+	}
 	return errs
+}
+
+// parsePercent reads a percentage between 1 % and 99 %, "75%", as a
+// fraction.
+func parsePercent(s string) (float64, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || err != nil || n < 1 || n > 99 {
+		return 0, fmt.Errorf("%q is not a percentage between 1%% and 99%%, e.g. 75%%", s)
+	}
+	return n / 100, nil
 }
 
 // validate reports what is wrong with l through bad.

@@ -16,7 +16,8 @@ func TestLifecycleDefaults(t *testing.T) {
 
 func TestLifecycleLoad(t *testing.T) {
 	env := map[string]string{"HELPMESH_CALENDAR": "Mon-Fri 08:00-16:00 Europe/Berlin 2026-12-25", "HELPMESH_CLOSE_AFTER": "2s",
-		"HELPMESH_WAITING_REMINDERS": "1s, 2s", "HELPMESH_WAITING_UNSOLVED": "3s", "HELPMESH_TIMER_INTERVAL": "200ms", "HELPMESH_ALARM_REPAGE": "1s"}
+		"HELPMESH_WAITING_REMINDERS": "1s, 2s", "HELPMESH_WAITING_UNSOLVED": "3s", "HELPMESH_TIMER_INTERVAL": "200ms", "HELPMESH_ALARM_REPAGE": "1s",
+		"HELPMESH_QOS_WARNING": "80%"}
 	c, err := Load(nil, nil, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +27,8 @@ func TestLifecycleLoad(t *testing.T) {
 	}
 	l := c.Lifecycle
 	if l.Calendar.Location().String() != "Europe/Berlin" || l.CloseAfter.Wall != 2*time.Second || len(l.WaitingReminders) != 2 ||
-		l.WaitingReminders[1].Wall != 2*time.Second || l.WaitingUnsolved.Wall != 3*time.Second || l.TimerInterval != 200*time.Millisecond || l.AlarmRepage != time.Second {
+		l.WaitingReminders[1].Wall != 2*time.Second || l.WaitingUnsolved.Wall != 3*time.Second || l.TimerInterval != 200*time.Millisecond || l.AlarmRepage != time.Second ||
+		l.QoSWarning != 0.8 {
 		t.Errorf("loaded: %+v", l)
 	}
 	c, err = Load(nil, nil, func(k string) string {
@@ -58,6 +60,10 @@ func TestLifecycleErrors(t *testing.T) {
 		{"HELPMESH_ALARM_REPAGE", "soon", "HELPMESH_ALARM_REPAGE"},
 		{"HELPMESH_ALARM_REPAGE", "10ms", "HELPMESH_ALARM_REPAGE: 10ms is not between 1s and 24h"},
 		{"HELPMESH_ALARM_REPAGE", "2wd", "HELPMESH_ALARM_REPAGE"},
+		{"HELPMESH_QOS_WARNING", "75", "HELPMESH_QOS_WARNING: \"75\" is not a percentage"},
+		{"HELPMESH_QOS_WARNING", "100%", "HELPMESH_QOS_WARNING"},
+		{"HELPMESH_QOS_WARNING", "0%", "HELPMESH_QOS_WARNING"},
+		{"HELPMESH_QOS_WARNING", "most%", "HELPMESH_QOS_WARNING"},
 	} {
 		cfg, err := Load(nil, nil, func(k string) string {
 			if k == c.env {

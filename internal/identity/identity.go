@@ -44,6 +44,8 @@ type Users interface {
 	CreateTx(ctx context.Context, q db.Querier, nu user.NewUser) (*user.User, error)
 	RoleTx(ctx context.Context, q db.Querier, id int64) (auth.Role, error)
 	SetRoleTx(ctx context.Context, q db.Querier, id int64, role auth.Role) error
+	TeamTx(ctx context.Context, q db.Querier, id int64) (string, error)
+	SetTeamTx(ctx context.Context, q db.Querier, id int64, team string) error
 }
 
 // Units is what identity needs of the unit store (unit.Store): units by

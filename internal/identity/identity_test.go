@@ -204,3 +204,104 @@ func TestLinkRefusesDisabledUsers(t *testing.T) {
 		}
 	})
 }
+
+// TestTeamRules: a rule sets the user's team, from a fixed name or from
+// the groups of its pattern (the VO of an EGI entitlement); the first team
+// rule that matches wins; a name that is no team name grants nothing;
+// rules that mix a team with a unit or role, or take groups without a
+// pattern, are refused.
+func TestTeamRules(t *testing.T) {
+	rules, err := identity.CompileRules([]config.ClaimRule{
+		{Claim: "eduperson_entitlement", Pattern: `urn:mace:egi\.eu:group:([^:]+):role=member#aai\.egi\.eu`, Team: "$1"},
+		{Claim: "groups", Value: "shifters", Team: "ops-shifters"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		claims map[string]any
+		want   string
+	}{
+		{map[string]any{"eduperson_entitlement": []any{"urn:x", "urn:mace:egi.eu:group:atlas:role=member#aai.egi.eu"}, "groups": "shifters"}, "atlas"},
+		{map[string]any{"groups": []any{"shifters"}}, "ops-shifters"},
+		{map[string]any{"eduperson_entitlement": "urn:mace:egi.eu:group:Bad VO!:role=member#aai.egi.eu"}, ""},
+		{map[string]any{"eduperson_entitlement": "urn:mace:egi.eu:group:atlas:role=manager#aai.egi.eu"}, ""},
+	} {
+		got := identity.Evaluate(rules, tc.claims)
+		team := ""
+		for _, g := range got {
+			team = g.Team
+		}
+		if team != tc.want || len(got) > 1 {
+			t.Errorf("%v: grants %+v, want team %q", tc.claims, got, tc.want)
+		}
+	}
+	for _, bad := range []config.ClaimRule{
+		{Claim: "groups", Value: "x", Team: "atlas", Unit: "u"},
+		{Claim: "groups", Value: "x", Team: "$1"},
+		{Claim: "groups", Value: "x", Team: "Not a team"},
+	} {
+		if _, err := identity.CompileRules([]config.ClaimRule{bad}); err == nil {
+			t.Errorf("rule %+v accepted", bad)
+		}
+	}
+}
+
+// TestApplyTeam: the team a rule grants becomes the user's, a new one
+// replaces it, and when no rule grants one the team they had before comes
+// back; a team changed by hand meanwhile is left alone.
+func TestApplyTeam(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		users, units := user.NewStore(d), unit.NewStore(d)
+		ids := identity.NewStore(d, users, units, nil)
+		uid, _, err := ids.Link(ctx, identity.External{Provider: "egi", Issuer: "https://aai.egi.eu/", Subject: "s1", Email: "ann@example.org", EmailVerified: true, Name: "Ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		team := "biomed"
+		if _, err := users.Update(ctx, uid, user.Change{Team: &team}); err != nil {
+			t.Fatal(err)
+		}
+		teamOf := func() string {
+			t.Helper()
+			u, err := users.Get(ctx, uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.Team
+		}
+		apply := func(team string) []identity.Change {
+			t.Helper()
+			var want []identity.Grant
+			if team != "" {
+				want = []identity.Grant{{Team: team, Why: "entitlement"}}
+			}
+			ch, err := ids.Apply(ctx, uid, "oidc:egi", want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ch
+		}
+		if ch := apply("atlas"); len(ch) != 1 || ch[0].Action != "change" || ch[0].Old != "biomed" || teamOf() != "atlas" {
+			t.Fatalf("grant: %+v, team %q", ch, teamOf())
+		}
+		if ch := apply("atlas"); len(ch) != 0 {
+			t.Errorf("the same again: %+v", ch)
+		}
+		if ch := apply("cms"); len(ch) != 1 || ch[0].Old != "atlas" || teamOf() != "cms" {
+			t.Errorf("another team: %+v, team %q", ch, teamOf())
+		}
+		if ch := apply(""); len(ch) != 1 || ch[0].Action != "revoke" || teamOf() != "biomed" {
+			t.Errorf("revoke: %+v, team %q", ch, teamOf())
+		}
+		apply("atlas")
+		byHand := "lhcb"
+		if _, err := users.Update(ctx, uid, user.Change{Team: &byHand}); err != nil {
+			t.Fatal(err)
+		}
+		if ch := apply(""); len(ch) != 0 || teamOf() != "lhcb" {
+			t.Errorf("revoke after a change by hand: %+v, team %q", ch, teamOf())
+		}
+	})
+}

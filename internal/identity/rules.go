@@ -14,6 +14,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/user"
 )
 
 // Rule maps one claim value to a global role or a unit membership.
@@ -23,7 +24,10 @@ type Rule struct {
 	Pattern  *regexp.Regexp // anchored match
 	Unit     string         // unit slug, or
 	UnitRole auth.UnitRole
-	Role     auth.Role // admin
+	Role     auth.Role // admin, or
+	// Team is the user's team; with a Pattern, $1 and the like expand to
+	// its groups.
+	Team string
 }
 
 // String describes the rule for the audit log.
@@ -39,7 +43,7 @@ func (r Rule) String() string {
 func CompileRules(cs []config.ClaimRule) ([]Rule, error) {
 	var out []Rule
 	for i, c := range cs {
-		r := Rule{Claim: c.Claim, Value: c.Value, Unit: c.Unit, UnitRole: auth.UnitRole(c.UnitRole), Role: auth.Role(c.Role)}
+		r := Rule{Claim: c.Claim, Value: c.Value, Unit: c.Unit, UnitRole: auth.UnitRole(c.UnitRole), Role: auth.Role(c.Role), Team: c.Team}
 		if c.Pattern != "" {
 			re, err := regexp.Compile(`^(?:` + c.Pattern + `)$`)
 			if err != nil {
@@ -51,6 +55,16 @@ func CompileRules(cs []config.ClaimRule) ([]Rule, error) {
 			return nil, fmt.Errorf("identity: rule %d: needs a claim and one of value or pattern", i+1)
 		}
 		switch {
+		case r.Team != "" && r.Unit == "" && r.Role == "":
+			if strings.Contains(r.Team, "$") {
+				if r.Pattern == nil {
+					return nil, fmt.Errorf("identity: rule %d: team %q takes groups of a pattern, and the rule has none", i+1, r.Team)
+				}
+			} else if err := user.CheckTeamName("team", r.Team); err != nil {
+				return nil, fmt.Errorf("identity: rule %d: %w", i+1, err)
+			}
+		case r.Team != "":
+			return nil, fmt.Errorf("identity: rule %d: grants a team, a unit or the admin role, one of them", i+1)
 		case r.Unit != "" && r.Role == "":
 			if r.UnitRole == "" {
 				r.UnitRole = auth.UnitMember
@@ -91,15 +105,19 @@ func claimValues(v any) []string {
 	return nil
 }
 
-// Grant is one privilege the rules give: the global admin role (Unit empty)
-// or a role in a unit.
+// Grant is one privilege the rules give: the global admin role (Unit and
+// Team empty), a role in a unit, or the user's team.
 type Grant struct {
 	Unit string
 	Role string // admin (global), or member/admin in Unit
+	Team string // the team (a VO) the user belongs to
 	Why  string // the rule that matched
 }
 
 func (g Grant) target() string {
+	if g.Team != "" {
+		return "team"
+	}
 	if g.Unit == "" {
 		return "role"
 	}
@@ -107,18 +125,32 @@ func (g Grant) target() string {
 }
 
 // Evaluate returns what rules grant for claims: at most one grant per
-// target, the stronger role winning.
+// target, the stronger role winning, the first team (a team whose
+// expanded name is not a valid team name grants nothing).
 func Evaluate(rules []Rule, claims map[string]any) []Grant {
 	byTarget := map[string]Grant{}
 	for _, r := range rules {
-		matched := false
+		matched, team := false, r.Team
 		for _, v := range claimValues(claims[r.Claim]) {
 			if (r.Pattern == nil && v == r.Value) || (r.Pattern != nil && r.Pattern.MatchString(v)) {
+				if r.Pattern != nil && strings.Contains(team, "$") {
+					team = r.Pattern.ReplaceAllString(v, r.Team)
+					if user.CheckTeamName("team", team) != nil {
+						team = r.Team
+						continue
+					}
+				}
 				matched = true
 				break
 			}
 		}
 		if !matched {
+			continue
+		}
+		if r.Team != "" {
+			if _, ok := byTarget["team"]; !ok {
+				byTarget["team"] = Grant{Team: team, Why: r.String()}
+			}
 			continue
 		}
 		g := Grant{Unit: r.Unit, Role: string(r.UnitRole), Why: r.String()}
@@ -188,6 +220,12 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 		for _, g := range want {
 			t := g.target()
 			wanted[t] = true
+			if g.Team != "" {
+				if err := s.applyTeam(ctx, q, userID, source, g, have, record, now); err != nil {
+					return err
+				}
+				continue
+			}
 			if g.Unit == "" {
 				if err := s.applyRole(ctx, q, userID, source, g, have, record, now); err != nil {
 					return err
@@ -253,6 +291,12 @@ func (s *Store) Apply(ctx context.Context, userID int64, source string, want []G
 			g := have[t]
 			if _, err := q.ExecContext(ctx, `DELETE FROM identity_grants WHERE user_id = $1 AND source = $2 AND target = $3`, userID, source, t); err != nil {
 				return err
+			}
+			if t == "team" {
+				if err := s.revokeTeam(ctx, q, userID, g, record); err != nil {
+					return err
+				}
+				continue
 			}
 			if t == "role" {
 				cur, err := s.users.RoleTx(ctx, q, userID)
@@ -322,6 +366,54 @@ func (s *Store) applyRole(ctx context.Context, q db.Querier, userID int64, sourc
 		return err
 	}
 	return record(Change{Action: "grant", Target: "role", Old: cur, New: g.Role, Why: g.Why})
+}
+
+// applyTeam makes g's team the user's, remembering the team they had
+// before (restored when no rule grants a team any more).
+func (s *Store) applyTeam(ctx context.Context, q db.Querier, userID int64, source string, g Grant, have map[string]grantRow,
+	record func(Change) error, now time.Time) error {
+	cur, err := s.users.TeamTx(ctx, q, userID)
+	if err != nil {
+		return err
+	}
+	old, granted := have["team"]
+	switch {
+	case !granted && cur == g.Team:
+		return nil // theirs by other means: nothing to grant or revoke later
+	case granted && old.role == g.Team && cur == g.Team:
+		return nil
+	case !granted:
+		if _, err := q.ExecContext(ctx, `INSERT INTO identity_grants (user_id, source, target, unit_id, role, prev_role, granted_at)
+			VALUES ($1, $2, 'team', NULL, $3, $4, $5)`, userID, source, g.Team, cur, now); err != nil {
+			return err
+		}
+	default:
+		if _, err := q.ExecContext(ctx, `UPDATE identity_grants SET role = $1 WHERE user_id = $2 AND source = $3 AND target = 'team'`,
+			g.Team, userID, source); err != nil {
+			return err
+		}
+	}
+	if err := s.users.SetTeamTx(ctx, q, userID, g.Team); err != nil {
+		return err
+	}
+	action := "grant"
+	if cur != "" {
+		action = "change"
+	}
+	return record(Change{Action: action, Target: "team", Old: cur, New: g.Team, Why: g.Why})
+}
+
+// revokeTeam gives the user back the team they had before a rule set
+// theirs (g), unless it was changed by hand since.
+func (s *Store) revokeTeam(ctx context.Context, q db.Querier, userID int64, g grantRow, record func(Change) error) error {
+	cur, err := s.users.TeamTx(ctx, q, userID)
+	if err != nil || cur != g.role {
+		return err
+	}
+	if err := s.users.SetTeamTx(ctx, q, userID, g.prev); err != nil {
+		return err
+	}
+	return record(Change{Action: "revoke", Target: "team", Old: cur, New: g.prev, Why: "no rule grants it any more"})
 }
 
 // AuditEntry is one line of the identity audit log.

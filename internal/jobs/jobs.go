@@ -650,3 +650,13 @@ func (q *Queue) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// Pending counts the jobs waiting to run or to be retried: the queue's
+// backlog (for /metrics).
+func (q *Queue) Pending(ctx context.Context) (int64, error) {
+	var n int64
+	if err := q.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state = 'pending'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("jobs: pending: %w", err)
+	}
+	return n, nil
+}

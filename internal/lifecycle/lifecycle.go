@@ -7,7 +7,11 @@
 //     ticket becomes unsolved at Unsolved (15wd);
 //   - an alarm ticket nobody of its unit has responded to (still new or
 //     assigned, no reply or note by its staff) is paged again every
-//     AlarmRepage (30m of clock time: an emergency knows no working hours).
+//     AlarmRepage (30m of clock time: an emergency knows no working hours);
+//   - the unit of a ticket whose response clock passed its warning (75 %
+//     of the response time by default) is warned, and told of the
+//     violation at 100 %, once each per clock (the deadlines are on the
+//     ticket, counted on the unit's calendar when its clock started).
 //
 // Durations count the working time of the ticket's unit's calendar. The
 // timers act as auth.Timer through the ticket store, which writes each
@@ -37,6 +41,8 @@ type Tickets interface {
 	Remind(ctx context.Context, p *auth.Principal, seen ticket.Timed, n int) (bool, error)
 	AlarmsBefore(ctx context.Context, t time.Time, from ticket.Timed, limit int) ([]ticket.Timed, error)
 	Repage(ctx context.Context, p *auth.Principal, seen ticket.Timed) (bool, error)
+	QoSDue(ctx context.Context, t time.Time, from ticket.Timed, limit int) ([]ticket.Timed, error)
+	TellQoS(ctx context.Context, p *auth.Principal, seen ticket.Timed, now time.Time) (string, error)
 }
 
 // Policy is what the timers do when.
@@ -54,15 +60,12 @@ type Options struct {
 	Tickets Tickets
 	Policy  Policy
 	// Calendar is the working time of units without a calendar of their
-	// own: today every unit's. When units get a calendar field, UnitCalendar
-	// returns theirs.
+	// own.
 	Calendar *worktime.Calendar
 	// UnitCalendar returns the calendar of unit id, nil for the default
-	// Calendar; nil: every unit uses Calendar. It is the seam for the
-	// unit's calendar field. The scan reads the tickets that started at
-	// least a policy's duration on Calendar ago (working time passes no
-	// faster than the clock): a unit calendar with a shorter working day
-	// than Calendar's needs that bound lowered.
+	// Calendar; nil: every unit uses Calendar. The scan reads the tickets
+	// that started at least a policy's duration ago on any calendar
+	// (worktime's MinElapsedAny).
 	UnitCalendar func(ctx context.Context, unitID int64) (*worktime.Calendar, error)
 	// Interval between scans; a minute by default.
 	Interval time.Duration
@@ -120,6 +123,8 @@ func (t *Timers) Run(ctx context.Context) error {
 // Done counts what one scan did.
 type Done struct {
 	Closed, Reminded, Unsolved, Repaged int
+	// QoSWarnings and QoSViolations count the response clocks told of.
+	QoSWarnings, QoSViolations int
 }
 
 // Scan acts on every ticket that is due now, and returns what it did. A
@@ -129,7 +134,7 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 	var done Done
 	now := t.opts.Now()
 	p := t.opts.Policy
-	closed, err := t.each(ctx, t.opts.Tickets.SolvedBefore, now.Add(-p.CloseAfter.MinElapsed(t.opts.Calendar)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
+	closed, err := t.each(ctx, t.opts.Tickets.SolvedBefore, now.Add(-t.minElapsed(p.CloseAfter)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
 		if now.Before(cal.Add(tk.Since, p.CloseAfter)) {
 			return false, nil
 		}
@@ -140,7 +145,7 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 	if len(p.Reminders) > 0 {
 		first = p.Reminders[0]
 	}
-	_, err2 := t.each(ctx, t.opts.Tickets.WaitingBefore, now.Add(-first.MinElapsed(t.opts.Calendar)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
+	_, err2 := t.each(ctx, t.opts.Tickets.WaitingBefore, now.Add(-t.minElapsed(first)), func(tk ticket.Timed, cal *worktime.Calendar) (bool, error) {
 		if !now.Before(cal.Add(tk.Since, p.Unsolved)) {
 			ok, err := t.opts.Tickets.Expire(ctx, t.timer, tk, ticket.Unsolved)
 			if ok {
@@ -172,7 +177,17 @@ func (t *Timers) Scan(ctx context.Context) (Done, error) {
 			return t.opts.Tickets.Repage(ctx, t.timer, tk)
 		})
 	}
-	return done, errors.Join(err, err2, err3)
+	_, err4 := t.each(ctx, t.opts.Tickets.QoSDue, now, func(tk ticket.Timed, _ *worktime.Calendar) (bool, error) {
+		told, err := t.opts.Tickets.TellQoS(ctx, t.timer, tk, now)
+		switch told {
+		case "qos_warning":
+			done.QoSWarnings++
+		case "qos_violated":
+			done.QoSViolations++
+		}
+		return told != "", err
+	})
+	return done, errors.Join(err, err2, err3, err4)
 }
 
 // each reads the tickets of list that started before, a batch at a time,
@@ -209,6 +224,15 @@ func (t *Timers) each(ctx context.Context, list func(context.Context, time.Time,
 		}
 		from = tks[len(tks)-1]
 	}
+}
+
+// minElapsed is the least wall-clock time d takes on the calendar of any
+// ticket: the default Calendar's, or, with units' calendars, any.
+func (t *Timers) minElapsed(d worktime.Duration) time.Duration {
+	if t.opts.UnitCalendar == nil {
+		return d.MinElapsed(t.opts.Calendar)
+	}
+	return d.MinElapsedAny(t.opts.Calendar)
 }
 
 // calendar returns the calendar of unit id.

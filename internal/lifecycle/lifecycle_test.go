@@ -12,6 +12,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
+	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -51,6 +52,7 @@ type fixture struct {
 	s     *ticket.Store // node 0's
 	adm   *auth.Principal
 	ops   *unit.Unit
+	units *unit.Store
 
 	mu     sync.Mutex
 	events map[string]int // by type, over both nodes
@@ -87,7 +89,8 @@ func newFixture(t *testing.T, dsn string) *fixture {
 		Reminders: []worktime.Duration{worktime.MustDuration("5wd"), worktime.MustDuration("10wd")}}
 	for range 2 {
 		d := dbtest.Open(t, dsn)
-		s := ticket.NewStore(d, ticket.Options{Now: f.clk.Now, Emit: emit})
+		clocks := &sla.Clocks{Units: unit.NewStore(d), Default: worktime.Default(), Warning: sla.DefaultWarning}
+		s := ticket.NewStore(d, ticket.Options{Now: f.clk.Now, Emit: emit, ResponseClock: clocks.Deadlines})
 		tm, err := lifecycle.New(lifecycle.Options{Tickets: s, Policy: policy, Calendar: worktime.Default(), Now: f.clk.Now})
 		if err != nil {
 			t.Fatal(err)
@@ -97,6 +100,7 @@ func newFixture(t *testing.T, dsn string) *fixture {
 	f.s = f.nodes[0].tickets
 	d := dbtest.Open(t, dsn)
 	users, units := user.NewStore(d), unit.NewStore(d)
+	f.units = units
 	u, err := users.Create(ctx, user.NewUser{Email: "adm@example.org", Name: "adm", Role: auth.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +149,8 @@ func (f *fixture) scan(t *testing.T) lifecycle.Done {
 				total.Closed += got.Closed
 				total.Reminded += got.Reminded
 				total.Unsolved += got.Unsolved
+				total.QoSWarnings += got.QoSWarnings
+				total.QoSViolations += got.QoSViolations
 				f.mu.Unlock()
 			})
 		}

@@ -44,8 +44,12 @@ const (
 	KindEscalatedByUser = string(notify.EscalatedByUser)
 	// KindAlarm is an urgent notice of an alarm ticket, to the service's
 	// alarm_email, the unit and the ticket handler team.
-	KindAlarm  = string(notify.Alarm)
-	KindBounce = "bounce" // a refusal of inbound mail (IMAP)
+	KindAlarm = string(notify.Alarm)
+	// KindQoSWarning and KindQoSViolated tell a unit (and at violation the
+	// ticket handler team) of a response time running out, then past.
+	KindQoSWarning  = string(notify.QoSWarning)
+	KindQoSViolated = string(notify.QoSViolated)
+	KindBounce      = "bounce" // a refusal of inbound mail (IMAP)
 )
 
 // outMail is one mail to compose.
@@ -497,6 +501,9 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 			}
 			m.Data.Repage = d.Type == event.TicketAlarm
 			m.Urgent = true
+		case notify.QoSWarning, notify.QoSViolated:
+			m.Subject = "QoS " + subject
+			m.Data.Body = ""
 		case notify.Assigned, notify.Escalated:
 			m.Data.Author = d.Actor.Name
 			m.Data.Body = ""

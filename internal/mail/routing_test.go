@@ -10,9 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -24,32 +21,7 @@ import (
 // INBOX of account and returns it.
 func fetchDelivered(t *testing.T, imapAddr, account, password, mid string) []byte {
 	t.Helper()
-	c, err := imapclient.DialInsecure(imapAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(account, password).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	var raw []byte
-	waitFor(t, "mail "+mid+" in the mailbox of "+account, func() bool {
-		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: mid}}}, nil).Wait()
-		if err != nil || len(data.AllUIDs()) == 0 {
-			return false
-		}
-		sec := &imap.FetchItemBodySection{Peek: true}
-		msgs, err := c.Fetch(imap.UIDSetNum(data.AllUIDs()[0]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{sec}}).Collect()
-		if err != nil || len(msgs) == 0 {
-			return false
-		}
-		raw = msgs[0].FindBodySection(sec)
-		return true
-	})
-	return raw
+	return testenv.FetchDelivered(t, imapAddr, account, password, mid)
 }
 
 // textBody returns the decoded text of a single-part mail.

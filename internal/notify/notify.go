@@ -65,6 +65,10 @@ const (
 	// Alarm is an urgent notice of an alarm ticket, at once and on each
 	// re-page.
 	Alarm Kind = "alarm"
+	// QoSWarning warns a unit that its response time is running out;
+	// QoSViolated tells it and the ticket handler team it ran out.
+	QoSWarning  Kind = "qos_warning"
+	QoSViolated Kind = "qos_violated"
 )
 
 // Role is why a recipient is told.
@@ -261,6 +265,10 @@ func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, erro
 		if err := n.escalated(ctx, d, home, ev); err != nil {
 			return nil, err
 		}
+	case event.TicketQoSWarning, event.TicketQoSViolate:
+		if err := n.qos(ctx, d, home); err != nil {
+			return nil, err
+		}
 	case event.TicketMessage, event.TicketNote:
 		if d.Message == nil || automatic {
 			break
@@ -443,6 +451,31 @@ func (n *Notifier) escalated(ctx context.Context, d *Decision, home *unitInfo, e
 		for _, a := range admins {
 			r.add(a.Email, a.Name, Administrator)
 		}
+	}
+	return nil
+}
+
+// qos: a unit's response clock ran to its warning (the unit, and the
+// assignee if any, are told) or past its due time (the ticket handler team
+// too). A clock the unit has answered since tells nobody.
+func (n *Notifier) qos(ctx context.Context, d *Decision, home *unitInfo) error {
+	t := d.Ticket
+	if t.QoS.MetAt != nil {
+		return nil
+	}
+	kind := QoSWarning
+	if d.Type == event.TicketQoSViolate {
+		kind = QoSViolated
+	}
+	r := n.recipients(d, kind)
+	if a := t.Assignee; a != nil {
+		r.add(a.Email, a.Name, Assignee)
+	}
+	if home != nil {
+		n.unitRule(r, home, UnitAddress, UnitMember)
+	}
+	if kind == QoSViolated {
+		return n.handlerTeam(ctx, r)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -364,5 +365,44 @@ func TestDecideAlarm(t *testing.T) {
 	}
 	if (ticket.Event{Kind: "alarm"}).Type() != event.TicketAlarm {
 		t.Error("an alarm event is not ticket.alarm")
+	}
+}
+
+// TestDecideQoS: a QoS warning tells the unit (its outside list, else its
+// members) and the assignee; a violation the ticket handler team too; a
+// clock the unit has answered since tells nobody.
+func TestDecideQoS(t *testing.T) {
+	w, _ := newWorld(t)
+	n, err := New(Options{Tickets: w, Units: w, Users: userStore{w}, Handler: escalationDirectory{},
+		Internal: func(addr string) bool { return strings.HasSuffix(addr, "@hm.test") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	met := time.Date(2026, 3, 9, 10, 0, 0, 0, time.UTC)
+	w.tickets[106] = &ticket.Ticket{ID: 106, Subject: "answered", Status: ticket.InProgress, UnitID: 1, Unit: "support",
+		Requester: ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}, QoS: ticket.QoSClock{DueAt: met.Add(time.Hour), MetAt: &met}}
+	for _, c := range []struct {
+		ev   ticket.Event
+		typ  string
+		want []string
+	}{
+		{ticket.Event{Kind: "qos_warning", TicketID: 100}, event.TicketQoSWarning,
+			[]string{"qos_warning unit_member ann@uni.example", "qos_warning unit_member bob@uni.example"}},
+		{ticket.Event{Kind: "qos_violated", TicketID: 100}, event.TicketQoSViolate,
+			[]string{"qos_violated unit_member ann@uni.example", "qos_violated unit_member bob@uni.example", "qos_violated handler_team hal@uni.example"}},
+		{ticket.Event{Kind: "qos_warning", TicketID: 101}, event.TicketQoSWarning,
+			[]string{"qos_warning assignee nat@net.example", "qos_warning unit_address net-list@lists.example"}},
+		{ticket.Event{Kind: "qos_violated", TicketID: 106}, event.TicketQoSViolate, nil},
+	} {
+		if c.ev.Type() != c.typ {
+			t.Fatalf("%s is %s", c.ev.Kind, c.ev.Type())
+		}
+		d, err := n.Decide(context.Background(), c.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := told(d); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s of %d: told %q, want %q", c.typ, c.ev.TicketID, got, c.want)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/unit"
+	"github.com/helpmesh/helpmesh/internal/worktime"
 )
 
 // Calendar is the working time in which response times are counted.
@@ -20,26 +22,21 @@ var Office = Calendar{Start: 7, End: 15, Loc: time.UTC}
 // Day is one working day of the Office calendar.
 const Day = 8 * time.Hour
 
-// ResponseTime is the working time within which a unit of QoS level commits
-// to take up (move to in_progress) a ticket of priority p (GGUS QoS levels:
-// base 5 working days for all; medium 5, 5, 1, 1 days; advanced 5 days,
-// 1 day, 1 day, 4 hours, from less urgent to top priority).
-func ResponseTime(level string, p ticket.Priority) time.Duration {
-	switch level {
-	case "medium":
-		switch p {
-		case ticket.VeryUrgent, ticket.TopPriority:
-			return Day
-		}
-	case "advanced":
-		switch p {
-		case ticket.Urgent, ticket.VeryUrgent:
-			return Day
-		case ticket.TopPriority:
-			return 4 * time.Hour
-		}
+// ResponseTime is the working time of the Office calendar within which a
+// unit committing to q takes up a ticket of priority p (its QoS level's
+// table, unit.QoSTable, or its own durations); 5 working days for a
+// priority q does not know.
+func ResponseTime(q unit.QoS, p ticket.Priority) time.Duration {
+	d, ok := q.For(string(p))
+	switch {
+	case !ok:
+		return 5 * Day
+	case d.Unit == worktime.WorkDays:
+		return time.Duration(d.N) * Day
+	case d.Unit == worktime.WorkHours:
+		return time.Duration(d.N) * time.Hour
 	}
-	return 5 * Day
+	return d.Wall
 }
 
 func (c Calendar) working(t time.Time) bool {
@@ -70,12 +67,13 @@ func (c Calendar) Since(now time.Time, d time.Duration) time.Time {
 	return t
 }
 
-// Overdue lists, for a unit of QoS level, the creation time before which a
-// ticket of each priority has waited longer than its response time by now.
-func Overdue(level string, cal Calendar, now time.Time) []ticket.Cutoff {
+// Overdue lists, for a unit committing to q, the creation time before
+// which a ticket of each priority has waited longer than its response time
+// by now.
+func Overdue(q unit.QoS, cal Calendar, now time.Time) []ticket.Cutoff {
 	out := make([]ticket.Cutoff, 0, len(ticket.Priorities))
 	for _, p := range ticket.Priorities {
-		out = append(out, ticket.Cutoff{Priority: p, CreatedBefore: cal.Since(now, ResponseTime(level, p)).UTC()})
+		out = append(out, ticket.Cutoff{Priority: p, CreatedBefore: cal.Since(now, ResponseTime(q, p)).UTC()})
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package sla
 
 import (
+	"github.com/helpmesh/helpmesh/internal/unit"
 	"testing"
 	"time"
 
@@ -51,12 +52,23 @@ func TestResponseTime(t *testing.T) {
 		{"advanced", ticket.Urgent, Day},
 		{"advanced", ticket.TopPriority, 4 * time.Hour},
 		{"unknown", ticket.TopPriority, 5 * Day},
+		{"custom", ticket.TopPriority, 90 * time.Second},
 	} {
-		if got := ResponseTime(c.level, c.p); got != c.want {
+		if got := ResponseTime(table(t, c.level), c.p); got != c.want {
 			t.Errorf("ResponseTime(%s, %s) = %v, want %v", c.level, c.p, got, c.want)
 		}
 	}
-	if cs := Overdue("advanced", Office, at("2026-11-25 12:00 Wed")); len(cs) != 4 || !cs[3].CreatedBefore.Equal(at("2026-11-25 08:00 Wed")) {
+	if cs := Overdue(table(t, "advanced"), Office, at("2026-11-25 12:00 Wed")); len(cs) != 4 || !cs[3].CreatedBefore.Equal(at("2026-11-25 08:00 Wed")) {
 		t.Errorf("Overdue: %+v", cs)
 	}
+}
+
+func table(t *testing.T, level string) unit.QoS {
+	t.Helper()
+	if level == "custom" {
+		return unit.QoS{LessUrgent: "5wd", Urgent: "1wd", VeryUrgent: "4wh", TopPriority: "90s"}
+	}
+	q, _ := unit.QoSTable(level) // none for an unknown level: every priority 5 days
+
+	return q
 }

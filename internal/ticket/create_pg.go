@@ -21,8 +21,10 @@ import (
 const createPG = `WITH u AS (
 	SELECT team, email, name FROM users WHERE id = $8::bigint
 ), t AS (
-	INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at)
-	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, u.team, $9::text, $10::timestamptz, $10::timestamptz, $10::timestamptz, $16::timestamptz FROM u
+	INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at,
+		original_priority, qos_started_at, qos_due_at, qos_warn_at, qos_next_at)
+	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, u.team, $9::text, $10::timestamptz, $10::timestamptz, $10::timestamptz, $16::timestamptz,
+		$3::text, $17::timestamptz, $18::timestamptz, $19::timestamptz, $19::timestamptz FROM u
 	RETURNING id
 ), h AS (
 	INSERT INTO history (ticket_id, at, actor_id, actor, action, field, old, new, source)
@@ -43,8 +45,7 @@ type pgCreate struct {
 	args []any
 }
 
-func newPGCreate(p *auth.Principal, nt NewTicket, now time.Time) *pgCreate {
-	t := newTicket(nt, now)
+func newPGCreate(p *auth.Principal, nt NewTicket, t *Ticket, now time.Time) *pgCreate {
 	var mail any
 	if nt.MailID != "" {
 		mail = nt.MailID
@@ -52,6 +53,7 @@ func newPGCreate(p *auth.Principal, nt NewTicket, now time.Time) *pgCreate {
 	return &pgCreate{t: t, args: []any{
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
 		nt.RequesterID, string(nt.Source), now, nullID(p.UserID), p.Label(), nt.Body, nt.BodyHTML, mail, alarmPagedAt(t.Kind, now),
+		nullTime(t.QoS.StartedAt), nullTime(t.QoS.DueAt), nullTime(t.QoS.WarnAt),
 	}}
 }
 
@@ -72,8 +74,12 @@ func (c *pgCreate) scan(row db.Row) error {
 // hook's writes, then the COMMIT.
 func (s *Store) createPostgres(ctx context.Context, p *auth.Principal, nt NewTicket) (*Ticket, error) {
 	now := s.now().Truncate(time.Microsecond)
-	c := newPGCreate(p, nt, now)
-	err := s.db.TxFirst(ctx, createPG, c.args, c.scan, func(q db.Querier) error {
+	t, err := s.newTicket(ctx, nt, now)
+	if err != nil {
+		return nil, err
+	}
+	c := newPGCreate(p, nt, t, now)
+	err = s.db.TxFirst(ctx, createPG, c.args, c.scan, func(q db.Querier) error {
 		return s.createRest(ctx, q, p, nt, c.t, c.mid, now)
 	})
 	if err != nil {
@@ -85,7 +91,11 @@ func (s *Store) createPostgres(ctx context.Context, p *auth.Principal, nt NewTic
 // insertTicketPG is insertTicket on PostgreSQL, in the caller's
 // transaction q.
 func (s *Store) insertTicketPG(ctx context.Context, q db.Querier, p *auth.Principal, nt NewTicket, now time.Time) (*Ticket, error) {
-	c := newPGCreate(p, nt, now)
+	t, err := s.newTicket(ctx, nt, now)
+	if err != nil {
+		return nil, err
+	}
+	c := newPGCreate(p, nt, t, now)
 	if err := c.scan(q.QueryRowContext(ctx, createPG, c.args...)); err != nil {
 		return nil, err
 	}

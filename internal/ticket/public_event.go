@@ -25,6 +25,13 @@ func IsTicketEvent(e event.Event) bool {
 	return e.TicketID != 0 && strings.HasPrefix(e.Type, "ticket.")
 }
 
+// StaffOnly tells whether events of type typ are for those who see a
+// ticket's internal notes only: the notes, and what the response clock
+// tells its unit.
+func StaffOnly(typ string) bool {
+	return typ == event.TicketNote || typ == event.TicketQoSWarning || typ == event.TicketQoSViolate
+}
+
 // PublicData is the data shown of e outside helpmesh: a ticket event as
 // its PublicEvent, any other event's data as written.
 func PublicData(e event.Event) (any, error) {

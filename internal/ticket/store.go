@@ -22,7 +22,7 @@ import (
 // transaction that made the change, so a listener that enqueues a durable
 // job loses nothing on a crash.
 type Event struct {
-	Kind      string // created, message, changed, reminder, escalated, alarm
+	Kind      string // created, message, changed, reminder, escalated, alarm, qos_warning, qos_violated
 	TicketID  int64
 	MessageID int64 // for created and message
 	Internal  bool  // the message is an internal note
@@ -62,6 +62,10 @@ func (ev Event) Type() string {
 		return event.TicketEscalated
 	case "alarm":
 		return event.TicketAlarm
+	case "qos_warning":
+		return event.TicketQoSWarning
+	case "qos_violated":
+		return event.TicketQoSViolate
 	}
 	typ := event.TicketUpdated
 	for _, c := range ev.Changes {
@@ -102,6 +106,9 @@ type Options struct {
 	// addresses (a unit's reply or comment address, a reply-token address,
 	// the helpdesk address): those never watch a ticket. Nil: none.
 	OwnAddress func(ctx context.Context, addr string) (bool, error)
+	// ResponseClock gives the deadlines of a unit's response clock; nil:
+	// tickets have no response clock.
+	ResponseClock ResponseClock
 }
 
 // Store reads and writes tickets. Methods that act for somebody take the
@@ -188,7 +195,8 @@ func joinIDs(ids []int64) string {
 
 const ticketCols = `t.id, t.subject, t.status, t.priority, t.type, t.kind,
 	COALESCE(t.service_id, 0), COALESCE(s.slug, ''), COALESCE(t.unit_id, 0), COALESCE(un.slug, ''),
-	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.public_updated_at, t.solved_at, t.escalation_level`
+	r.id, r.email, r.name, t.team, a.id, a.email, a.name, t.source, t.created_at, t.updated_at, t.public_updated_at, t.solved_at, t.escalation_level,
+	t.original_priority, t.qos_started_at, t.qos_due_at, t.qos_warn_at, t.qos_met_at, t.qos_told`
 
 const ticketFrom = ` FROM tickets t
 	JOIN users r ON r.id = t.requester_id
@@ -201,14 +209,18 @@ func scanTicket(row interface{ Scan(...any) error }, extra ...any) (*Ticket, err
 	t := &Ticket{}
 	var aID sql.NullInt64
 	var aEmail, aName sql.NullString
-	var status, prio, typ, kind, source string
+	var status, prio, orig, typ, kind, source string
+	var started, due, warn sql.Null[time.Time]
 	err := row.Scan(append([]any{&t.ID, &t.Subject, &status, &prio, &typ, &kind, &t.ServiceID, &t.Service, &t.UnitID, &t.Unit,
 		&t.Requester.ID, &t.Requester.Email, &t.Requester.Name, &t.Team, &aID, &aEmail, &aName, &source,
-		&t.CreatedAt, &t.UpdatedAt, &t.PublicUpdatedAt, &t.SolvedAt, &t.EscalationLevel}, extra...)...)
+		&t.CreatedAt, &t.UpdatedAt, &t.PublicUpdatedAt, &t.SolvedAt, &t.EscalationLevel,
+		&orig, &started, &due, &warn, &t.QoS.MetAt, &t.QoS.Told}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
 	t.Status, t.Priority, t.Type, t.Kind, t.Source = Status(status), Priority(prio), Type(typ), Kind(kind), Source(source)
+	t.OriginalPriority = Priority(orig)
+	t.QoS.StartedAt, t.QoS.DueAt, t.QoS.WarnAt = started.V, due.V, warn.V
 	if aID.Valid {
 		t.Assignee = &Person{ID: aID.Int64, Email: aEmail.String, Name: aName.String}
 	}
@@ -533,7 +545,10 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 	if s.db.Engine == db.Postgres {
 		return s.insertTicketPG(ctx, q, p, nt, now)
 	}
-	t := newTicket(nt, now)
+	t, err := s.newTicket(ctx, nt, now)
+	if err != nil {
+		return nil, err
+	}
 	// The requester (also the author of the first message) and the slugs
 	// of the service and unit: one look-up.
 	if err := q.QueryRowContext(ctx, `SELECT team, email, name,
@@ -544,11 +559,12 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 		}
 		return nil, fmt.Errorf("requester: %w", err)
 	}
-	var err error
-	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)`,
+	c := t.QoS
+	t.ID, err = s.db.InsertID(ctx, q, `INSERT INTO tickets (subject, status, priority, type, kind, service_id, unit_id, requester_id, team, source, created_at, updated_at, public_updated_at, alarm_paged_at,
+		original_priority, qos_started_at, qos_due_at, qos_warn_at, qos_next_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $3, $13, $14, $15, $15)`,
 		t.Subject, string(t.Status), string(t.Priority), string(t.Type), string(t.Kind), nullID(t.ServiceID), nullID(t.UnitID),
-		t.Requester.ID, t.Team, string(t.Source), now, alarmPagedAt(t.Kind, now))
+		t.Requester.ID, t.Team, string(t.Source), now, alarmPagedAt(t.Kind, now), nullTime(c.StartedAt), nullTime(c.DueAt), nullTime(c.WarnAt))
 	if err != nil {
 		return nil, fmt.Errorf("insert ticket: %w", err)
 	}
@@ -562,17 +578,20 @@ func (s *Store) insertTicket(ctx context.Context, q db.Querier, p *auth.Principa
 	return t, s.createRest(ctx, q, p, nt, t, mid, now)
 }
 
-// newTicket returns the ticket nt makes at now, as yet without its id and
-// what is looked up in the database (requester, team, slugs).
-func newTicket(nt NewTicket, now time.Time) *Ticket {
-	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
+// newTicket returns the ticket nt makes at now, with its unit's response
+// clock started, as yet without its id and what is looked up in the
+// database (requester, team, slugs).
+func (s *Store) newTicket(ctx context.Context, nt NewTicket, now time.Time) (*Ticket, error) {
+	t := &Ticket{Subject: nt.Subject, Status: Assigned, Priority: nt.Priority, OriginalPriority: nt.Priority, Type: nt.Type, Kind: nt.Kind,
 		ServiceID: nt.ServiceID, UnitID: nt.UnitID, Source: nt.Source, CreatedAt: now, UpdatedAt: now, PublicUpdatedAt: now}
 	if t.UnitID == 0 {
 		t.UnitID = nt.HandlerID
 		t.Status = New
 	}
 	t.Requester.ID = nt.RequesterID
-	return t
+	var err error
+	t.QoS, err = s.startClock(ctx, t.UnitID, t.Priority, now)
+	return t, err
 }
 
 // createRest writes what follows a new ticket t and its first message mid
@@ -832,7 +851,7 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 	}
 	where := `ticket_id = $1`
 	if !p.CanSeeInternal(t.Facts()) {
-		where += ` AND action <> 'noted'`
+		where += ` AND action NOT IN ('noted', 'qos_warning', 'qos_violated')` // what only staff are told
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source FROM history WHERE `+where+` ORDER BY id`, ticketID)
 	if err != nil {

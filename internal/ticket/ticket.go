@@ -157,30 +157,34 @@ type Person struct {
 
 // Ticket is one request for help.
 type Ticket struct {
-	ID        int64
-	Subject   string
-	Status    Status
-	Priority  Priority
-	Type      Type
-	Kind      Kind
-	ServiceID int64
-	Service   string // slug, "" when none
-	UnitID    int64
-	Unit      string // slug, "" when none
-	Requester Person
-	Team      string
-	Assignee  *Person
-	Source    Source
-	CreatedAt time.Time
-	UpdatedAt time.Time // the last change, internal notes included
+	ID       int64
+	Subject  string
+	Status   Status
+	Priority Priority
+	// OriginalPriority is the priority it was opened with, for reports.
+	OriginalPriority Priority
+	Type             Type
+	Kind             Kind
+	ServiceID        int64
+	Service          string // slug, "" when none
+	UnitID           int64
+	Unit             string // slug, "" when none
+	Requester        Person
+	Team             string
+	Assignee         *Person
+	Source           Source
+	CreatedAt        time.Time
+	UpdatedAt        time.Time // the last change, internal notes included
 	// PublicUpdatedAt is the last change its requester sees (internal
 	// notes left out); For shows it as UpdatedAt to those who see no notes.
 	PublicUpdatedAt time.Time
 	SolvedAt        *time.Time
 	// EscalationLevel counts the user escalations, 0 to MaxEscalation.
 	EscalationLevel int
-	Watching        bool // the principal who loaded it is a registered watcher
-	WatcherList     []string
+	// QoS is the response clock of its unit.
+	QoS         QoSClock
+	Watching    bool // the principal who loaded it is a registered watcher
+	WatcherList []string
 }
 
 // Message is one entry of a ticket's thread.

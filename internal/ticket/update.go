@@ -50,7 +50,7 @@ func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, u Updat
 //   - only the ticket's staff change fields; whoever else may move its
 //     status is auth's CanSetStatus (the requester verifies or reopens a
 //     solved or unsolved ticket, a mail participant reopens it, the timer
-//     closes it), and only the requester may verify;
+//     closes it), and only the requester (or, for a team ticket, its team) may verify;
 //   - status changes follow the allowed transitions;
 //   - setting a unit moves a new ticket to assigned;
 //   - a verified or closed ticket is frozen.
@@ -169,8 +169,8 @@ func (s *Store) plan(ctx context.Context, q db.Querier, p *auth.Principal, t *Ti
 		case !CanMove(t.Status, *u.Status):
 			return nil, apperr.Field("status", "a ticket cannot move from %s to %s (allowed: %v)", t.Status, *u.Status, Next(t.Status))
 		}
-		if *u.Status == Verified && p.UserID != t.Requester.ID {
-			return nil, apperr.New(apperr.Forbidden, "only the requester may verify a ticket")
+		if *u.Status == Verified && p.UserID != t.Requester.ID && !p.InTeamOf(t.Facts()) {
+			return nil, apperr.New(apperr.Forbidden, "only the requester (and for a team ticket its team) may verify a ticket")
 		}
 		status = *u.Status
 	} else if unitID != t.UnitID && t.Status == New {
@@ -245,6 +245,13 @@ func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *T
 		if err := s.history(ctx, q, t.ID, p, now, "changed", historyField(c.Field), old, nw, src); err != nil {
 			return err
 		}
+	}
+	clock, changed, err := s.clockAfter(ctx, p, t, changes, now)
+	if err != nil {
+		return err
+	}
+	if changed {
+		sets = append(sets, clockColumns(clock, &a)...)
 	}
 	at := a.add(now)
 	sets = append(sets, "updated_at = "+at, "public_updated_at = "+at)

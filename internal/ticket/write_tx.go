@@ -90,6 +90,9 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 	if err := touch(ctx, q, t.ID, status, nm.Internal, now); err != nil {
 		return 0, fmt.Errorf("ticket: add message: %w", err)
 	}
+	if err := responded(ctx, q, p, t, now); err != nil {
+		return 0, fmt.Errorf("ticket: add message: %w", err)
+	}
 	if t.Kind == KindAlarm && p.IsPerson() && t.UnitID != 0 && p.StaffOf(t.UnitID) {
 		if err := alarmAnswered(ctx, q, t.ID); err != nil {
 			return 0, fmt.Errorf("ticket: add message: %w", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -90,7 +91,7 @@ func (s *Store) Members(ctx context.Context, unitID int64) ([]Member, error) {
 
 // UnitsOf lists the units a user belongs to.
 func (s *Store) UnitsOf(ctx context.Context, userID int64) ([]*Unit, []auth.UnitRole, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT u.id, u.slug, u.name, u.email, u.comment_email, u.qos_level, u.mode, u.is_handler, u.created_at, u.updated_at, m.role
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT u.`+strings.ReplaceAll(unitCols, ", ", ", u.")+`, m.role
 		FROM unit_members m JOIN units u ON u.id = m.unit_id WHERE m.user_id = $1 ORDER BY u.slug`, userID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("unit: units of user: %w", err)
@@ -99,12 +100,11 @@ func (s *Store) UnitsOf(ctx context.Context, userID int64) ([]*Unit, []auth.Unit
 	var us []*Unit
 	var roles []auth.UnitRole
 	for rows.Next() {
-		u := &Unit{}
-		var mode, role string
-		if err := rows.Scan(&u.ID, &u.Slug, &u.Name, &u.Email, &u.CommentEmail, &u.QoSLevel, &mode, &u.Handler, &u.CreatedAt, &u.UpdatedAt, &role); err != nil {
+		var role string
+		u, err := scanUnitWith(rows, &role)
+		if err != nil {
 			return nil, nil, fmt.Errorf("unit: units of user: %w", err)
 		}
-		u.Mode = Mode(mode)
 		us = append(us, u)
 		roles = append(roles, auth.UnitRole(role))
 	}

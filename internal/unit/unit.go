@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/user"
+	"github.com/helpmesh/helpmesh/internal/worktime"
 )
 
 // Mode is how tickets of a unit or service are worked.
@@ -31,13 +33,6 @@ const (
 	External Mode = "external" // synchronised with an external ticketing system
 )
 
-// QoS levels: committed response times by priority.
-const (
-	QoSBase     = "base"
-	QoSMedium   = "medium"
-	QoSAdvanced = "advanced"
-)
-
 // Unit is a support unit.
 type Unit struct {
 	ID           int64
@@ -45,11 +40,17 @@ type Unit struct {
 	Name         string
 	Email        string // reply address / notification list
 	CommentEmail string // comment address: internal notes from members
-	QoSLevel     string
-	Mode         Mode
-	Handler      bool // the ticket handler team
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	QoSLevel     string // base, medium, advanced or custom
+	// QoS holds the response times of a unit of level custom (nil
+	// otherwise: ResponseTimes gives its level's).
+	QoS *QoS
+	// Calendar is the unit's working time; nil: the instance's default
+	// (HELPMESH_CALENDAR).
+	Calendar  *worktime.Spec
+	Mode      Mode
+	Handler   bool // the ticket handler team
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Member is a person's membership in a unit.
@@ -105,7 +106,7 @@ func NewStore(d *db.DB) *Store {
 // lookupTTL.
 type lookups struct {
 	mu sync.Mutex
-	m  map[string]lookup // "service:" + slug, or "handler"
+	m  map[string]lookup // "service:" + slug, "unit:" + id, or "handler"
 }
 
 type lookup struct {
@@ -209,12 +210,8 @@ func (u *Unit) validate() error {
 	if u.Email != "" && u.Email == u.CommentEmail {
 		return apperr.Field("comment_email", "must differ from email")
 	}
-	switch u.QoSLevel {
-	case "":
-		u.QoSLevel = QoSBase
-	case QoSBase, QoSMedium, QoSAdvanced:
-	default:
-		return apperr.Field("qos_level", "%q is not base, medium or advanced", u.QoSLevel)
+	if err = u.checkQoS(); err != nil {
+		return err
 	}
 	u.Mode, err = checkMode("mode", u.Mode)
 	return err
@@ -238,10 +235,11 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = s.now(), s.now()
+	level, qos, calendar := u.qosColumns()
 	err := s.db.Tx(ctx, func(q db.Querier) error {
-		err := q.QueryRowContext(ctx, `INSERT INTO units (slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
-			u.Slug, u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.CreatedAt).Scan(&u.ID)
+		err := q.QueryRowContext(ctx, `INSERT INTO units (slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at, qos, calendar)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING id`,
+			u.Slug, u.Name, u.Email, u.CommentEmail, level, string(u.Mode), u.Handler, u.CreatedAt, qos, calendar).Scan(&u.ID)
 		if err != nil {
 			return conflictOn(err, "a unit with slug "+u.Slug)
 		}
@@ -260,9 +258,11 @@ func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 		return nil, err
 	}
 	u.UpdatedAt = s.now()
+	level, qos, calendar := u.qosColumns()
 	err := s.db.Tx(ctx, func(q db.Querier) error {
-		res, err := q.ExecContext(ctx, `UPDATE units SET name = $1, email = $2, comment_email = $3, qos_level = $4, mode = $5, is_handler = $6, updated_at = $7 WHERE id = $8`,
-			u.Name, u.Email, u.CommentEmail, u.QoSLevel, string(u.Mode), u.Handler, u.UpdatedAt, u.ID)
+		res, err := q.ExecContext(ctx, `UPDATE units SET name = $1, email = $2, comment_email = $3, qos_level = $4, mode = $5, is_handler = $6, updated_at = $7,
+			qos = $9, calendar = $10 WHERE id = $8`,
+			u.Name, u.Email, u.CommentEmail, level, string(u.Mode), u.Handler, u.UpdatedAt, u.ID, qos, calendar)
 		if err != nil {
 			return conflictOn(err, "the unit")
 		}
@@ -335,14 +335,21 @@ func setAddresses(ctx context.Context, q db.Querier, u *Unit) error {
 	return nil
 }
 
-const unitCols = `id, slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at`
+const unitCols = `id, slug, name, email, comment_email, qos_level, mode, is_handler, created_at, updated_at, qos, calendar`
 
-func scanUnit(row interface{ Scan(...any) error }) (*Unit, error) {
+func scanUnit(row interface{ Scan(...any) error }) (*Unit, error) { return scanUnitWith(row) }
+
+// scanUnitWith scans the columns of unitCols, then extra ones into extra.
+func scanUnitWith(row interface{ Scan(...any) error }, extra ...any) (*Unit, error) {
 	u := &Unit{}
-	var mode string
-	err := row.Scan(&u.ID, &u.Slug, &u.Name, &u.Email, &u.CommentEmail, &u.QoSLevel, &mode, &u.Handler, &u.CreatedAt, &u.UpdatedAt)
+	var mode, qos, calendar string
+	err := row.Scan(append([]any{&u.ID, &u.Slug, &u.Name, &u.Email, &u.CommentEmail, &u.QoSLevel, &mode, &u.Handler, &u.CreatedAt, &u.UpdatedAt,
+		&qos, &calendar}, extra...)...)
+	if err != nil {
+		return nil, err
+	}
 	u.Mode = Mode(mode)
-	return u, err
+	return u, u.setQoSColumns(qos, calendar)
 }
 
 func (s *Store) oneUnit(ctx context.Context, where string, arg any) (*Unit, error) {
@@ -603,4 +610,21 @@ func (s *Store) Services(ctx context.Context) ([]*Service, error) {
 		return nil, fmt.Errorf("unit: services: %w", err)
 	}
 	return ss, nil
+}
+
+// CachedUnit returns unit id as UnitByID does, from the lookups cache
+// (what routing reads on every new ticket: its response clock).
+func (s *Store) CachedUnit(ctx context.Context, id int64) (*Unit, error) {
+	key := "unit:" + strconv.FormatInt(id, 10)
+	if e, ok := s.lookups.get(key); ok && e.u != nil {
+		u := *e.u
+		return &u, nil
+	}
+	u, err := s.UnitByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := *u
+	s.lookups.put(key, lookup{u: &c})
+	return u, nil
 }

@@ -2,6 +2,8 @@ package user
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -161,5 +163,36 @@ func (s *Store) updateTx(ctx context.Context, q db.Querier, id int64, c Change) 
 			return apperr.New(apperr.Conflict, "certificate subject %q belongs to another user", dn)
 		}
 	}
+	return nil
+}
+
+// TeamTx returns the team of user id inside the caller's transaction q.
+func (s *Store) TeamTx(ctx context.Context, q db.Querier, id int64) (string, error) {
+	var team string
+	err := q.QueryRowContext(ctx, `SELECT team FROM users WHERE id = $1`, id).Scan(&team)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", apperr.New(apperr.NotFound, "no such user")
+	}
+	if err != nil {
+		return "", fmt.Errorf("user: team: %w", err)
+	}
+	return team, nil
+}
+
+// SetTeamTx sets the team of user id ("" for none) inside the caller's
+// transaction q, and drops the cached principals (a principal carries its
+// team).
+func (s *Store) SetTeamTx(ctx context.Context, q db.Querier, id int64, team string) error {
+	if err := checkTeam(team); err != nil {
+		return err
+	}
+	res, err := q.ExecContext(ctx, `UPDATE users SET team = $1, updated_at = $2 WHERE id = $3`, team, s.now(), id)
+	if err != nil {
+		return fmt.Errorf("user: set team: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "no such user")
+	}
+	s.ForgetPrincipals()
 	return nil
 }

@@ -32,7 +32,7 @@ type adminView struct {
 
 func (h *Handler) adminPage(r *http.Request, title string) adminView {
 	return adminView{Page: h.page(r, title, "admin"), Modes: []unit.Mode{unit.Direct, unit.Redirect, unit.External},
-		QoS: []string{unit.QoSBase, unit.QoSMedium, unit.QoSAdvanced}, Form: map[string]string{}, Errors: map[string]string{}}
+		QoS: []string{unit.QoSBase, unit.QoSMedium, unit.QoSAdvanced, unit.QoSCustom}, Form: map[string]string{}, Errors: map[string]string{}}
 }
 
 func (h *Handler) adminIndex(w http.ResponseWriter, r *http.Request) {
@@ -147,6 +147,9 @@ func (h *Handler) updateUnit(w http.ResponseWriter, r *http.Request) {
 	f := formMap(r, "name", "email", "comment_email", "qos_level", "mode", "handler")
 	nu := *u
 	nu.Name, nu.Email, nu.CommentEmail, nu.QoSLevel, nu.Mode = f["name"], f["email"], f["comment_email"], f["qos_level"], unit.Mode(f["mode"])
+	if nu.QoSLevel != unit.QoSCustom {
+		nu.QoS = nil // a level of the table leaves the custom durations
+	}
 	if principal(r).IsAdmin() {
 		nu.Handler = f["handler"] == "1"
 	}

@@ -55,3 +55,51 @@ func TestOverdueQueue(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueQoSColours: each queue row shows its unit's response clock
+// coloured: on time (green), past the warning (amber), past the due time
+// (red); a clock the unit answered shows nothing.
+func TestQueueQoSColours(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		req := e.client()
+		req.login("ada@example.org")
+		now := time.Now().UTC()
+		ctx := context.Background()
+		for _, c := range []struct {
+			name      string
+			warn, due time.Duration
+			met       bool
+		}{
+			{"Clock running", time.Hour, 2 * time.Hour, false},
+			{"Clock warning", -time.Hour, time.Hour, false},
+			{"Clock violated", -2 * time.Hour, -time.Hour, false},
+			{"Clock met", -2 * time.Hour, -time.Hour, true},
+		} {
+			r := req.post("/tickets/new", url.Values{"subject": {c.name}, "body": {"details"}, "service": {"cloud-compute"}})
+			id := strings.TrimPrefix(r.location, "/tickets/")
+			var met any
+			if c.met {
+				met = now.Add(-3 * time.Hour)
+			}
+			if err := e.db.Tx(ctx, func(q db.Querier) error {
+				_, err := q.ExecContext(ctx, `UPDATE tickets SET qos_started_at = $1, qos_warn_at = $2, qos_due_at = $3, qos_met_at = $4 WHERE id = $5`,
+					now.Add(-3*time.Hour), now.Add(c.warn), now.Add(c.due), met, id)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := e.client()
+		s.login("sam@support.example.org")
+		q := s.get("/queue/compute?view=all")
+		if q.status != 200 {
+			t.Fatalf("queue: %d %s", q.status, excerpt(q.body))
+		}
+		for _, want := range []string{`class="chip qos-running"`, `class="chip qos-warning"`, `class="chip qos-violated"`} {
+			if strings.Count(q.body, want) != 1 {
+				t.Errorf("%d times %s in the queue:\n%s", strings.Count(q.body, want), want, excerpt(q.body))
+			}
+		}
+	})
+}

@@ -99,7 +99,7 @@ func queueFilter(p *auth.Principal, u *unit.Unit, now time.Time, view, status st
 	switch view {
 	case "overdue":
 		f.Statuses = awaiting
-		f.Overdue = sla.Overdue(u.QoSLevel, sla.Office, now)
+		f.Overdue = sla.Overdue(u.ResponseTimes(), sla.Office, now)
 	case "new":
 		f.Statuses = []ticket.Status{ticket.New, ticket.Reopened}
 	case "assigned":
@@ -258,7 +258,7 @@ func (h *Handler) queueCounts(r *http.Request, p *auth.Principal, u *unit.Unit) 
 	// Overdue: one capped count per priority and status; the oldest rows
 	// match first. They stop once past countCap (the page then says
 	// "1000+").
-	for _, cut := range sla.Overdue(u.QoSLevel, sla.Office, h.d.Now()) {
+	for _, cut := range sla.Overdue(u.ResponseTimes(), sla.Office, h.d.Now()) {
 		for _, st := range awaiting {
 			if c["overdue"] > countCap {
 				return c, nil

@@ -97,11 +97,19 @@ func (v *views) funcs() template.FuncMap {
 			}
 			return a.url, nil
 		},
-		"when":     func(t time.Time) string { return t.Local().Format("2 Jan 2006 15:04") },
-		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ago":      ago,
-		"label":    label,
-		"meaning":  func(p ticket.Priority) string { return p.Meaning() },
+		"when":    func(t time.Time) string { return t.Local().Format("2 Jan 2006 15:04") },
+		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":     ago,
+		"label":   label,
+		"meaning": func(p ticket.Priority) string { return p.Meaning() },
+		// qosState is the state of a response clock now: running,
+		// warning, violated; "" when met or none (nothing to show).
+		"qosState": func(c ticket.QoSClock) string {
+			if st := c.State(time.Now()); st != ticket.QoSMet {
+				return st
+			}
+			return ""
+		},
 		"size":     humanSize,
 		"initials": initials,
 		"add":      func(a, b int) int { return a + b },

@@ -205,7 +205,22 @@ func (c *Calendar) Add(start time.Time, d Duration) time.Time {
 	if d.Unit == Wall {
 		return start.Add(d.Wall)
 	}
-	left := d.working(c)
+	return c.addWorking(start, d.working(c))
+}
+
+// AddFraction returns when the fraction f (0 < f <= 1) of d has passed
+// after start, counted as Add counts: the QoS warning at 75 % of a
+// response time. Working time is counted to the minute.
+func (c *Calendar) AddFraction(start time.Time, d Duration, f float64) time.Time {
+	if d.Unit == Wall {
+		return start.Add(time.Duration(float64(d.Wall) * f))
+	}
+	return c.addWorking(start, time.Duration(float64(d.working(c))*f).Round(time.Minute))
+}
+
+// addWorking returns when left of the calendar's working time has passed
+// after start.
+func (c *Calendar) addWorking(start time.Time, left time.Duration) time.Time {
 	t := start.In(c.loc)
 	y, m, day := t.Date()
 	for range maxDays {

@@ -129,6 +129,17 @@ func (d Duration) working(c *Calendar) time.Duration {
 // for what is due looks at what started at least that long ago.
 func (d Duration) MinElapsed(c *Calendar) time.Duration { return d.working(c) }
 
+// MinElapsedAny is MinElapsed bounded for every calendar, c and those with
+// a shorter working day: N working days span N distinct days, so at least
+// N-1 whole days pass. A scan over tickets on many calendars reads what
+// started at least that long ago.
+func (d Duration) MinElapsedAny(c *Calendar) time.Duration {
+	if d.Unit != WorkDays {
+		return d.working(c)
+	}
+	return min(d.working(c), time.Duration(d.N-1)*24*time.Hour)
+}
+
 // Less tells whether d is shorter than e on every calendar: both count the
 // same unit, and d counts less.
 func (d Duration) Less(e Duration) bool {

@@ -62,8 +62,8 @@ func TestAdd(t *testing.T) {
 			if got.Location() != start.Location() {
 				t.Errorf("the result is in %s, not in the start's location", got.Location())
 			}
-			if el := got.Sub(start); el < d.MinElapsed(cal) {
-				t.Errorf("%s elapsed, less than MinElapsed %s", el, d.MinElapsed(cal))
+			if el := got.Sub(start); el < d.MinElapsed(cal) || el < d.MinElapsedAny(Default()) {
+				t.Errorf("%s elapsed, less than MinElapsed %s or MinElapsedAny %s", el, d.MinElapsed(cal), d.MinElapsedAny(Default()))
 			}
 		})
 	}
@@ -144,5 +144,27 @@ func TestParseCalendar(t *testing.T) {
 		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want an error about %s", in, err, want)
 		}
+	}
+}
+
+// TestMinElapsedAny: on a calendar with a one-minute working day, ten
+// working days pass in less than MinElapsed of the default calendar, but
+// never in less than MinElapsedAny.
+func TestMinElapsedAny(t *testing.T) {
+	short, err := Parse("Mon-Fri 16:59-17:00 UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"10wd", "1wd", "3wh", "90s"} {
+		d := MustDuration(s)
+		for _, start := range []string{"2026-03-02T16:59:30Z", "2026-03-02T08:00:00Z", "2026-03-06T16:59:59Z"} {
+			el := short.Add(at(t, start), d).Sub(at(t, start))
+			if el < d.MinElapsedAny(Default()) {
+				t.Errorf("%s from %s on a one-minute day: %s elapsed, less than MinElapsedAny %s", s, start, el, d.MinElapsedAny(Default()))
+			}
+		}
+	}
+	if d := MustDuration("10wd"); d.MinElapsedAny(Default()) != 80*time.Hour || d.MinElapsed(short) != 10*time.Minute {
+		t.Errorf("10wd: MinElapsedAny %s, MinElapsed on the short day %s", d.MinElapsedAny(Default()), d.MinElapsed(short))
 	}
 }
