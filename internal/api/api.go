@@ -20,6 +20,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -57,6 +58,8 @@ type Deps struct {
 	// Sessions, when set, ends the browser sessions of a user who is
 	// disabled.
 	Sessions SessionEnder
+	// Incidents, when set, serves /api/v1/incidents.
+	Incidents *incident.Store
 }
 
 // SessionEnder signs a user out of every browser; the web's session store
@@ -167,6 +170,14 @@ func (a *API) routesV1() {
 		a.authed("GET /api/v1/webhooks/{id}", a.getWebhook)
 		a.authed("DELETE /api/v1/webhooks/{id}", a.deleteWebhook)
 		a.authed("GET /api/v1/webhooks/{id}/deliveries", a.webhookDeliveries)
+	}
+
+	if a.Incidents != nil {
+		a.authed("POST /api/v1/incidents", a.createIncident)
+		a.authed("GET /api/v1/incidents", a.listIncidents)
+		a.authed("GET /api/v1/incidents/{id}", a.getIncident)
+		a.authed("POST /api/v1/incidents/{id}/updates", a.addIncidentUpdate)
+		a.authed("POST /api/v1/incidents/{id}/tickets", a.linkIncidentTicket)
 	}
 
 	if a.Outbox != nil {

@@ -25,12 +25,14 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/identity"
+	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
+	"github.com/helpmesh/helpmesh/internal/status"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -63,6 +65,10 @@ type App struct {
 	Webhooks *webhook.Store
 	// Timers run the ticket lifecycle: auto-close, reminders, unsolved.
 	Timers *lifecycle.Timers
+	// Incidents are the service incidents; Status renders the public
+	// status page from them (status.go).
+	Incidents *incident.Store
+	Status    *status.Page
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -138,6 +144,7 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildWebhooks(); err != nil {
 		return err
 	}
+	a.buildStatus()
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -162,9 +169,11 @@ func (a *App) build(ctx context.Context) error {
 		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(),
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
+		Incidents:      a.Incidents,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
+	a.mountStatus(mux)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
