@@ -75,7 +75,7 @@ type Component struct {
 	ServiceID   int64
 	Service     string // slug
 	Name        string
-	UnitID      int64 // the unit that provides the service
+	UnitID      int64  // the unit that provides the service
 	Status      string // now: operational once it recovered
 	Worst       string // the worst it reached
 	StartedAt   time.Time

@@ -17,9 +17,9 @@ import (
 var pageSource string
 
 var pageTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"pct": func(a float64) string { return strconv.FormatFloat(a*100, 'f', 2, 64) + " %" },
-	"day": func(t time.Time) string { return t.Format("2 Jan 2006") },
-	"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+	"pct":   func(a float64) string { return strconv.FormatFloat(a*100, 'f', 2, 64) + " %" },
+	"day":   func(t time.Time) string { return t.Format("2 Jan 2006") },
+	"when":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"level": level,
 }).Parse(pageSource))

@@ -295,12 +295,12 @@ func (sn *snapshot) jsonDocs() map[string]any {
 	all := func(Maintenance) bool { return true }
 	type page = map[string]any
 	return map[string]any{
-		"status.json":                         page{"page": sn.page, "status": sn.indicator()},
-		"summary.json":                        sn.summary(),
-		"components.json":                     page{"page": sn.page, "components": sn.components()},
-		"incidents.json":                      page{"page": sn.page, "incidents": sn.incidentDocs(sn.recent)},
-		"incidents/unresolved.json":           page{"page": sn.page, "incidents": sn.incidentDocs(sn.unresolved)},
-		"scheduled-maintenances.json":         page{"page": sn.page, "scheduled_maintenances": sn.maintenanceDocs(all)},
+		"status.json":                          page{"page": sn.page, "status": sn.indicator()},
+		"summary.json":                         sn.summary(),
+		"components.json":                      page{"page": sn.page, "components": sn.components()},
+		"incidents.json":                       page{"page": sn.page, "incidents": sn.incidentDocs(sn.recent)},
+		"incidents/unresolved.json":            page{"page": sn.page, "incidents": sn.incidentDocs(sn.unresolved)},
+		"scheduled-maintenances.json":          page{"page": sn.page, "scheduled_maintenances": sn.maintenanceDocs(all)},
 		"scheduled-maintenances/upcoming.json": page{"page": sn.page, "scheduled_maintenances": sn.maintenanceDocs(isUpcoming)},
 		"scheduled-maintenances/active.json":   page{"page": sn.page, "scheduled_maintenances": sn.maintenanceDocs(isActive)},
 	}
