@@ -88,6 +88,10 @@ func New(opts Options) *Page {
 	return &Page{opts: opts}
 }
 
+// retryDown is how long the last rendering is served, without asking,
+// when the database did not answer.
+const retryDown = 5 * time.Second
+
 // Invalidate drops what is cached: the next request renders again.
 func (p *Page) Invalidate() { p.gen.Add(1) }
 
@@ -129,6 +133,9 @@ func (p *Page) rendering(ctx context.Context) (*rendering, error) {
 			return nil, err
 		}
 		p.opts.Log.Warn("status page: the database does not answer; serving the last rendering", "err", err)
+		// Asked again in retryDown, not at every request.
+		stale.gen, stale.at = gen, p.opts.Now().Add(retryDown-p.opts.TTL)
+		p.cur.Store(stale)
 		return stale, nil
 	}
 	r.gen = gen
