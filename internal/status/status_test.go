@@ -40,9 +40,13 @@ func (f *fakeSource) List(_ context.Context, fl incident.Filter) ([]*incident.In
 	return out, nil
 }
 
-func (f *fakeSource) Outages(context.Context, time.Time) ([]incident.Outage, error) { return f.outages, nil }
+func (f *fakeSource) Outages(context.Context, time.Time) ([]incident.Outage, error) {
+	return f.outages, nil
+}
 
-func (f *fakeSource) Maintenances(context.Context, time.Time) ([]Maintenance, error) { return f.ms, nil }
+func (f *fakeSource) Maintenances(context.Context, time.Time) ([]Maintenance, error) {
+	return f.ms, nil
+}
 
 var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 
