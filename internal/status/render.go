@@ -21,7 +21,6 @@ var pageTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"day":   func(t time.Time) string { return t.Format("2 Jan 2006") },
 	"when":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
-	"level": level,
 }).Parse(pageSource))
 
 // level is the CSS class of a day's bar.
@@ -39,9 +38,29 @@ func level(d day) string {
 
 type serviceRow struct {
 	Slug, Name, Status string
-	Days               []day
-	Availability       float64
+	// Bars is the 90 days as markup: an empty <i> for a day without
+	// incident, a coloured one with its date and availability otherwise
+	// (kept short: the page has one per service and day).
+	Bars         template.HTML
+	Availability float64
 }
+
+// barsHTML renders days; only dates and numbers go in, so nothing needs
+// escaping.
+func barsHTML(days []day) template.HTML {
+	var b strings.Builder
+	b.Grow(len(days) * 8)
+	for _, d := range days {
+		if lv := level(d); lv != "ok" {
+			fmt.Fprintf(&b, `<i class="%s" title="%s: %s"></i>`, lv, d.Date.Format("2 Jan 2006"), pct(d.Availability))
+			continue
+		}
+		b.WriteString("<i></i>")
+	}
+	return template.HTML(b.String()) //nolint:gosec // dates and numbers only
+}
+
+func pct(a float64) string { return strconv.FormatFloat(a*100, 'f', 2, 64) + " %" }
 
 type pageData struct {
 	Page         pageDoc
@@ -62,7 +81,7 @@ func renderHTML(sn *snapshot) ([]byte, error) {
 			st = incident.Operational
 		}
 		days := sn.bars[sv.ID]
-		d.Services = append(d.Services, serviceRow{Slug: sv.Slug, Name: sv.Name, Status: st, Days: days, Availability: overall(days)})
+		d.Services = append(d.Services, serviceRow{Slug: sv.Slug, Name: sv.Name, Status: st, Bars: barsHTML(days), Availability: overall(days)})
 		d.ServiceNames[sv.ID] = sv.Name
 	}
 	d.Unresolved = sn.unresolved

@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,7 +22,9 @@ import (
 
 // Doc is one rendered document.
 type Doc struct {
-	Body        []byte
+	Body []byte
+	// Gzip is Body compressed, for clients that accept it.
+	Gzip        []byte
 	ContentType string
 	ETag        string
 	// Stale is true when the database did not answer and the last
@@ -271,7 +274,11 @@ func (p *Page) render(ctx context.Context) (*rendering, error) {
 
 func doc(b []byte, ct string) Doc {
 	sum := sha256.Sum256(b)
-	return Doc{Body: b, ContentType: ct, ETag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	var z bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // a valid level
+	_, _ = zw.Write(b)                               // a bytes.Buffer does not fail
+	_ = zw.Close()
+	return Doc{Body: b, Gzip: z.Bytes(), ContentType: ct, ETag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
 
 // staticName is a document's file name in StaticDir.

@@ -6,6 +6,7 @@ package statusweb
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/helpmesh/helpmesh/internal/status"
@@ -57,10 +58,29 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	hd.Set("Vary", "Accept-Encoding")
+	body := d.Body
+	if acceptsGzip(r) && len(d.Gzip) > 0 {
+		hd.Set("Content-Encoding", "gzip")
+		body = d.Gzip
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = w.Write(d.Body)
+	_, _ = w.Write(body)
+}
+
+// acceptsGzip tells whether the client takes gzip (no q-values parsed
+// beyond an explicit refusal).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			return strings.ReplaceAll(params, " ", "") != "q=0"
+		}
+	}
+	return false
 }
 
 // documentName maps a request path to a document of status.Page.
