@@ -23,17 +23,27 @@ var pageTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 }).Parse(pageSource))
 
-// level is the CSS class of a day's bar.
+// level is the CSS class of a day's bar: by its availability, and at
+// least as bad as the worst state of the day (an outage that has just
+// begun has cost little time yet).
 func level(d day) string {
+	classes := []string{"ok", "minor", "major", "critical"}
+	n := 0
 	switch {
-	case d.Availability >= 1 && d.Worst == "":
-		return "ok"
-	case d.Availability >= 0.99:
-		return "minor"
-	case d.Availability >= 0.95:
-		return "major"
+	case d.Availability < 0.95:
+		n = 3
+	case d.Availability < 0.99:
+		n = 2
+	case d.Availability < 1:
+		n = 1
 	}
-	return "critical"
+	switch d.Worst {
+	case incident.MajorOutage:
+		n = max(n, 2)
+	case incident.PartialOutage, incident.DegradedPerformance:
+		n = max(n, 1)
+	}
+	return classes[n]
 }
 
 type serviceRow struct {
