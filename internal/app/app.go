@@ -27,6 +27,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
@@ -69,6 +70,8 @@ type App struct {
 	// status page from them (status.go).
 	Incidents *incident.Store
 	Status    *status.Page
+	// KnownErrors is the known-error database.
+	KnownErrors *knownerror.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -170,6 +173,7 @@ func (a *App) build(ctx context.Context) error {
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 		Incidents:      a.Incidents,
+		KnownErrors:    a.KnownErrors,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)

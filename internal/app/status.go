@@ -10,6 +10,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/incident"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/status"
 	"github.com/helpmesh/helpmesh/internal/statusweb"
 )
@@ -18,7 +19,7 @@ import (
 // cache on this node when an incident or change is written (on any node).
 const statusFollower = "status-page"
 
-// buildStatus makes the incident store and the status page, and follows
+// buildStatus makes the incident and known-error stores and the status page, and follows
 // the event stream so that a change written by any node drops the page's
 // cache here.
 func (a *App) buildStatus() {
@@ -28,6 +29,7 @@ func (a *App) buildStatus() {
 			return a.Events.Append(ctx, q, typ, 0, data)
 		},
 	})
+	a.KnownErrors = knownerror.NewStore(a.DB, a.Units, a.Tickets, a.Events.Append)
 	a.Status = status.New(status.Options{
 		Services: a.Units, Incidents: a.Incidents, Name: "helpmesh", URL: strings.TrimRight(a.Config.PublicURL(), "/") + "/status",
 		StaticDir: filepath.Join(a.Config.DataDir, "status"), Log: a.Log,

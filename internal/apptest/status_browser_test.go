@@ -23,7 +23,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	ctx := context.Background()
 	var inc struct{ ID int64 }
 	if err := in.Admin.Do(ctx, "POST", "/api/v1/incidents", map[string]any{"title": "Storage & compute unreachable", "impact": "major",
-		"body": "A network switch failed in the data centre; we are replacing it.",
+		"body":       "A network switch failed in the data centre; we are replacing it.",
 		"components": []map[string]string{{"service": "storage", "status": "major_outage"}, {"service": "compute", "status": "partial_outage"}}}, &inc); err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/plaintext"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
@@ -184,31 +183,6 @@ func (s *Store) changed() {
 	}
 }
 
-// htmlTag matches what a browser would take for markup.
-var htmlTag = regexp.MustCompile(`<[a-zA-Z/!?]`)
-
-// CheckText validates a plain-text field (no markup, no control
-// characters but new lines and tabs in bodies) and returns it trimmed.
-func CheckText(field, s string, maxLen int, required, multiline bool) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "" && required:
-		return "", apperr.Field(field, "is required")
-	case !utf8.ValidString(s):
-		return "", apperr.Field(field, "is not valid UTF-8")
-	case utf8.RuneCountInString(s) > maxLen:
-		return "", apperr.Field(field, "is longer than %d characters", maxLen)
-	case htmlTag.MatchString(s):
-		return "", apperr.Field(field, "must be plain text, not HTML")
-	}
-	for _, r := range s {
-		if r < 0x20 && !(multiline && (r == '\n' || r == '\t' || r == '\r')) || r == 0x7f {
-			return "", apperr.Field(field, "contains a control character")
-		}
-	}
-	return s, nil
-}
-
 func checkEnum(field, v string, allowed []string) error {
 	if !slices.Contains(allowed, v) {
 		return apperr.Field(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
@@ -263,10 +237,10 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, n NewIncident) (*
 		return nil, apperr.New(apperr.Forbidden, "%s may not declare incidents", p.Label())
 	}
 	var err error
-	if n.Title, err = CheckText("title", n.Title, MaxTitle, true, false); err != nil {
+	if n.Title, err = plaintext.Check("title", n.Title, MaxTitle, true, false); err != nil {
 		return nil, err
 	}
-	if n.Body, err = CheckText("body", n.Body, MaxBody, true, true); err != nil {
+	if n.Body, err = plaintext.Check("body", n.Body, MaxBody, true, true); err != nil {
 		return nil, err
 	}
 	if err := checkEnum("impact", n.Impact, Impacts); err != nil {
@@ -359,7 +333,7 @@ func (s *Store) AddUpdate(ctx context.Context, p *auth.Principal, id int64, u Ne
 		return nil, apperr.New(apperr.Forbidden, "%s may not update incidents", p.Label())
 	}
 	var err error
-	if u.Body, err = CheckText("body", u.Body, MaxBody, true, true); err != nil {
+	if u.Body, err = plaintext.Check("body", u.Body, MaxBody, true, true); err != nil {
 		return nil, err
 	}
 	if err := checkEnum("status", u.Status, Statuses); err != nil {
