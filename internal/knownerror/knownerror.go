@@ -328,7 +328,9 @@ type Filter struct {
 	Service string // a slug
 	Q       string // words in the title, symptom or workaround
 	Status  string
-	Limit   int
+	// Active keeps the known errors that are open or have a workaround.
+	Active bool
+	Limit  int
 }
 
 // List returns known errors, newest first.
@@ -342,6 +344,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*KnownError, error) {
 	if f.Status != "" {
 		args = append(args, f.Status)
 		where = append(where, fmt.Sprintf(`status = $%d`, len(args)))
+	}
+	if f.Active {
+		where = append(where, `status IN ('open', 'workaround')`)
 	}
 	for _, w := range strings.Fields(strings.ToLower(f.Q)) {
 		w = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(w)
@@ -416,4 +421,21 @@ func (s *Store) fill(ctx context.Context, kes []*KnownError) error {
 		by[t[0]].Tickets = append(by[t[0]].Tickets, t[1])
 	}
 	return nil
+}
+
+// ActiveByService returns the active known errors (open, or with a
+// workaround) by the slug of each of their services: the new-ticket form
+// shows them under the service.
+func (s *Store) ActiveByService(ctx context.Context) (map[string][]*KnownError, error) {
+	kes, err := s.List(ctx, Filter{Active: true})
+	if err != nil {
+		return nil, err
+	}
+	by := map[string][]*KnownError{}
+	for _, ke := range kes {
+		for _, slug := range ke.Services {
+			by[slug] = append(by[slug], ke)
+		}
+	}
+	return by, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
@@ -110,6 +111,9 @@ type newTicketView struct {
 	Form       newTicketForm
 	Errors     map[string]string
 	MaxUpload  int64
+	// KnownErrors are the active known errors by service slug, shown
+	// under the service when it is chosen (partial "known-errors").
+	KnownErrors map[string][]*knownerror.KnownError
 }
 
 type newTicketForm struct {
@@ -127,8 +131,15 @@ func (h *Handler) renderNewTicket(w http.ResponseWriter, r *http.Request, status
 		h.fail(w, r, err)
 		return
 	}
+	var kes map[string][]*knownerror.KnownError
+	if h.d.KnownErrors != nil {
+		if kes, err = h.d.KnownErrors.ActiveByService(r.Context()); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	h.render(w, r, status, "new", newTicketView{Page: h.page(r, "New ticket", "new"), Services: svcs,
-		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload})
+		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload, KnownErrors: kes})
 }
 
 func (h *Handler) newTicket(w http.ResponseWriter, r *http.Request) {
