@@ -177,22 +177,28 @@ func (a *API) addIncidentUpdate(w http.ResponseWriter, r *http.Request, p *auth.
 	writeJSON(w, http.StatusCreated, toIncidentDTO(in))
 }
 
+// ticketLink reads the {id} of the path and a body {"ticket_id": N}.
+func ticketLink(r *http.Request) (id, ticketID int64, err error) {
+	if id, err = pathID(r, "id"); err != nil {
+		return 0, 0, err
+	}
+	var req incidentTicketReq
+	if err := decode(r, &req); err != nil {
+		return 0, 0, err
+	}
+	if req.TicketID <= 0 {
+		return 0, 0, apperr.Field("ticket_id", "must be a ticket id")
+	}
+	return id, req.TicketID, nil
+}
+
 func (a *API) linkIncidentTicket(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := pathID(r, "id")
+	id, tid, err := ticketLink(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	var req incidentTicketReq
-	if err := decode(r, &req); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if req.TicketID <= 0 {
-		a.writeError(w, r, apperr.Field("ticket_id", "must be a ticket id"))
-		return
-	}
-	if err := a.Incidents.LinkTicket(r.Context(), p, id, req.TicketID); err != nil {
+	if err := a.Incidents.LinkTicket(r.Context(), p, id, tid); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

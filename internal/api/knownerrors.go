@@ -128,21 +128,12 @@ func (a *API) updateKnownError(w http.ResponseWriter, r *http.Request, p *auth.P
 }
 
 func (a *API) linkKnownErrorTicket(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := pathID(r, "id")
+	id, tid, err := ticketLink(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	var req incidentTicketReq
-	if err := decode(r, &req); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if req.TicketID <= 0 {
-		a.writeError(w, r, apperr.Field("ticket_id", "must be a ticket id"))
-		return
-	}
-	k, err := a.KnownErrors.LinkTicket(r.Context(), p, id, req.TicketID, ticket.FromAPI)
+	k, err := a.KnownErrors.LinkTicket(r.Context(), p, id, tid, ticket.FromAPI)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

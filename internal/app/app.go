@@ -164,7 +164,7 @@ func (a *App) build(ctx context.Context) error {
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
-		KnownErrors: a.KnownErrors,
+		KnownErrors: a.KnownErrors, Incidents: a.Incidents,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{

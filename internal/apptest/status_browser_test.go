@@ -106,4 +106,36 @@ func TestNewTicketKnownErrorBrowser(t *testing.T) {
 			t.Errorf("at %d px: shown %v, none for compute %v, text %q", width, shown, hidden, text)
 		}
 	}
+
+	// The staff ticket page shows the service's known error too.
+	sam, err := in.Admin.CreateUser(ctx, client.NewUser{Email: "sam@example.org", Name: "Sam", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.AddMember(t, "grid", sam.ID, "member")
+	tk, err := in.Admin.CreateTicket(ctx, client.NewTicket{Subject: "upload fails", Body: "403", Service: "storage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := open()
+	defer scancel()
+	var notes string
+	err = chromedp.Run(sctx,
+		chromedp.Navigate(in.URL+"/login"),
+		chromedp.WaitVisible(`#email`, chromedp.ByID),
+		chromedp.SendKeys(`#email`, "sam@example.org", chromedp.ByID),
+		chromedp.SendKeys(`#password`, pw, chromedp.ByID),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.WaitVisible(`.nav`, chromedp.ByQuery),
+		chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", in.URL, tk.ID)),
+		chromedp.WaitVisible(`.service-notices`, chromedp.ByQuery),
+		chromedp.Text(`.service-notices`, &notes, chromedp.ByQuery),
+		testenv.Screenshot(t, "status", "staff-ticket-known-error-1280"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(notes, "Uploads over 2 GB fail") || strings.Contains(notes, "Old retired problem") {
+		t.Errorf("staff ticket page notices: %q", notes)
+	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -298,6 +300,37 @@ type ticketView struct {
 	Errors        map[string]string
 	Reply         string
 	Note          string
+	// Service holds what staff should know about the ticket's service
+	// (partial "service-notices").
+	Service serviceNotices
+}
+
+// serviceNotices are the open incidents and active known errors of a
+// ticket's service.
+type serviceNotices struct {
+	Incidents   []*incident.Incident
+	KnownErrors []*knownerror.KnownError
+}
+
+// serviceNoticesOf reads the notices of service sv (slug) for the staff
+// ticket page.
+func (h *Handler) serviceNoticesOf(ctx context.Context, id int64, slug string) (serviceNotices, error) {
+	var n serviceNotices
+	var err error
+	if id == 0 {
+		return n, nil
+	}
+	if h.d.Incidents != nil {
+		if n.Incidents, err = h.d.Incidents.ActiveForService(ctx, id); err != nil {
+			return n, err
+		}
+	}
+	if h.d.KnownErrors != nil {
+		if n.KnownErrors, err = h.d.KnownErrors.List(ctx, knownerror.Filter{Service: slug, Active: true, Limit: 20}); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func ticketID(r *http.Request) (int64, bool) {
@@ -358,6 +391,10 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		}
 		if !slices.ContainsFunc(v.Members, func(m unit.Member) bool { return m.UserID == p.UserID }) {
 			v.Members = append(v.Members, unit.Member{UserID: p.UserID, Email: p.Email, Name: p.Name})
+		}
+		if v.Service, err = h.serviceNoticesOf(ctx, t.ServiceID, t.Service); err != nil {
+			h.fail(w, r, err)
+			return
 		}
 	}
 	h.render(w, r, status, "ticket", v)
