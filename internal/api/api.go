@@ -21,6 +21,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/incident"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -63,6 +65,10 @@ type Deps struct {
 	Connectors *connector.Engine
 	// Backlogs, when set, are in /metrics.
 	Backlogs Backlogs
+	// Incidents, when set, serves /api/v1/incidents.
+	Incidents *incident.Store
+	// KnownErrors, when set, serves /api/v1/known-errors.
+	KnownErrors *knownerror.Store
 }
 
 // SessionEnder signs a user out of every browser; the web's session store
@@ -184,6 +190,22 @@ func (a *API) routesV1() {
 	if a.Connectors != nil {
 		a.connectorRoutes()
 	}
+	if a.Incidents != nil {
+		a.authed("POST /api/v1/incidents", a.createIncident)
+		a.authed("GET /api/v1/incidents", a.listIncidents)
+		a.authed("GET /api/v1/incidents/{id}", a.getIncident)
+		a.authed("POST /api/v1/incidents/{id}/updates", a.addIncidentUpdate)
+		a.authed("POST /api/v1/incidents/{id}/tickets", a.linkIncidentTicket)
+	}
+
+	if a.KnownErrors != nil {
+		a.authed("POST /api/v1/known-errors", a.createKnownError)
+		a.authed("GET /api/v1/known-errors", a.listKnownErrors)
+		a.authed("GET /api/v1/known-errors/{id}", a.getKnownError)
+		a.authed("PATCH /api/v1/known-errors/{id}", a.updateKnownError)
+		a.authed("POST /api/v1/known-errors/{id}/tickets", a.linkKnownErrorTicket)
+	}
+
 	if a.Outbox != nil {
 		a.authed("GET /api/v1/outbox", a.adminOnly("the mail outbox", a.outbox))
 		a.authed("GET /api/v1/outbox/quarantine", a.adminOnly("the mail outbox", a.quarantine))

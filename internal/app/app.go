@@ -28,13 +28,16 @@ import (
 	"github.com/helpmesh/helpmesh/internal/fedapi"
 	"github.com/helpmesh/helpmesh/internal/federation"
 	"github.com/helpmesh/helpmesh/internal/identity"
+	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/jobs"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/sla"
+	"github.com/helpmesh/helpmesh/internal/status"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -76,6 +79,12 @@ type App struct {
 	Federation     *federation.Store
 	FederationAPI  *fedapi.Handler // /federation/v1/
 	peerDeliveries peerDeliveries
+	// Incidents are the service incidents; Status renders the public
+	// status page from them (status.go).
+	Incidents *incident.Store
+	Status    *status.Page
+	// KnownErrors is the known-error database.
+	KnownErrors *knownerror.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -156,6 +165,7 @@ func (a *App) build(ctx context.Context) error {
 	a.buildWebhooks(policy)
 	a.buildConnectors(policy)
 	a.buildFederation(policy)
+	a.buildStatus()
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -172,7 +182,8 @@ func (a *App) build(ctx context.Context) error {
 		BaseURL: a.Config.PublicURL(), MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
-		Connectors: a.Connectors,
+		Connectors:  a.Connectors,
+		KnownErrors: a.KnownErrors, Incidents: a.Incidents,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{
@@ -182,11 +193,14 @@ func (a *App) build(ctx context.Context) error {
 		Backlogs: api.Backlogs{Outbox: a.Mail.Backlog, Jobs: a.Jobs.Pending},
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
+		Incidents:      a.Incidents,
+		KnownErrors:    a.KnownErrors,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
 	a.FederationAPI = fedapi.New(a.Federation, a.API, api.WriteJSON)
 	mux.Handle(fedapi.Prefix, a.FederationAPI)
+	a.mountStatus(mux)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/incident"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
@@ -110,6 +113,9 @@ type newTicketView struct {
 	Form       newTicketForm
 	Errors     map[string]string
 	MaxUpload  int64
+	// KnownErrors are the active known errors by service slug, shown
+	// under the service when it is chosen (partial "known-errors").
+	KnownErrors map[string][]*knownerror.KnownError
 }
 
 type newTicketForm struct {
@@ -127,8 +133,15 @@ func (h *Handler) renderNewTicket(w http.ResponseWriter, r *http.Request, status
 		h.fail(w, r, err)
 		return
 	}
+	var kes map[string][]*knownerror.KnownError
+	if h.d.KnownErrors != nil {
+		if kes, err = h.d.KnownErrors.ActiveByService(r.Context()); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	h.render(w, r, status, "new", newTicketView{Page: h.page(r, "New ticket", "new"), Services: svcs,
-		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload})
+		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload, KnownErrors: kes})
 }
 
 func (h *Handler) newTicket(w http.ResponseWriter, r *http.Request) {
@@ -290,6 +303,37 @@ type ticketView struct {
 	// Sync is the ticket's links with external systems, and for its
 	// staff the sync log.
 	Sync ticketSync
+	// Service holds what staff should know about the ticket's service
+	// (partial "service-notices").
+	Service serviceNotices
+}
+
+// serviceNotices are the open incidents and active known errors of a
+// ticket's service.
+type serviceNotices struct {
+	Incidents   []*incident.Incident
+	KnownErrors []*knownerror.KnownError
+}
+
+// serviceNoticesOf reads the notices of service sv (slug) for the staff
+// ticket page.
+func (h *Handler) serviceNoticesOf(ctx context.Context, id int64, slug string) (serviceNotices, error) {
+	var n serviceNotices
+	var err error
+	if id == 0 {
+		return n, nil
+	}
+	if h.d.Incidents != nil {
+		if n.Incidents, err = h.d.Incidents.ActiveForService(ctx, id); err != nil {
+			return n, err
+		}
+	}
+	if h.d.KnownErrors != nil {
+		if n.KnownErrors, err = h.d.KnownErrors.List(ctx, knownerror.Filter{Service: slug, Active: true, Limit: 20}); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func ticketID(r *http.Request) (int64, bool) {
@@ -354,6 +398,10 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		}
 		if !slices.ContainsFunc(v.Members, func(m unit.Member) bool { return m.UserID == p.UserID }) {
 			v.Members = append(v.Members, unit.Member{UserID: p.UserID, Email: p.Email, Name: p.Name})
+		}
+		if v.Service, err = h.serviceNoticesOf(ctx, t.ServiceID, t.Service); err != nil {
+			h.fail(w, r, err)
+			return
 		}
 	}
 	h.render(w, r, status, "ticket", v)

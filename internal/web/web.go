@@ -22,6 +22,8 @@ import (
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/identity"
+	"github.com/helpmesh/helpmesh/internal/incident"
+	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/savedview"
 	"github.com/helpmesh/helpmesh/internal/setting"
@@ -54,14 +56,33 @@ type Outbox interface {
 	Quarantined(ctx context.Context, limit int) ([]OutboxMail, error)
 }
 
+// KnownErrors gives the active known errors by service slug (the
+// known-error store).
+type KnownErrors interface {
+	ActiveByService(ctx context.Context) (map[string][]*knownerror.KnownError, error)
+	List(ctx context.Context, f knownerror.Filter) ([]*knownerror.KnownError, error)
+}
+
+// Incidents gives the unresolved incidents of a service (the incident
+// store): the staff ticket page shows them.
+type Incidents interface {
+	ActiveForService(ctx context.Context, serviceID int64) ([]*incident.Incident, error)
+}
+
 // Deps is what the web handler needs.
 type Deps struct {
-	Log     *slog.Logger
-	DB      *db.DB
-	Users   *user.Store
-	Units   *unit.Store
-	Tickets *ticket.Store
-	Blobs   blob.Store
+	// KnownErrors, when set, shows the active known errors of a service
+	// on the new-ticket form.
+	KnownErrors KnownErrors
+	// Incidents, when set, shows a service's open incidents on the staff
+	// ticket page.
+	Incidents Incidents
+	Log       *slog.Logger
+	DB        *db.DB
+	Users     *user.Store
+	Units     *unit.Store
+	Tickets   *ticket.Store
+	Blobs     blob.Store
 	// Settings holds the theme; New keeps it in the database when nil.
 	Settings Settings
 	// SavedViews holds staff's saved queue views; New keeps them in the
