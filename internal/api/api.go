@@ -125,6 +125,8 @@ func (a *API) routesV1() {
 	a.handle("GET /api/v1/openapi.json", http.HandlerFunc(serveOpenAPI))
 
 	a.authed("GET /api/v1/me", a.me)
+	a.authed("GET /api/v1/me/notifications", a.myNotifications)
+	a.authed("PATCH /api/v1/me/notifications", a.setMyNotifications)
 	a.authed("POST /api/v1/users", a.createUser)
 	a.authed("GET /api/v1/users", a.listUsers)
 	a.authed("GET /api/v1/users/{id}", a.getUser)

@@ -169,7 +169,7 @@ func New(opts Options) (*Gateway, error) {
 		tagRE:  regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`),
 	}
 	g.notifier, err = notify.New(notify.Options{Tickets: opts.Tickets, Units: opts.Units, Users: opts.Users,
-		Handler: opts.Units, Admins: opts.Users, Services: opts.Units,
+		Handler: opts.Units, Admins: opts.Users, Services: opts.Units, Prefs: opts.Users,
 		Internal: func(addr string) bool { return g.ours(addr) || addr == g.opts.Address }, Automatic: g.automatic})
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
