@@ -160,6 +160,7 @@ func (a *App) build(ctx context.Context) error {
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(),
+		MetricsToken: a.Config.MetricsToken,
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 	})

@@ -51,11 +51,14 @@ type Config struct {
 	// default 14d).
 	MailReopenWindow time.Duration
 	BootstrapToken   string // HELPMESH_BOOTSTRAP_TOKEN
-	MaxBodyBytes     int64  // HELPMESH_MAX_BODY: request body limit
-	MaxUploadBytes   int64  // HELPMESH_MAX_UPLOAD: one attachment
-	LogLevel         string // HELPMESH_LOG_LEVEL: debug, info, warn, error
-	LogFormat        string // HELPMESH_LOG_FORMAT: text or json
-	ShutdownGrace    time.Duration
+	// MetricsToken, when set, is the bearer token /metrics asks for
+	// (HELPMESH_METRICS_TOKEN).
+	MetricsToken   string
+	MaxBodyBytes   int64  // HELPMESH_MAX_BODY: request body limit
+	MaxUploadBytes int64  // HELPMESH_MAX_UPLOAD: one attachment
+	LogLevel       string // HELPMESH_LOG_LEVEL: debug, info, warn, error
+	LogFormat      string // HELPMESH_LOG_FORMAT: text or json
+	ShutdownGrace  time.Duration
 	// ReadTimeout is how long a client may take to send a request body
 	// (HELPMESH_READ_TIMEOUT, default 20s); UploadTimeout replaces it for
 	// the uploads of signed-in people (HELPMESH_UPLOAD_TIMEOUT, default 5m).
@@ -174,6 +177,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	str(&c.SubjectTag, "HELPMESH_SUBJECT_TAG")
 	str(&c.MailAuthServID, "HELPMESH_MAIL_AUTHSERV_ID")
 	str(&c.BootstrapToken, "HELPMESH_BOOTSTRAP_TOKEN")
+	str(&c.MetricsToken, "HELPMESH_METRICS_TOKEN")
 	str(&c.LogLevel, "HELPMESH_LOG_LEVEL")
 	str(&c.LogFormat, "HELPMESH_LOG_FORMAT")
 	str(&c.Secret, "HELPMESH_SECRET")
@@ -348,6 +352,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
 		bad("HELPMESH_BOOTSTRAP_TOKEN", "must be at least 16 characters")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("HELPMESH_METRICS_TOKEN", "must be at least 16 characters")
 	}
 	if c.ShutdownGrace < 0 {
 		bad("HELPMESH_SHUTDOWN_GRACE", "must not be negative")

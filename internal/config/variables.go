@@ -35,6 +35,7 @@ func Variables() []Variable {
 		{"HELPMESH_MAIL_REJECT_UNKNOWN", "false", "refuse mail from addresses without an account"},
 		{"HELPMESH_MAIL_REOPEN_WINDOW", "14d", "a mail reply reopens a solved ticket within this time, later opens a follow-up"},
 		{"HELPMESH_BOOTSTRAP_TOKEN", "", "API token of admin@localhost, created when no user exists"},
+		{"HELPMESH_METRICS_TOKEN", "", "bearer token /metrics asks for (at least 16 characters); open when empty"},
 		{"HELPMESH_MAX_BODY", "10MiB", "largest request body"},
 		{"HELPMESH_MAX_UPLOAD", "10MiB", "largest attachment"},
 		{"HELPMESH_LOG_LEVEL", "info", "debug, info, warn or error"},
