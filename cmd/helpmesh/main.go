@@ -52,6 +52,8 @@ var commands = map[string]command{
 	"token":    {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
 	"version":  {"print the version", "helpmesh version", version},
 	"bench":    {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
+	"backup":   {"write the database (SQLite) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
+	"restore":  {"unpack a backup into a data directory without a database", "helpmesh restore [flags] FILE.tar", restoreCmd},
 	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
