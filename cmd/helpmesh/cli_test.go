@@ -42,8 +42,8 @@ func TestCLIUsage(t *testing.T) {
 		{"serve --help", nil, []string{"serve", "--help"}, 0, "", "-http", ""},
 		{"migrate -h", nil, []string{"migrate", "-h"}, 0, "", "HELPMESH_DB", ""},
 		{"serve bad flag", nil, []string{"serve", "--bogus"}, 2, "", "flag provided but not defined: -bogus", ""},
-		{"serve extra argument", map[string]string{"HELPMESH_HTTP": "x"}, []string{"serve", "extra"}, 1, "", "HELPMESH_HTTP", ""},
-		{"migrate bad flag value", nil, []string{"migrate", "--http", "nope"}, 1, "", `HELPMESH_HTTP (--http): "nope" is not host:port`, ""},
+		{"serve extra argument", map[string]string{"HELPMESH_HTTP": "x"}, []string{"serve", "extra"}, 2, "", "HELPMESH_HTTP", ""},
+		{"migrate bad flag value", nil, []string{"migrate", "--http", "nope"}, 2, "", `HELPMESH_HTTP (--http): "nope" is not host:port`, ""},
 		{"user without subcommand", nil, []string{"user"}, 2, "", "the only subcommand is: user add", ""},
 		{"user help", nil, []string{"user", "--help"}, 0, "user add --email", "", ""},
 		{"user add without email", nil, []string{"user", "add", "--name", "x"}, 2, "", "--email and --name are required", ""},
@@ -51,12 +51,17 @@ func TestCLIUsage(t *testing.T) {
 		{"token without subcommand", nil, []string{"token", "list"}, 2, "", "the only subcommand is: token create", ""},
 		{"token help", nil, []string{"token", "-h"}, 0, "token create --email", "", ""},
 		{"token create without email", nil, []string{"token", "create"}, 2, "", "--email is required", ""},
-		{"invalid log level", map[string]string{"HELPMESH_LOG_LEVEL": "loud"}, []string{"migrate"}, 1, "", `HELPMESH_LOG_LEVEL: "loud" is not one of debug, info, warn, error`, ""},
-		{"invalid db", map[string]string{"HELPMESH_DB": "mysql://x"}, []string{"migrate"}, 1, "", "HELPMESH_DB (--db)", ""},
+		{"invalid log level", map[string]string{"HELPMESH_LOG_LEVEL": "loud"}, []string{"migrate"}, 2, "", `HELPMESH_LOG_LEVEL: "loud" is not one of debug, info, warn, error`, ""},
+		{"invalid db", map[string]string{"HELPMESH_DB": "mysql://x"}, []string{"migrate"}, 2, "", "HELPMESH_DB (--db)", ""},
 		{"invalid max body", map[string]string{"HELPMESH_MAX_BODY": "lots"}, []string{"migrate"}, 2, "", `HELPMESH_MAX_BODY: "lots" is not a size`, ""},
 		{"invalid grace", map[string]string{"HELPMESH_SHUTDOWN_GRACE": "soon"}, []string{"serve"}, 2, "", "HELPMESH_SHUTDOWN_GRACE", ""},
-		{"short bootstrap token", map[string]string{"HELPMESH_BOOTSTRAP_TOKEN": "short"}, []string{"serve"}, 1, "", "HELPMESH_BOOTSTRAP_TOKEN: must be at least 16 characters", ""},
-		{"several problems at once", map[string]string{"HELPMESH_LOG_FORMAT": "xml", "HELPMESH_BASE_URL": "ftp://x"}, []string{"serve"}, 1, "", "HELPMESH_BASE_URL", ""},
+		{"short bootstrap token", map[string]string{"HELPMESH_BOOTSTRAP_TOKEN": "short"}, []string{"serve"}, 2, "", "HELPMESH_BOOTSTRAP_TOKEN: must be at least 16 characters", ""},
+		{"several problems at once", map[string]string{"HELPMESH_LOG_FORMAT": "xml", "HELPMESH_BASE_URL": "ftp://x"}, []string{"serve"}, 2, "", "HELPMESH_BASE_URL", ""},
+		// Every mistake in the configuration is exit code 2, like a usage error.
+		{"negative grace", map[string]string{"HELPMESH_SHUTDOWN_GRACE": "-1s"}, []string{"serve"}, 2, "", `HELPMESH_SHUTDOWN_GRACE: "-1s" is negative`, ""},
+		{"negative mail batch", map[string]string{"HELPMESH_MAIL_BATCH": "-2m"}, []string{"serve"}, 2, "", "HELPMESH_MAIL_BATCH", ""},
+		{"serve -h lists the settings", nil, []string{"serve", "-h"}, 0, "", "HELPMESH_ALARM_REPAGE (default 30m)", ""},
+		{"token create without a database", nil, []string{"token", "create", "--email", "a@example.org"}, 2, "", "there is no database at", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env := map[string]string{"HELPMESH_DATA": t.TempDir()}
@@ -83,6 +88,48 @@ func TestCLIUsage(t *testing.T) {
 	for name := range commands {
 		if !strings.Contains(out, name) {
 			t.Errorf("--help does not mention %q", name)
+		}
+	}
+}
+
+// TestServeHelpListsEverySetting: "serve -h" names every variable of the
+// configuration, and the settings table names every variable the config
+// package reads.
+func TestServeHelpListsEverySetting(t *testing.T) {
+	_, _, errs := cli(t, map[string]string{"HELPMESH_DATA": t.TempDir()}, "", "serve", "-h")
+	for _, v := range config.Variables() {
+		if !strings.Contains(errs, v.Name) {
+			t.Errorf("serve -h does not list %s", v.Name)
+		}
+	}
+	read := map[string]bool{}
+	_, _ = config.Load(nil, nil, func(k string) string { read[k] = true; return "" })
+	for k := range read {
+		if !strings.Contains(errs, k) {
+			t.Errorf("the configuration reads %s but serve -h does not list it", k)
+		}
+	}
+}
+
+// TestStartLogWarns: the start log has the version and the configuration,
+// and warns of a misspelt HELPMESH_* variable and of a mail domain that is
+// the machine's name.
+func TestStartLogWarns(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := config.Default()
+	cfg.MailDomain = "vm"
+	logStart(slog.New(slog.NewTextHandler(&buf, nil)), cfg, []string{"HELPMESH_SMTP_RELAI=smtp://x:25", "HELPMESH_DATA=x", "HELPMESH_TEST_IMAP=y", "PATH=/bin"})
+	out := buf.String()
+	for _, want := range []string{"helpmesh starting", "version=", "mail_domain=vm",
+		"HELPMESH_SMTP_RELAI is not a helpmesh setting and is ignored; did you mean HELPMESH_SMTP_RELAY?",
+		`HELPMESH_MAIL_DOMAIN \"vm\" has no dot`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, not := range []string{"HELPMESH_DATA is not", "HELPMESH_TEST_IMAP is not"} {
+		if strings.Contains(out, not) {
+			t.Errorf("start log says %q", not)
 		}
 	}
 }

@@ -18,11 +18,12 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/db"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := dispatch(ctx, env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ()}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
@@ -32,6 +33,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// environ is the whole environment ("NAME=value"), read for misspelt
+	// HELPMESH_* names.
+	environ []string
 }
 
 type command struct {
@@ -49,14 +53,27 @@ var commands = map[string]command{
 	"version":  {"print the version", "helpmesh version", version},
 	"bench":    {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
 	"import":   {"copy the tickets of a Request Tracker 5 queue or a Redmine 5 project", importUsage, importCmd},
+	"backup":   {"write the database (SQLite) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
+	"restore":  {"unpack a backup into a data directory without a database", "helpmesh restore [flags] FILE.tar", restoreCmd},
 	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
 // errUsage marks an error in the command line: exit code 2.
 var errUsage = errors.New("usage")
 
+// errConfig marks a mistake in the configuration (a setting, the data
+// directory): exit code 2 like a usage error, without the usage line.
+var errConfig = errors.New("configuration")
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return dispatch(ctx, env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}, args)
+}
+
+// dispatch runs the command named by args[0] and returns the exit code: 0
+// done, 1 a failure at run time, 2 a mistake in the command line or the
+// configuration.
+func dispatch(ctx context.Context, e env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -81,6 +98,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "helpmesh %s: %v\nusage: %s\n", args[0], err, c.usage)
+		return 2
+	case errors.Is(err, errConfig), errors.Is(err, db.ErrNewerSchema):
+		fmt.Fprintf(stderr, "helpmesh %s: %v\n", args[0], err)
 		return 2
 	}
 	fmt.Fprintf(stderr, "helpmesh %s: %v\n", args[0], err)
@@ -114,6 +134,11 @@ environment variable; run "helpmesh <command> -h" for its flags.
 func load(e env, name string, args []string, extra func(fs *flag.FlagSet)) (config.Config, []string, error) {
 	fs := flag.NewFlagSet("helpmesh "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of helpmesh %s:\n", name)
+		fs.PrintDefaults()
+		config.PrintVariables(fs.Output())
+	}
 	if extra != nil {
 		extra(fs)
 	}
@@ -125,7 +150,7 @@ func load(e env, name string, args []string, extra func(fs *flag.FlagSet)) (conf
 		return cfg, nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, nil, fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return cfg, nil, fmt.Errorf("%w: invalid:\n  %s", errConfig, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	return cfg, fs.Args(), nil
 }
@@ -149,12 +174,32 @@ func serve(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
 	}
 	log := logger(cfg, e.stderr)
+	logStart(log, cfg, e.environ)
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	return a.Run(ctx)
+}
+
+// logStart logs the version, a summary of the configuration and what
+// about it the operator should hear.
+func logStart(log *slog.Logger, cfg config.Config, environ []string) {
+	engine, relay := "sqlite", "none (mail stays in the outbox)"
+	if cfg.IsPostgres() {
+		engine = "postgres"
+	}
+	if cfg.SMTPRelay != "" {
+		relay = "set"
+	}
+	log.Info("helpmesh starting", "version", buildVersion(), "db", engine, "data", cfg.DataDir, "http", cfg.HTTPAddr,
+		"base_url", cfg.PublicURL(), "smtp", cfg.SMTPAddr, "relay", relay, "mail_domain", cfg.Domain(),
+		"mail_batch", cfg.MailBatch.String(), "log_level", cfg.LogLevel, "trusted_proxies", len(cfg.TrustedProxies),
+		"oidc_providers", len(cfg.OIDC))
+	for _, w := range cfg.Warnings(environ) {
+		log.Warn(w)
+	}
 }
 
 func migrate(ctx context.Context, e env, args []string) error {
@@ -176,16 +221,35 @@ func version(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// linkedVersion and linkedCommit are set when building a release:
+//
+//	go build -ldflags "-X main.linkedVersion=v1.2.0 -X main.linkedCommit=$(git rev-parse HEAD)"
+//
+// Without them the module version and the VCS revision Go records are used.
+var linkedVersion, linkedCommit string
+
+// buildVersion is "VERSION COMMIT GOVERSION" of this binary.
 func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+	v, commit, goVersion := linkedVersion, linkedCommit, "go?"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if v == "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && commit == "" {
+				commit = s.Value
+			}
 		}
 	}
-	return v + " " + bi.GoVersion
+	if v == "" {
+		v = "(devel)"
+	}
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if commit == "" {
+		commit = "(unknown commit)"
+	}
+	return v + " " + commit + " " + goVersion
 }

@@ -89,7 +89,8 @@ func startProcess(t *testing.T, dataDir, dsn, token string) *server {
 	ln.Close()
 	cmd := exec.Command(helpmeshBinary(t), "serve")
 	cmd.Env = append(os.Environ(), "HELPMESH_DATA="+dataDir, "HELPMESH_DB="+dsn, "HELPMESH_HTTP="+addr,
-		"HELPMESH_BOOTSTRAP_TOKEN="+token, "HELPMESH_LOG_LEVEL=warn", "HELPMESH_SHUTDOWN_GRACE=20s")
+		"HELPMESH_BOOTSTRAP_TOKEN="+token, "HELPMESH_LOG_LEVEL=warn", "HELPMESH_SHUTDOWN_GRACE=20s",
+		"HELPMESH_MAIL_BATCH=0") // each mail at once: the test counts them in the outbox
 	s := &server{t: t, cmd: cmd, url: "http://" + addr, token: token, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	s.logW = &lockedWriter{w: s.stderr}
 	cmd.Stderr = s.logW

@@ -7,6 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/helpmesh/helpmesh/internal/app"
@@ -19,6 +22,21 @@ import (
 func openApp(ctx context.Context, e env, cfg config.Config) (*app.App, error) {
 	cfg.LogLevel = "warn"
 	return app.New(ctx, cfg, logger(cfg, e.stderr))
+}
+
+// databaseExists refuses, for a command that needs existing data, a SQLite
+// database that is not there (run from another directory, say) rather than
+// creating an empty one.
+func databaseExists(cfg config.Config) error {
+	if cfg.IsPostgres() {
+		return nil
+	}
+	p := cfg.SQLitePath()
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		abs, _ := filepath.Abs(p)
+		return fmt.Errorf("%w: there is no database at %s: run this where helpmesh serve runs, or name its data directory with --data or HELPMESH_DATA", errConfig, abs)
+	}
+	return nil
 }
 
 func userCmd(ctx context.Context, e env, args []string) error {
@@ -93,6 +111,9 @@ func tokenCmd(ctx context.Context, e env, args []string) error {
 	}
 	if email == "" {
 		return fmt.Errorf("%w: --email is required", errUsage)
+	}
+	if err := databaseExists(cfg); err != nil {
+		return err
 	}
 	a, err := openApp(ctx, e, cfg)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -69,6 +70,9 @@ type Deps struct {
 	Incidents *incident.Store
 	// KnownErrors, when set, serves /api/v1/known-errors.
 	KnownErrors *knownerror.Store
+	// MetricsToken, when set, is the bearer token GET /metrics asks for
+	// (HELPMESH_METRICS_TOKEN); without it /metrics is open.
+	MetricsToken string
 }
 
 // SessionEnder signs a user out of every browser; the web's session store
@@ -89,7 +93,9 @@ type API struct {
 // New builds the API.
 func New(d Deps) *API {
 	if d.Registry == nil {
+		// A registry of its own, with the Go runtime and the process.
 		d.Registry = prometheus.NewRegistry()
+		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -139,10 +145,12 @@ func (a *API) handle(pattern string, h http.Handler) {
 
 func (a *API) routesV1() {
 	a.handle("GET /healthz", http.HandlerFunc(a.healthz))
-	a.handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	a.handle("GET /metrics", a.metricsGuard(promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{})))
 	a.handle("GET /api/v1/openapi.json", http.HandlerFunc(serveOpenAPI))
 
 	a.authed("GET /api/v1/me", a.me)
+	a.authed("GET /api/v1/me/notifications", a.myNotifications)
+	a.authed("PATCH /api/v1/me/notifications", a.setMyNotifications)
 	a.authed("POST /api/v1/users", a.createUser)
 	a.authed("GET /api/v1/users", a.listUsers)
 	a.authed("GET /api/v1/users/{id}", a.getUser)

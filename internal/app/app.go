@@ -190,7 +190,8 @@ func (a *App) build(ctx context.Context) error {
 		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(), Connectors: a.Connectors,
-		Backlogs: api.Backlogs{Outbox: a.Mail.Backlog, Jobs: a.Jobs.Pending},
+		Backlogs:     api.Backlogs{Outbox: a.Mail.Backlog, Jobs: a.Jobs.Pending},
+		MetricsToken: a.Config.MetricsToken,
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 		Incidents:      a.Incidents,

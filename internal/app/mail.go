@@ -27,7 +27,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		BaseURL: a.Config.PublicURL(), Secret: secret, Relay: a.Config.SMTPRelay,
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
 		AuthServID:         a.Config.MailAuthServID,
-		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow,
+		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow, Batch: a.Config.MailBatch,
 	})
 	if err != nil {
 		return err

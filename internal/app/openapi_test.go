@@ -19,6 +19,7 @@ import (
 // GET /api/v1/openapi.json and that every documented operation is served.
 func TestOpenAPIMatchesServedRoutes(t *testing.T) {
 	cfg := config.Default()
+	cfg.MailBatch = 0 // each mail at once
 	cfg.DataDir = t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := New(context.Background(), cfg, log)

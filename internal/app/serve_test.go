@@ -36,6 +36,7 @@ type server struct {
 func serve(t *testing.T, opts func(c *config.Config)) *server {
 	t.Helper()
 	cfg := config.Default()
+	cfg.MailBatch = 0 // each mail at once
 	cfg.DataDir = t.TempDir()
 	cfg.ShutdownGrace = 10 * time.Second
 	opts(&cfg)

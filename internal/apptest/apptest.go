@@ -95,6 +95,9 @@ func Start(t testing.TB, e Engine, opts ...func(cfg *config.Config)) *Instance {
 	cfg.DB = DSN(t, e)
 	cfg.BootstrapToken = "hm_bootstrap_" + auth.RandomString(24)
 	cfg.ShutdownGrace = 10 * time.Second
+	// Each mail at once, as the tests expect; a test of the batching sets
+	// a window of its own.
+	cfg.MailBatch = 0
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("apptest: listen: %v", err)

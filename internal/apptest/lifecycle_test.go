@@ -196,6 +196,7 @@ func TestLifecycleBadConfig(t *testing.T) {
 	// Values that parse but do not fit together are refused by Validate,
 	// which every start runs.
 	cfg := config.Default()
+	cfg.MailBatch = 0 // each mail at once
 	cfg.Lifecycle.WaitingReminders = cfg.Lifecycle.WaitingReminders[:0]
 	cfg.Lifecycle.WaitingUnsolved = cfg.Lifecycle.CloseAfter
 	cfg.Lifecycle.TimerInterval = 0

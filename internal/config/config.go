@@ -30,6 +30,10 @@ type Config struct {
 	SMTPRelay  string // HELPMESH_SMTP_RELAY: smtp://host:port, outbox kept when empty
 	MailDomain string // HELPMESH_MAIL_DOMAIN
 	MailFrom   string // HELPMESH_MAIL_FROM: sender of notifications
+	// MailBatch is the window in which changes to a ticket are gathered
+	// into one mail per recipient (HELPMESH_MAIL_BATCH, default 2m; 0 sends
+	// each change at once).
+	MailBatch  time.Duration
 	SubjectTag string // HELPMESH_SUBJECT_TAG
 	// IMAPURL names a mailbox to poll for inbound mail (HELPMESH_IMAP_URL),
 	// imap://user:password@host:port/MAILBOX; see IMAPMailbox.
@@ -47,11 +51,14 @@ type Config struct {
 	// default 14d).
 	MailReopenWindow time.Duration
 	BootstrapToken   string // HELPMESH_BOOTSTRAP_TOKEN
-	MaxBodyBytes     int64  // HELPMESH_MAX_BODY: request body limit
-	MaxUploadBytes   int64  // HELPMESH_MAX_UPLOAD: one attachment
-	LogLevel         string // HELPMESH_LOG_LEVEL: debug, info, warn, error
-	LogFormat        string // HELPMESH_LOG_FORMAT: text or json
-	ShutdownGrace    time.Duration
+	// MetricsToken, when set, is the bearer token /metrics asks for
+	// (HELPMESH_METRICS_TOKEN).
+	MetricsToken   string
+	MaxBodyBytes   int64  // HELPMESH_MAX_BODY: request body limit
+	MaxUploadBytes int64  // HELPMESH_MAX_UPLOAD: one attachment
+	LogLevel       string // HELPMESH_LOG_LEVEL: debug, info, warn, error
+	LogFormat      string // HELPMESH_LOG_FORMAT: text or json
+	ShutdownGrace  time.Duration
 	// ReadTimeout is how long a client may take to send a request body
 	// (HELPMESH_READ_TIMEOUT, default 20s); UploadTimeout replaces it for
 	// the uploads of signed-in people (HELPMESH_UPLOAD_TIMEOUT, default 5m).
@@ -137,6 +144,7 @@ func Default() Config {
 		HTTPAddr:         "127.0.0.1:8080",
 		SubjectTag:       "helpmesh",
 		IMAPInterval:     time.Minute,
+		MailBatch:        2 * time.Minute,
 		MailReopenWindow: 14 * 24 * time.Hour,
 		MaxBodyBytes:     10 << 20,
 		MaxUploadBytes:   10 << 20,
@@ -172,6 +180,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	str(&c.SubjectTag, "HELPMESH_SUBJECT_TAG")
 	str(&c.MailAuthServID, "HELPMESH_MAIL_AUTHSERV_ID")
 	str(&c.BootstrapToken, "HELPMESH_BOOTSTRAP_TOKEN")
+	str(&c.MetricsToken, "HELPMESH_METRICS_TOKEN")
 	str(&c.LogLevel, "HELPMESH_LOG_LEVEL")
 	str(&c.LogFormat, "HELPMESH_LOG_FORMAT")
 	str(&c.Secret, "HELPMESH_SECRET")
@@ -197,7 +206,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		dst *time.Duration
 	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow},
 		{"HELPMESH_READ_TIMEOUT", &c.ReadTimeout}, {"HELPMESH_UPLOAD_TIMEOUT", &c.UploadTimeout},
-		{"HELPMESH_OUTBOUND_RETRY", &c.OutboundRetry}} {
+		{"HELPMESH_OUTBOUND_RETRY", &c.OutboundRetry}, {"HELPMESH_MAIL_BATCH", &c.MailBatch},
+		{"HELPMESH_SHUTDOWN_GRACE", &c.ShutdownGrace}} {
 		if v := getenv(d.env); v != "" {
 			n, err := ParseDuration(v)
 			if err != nil {
@@ -219,14 +229,6 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		c.MaxUploadBytes = c.MaxBodyBytes
 	}
 	errs = append(errs, c.Lifecycle.load(getenv)...)
-	if v := getenv("HELPMESH_SHUTDOWN_GRACE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("HELPMESH_SHUTDOWN_GRACE: %w", err))
-		} else {
-			c.ShutdownGrace = d
-		}
-	}
 	if name := getenv("HELPMESH_OIDC_NAME"); name != "" || getenv("HELPMESH_OIDC_ISSUER") != "" {
 		p := OIDCProvider{
 			Name:         name,
@@ -353,6 +355,15 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
 		bad("HELPMESH_BOOTSTRAP_TOKEN", "must be at least 16 characters")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("HELPMESH_METRICS_TOKEN", "must be at least 16 characters")
+	}
+	if c.ShutdownGrace < 0 {
+		bad("HELPMESH_SHUTDOWN_GRACE", "must not be negative")
+	}
+	if c.MailBatch < 0 || c.MailBatch > time.Hour {
+		bad("HELPMESH_MAIL_BATCH", "%s is not between 0 and 1h", c.MailBatch)
 	}
 	if c.ReadTimeout <= 0 {
 		bad("HELPMESH_READ_TIMEOUT", "must be positive, e.g. 20s")
@@ -604,6 +615,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration like 90s, 5m, 72h or 14d", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
 	}
 	return d, nil
 }

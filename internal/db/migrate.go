@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -78,6 +80,9 @@ func (d *DB) Migrate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: create schema_migrations: %w", err)
 	}
+	if err := d.checkNotNewer(ctx, ms); err != nil {
+		return nil, err
+	}
 	var applied []string
 	for _, m := range ms {
 		err := d.Tx(ctx, func(q Querier) error {
@@ -106,6 +111,31 @@ func (d *DB) Migrate(ctx context.Context) ([]string, error) {
 		}
 	}
 	return applied, nil
+}
+
+// ErrNewerSchema is returned by Migrate for a database migrated by a newer
+// helpmesh: this binary does not know its tables and must not serve it.
+var ErrNewerSchema = errors.New("db: the database was migrated by a newer helpmesh")
+
+// checkNotNewer refuses a database holding a migration beyond the last one
+// this binary has.
+func (d *DB) checkNotNewer(ctx context.Context, ms []migration) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	var newest int
+	var name sql.NullString
+	err := d.W.QueryRowContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1`).Scan(&newest, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("db: read schema_migrations: %w", err)
+	}
+	if last := ms[len(ms)-1]; newest > last.version {
+		return fmt.Errorf("%w (its migration %s; this binary's last is %s): run the newer binary, or restore a backup taken before the upgrade", ErrNewerSchema, name.String, last.name)
+	}
+	return nil
 }
 
 // migrationLock serialises migrating processes on PostgreSQL for the rest

@@ -71,6 +71,10 @@ type Options struct {
 	ReopenWindow time.Duration
 	// RateLimit is the most mails one recipient gets per RateWindow; more are
 	// kept as "suppressed". Defaults 30 per 10 minutes.
+	// Batch is the window in which a ticket's replies and status changes
+	// to one recipient are gathered into one mail (batch.go); 0 sends each
+	// at once.
+	Batch      time.Duration
 	RateLimit  int
 	RateWindow time.Duration
 	// MaxMessageBytes is the largest inbound mail (default 25 MiB);
@@ -165,7 +169,7 @@ func New(opts Options) (*Gateway, error) {
 		tagRE:  regexp.MustCompile(`(?i)\[\s*` + regexp.QuoteMeta(opts.Tag) + `\s*#\s*(\d{1,18})\s*\]`),
 	}
 	g.notifier, err = notify.New(notify.Options{Tickets: opts.Tickets, Units: opts.Units, Users: opts.Users,
-		Handler: opts.Units, Admins: opts.Users, Services: opts.Units,
+		Handler: opts.Units, Admins: opts.Users, Services: opts.Units, Prefs: opts.Users,
 		Internal: func(addr string) bool { return g.ours(addr) || addr == g.opts.Address }, Automatic: g.automatic})
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
@@ -181,6 +185,7 @@ func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }
 func (g *Gateway) Register(q *jobs.Queue) {
 	q.HandleTx(JobNotify, g.handleNotify)
 	q.Handle(JobSend, g.handleSend)
+	q.HandleTx(JobBatch, g.handleBatch)
 	g.jobs.Store(q)
 }
 

@@ -94,9 +94,9 @@ type tmplData struct {
 
 // compose renders m into a complete RFC 5322 message with Message-ID mid.
 func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
-	var body bytes.Buffer
-	if err := templates.ExecuteTemplate(&body, m.Template, m.Data); err != nil {
-		return nil, fmt.Errorf("mail: template %s: %w", m.Template, err)
+	body, err := renderBody(m)
+	if err != nil {
+		return nil, err
 	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	// Names go through net/mail, which quotes or encodes whatever they hold
@@ -139,12 +139,21 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 	if m.TicketID != 0 {
 		msg.SetGenHeader("X-Helpmesh-Ticket", fmt.Sprint(m.TicketID))
 	}
-	msg.SetBodyString(gomail.TypeTextPlain, body.String())
+	msg.SetBodyString(gomail.TypeTextPlain, body)
 	var raw bytes.Buffer
 	if _, err := msg.WriteTo(&raw); err != nil {
 		return nil, fmt.Errorf("mail: compose: %w", err)
 	}
 	return raw.Bytes(), nil
+}
+
+// renderBody is the text of m.
+func renderBody(m outMail) (string, error) {
+	var body bytes.Buffer
+	if err := templates.ExecuteTemplate(&body, m.Template, m.Data); err != nil {
+		return "", fmt.Errorf("mail: template %s: %w", m.Template, err)
+	}
+	return body.String(), nil
 }
 
 // address returns the mailbox name <addr>: addr must be a bare address;
@@ -180,6 +189,9 @@ type composed struct {
 	// failed: the mail could not be composed (an address the library
 	// refuses); it is kept as failed, with why, and holds back no other.
 	failed error
+	// released: the mail comes out of mail_gathering (batch.go) and goes
+	// to the outbox now.
+	released bool
 }
 
 // overLimit returns which of rcpts got RateLimit mails or more in the last
@@ -240,6 +252,9 @@ func (g *Gateway) prepare(m outMail) composed {
 
 // store keeps a composed mail in the outbox in transaction q (see queue).
 func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
+	if g.gathers(c) {
+		return g.gather(ctx, q, c)
+	}
 	m, mid, raw := c.m, c.mid, c.raw
 	now := g.now()
 	state := "held"

@@ -22,9 +22,16 @@ import (
 // open between mails.
 type Sender struct {
 	client *gomail.Client
-	mu     sync.Mutex
-	idle   []*smtp.Client
+	// timeout bounds each exchange with the relay: a connection taken from
+	// the pool gets a fresh deadline of timeout, not the one it was dialled
+	// with.
+	timeout time.Duration
+	mu      sync.Mutex
+	idle    []*smtp.Client
 }
+
+// relayTimeout is how long one exchange with the relay may take.
+const relayTimeout = 30 * time.Second
 
 // maxIdle is how many relay connections a Sender keeps open.
 const maxIdle = 8
@@ -32,6 +39,10 @@ const maxIdle = 8
 // NewSender returns a Sender for relay (smtp://host:port). Plain SMTP is
 // used on loopback, STARTTLS when the relay offers it elsewhere.
 func NewSender(relay, helo string) (*Sender, error) {
+	return newSender(relay, helo, relayTimeout)
+}
+
+func newSender(relay, helo string, timeout time.Duration) (*Sender, error) {
 	u, err := url.Parse(relay)
 	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
 		return nil, fmt.Errorf("mail: relay %q is not smtp://host:port", relay)
@@ -46,7 +57,7 @@ func NewSender(relay, helo string) (*Sender, error) {
 	if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
 		policy = gomail.NoTLS
 	}
-	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTLSPortPolicy(policy), gomail.WithTimeout(30 * time.Second), gomail.WithHELO(helo)}
+	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTLSPortPolicy(policy), gomail.WithTimeout(timeout), gomail.WithHELO(helo)}
 	if u.Scheme == "smtps" {
 		opts = append(opts, gomail.WithSSLPort(false))
 	}
@@ -58,13 +69,15 @@ func NewSender(relay, helo string) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail: relay: %w", err)
 	}
-	return &Sender{client: c}, nil
+	return &Sender{client: c, timeout: timeout}, nil
 }
 
 // Send delivers raw from the envelope sender from to rcpt. A 5xx answer is
-// a Permanent error.
+// a Permanent error. A pooled connection the relay has closed meanwhile is
+// dropped and the next one tried, down to a new connection: a failure on a
+// new connection is the relay's answer.
 func (s *Sender) Send(ctx context.Context, from, rcpt string, raw []byte) error {
-	for try := 0; ; try++ {
+	for {
 		c, reused, err := s.conn(ctx)
 		if err != nil {
 			return fmt.Errorf("mail: connect to relay: %w", err)
@@ -87,8 +100,8 @@ func (s *Sender) Send(ctx context.Context, from, rcpt string, raw []byte) error 
 			return fmt.Errorf("mail: relay: %w", err)
 		default:
 			_ = c.Close()
-			if reused && try == 0 {
-				continue // the relay closed an idle connection: dial anew
+			if reused {
+				continue // the relay closed an idle connection: try the next
 			}
 			return fmt.Errorf("mail: relay: %w", err)
 		}
@@ -113,14 +126,24 @@ func transact(c *smtp.Client, from, rcpt string, raw []byte) error {
 }
 
 func (s *Sender) conn(ctx context.Context) (*smtp.Client, bool, error) {
-	s.mu.Lock()
-	if n := len(s.idle); n > 0 {
+	for {
+		s.mu.Lock()
+		n := len(s.idle)
+		if n == 0 {
+			s.mu.Unlock()
+			break
+		}
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
 		s.mu.Unlock()
+		// The deadline set when it was dialled has long passed: give the
+		// exchange about to start its own.
+		if err := c.UpdateDeadline(s.timeout); err != nil {
+			_ = c.Close()
+			continue
+		}
 		return c, true, nil
 	}
-	s.mu.Unlock()
 	c, err := s.client.DialToSMTPClientWithContext(ctx)
 	return c, false, err
 }

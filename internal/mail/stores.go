@@ -41,6 +41,7 @@ type Units interface {
 type Users interface {
 	notify.Users
 	notify.Admins
+	notify.Prefs
 	GetByEmail(ctx context.Context, email string) (*user.User, error)
 	EnsureTx(ctx context.Context, q db.Querier, email, name string) (u *user.User, created bool, err error)
 }

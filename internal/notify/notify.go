@@ -34,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,6 +187,16 @@ type Options struct {
 	// auto-replies, bulk, lists): nobody is told of it, and its sender gets
 	// no auto-reply. Asked only of messages that came by mail.
 	Automatic func(ctx context.Context, messageID int64) (bool, error)
+	// Prefs are the kinds of notice people turned off; without it
+	// everyone is told of everything.
+	Prefs Prefs
+}
+
+// Prefs are people's choices of what mails them (the user store).
+type Prefs interface {
+	// MutedByEmail returns, for those of emails that turned some kinds of
+	// notice off, those kinds.
+	MutedByEmail(ctx context.Context, emails []string) (map[string][]string, error)
 }
 
 // Notifier decides who is told of ticket events.
@@ -283,7 +294,37 @@ func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, erro
 			return nil, err
 		}
 	}
+	if err := n.dropMuted(ctx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// dropMuted takes out of d the notices their recipients turned off. An
+// alarm is never taken out.
+func (n *Notifier) dropMuted(ctx context.Context, d *Decision) error {
+	if n.opts.Prefs == nil || len(d.Notices) == 0 {
+		return nil
+	}
+	addrs := make([]string, 0, len(d.Notices))
+	for _, no := range d.Notices {
+		addrs = append(addrs, no.To.Addr)
+	}
+	muted, err := n.opts.Prefs.MutedByEmail(ctx, addrs)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	if len(muted) == 0 {
+		return nil
+	}
+	kept := d.Notices[:0]
+	for _, no := range d.Notices {
+		if no.Kind == Alarm || !slices.Contains(muted[no.To.Addr], string(no.Kind)) {
+			kept = append(kept, no)
+		}
+	}
+	d.Notices = kept
+	return nil
 }
 
 // actor returns who made a change: the requester, a user, or nobody (the

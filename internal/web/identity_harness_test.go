@@ -40,6 +40,7 @@ func startApp(t *testing.T, ln net.Listener, edit func(c *config.Config)) *testA
 		}
 	}
 	cfg := config.Default()
+	cfg.MailBatch = 0 // each mail at once
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = ln.Addr().String()
 	cfg.BaseURL = "http://" + ln.Addr().String()

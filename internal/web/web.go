@@ -281,6 +281,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
 	m.HandleFunc("POST /admin/settings", h.admin(h.saveSettings))
 
+	m.HandleFunc("GET /account/notifications", h.signedIn(h.notificationsPage))
+	m.HandleFunc("POST /account/notifications", h.signedIn(h.saveNotifications))
+
 	if h.d.Identity != nil {
 		m.HandleFunc("GET /auth/oidc", h.oidcProviders)
 		m.HandleFunc("GET /auth/oidc/{name}", h.oidcStart)
