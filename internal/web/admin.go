@@ -35,10 +35,6 @@ func (h *Handler) adminPage(r *http.Request, title string) adminView {
 		QoS: []string{unit.QoSBase, unit.QoSMedium, unit.QoSAdvanced}, Form: map[string]string{}, Errors: map[string]string{}}
 }
 
-func (h *Handler) adminIndex(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/admin/units", http.StatusSeeOther)
-}
-
 // adminUnits lists the units p manages: all of them for administrators,
 // their own for unit admins.
 func (h *Handler) adminUnits(w http.ResponseWriter, r *http.Request) {

@@ -46,10 +46,15 @@ type queueView struct {
 	Status   string
 	Priority string
 	Statuses []ticket.Status
-	Prios    []ticket.Priority
-	More     string
-	Self     string // this view's URL, for saving it
-	Members  []unit.Member
+	// BulkStatuses are those the bulk menu offers: the ones staff may set.
+	BulkStatuses []ticket.Status
+	Prios        []ticket.Priority
+	More         string
+	Self         string // this view's URL, for saving it
+	Members      []unit.Member
+	// Bulk puts a checkbox on each row for the bulk form; ShowUnit adds
+	// the unit column (the "tickettable" partial).
+	Bulk, ShowUnit bool
 }
 
 // staffUnits lists the units whose queues p works, with their open counts,
@@ -72,7 +77,8 @@ func (h *Handler) staffUnits(r *http.Request) []navUnit {
 func (h *Handler) queueIndex(w http.ResponseWriter, r *http.Request) {
 	units := h.staffUnits(r)
 	if len(units) == 0 {
-		h.errorPage(w, r, http.StatusNotFound, "You work no unit's queue yet. Ask an administrator to add you to a support unit.")
+		// An administrator before the first unit: every ticket there is.
+		http.Redirect(w, r, "/search", http.StatusSeeOther)
 		return
 	}
 	// Prefer a unit the person belongs to over everything they may see.
@@ -161,7 +167,7 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := queueView{Page: h.page(r, u.Name+" queue", "queue"), Unit: u, View: view, Tickets: ts, Q: search,
-		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities}
+		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities, Bulk: true, BulkStatuses: ticket.StaffStatuses()}
 	base := "/queue/" + u.Slug
 	for _, qv := range queueViews {
 		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: countLabel(counts[qv.Key]), Active: qv.Key == view})
@@ -307,7 +313,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 	case "status":
 		st := ticket.Status(value)
-		if !slices.Contains(ticket.Statuses, st) {
+		if !slices.Contains(ticket.StaffStatuses(), st) {
 			h.errorPage(w, r, http.StatusUnprocessableEntity, "Choose an action from the list.")
 			return
 		}

@@ -229,6 +229,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /attachments/{id}/{name}", h.signedIn(h.attachment))
 
 	m.HandleFunc("GET /queue", h.staff(h.queueIndex))
+	m.HandleFunc("GET /search", h.staff(h.allTickets))
 	m.HandleFunc("GET /queue/{unit}", h.staff(h.queue))
 	m.HandleFunc("POST /queue/{unit}/bulk", h.staff(h.bulk))
 	m.HandleFunc("GET /queue/{unit}/events", h.staff(h.queueEvents))
