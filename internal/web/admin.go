@@ -20,9 +20,6 @@ type adminView struct {
 	Members  []unit.Member
 	Services []*unit.Service
 	Users    []*user.User
-	Outgoing []OutboxMail
-	Quarant  []OutboxMail
-	NoOutbox bool
 	Errors   map[string]string
 	Form     map[string]string
 	Modes    []unit.Mode
@@ -372,22 +369,4 @@ func (h *Handler) setUserPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, "/admin/users", "saved")
-}
-
-func (h *Handler) adminOutbox(w http.ResponseWriter, r *http.Request) {
-	v := h.adminPage(r, "Mail outbox")
-	if h.d.Outbox == nil {
-		v.NoOutbox = true
-	} else {
-		var err error
-		if v.Outgoing, err = h.d.Outbox.Outgoing(r.Context(), 100); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if v.Quarant, err = h.d.Outbox.Quarantined(r.Context(), 100); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-	}
-	h.render(w, r, http.StatusOK, "admin_outbox", v)
 }

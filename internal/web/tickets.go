@@ -290,6 +290,9 @@ type ticketView struct {
 	Errors    map[string]string
 	Reply     string
 	Note      string
+	// UnitName and ServiceName name the ticket's unit and service (the
+	// ticket has their slugs).
+	UnitName, ServiceName string
 }
 
 func ticketID(r *http.Request) (int64, bool) {
@@ -335,6 +338,13 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		EscalateTo:    ticket.EscalationAudience(t.EscalationLevel + 1),
 		MaxEscalation: ticket.MaxEscalation,
 	}
+	if v.UnitName, v.ServiceName, err = h.unitAndServiceNames(r, t); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !v.CanWork {
+		v.History = requesterHistory(hist, t, ms)
+	}
 	if v.CanWork {
 		v.Page.Nav = "queue"
 		for _, st := range ticket.Next(t.Status) {
@@ -356,6 +366,31 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		}
 	}
 	h.render(w, r, status, "ticket", v)
+}
+
+// unitAndServiceNames names the ticket's unit and service; a slug stands
+// for one that cannot be found.
+func (h *Handler) unitAndServiceNames(r *http.Request, t *ticket.Ticket) (unitName, serviceName string, err error) {
+	unitName, serviceName = t.Unit, t.Service
+	if t.UnitID != 0 {
+		u, err := h.d.Units.UnitByID(r.Context(), t.UnitID)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return "", "", err
+		}
+		if u != nil {
+			unitName = u.Name
+		}
+	}
+	if t.Service != "" {
+		sv, err := h.d.Units.Service(r.Context(), t.Service)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return "", "", err
+		}
+		if sv != nil {
+			serviceName = sv.Name
+		}
+	}
+	return unitName, serviceName, nil
 }
 
 // assigneeGroup is one unit's members in the assignee list.

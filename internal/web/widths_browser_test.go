@@ -1,11 +1,9 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +38,7 @@ func TestBrowserEveryPageFitsTheScreen(t *testing.T) {
 	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"), func(d *Deps) {
 		d.Identity = identity.NewStore(d.DB, d.Users, d.Units, time.Now)
 		d.SignOn = signOn
-		d.Outbox = &fakeOutbox{}
+		d.Outbox = newFakeOutbox()
 	})
 	base := e.srv.URL
 
@@ -152,16 +150,3 @@ func TestBrowserEveryPageFitsTheScreen(t *testing.T) {
 const widestElements = `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > %d + 1)
   .slice(0, 6).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')`
 
-// fakeOutbox is a mail gateway's outbox with a few mails in it.
-type fakeOutbox struct{}
-
-func (fakeOutbox) Outgoing(ctx context.Context, limit int) ([]OutboxMail, error) {
-	return []OutboxMail{
-		{ID: 1, To: "ada@example.org", Subject: "[helpmesh #1] The batch system rejects every job submitted from the new login node", State: "sent", CreatedAt: time.Now().Add(-time.Hour)},
-		{ID: 2, To: "a-very-long-mailing-list-address-of-the-compute-unit@support.example.org", Subject: "[helpmesh #2] New ticket", State: "failed", LastError: "550 5.1.1 mailbox unavailable: " + strings.Repeat("x", 80), CreatedAt: time.Now()},
-	}, nil
-}
-
-func (fakeOutbox) Quarantined(ctx context.Context, limit int) ([]OutboxMail, error) {
-	return []OutboxMail{{ID: 3, To: "spam@example.net", Subject: "You won", LastError: "not a participant", CreatedAt: time.Now()}}, nil
-}

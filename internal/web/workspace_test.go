@@ -148,6 +148,18 @@ func TestTriageInOneSave(t *testing.T) {
 		if len(ms) != 2 || !strings.Contains(ms[1].Body, "storage matter") {
 			t.Errorf("the reply was not added: %d messages", len(ms))
 		}
+		// The requester sees names and what matters to her, not the routing.
+		rp := req.get(path)
+		for _, hidden := range []string{"sam@support.example.org", "bob@example.org", ">storage<", ">disk<", "changed unit", "changed assignee", "changed service"} {
+			if strings.Contains(rp.body, hidden) {
+				t.Errorf("the requester's page shows %q", hidden)
+			}
+		}
+		for _, shown := range []string{"Storage support", "Disk space", "Sam Support", "changed status"} {
+			if !strings.Contains(rp.body, shown) {
+				t.Errorf("the requester's page lacks %q", shown)
+			}
+		}
 		if r := req.post(path+"/messages", url.Values{"triage": {"1"}, "body": {"hi"}, "status": {"solved"}}); r.status != http.StatusForbidden {
 			t.Errorf("a requester triaging: %d", r.status)
 		}
