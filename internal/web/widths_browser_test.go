@@ -149,4 +149,3 @@ func TestBrowserEveryPageFitsTheScreen(t *testing.T) {
 // screen, for the failure message.
 const widestElements = `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > %d + 1)
   .slice(0, 6).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')`
-
