@@ -156,21 +156,33 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
 	f := queueFilter(p, u, h.d.Now(), view, status)
 	f.Query, f.Before, f.Limit = search, before, 50
+	// The ticket handler team triages every unit's tickets: its queue is
+	// all of them, with the unit of each, and its views go uncounted (the
+	// counts follow one unit's index).
+	if u.Handler {
+		f.UnitID = 0
+	}
 	ts, err := h.queueList(r, p, f, prio)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	counts, err := h.queueCounts(r, p, u)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	counts := map[string]int{}
+	if !u.Handler {
+		if counts, err = h.queueCounts(r, p, u); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	v := queueView{Page: h.page(r, u.Name+" queue", "queue"), Unit: u, View: view, Tickets: ts, Q: search,
-		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities, Bulk: true, BulkStatuses: ticket.StaffStatuses()}
+		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities, Bulk: true, BulkStatuses: ticket.StaffStatuses(), ShowUnit: u.Handler}
 	base := "/queue/" + u.Slug
 	for _, qv := range queueViews {
-		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: countLabel(counts[qv.Key]), Active: qv.Key == view})
+		tab := queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Active: qv.Key == view}
+		if !u.Handler {
+			tab.Count = countLabel(counts[qv.Key])
+		}
+		v.Tabs = append(v.Tabs, tab)
 	}
 	self := url.Values{"view": {view}}
 	for k, val := range map[string]string{"q": search, "status": status, "priority": prio} {

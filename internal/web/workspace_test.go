@@ -59,6 +59,10 @@ func TestStaffSearchAndJump(t *testing.T) {
 		}
 		a := e.client()
 		a.login("root@example.org")
+		// The ticket handler team's queue holds every unit's tickets.
+		if r := a.get("/queue/tht?view=all"); !strings.Contains(r.body, "Batch jobs hang") || !strings.Contains(r.body, "Disk batch full") || !strings.Contains(r.body, `href="/queue/storage"`) {
+			t.Errorf("the handler team's queue lacks other units' tickets: %s", excerpt(r.body))
+		}
 		if r := a.get("/search?status=all"); !strings.Contains(r.body, "Batch jobs hang") || !strings.Contains(r.body, "Disk batch full") {
 			t.Errorf("administrator does not see every ticket: %s", excerpt(r.body))
 		}
