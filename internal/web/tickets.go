@@ -510,19 +510,11 @@ func (h *Handler) triage(w http.ResponseWriter, r *http.Request, id int64) {
 	}
 	flash := "replied"
 	if !u.Empty() {
-		if t, err = h.d.Tickets.Update(ctx, p, id, u); err != nil {
-			if msg := fieldError(err); msg != "" {
-				if replied {
-					msg = "Your reply was sent, but the changes were not saved: " + msg
-				}
-				h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": msg}, "", "")
-				return
-			}
-			h.fail(w, r, err)
-			return
+		prefix := ""
+		if replied {
+			prefix = "Your reply was sent, but the changes were not saved: "
 		}
-		if !p.CanSeeTicket(t.Facts()) {
-			h.redirect(w, r, "/queue", "moved")
+		if !h.applyFields(w, r, p, id, u, prefix) {
 			return
 		}
 		if !replied {
@@ -648,7 +640,6 @@ func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request) {
 // setFields applies the staff's changes of status, priority, type, unit and
 // assignee in one update (one transaction, one history entry per field).
 func (h *Handler) setFields(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	id, ok := ticketID(r)
 	if !ok {
 		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
@@ -660,21 +651,30 @@ func (h *Handler) setFields(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	t, err := h.d.Tickets.Update(ctx, p, id, u)
+	if h.applyFields(w, r, p, id, u, "") {
+		h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "updated")
+	}
+}
+
+// applyFields updates ticket id's fields. On a mistake in them it shows
+// the ticket page again with the mistake (after prefix); when the change
+// moved the ticket out of p's sight it sends p back to their queues. It
+// answers whether the caller goes on.
+func (h *Handler) applyFields(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64, u ticket.Update, prefix string) bool {
+	t, err := h.d.Tickets.Update(r.Context(), p, id, u)
 	if err != nil {
 		if msg := fieldError(err); msg != "" {
-			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": msg}, "", "")
-			return
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": prefix + msg}, "", "")
+			return false
 		}
 		h.fail(w, r, err)
-		return
+		return false
 	}
 	if !p.CanSeeTicket(t.Facts()) {
-		// Moved out of the supporter's sight: back to their queues.
 		h.redirect(w, r, "/queue", "moved")
-		return
+		return false
 	}
-	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "updated")
+	return true
 }
 
 // parseUpdate reads the fields of a change form; empty fields are left as
