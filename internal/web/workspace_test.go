@@ -54,6 +54,11 @@ func TestStaffSearchAndJump(t *testing.T) {
 		if r := s.get("/"); !strings.Contains(r.body, `action="/search"`) {
 			t.Error("no jump box in the staff's header")
 		}
+		b := e.client()
+		b.login("bob@example.org")
+		if r := b.get("/tickets"); !strings.Contains(r.body, "You have no open tickets") || !strings.Contains(r.body, `href="/tickets/new">Ask for help`) {
+			t.Errorf("a new requester's ticket list does not welcome: %s", excerpt(r.body))
+		}
 		if r := req.get("/search?q=batch"); r.status != http.StatusForbidden {
 			t.Errorf("requester on /search: %d", r.status)
 		}
