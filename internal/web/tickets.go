@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -694,20 +695,14 @@ func (h *Handler) parseUpdate(r *http.Request, p *auth.Principal) (ticket.Update
 		u.Type = &ty
 	}
 	if v := r.PostFormValue("service"); v != "" {
-		sv, err := h.d.Units.Service(r.Context(), v)
-		if apperr.Is(err, apperr.NotFound) {
-			return u, apperr.Field("service", "no service %q", v)
-		}
+		sv, err := lookupField(r.Context(), "service", v, h.d.Units.Service)
 		if err != nil {
 			return u, err
 		}
 		u.ServiceID, u.ServiceUnitID = &sv.ID, sv.UnitID
 	}
 	if v := r.PostFormValue("unit"); v != "" {
-		un, err := h.d.Units.Unit(r.Context(), v)
-		if apperr.Is(err, apperr.NotFound) {
-			return u, apperr.Field("unit", "no unit %q", v)
-		}
+		un, err := lookupField(r.Context(), "unit", v, h.d.Units.Unit)
 		if err != nil {
 			return u, err
 		}
@@ -728,6 +723,16 @@ func (h *Handler) parseUpdate(r *http.Request, p *auth.Principal) (ticket.Update
 		u.AssigneeID = &n
 	}
 	return u, nil
+}
+
+// lookupField finds what a form field names by its slug; a slug that
+// names nothing is a mistake in that field.
+func lookupField[T any](ctx context.Context, field, slug string, get func(context.Context, string) (T, error)) (T, error) {
+	v, err := get(ctx, slug)
+	if apperr.Is(err, apperr.NotFound) {
+		return v, apperr.Field(field, "no %s %q", field, slug)
+	}
+	return v, err
 }
 
 // attachment sends a file of a message the person may see. Files are

@@ -141,6 +141,12 @@ func TestTriageInOneSave(t *testing.T) {
 		if r := s.post(path+"/messages", url.Values{"triage": {"1"}, "body": {""}, "priority": {"less_urgent"}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Write a reply or change a field") {
 			t.Errorf("nothing to save: %d", r.status)
 		}
+		for _, bad := range []url.Values{{"service": {"nope"}}, {"unit": {"nope"}}, {"assignee": {"abc"}}, {"status": {"closed"}}, {"priority": {"huge"}}} {
+			bad.Set("triage", "1")
+			if r := s.post(path+"/messages", bad); r.status != http.StatusUnprocessableEntity {
+				t.Errorf("triage with %v: %d", bad, r.status)
+			}
+		}
 		r := s.post(path+"/messages", url.Values{"triage": {"1"}, "body": {"This is a storage matter; moving it."}, "status": {"in_progress"},
 			"priority": {"less_urgent"}, "type": {"incident"}, "service": {"disk"}, "unit": {"compute"}, "assignee": {fmt.Sprint(e.other.ID)}})
 		if r.status != http.StatusSeeOther || r.location != "/queue" {
