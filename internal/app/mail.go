@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/web"
@@ -67,26 +68,42 @@ func (a *App) buildMail(ctx context.Context) error {
 	return nil
 }
 
-// webOutbox shows the gateway's outbox and quarantine on the admin pages.
+// webOutbox shows the gateway's outbox and quarantine on the admin pages,
+// and lets administrators send failed mail again or discard it.
 type webOutbox struct{ g *mail.Gateway }
 
-func (o webOutbox) Outgoing(ctx context.Context, limit int) ([]web.OutboxMail, error) {
-	es, err := o.g.Outbox(ctx, "", 0, limit)
+// previewLength is how much of a mail's text the admin mail page shows.
+const previewLength = 240
+
+func (o webOutbox) Outgoing(ctx context.Context, before int64, limit int) ([]web.OutboxMail, error) {
+	es, err := o.g.Outbox(ctx, "", before, limit)
+	if err != nil {
+		return nil, err
+	}
 	ms := make([]web.OutboxMail, len(es))
 	for i, e := range es {
-		ms[i] = web.OutboxMail{ID: e.ID, To: e.To, Subject: e.Subject, State: e.State, LastError: e.LastError, CreatedAt: e.CreatedAt}
+		ms[i] = web.OutboxMail{ID: e.ID, TicketID: e.TicketID, Kind: e.Kind, To: e.To, Subject: e.Subject, State: e.State,
+			Attempts: e.Attempts, LastError: e.LastError, CreatedAt: e.CreatedAt}
+		// A mail deleted since the list was read keeps no preview.
+		if ms[i].Preview, err = o.g.OutboxPreview(ctx, e.ID, previewLength); err != nil && !apperr.Is(err, apperr.NotFound) {
+			return nil, err
+		}
 	}
-	return ms, err
+	return ms, nil
 }
 
-func (o webOutbox) Quarantined(ctx context.Context, limit int) ([]web.OutboxMail, error) {
-	qs, err := o.g.Quarantine(ctx, 0, limit)
+func (o webOutbox) Quarantined(ctx context.Context, before int64, limit int) ([]web.OutboxMail, error) {
+	qs, err := o.g.Quarantine(ctx, before, limit)
 	ms := make([]web.OutboxMail, len(qs))
 	for i, q := range qs {
 		ms[i] = web.OutboxMail{ID: q.ID, To: q.From, Subject: q.Subject, State: "quarantined", LastError: q.Reason, CreatedAt: q.ReceivedAt}
 	}
 	return ms, err
 }
+
+func (o webOutbox) Retry(ctx context.Context, id int64) error { return o.g.Retry(ctx, id) }
+
+func (o webOutbox) Discard(ctx context.Context, id int64) error { return o.g.Discard(ctx, id) }
 
 // webMailer lets the web portal mail sign-in and reset links through the
 // gateway's outbox.

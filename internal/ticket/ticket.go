@@ -66,6 +66,25 @@ var timerMoves = map[Status][]Status{
 	WaitingForReply: {Unsolved},
 }
 
+// StaffStatuses lists the statuses support staff may move a ticket to, in
+// workflow order: every target of the workflow but verified, which is the
+// requester's word, and closed, which only the timer sets.
+func StaffStatuses() []Status {
+	var out []Status
+	for _, s := range Statuses {
+		if s == Verified {
+			continue
+		}
+		for _, targets := range transitions {
+			if slices.Contains(targets, s) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // CanMove tells whether the workflow allows people and peers from -> to.
 func CanMove(from, to Status) bool { return slices.Contains(transitions[from], to) }
 

@@ -125,3 +125,11 @@ func TestCheckSubjectAndBody(t *testing.T) {
 		}
 	}
 }
+
+func TestStaffStatuses(t *testing.T) {
+	got := StaffStatuses()
+	want := []Status{Assigned, InProgress, WaitingForReply, OnHold, Reopened, Solved, Unsolved}
+	if !slices.Equal(got, want) {
+		t.Errorf("StaffStatuses() = %v, want %v", got, want)
+	}
+}

@@ -30,7 +30,8 @@ type Update struct {
 	Source     Source
 }
 
-func (u Update) empty() bool {
+// Empty tells whether u changes nothing.
+func (u Update) Empty() bool {
 	return u.Status == nil && u.Priority == nil && u.Type == nil && u.UnitID == nil && u.ServiceID == nil && u.AssigneeID == nil
 }
 
@@ -104,7 +105,7 @@ func (s *Store) update(ctx context.Context, q db.Querier, p *auth.Principal, id 
 	if p.ReadOnly {
 		return apperr.New(apperr.Forbidden, "this credential is read-only")
 	}
-	if u.empty() {
+	if u.Empty() {
 		return nil
 	}
 	if t.Status.Frozen() {

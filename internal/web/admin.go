@@ -20,9 +20,6 @@ type adminView struct {
 	Members  []unit.Member
 	Services []*unit.Service
 	Users    []*user.User
-	Outgoing []OutboxMail
-	Quarant  []OutboxMail
-	NoOutbox bool
 	Errors   map[string]string
 	Form     map[string]string
 	Modes    []unit.Mode
@@ -33,10 +30,6 @@ type adminView struct {
 func (h *Handler) adminPage(r *http.Request, title string) adminView {
 	return adminView{Page: h.page(r, title, "admin"), Modes: []unit.Mode{unit.Direct, unit.Redirect, unit.External},
 		QoS: []string{unit.QoSBase, unit.QoSMedium, unit.QoSAdvanced, unit.QoSCustom}, Form: map[string]string{}, Errors: map[string]string{}}
-}
-
-func (h *Handler) adminIndex(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/admin/units", http.StatusSeeOther)
 }
 
 // adminUnits lists the units p manages: all of them for administrators,
@@ -379,22 +372,4 @@ func (h *Handler) setUserPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, "/admin/users", "saved")
-}
-
-func (h *Handler) adminOutbox(w http.ResponseWriter, r *http.Request) {
-	v := h.adminPage(r, "Mail outbox")
-	if h.d.Outbox == nil {
-		v.NoOutbox = true
-	} else {
-		var err error
-		if v.Outgoing, err = h.d.Outbox.Outgoing(r.Context(), 100); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if v.Quarant, err = h.d.Outbox.Quarantined(r.Context(), 100); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-	}
-	h.render(w, r, http.StatusOK, "admin_outbox", v)
 }

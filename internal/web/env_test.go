@@ -86,7 +86,8 @@ func engines(t *testing.T, fn func(t *testing.T, dsn string)) {
 	})
 }
 
-func newEnv(t testing.TB, dsn string) *env {
+// newEnv builds the env; edits adjust the handler's Deps before it is built.
+func newEnv(t testing.TB, dsn string, edits ...func(d *Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, dsn)
@@ -141,8 +142,12 @@ func newEnv(t testing.TB, dsn string) *env {
 			t.Fatal(err)
 		}
 	}
-	e.h = New(Deps{DB: d, Users: e.users, Units: e.units, Tickets: e.tickets, Blobs: bs, Mailer: e.mail,
-		BaseURL: "", InstanceName: "Test Helpdesk", Live: hub, Followers: events})
+	deps := Deps{DB: d, Users: e.users, Units: e.units, Tickets: e.tickets, Blobs: bs, Mailer: e.mail,
+		BaseURL: "", InstanceName: "Test Helpdesk", Live: hub, Followers: events}
+	for _, edit := range edits {
+		edit(&deps)
+	}
+	e.h = New(deps)
 	e.srv = httptest.NewServer(e.h)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -46,10 +46,15 @@ type queueView struct {
 	Status   string
 	Priority string
 	Statuses []ticket.Status
-	Prios    []ticket.Priority
-	More     string
-	Self     string // this view's URL, for saving it
-	Members  []unit.Member
+	// BulkStatuses are those the bulk menu offers: the ones staff may set.
+	BulkStatuses []ticket.Status
+	Prios        []ticket.Priority
+	More         string
+	Self         string // this view's URL, for saving it
+	Members      []unit.Member
+	// Bulk puts a checkbox on each row for the bulk form; ShowUnit adds
+	// the unit column (the "tickettable" partial).
+	Bulk, ShowUnit bool
 }
 
 // staffUnits lists the units whose queues p works, with their open counts,
@@ -72,7 +77,8 @@ func (h *Handler) staffUnits(r *http.Request) []navUnit {
 func (h *Handler) queueIndex(w http.ResponseWriter, r *http.Request) {
 	units := h.staffUnits(r)
 	if len(units) == 0 {
-		h.errorPage(w, r, http.StatusNotFound, "You work no unit's queue yet. Ask an administrator to add you to a support unit.")
+		// An administrator before the first unit: every ticket there is.
+		http.Redirect(w, r, "/search", http.StatusSeeOther)
 		return
 	}
 	// Prefer a unit the person belongs to over everything they may see.
@@ -150,21 +156,33 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
 	f := queueFilter(p, u, h.d.Now(), view, status)
 	f.Query, f.Before, f.Limit = search, before, 50
+	// The ticket handler team triages every unit's tickets: its queue is
+	// all of them, with the unit of each, and its views go uncounted (the
+	// counts follow one unit's index).
+	if u.Handler {
+		f.UnitID = 0
+	}
 	ts, err := h.queueList(r, p, f, prio)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	counts, err := h.queueCounts(r, p, u)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	counts := map[string]int{}
+	if !u.Handler {
+		if counts, err = h.queueCounts(r, p, u); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	v := queueView{Page: h.page(r, u.Name+" queue", "queue"), Unit: u, View: view, Tickets: ts, Q: search,
-		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities}
+		Status: status, Priority: prio, Statuses: ticket.Statuses, Prios: ticket.Priorities, Bulk: true, BulkStatuses: ticket.StaffStatuses(), ShowUnit: u.Handler}
 	base := "/queue/" + u.Slug
 	for _, qv := range queueViews {
-		v.Tabs = append(v.Tabs, queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Count: countLabel(counts[qv.Key]), Active: qv.Key == view})
+		tab := queueTab{Key: qv.Key, Label: qv.Label, URL: base + "?view=" + qv.Key, Active: qv.Key == view}
+		if !u.Handler {
+			tab.Count = countLabel(counts[qv.Key])
+		}
+		v.Tabs = append(v.Tabs, tab)
 	}
 	self := url.Values{"view": {view}}
 	for k, val := range map[string]string{"q": search, "status": status, "priority": prio} {
@@ -307,7 +325,7 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 	case "status":
 		st := ticket.Status(value)
-		if !slices.Contains(ticket.Statuses, st) {
+		if !slices.Contains(ticket.StaffStatuses(), st) {
 			h.errorPage(w, r, http.StatusUnprocessableEntity, "Choose an action from the list.")
 			return
 		}

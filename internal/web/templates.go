@@ -292,6 +292,8 @@ var flashes = map[string]string{
 	"saved":               "Saved.",
 	"setup":               "You are the administrator. Create support units, services and users here.",
 	"bulk":                "The selected tickets were updated.",
+	"mail-retry":          "The mail is queued to be sent again.",
+	"mail-discard":        "The mail was discarded; it will not be sent.",
 }
 
 func setFlash(w http.ResponseWriter, key string, secure bool) {

@@ -294,12 +294,18 @@ type ticketView struct {
 	Frozen        bool
 	Next          []ticket.Status
 	Units         []*unit.Unit
-	Members       []unit.Member
-	Types         []ticket.Type
-	Prios         []ticket.Priority
-	Errors        map[string]string
-	Reply         string
-	Note          string
+	Services      []*unit.Service
+	// Assignees are the people the ticket may be given to, by unit: its
+	// own unit first, so that moving and assigning are one save.
+	Assignees []assigneeGroup
+	Types     []ticket.Type
+	Prios     []ticket.Priority
+	Errors    map[string]string
+	Reply     string
+	Note      string
+	// UnitName and ServiceName name the ticket's unit and service (the
+	// ticket has their slugs).
+	UnitName, ServiceName string
 	// Sync is the ticket's links with external systems, and for its
 	// staff the sync log.
 	Sync ticketSync
@@ -383,21 +389,31 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		h.fail(w, r, err)
 		return
 	}
+	if v.UnitName, v.ServiceName, err = h.unitAndServiceNames(r, t); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !v.CanWork {
+		v.History = requesterHistory(hist, t, ms)
+	}
 	if v.CanWork {
 		v.Page.Nav = "queue"
-		v.Next = ticket.Next(t.Status)
+		for _, st := range ticket.Next(t.Status) {
+			if st != ticket.Verified || p.UserID == t.Requester.ID {
+				v.Next = append(v.Next, st)
+			}
+		}
 		if v.Units, err = h.d.Units.Units(ctx); err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		if t.UnitID != 0 {
-			if v.Members, err = h.d.Units.Members(ctx, t.UnitID); err != nil {
-				h.fail(w, r, err)
-				return
-			}
+		if v.Services, err = h.d.Units.Services(ctx); err != nil {
+			h.fail(w, r, err)
+			return
 		}
-		if !slices.ContainsFunc(v.Members, func(m unit.Member) bool { return m.UserID == p.UserID }) {
-			v.Members = append(v.Members, unit.Member{UserID: p.UserID, Email: p.Email, Name: p.Name})
+		if v.Assignees, err = h.assigneeGroups(r, p, t.UnitID, v.Units); err != nil {
+			h.fail(w, r, err)
+			return
 		}
 		if v.Service, err = h.serviceNoticesOf(ctx, t.ServiceID, t.Service); err != nil {
 			h.fail(w, r, err)
@@ -407,15 +423,91 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 	h.render(w, r, status, "ticket", v)
 }
 
+// unitAndServiceNames names the ticket's unit and service; a slug stands
+// for one that cannot be found.
+func (h *Handler) unitAndServiceNames(r *http.Request, t *ticket.Ticket) (unitName, serviceName string, err error) {
+	unitName, serviceName = t.Unit, t.Service
+	if t.UnitID != 0 {
+		u, err := h.d.Units.UnitByID(r.Context(), t.UnitID)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return "", "", err
+		}
+		if u != nil {
+			unitName = u.Name
+		}
+	}
+	if t.Service != "" {
+		sv, err := h.d.Units.Service(r.Context(), t.Service)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return "", "", err
+		}
+		if sv != nil {
+			serviceName = sv.Name
+		}
+	}
+	return unitName, serviceName, nil
+}
+
+// assigneeGroup is one unit's members in the assignee list.
+type assigneeGroup struct {
+	Unit    string
+	Members []unit.Member
+}
+
+// assigneeGroups lists the members of every unit, the ticket's own unit
+// (unitID) first, and p among them when p is in none (administrators).
+func (h *Handler) assigneeGroups(r *http.Request, p *auth.Principal, unitID int64, units []*unit.Unit) ([]assigneeGroup, error) {
+	var own, other []assigneeGroup
+	seen := false
+	for _, u := range units {
+		ms, err := h.d.Units.Members(r.Context(), u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		seen = seen || slices.ContainsFunc(ms, func(m unit.Member) bool { return m.UserID == p.UserID })
+		if u.ID == unitID {
+			own = append(own, assigneeGroup{Unit: u.Name, Members: ms})
+		} else {
+			other = append(other, assigneeGroup{Unit: u.Name, Members: ms})
+		}
+	}
+	groups := append(own, other...)
+	if !seen {
+		groups = append([]assigneeGroup{{Unit: "You", Members: []unit.Member{{UserID: p.UserID, Email: p.Email, Name: p.Name}}}}, groups...)
+	}
+	return groups, nil
+}
+
 func (h *Handler) addMessage(w http.ResponseWriter, r *http.Request) {
 	id, ok := ticketID(r)
 	if !ok {
 		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
 		return
 	}
+	if r.PostFormValue("triage") == "1" {
+		h.triage(w, r, id)
+		return
+	}
 	p := principal(r)
 	body := r.PostFormValue("body")
 	internal := r.PostFormValue("internal") == "1"
+	if !h.postMessage(w, r, p, id, body, internal) {
+		return
+	}
+	flash := "replied"
+	if internal {
+		flash = "noted"
+	}
+	h.redirect(w, r, fmt.Sprintf("/tickets/%d#latest", id), flash)
+}
+
+// postMessage adds a reply or an internal note with the request's
+// attachments; on a mistake in it, it shows the ticket page again with
+// the text kept, and answers false.
+func (h *Handler) postMessage(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64, body string, internal bool) bool {
 	atts, err := h.saveUploads(r)
 	if err == nil {
 		_, err = h.d.Tickets.AddMessage(r.Context(), p, id, ticket.NewMessage{Body: body, Internal: internal, Source: ticket.FromWeb, Attachments: atts})
@@ -427,16 +519,98 @@ func (h *Handler) addMessage(w http.ResponseWriter, r *http.Request) {
 				field, reply, note = "note", "", body
 			}
 			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{field: msg}, reply, note)
+			return false
+		}
+		h.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// triage is the staff's one save on the ticket page: a public reply (when
+// written) and the changes of status, priority, type, service, unit and
+// assignee. The reply goes first, so that the status chosen with it is
+// the one the ticket keeps; the fields are changed in one update, and only
+// those that differ from the ticket as it is.
+func (h *Handler) triage(w http.ResponseWriter, r *http.Request, id int64) {
+	ctx := r.Context()
+	p := principal(r)
+	t, err := h.d.Tickets.Get(ctx, p, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !p.CanWorkTicket(t.Facts()) {
+		h.errorPage(w, r, http.StatusForbidden, "Only the staff of the ticket's unit change its fields.")
+		return
+	}
+	u, err := h.parseUpdate(r, p)
+	if err != nil {
+		if msg := fieldError(err); msg != "" {
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": msg}, r.PostFormValue("body"), "")
 			return
 		}
 		h.fail(w, r, err)
 		return
 	}
+	u = changesOnly(t, u)
+	body := r.PostFormValue("body")
+	replied := strings.TrimSpace(body) != "" || hasUploads(r)
+	if !replied && u.Empty() {
+		h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"reply": "Write a reply or change a field, then save."}, "", "")
+		return
+	}
+	if replied && !h.postMessage(w, r, p, id, body, false) {
+		return
+	}
 	flash := "replied"
-	if internal {
-		flash = "noted"
+	if !u.Empty() {
+		prefix := ""
+		if replied {
+			prefix = "Your reply was sent, but the changes were not saved: "
+		}
+		if !h.applyFields(w, r, p, id, u, prefix) {
+			return
+		}
+		if !replied {
+			flash = "updated"
+		}
 	}
 	h.redirect(w, r, fmt.Sprintf("/tickets/%d#latest", id), flash)
+}
+
+// changesOnly keeps the fields of u that differ from ticket t. A new
+// service without a new unit moves the ticket to the service's unit.
+func changesOnly(t *ticket.Ticket, u ticket.Update) ticket.Update {
+	if u.Status != nil && *u.Status == t.Status {
+		u.Status = nil
+	}
+	if u.Priority != nil && *u.Priority == t.Priority {
+		u.Priority = nil
+	}
+	if u.Type != nil && *u.Type == t.Type {
+		u.Type = nil
+	}
+	if u.UnitID != nil && *u.UnitID == t.UnitID {
+		u.UnitID = nil
+	}
+	if u.ServiceID != nil && *u.ServiceID == t.ServiceID {
+		u.ServiceID = nil
+	}
+	if u.AssigneeID != nil {
+		var now int64
+		if t.Assignee != nil {
+			now = t.Assignee.ID
+		}
+		if *u.AssigneeID == now {
+			u.AssigneeID = nil
+		}
+	}
+	return u
+}
+
+func hasUploads(r *http.Request) bool {
+	return r.MultipartForm != nil && len(r.MultipartForm.File["attachments"]) > 0
 }
 
 func (h *Handler) addWatcher(w http.ResponseWriter, r *http.Request) {
@@ -521,7 +695,6 @@ func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request) {
 // setFields applies the staff's changes of status, priority, type, unit and
 // assignee in one update (one transaction, one history entry per field).
 func (h *Handler) setFields(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	id, ok := ticketID(r)
 	if !ok {
 		h.errorPage(w, r, http.StatusNotFound, "No such ticket.")
@@ -533,21 +706,30 @@ func (h *Handler) setFields(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	t, err := h.d.Tickets.Update(ctx, p, id, u)
+	if h.applyFields(w, r, p, id, u, "") {
+		h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "updated")
+	}
+}
+
+// applyFields updates ticket id's fields. On a mistake in them it shows
+// the ticket page again with the mistake (after prefix); when the change
+// moved the ticket out of p's sight it sends p back to their queues. It
+// answers whether the caller goes on.
+func (h *Handler) applyFields(w http.ResponseWriter, r *http.Request, p *auth.Principal, id int64, u ticket.Update, prefix string) bool {
+	t, err := h.d.Tickets.Update(r.Context(), p, id, u)
 	if err != nil {
 		if msg := fieldError(err); msg != "" {
-			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": msg}, "", "")
-			return
+			h.showTicket(w, r, id, http.StatusUnprocessableEntity, map[string]string{"fields": prefix + msg}, "", "")
+			return false
 		}
 		h.fail(w, r, err)
-		return
+		return false
 	}
 	if !p.CanSeeTicket(t.Facts()) {
-		// Moved out of the supporter's sight: back to their queues.
 		h.redirect(w, r, "/queue", "moved")
-		return
+		return false
 	}
-	h.redirect(w, r, fmt.Sprintf("/tickets/%d", id), "updated")
+	return true
 }
 
 // parseUpdate reads the fields of a change form; empty fields are left as
@@ -566,11 +748,15 @@ func (h *Handler) parseUpdate(r *http.Request, p *auth.Principal) (ticket.Update
 		ty := ticket.Type(v)
 		u.Type = &ty
 	}
-	if v := r.PostFormValue("unit"); v != "" {
-		un, err := h.d.Units.Unit(r.Context(), v)
-		if apperr.Is(err, apperr.NotFound) {
-			return u, apperr.Field("unit", "no unit %q", v)
+	if v := r.PostFormValue("service"); v != "" {
+		sv, err := lookupField(r.Context(), "service", v, h.d.Units.Service)
+		if err != nil {
+			return u, err
 		}
+		u.ServiceID, u.ServiceUnitID = &sv.ID, sv.UnitID
+	}
+	if v := r.PostFormValue("unit"); v != "" {
+		un, err := lookupField(r.Context(), "unit", v, h.d.Units.Unit)
 		if err != nil {
 			return u, err
 		}
@@ -591,6 +777,16 @@ func (h *Handler) parseUpdate(r *http.Request, p *auth.Principal) (ticket.Update
 		u.AssigneeID = &n
 	}
 	return u, nil
+}
+
+// lookupField finds what a form field names by its slug; a slug that
+// names nothing is a mistake in that field.
+func lookupField[T any](ctx context.Context, field, slug string, get func(context.Context, string) (T, error)) (T, error) {
+	v, err := get(ctx, slug)
+	if apperr.Is(err, apperr.NotFound) {
+		return v, apperr.Field(field, "no %s %q", field, slug)
+	}
+	return v, err
 }
 
 // attachment sends a file of a message the person may see. Files are

@@ -42,18 +42,26 @@ type Mailer interface {
 // OutboxMail is one outgoing or quarantined mail as the admin pages show it.
 type OutboxMail struct {
 	ID        int64
-	To        string
+	TicketID  int64  // 0: about no ticket
+	Kind      string // what the mail is (new_ticket, reply, link, …); "" for quarantined mail
+	To        string // the recipient; the sender of quarantined mail
 	Subject   string
+	Preview   string // the start of its text
 	State     string
+	Attempts  int
 	LastError string
 	CreatedAt time.Time
 }
 
 // Outbox lists outgoing mail and quarantined incoming mail for the admin
-// pages; the mail gateway implements it.
+// pages, and lets administrators send failed mail again or discard mail
+// not sent yet; the mail gateway implements it. Lists are newest first,
+// of the mails with an id below before (0: from the newest).
 type Outbox interface {
-	Outgoing(ctx context.Context, limit int) ([]OutboxMail, error)
-	Quarantined(ctx context.Context, limit int) ([]OutboxMail, error)
+	Outgoing(ctx context.Context, before int64, limit int) ([]OutboxMail, error)
+	Quarantined(ctx context.Context, before int64, limit int) ([]OutboxMail, error)
+	Retry(ctx context.Context, id int64) error
+	Discard(ctx context.Context, id int64) error
 }
 
 // KnownErrors gives the active known errors by service slug (the
@@ -253,6 +261,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /attachments/{id}/{name}", h.signedIn(h.attachment))
 
 	m.HandleFunc("GET /queue", h.staff(h.queueIndex))
+	m.HandleFunc("GET /search", h.staff(h.allTickets))
 	m.HandleFunc("GET /queue/{unit}", h.staff(h.queue))
 	m.HandleFunc("POST /queue/{unit}/bulk", h.staff(h.bulk))
 	m.HandleFunc("GET /queue/{unit}/events", h.staff(h.queueEvents))
@@ -275,6 +284,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /admin/users/{id}/disabled", h.admin(h.setUserDisabled))
 	m.HandleFunc("POST /admin/users/{id}/password", h.admin(h.setUserPassword))
 	m.HandleFunc("GET /admin/outbox", h.admin(h.adminOutbox))
+	m.HandleFunc("POST /admin/outbox/{id}/retry", h.admin(h.retryMail))
+	m.HandleFunc("POST /admin/outbox/{id}/discard", h.admin(h.discardMail))
 	m.HandleFunc("GET /admin/events", h.admin(h.adminEvents))
 	m.HandleFunc("GET /admin/connectors", h.admin(h.adminConnectors))
 	m.HandleFunc("POST /admin/connectors/{name}/items/{id}/{action}", h.admin(h.connectorItem))

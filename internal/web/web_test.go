@@ -67,7 +67,7 @@ func TestRequesterFlow(t *testing.T) {
 			t.Fatalf("create: %d %q %s", r.status, r.location, excerpt(r.body))
 		}
 		page := c.get(r.location)
-		for _, want := range []string{"VM will not boot", "It hangs at GRUB.", "console.log", "Very urgent", "cloud-compute", "Your ticket was created"} {
+		for _, want := range []string{"VM will not boot", "It hangs at GRUB.", "console.log", "Very urgent", "Cloud Compute", "Compute support", "Your ticket was created"} {
 			if !strings.Contains(page.body, want) {
 				t.Errorf("ticket page lacks %q", want)
 			}
@@ -89,7 +89,7 @@ func TestRequesterFlow(t *testing.T) {
 		if r.status != 303 {
 			t.Fatalf("create without service: %d %s", r.status, excerpt(r.body))
 		}
-		if page := c.get(r.location); !strings.Contains(page.body, "tht") {
+		if page := c.get(r.location); !strings.Contains(page.body, "Ticket handler team") {
 			t.Error("a ticket without a service is not with the ticket handler team")
 		}
 		// Another requester sees neither ticket.
