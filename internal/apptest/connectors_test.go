@@ -170,6 +170,11 @@ func TestConnectors(t *testing.T) {
 		resp = in.Do(t, "POST", item+"/retry", in.AdminToken, "", nil)
 		wantStatus(t, "retry", resp.Status, http.StatusCreated)
 		until(t, "the retried item sent", func() bool { return len(peer.Pushed()) == 2 })
+		// The item is marked sent just after the peer took it.
+		until(t, "the retried item recorded as sent", func() bool {
+			var c client.Connector
+			return in.Admin.Do(ctx, "GET", "/api/v1/connectors/rt", nil, &c) == nil && c.Pending == 0 && c.Dead == 0
+		})
 		resp = in.Do(t, "POST", item+"/skip", in.AdminToken, "", io.NopCloser(strings.NewReader("")))
 		wantStatus(t, "skip of an item already sent", resp.Status, http.StatusNotFound)
 	})

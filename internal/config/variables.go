@@ -67,12 +67,13 @@ func Variables() []Variable {
 		{"HELPMESH_WAITING_UNSOLVED", "15wd", "a ticket still waiting this long becomes unsolved"},
 		{"HELPMESH_TIMER_INTERVAL", "1m", "how often the lifecycle timers run"},
 		{"HELPMESH_ALARM_REPAGE", "30m", "an unanswered alarm ticket is paged again this often"},
+		{"HELPMESH_QOS_WARNING", "75%", "a unit is warned when this share of a ticket's response time has passed"},
 	}
 }
 
 // otherPrefixes are HELPMESH_* names read by tools other than the server:
-// the load generator and the test suite.
-var otherPrefixes = []string{"HELPMESH_BENCH_", "HELPMESH_TEST_"}
+// the load generator, `helpmesh import` and the test suite.
+var otherPrefixes = []string{"HELPMESH_BENCH_", "HELPMESH_IMPORT_", "HELPMESH_TEST_"}
 
 // PrintVariables writes every variable with its default and meaning.
 func PrintVariables(w io.Writer) {
