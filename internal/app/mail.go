@@ -32,7 +32,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
 		AuthServID:         a.Config.MailAuthServID,
 		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow,
-		SMIME:              smime,
+		SMIME: smime,
 	})
 	if err != nil {
 		return err
