@@ -21,6 +21,10 @@ func (a *App) buildMail(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	smime, err := a.Config.SMIMESigner(time.Now())
+	if err != nil {
+		return fmt.Errorf("HELPMESH_SMIME_CERT/HELPMESH_SMIME_KEY: %w", err)
+	}
 	a.Jobs = jobs.New(a.DB, jobs.Options{Workers: 8, Batch: 32, Poll: 250 * time.Millisecond, Log: a.Log})
 	g, err := mail.New(mail.Options{
 		DB: a.DB, Events: a.Events, Tickets: a.Tickets, Users: a.Users, Units: a.Units, Blobs: a.Blobs, Log: a.Log,
@@ -29,6 +33,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
 		AuthServID:         a.Config.MailAuthServID,
 		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow, Batch: a.Config.MailBatch,
+		SMIME: smime,
 	})
 	if err != nil {
 		return err

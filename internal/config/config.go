@@ -72,6 +72,12 @@ type Config struct {
 	TLSCert     string // HELPMESH_TLS_CERT
 	TLSKey      string // HELPMESH_TLS_KEY
 	TLSClientCA string // HELPMESH_TLS_CLIENT_CA
+
+	// SMIMECert and SMIMEKey are the PEM certificate (with any intermediate
+	// after it) and private key alarm mail is S/MIME signed with
+	// (HELPMESH_SMIME_CERT, HELPMESH_SMIME_KEY); see SMIMESigner.
+	SMIMECert string
+	SMIMEKey  string
 	// TLSCRLs are PEM or DER certificate revocation lists of the client CA
 	// (HELPMESH_TLS_CRL, comma-separated files); re-read when they change.
 	TLSCRLs []string
@@ -187,6 +193,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	str(&c.TLSCert, "HELPMESH_TLS_CERT")
 	str(&c.TLSKey, "HELPMESH_TLS_KEY")
 	str(&c.TLSClientCA, "HELPMESH_TLS_CLIENT_CA")
+	str(&c.SMIMECert, "HELPMESH_SMIME_CERT")
+	str(&c.SMIMEKey, "HELPMESH_SMIME_KEY")
 	for _, s := range []struct {
 		env string
 		dst *int64
@@ -400,6 +408,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateSMIME(bad)
 	for _, f := range c.TLSCRLs {
 		if c.TLSClientCA == "" {
 			bad("HELPMESH_TLS_CRL", "needs HELPMESH_TLS_CLIENT_CA")

@@ -12,6 +12,7 @@
 package mail
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,6 +82,10 @@ type Options struct {
 	// MaxAttachmentBytes the largest attachment (default 10 MiB).
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
+	// SMIME, when set, is the certificate (and key) alarm mail is S/MIME
+	// signed with: multipart/signed with a detached
+	// application/pkcs7-signature (config.SMIMESigner checks it).
+	SMIME *tls.Certificate
 	// Events is the event stream; the gateway follows it as "mail".
 	Events *event.Log
 	Now    func() time.Time

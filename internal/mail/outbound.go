@@ -140,6 +140,12 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 		msg.SetGenHeader("X-Helpmesh-Ticket", fmt.Sprint(m.TicketID))
 	}
 	msg.SetBodyString(gomail.TypeTextPlain, body)
+	if m.Kind == KindAlarm && g.opts.SMIME != nil {
+		// Signed over the body part only: the headers above stay outside.
+		if err := msg.SignWithTLSCertificate(g.opts.SMIME); err != nil {
+			return nil, fmt.Errorf("mail: S/MIME: %w", err)
+		}
+	}
 	var raw bytes.Buffer
 	if _, err := msg.WriteTo(&raw); err != nil {
 		return nil, fmt.Errorf("mail: compose: %w", err)
