@@ -91,10 +91,10 @@ func startProcess(t *testing.T, dataDir, dsn, token string, env ...string) *serv
 	cmd := exec.Command(helpmeshBinary(t), "serve")
 	cmd.Env = append(os.Environ(), "HELPMESH_DATA="+dataDir, "HELPMESH_DB="+dsn, "HELPMESH_HTTP="+addr,
 		"HELPMESH_BOOTSTRAP_TOKEN="+token, "HELPMESH_LOG_LEVEL=warn", "HELPMESH_SHUTDOWN_GRACE=20s")
-	cmd.Env = append(cmd.Env, env...)
 	s := &server{t: t, cmd: cmd, url: "http://" + addr, token: token, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	s.logW = &lockedWriter{w: s.stderr}
 	cmd.Stderr = s.logW
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
