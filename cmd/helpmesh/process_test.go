@@ -78,8 +78,9 @@ func (s *server) log() string {
 }
 
 // startProcess runs `helpmesh serve` on a free loopback port with dataDir
-// and dsn ("" for SQLite in dataDir) and waits until /healthz answers.
-func startProcess(t *testing.T, dataDir, dsn, token string) *server {
+// and dsn ("" for SQLite in dataDir), with the environment variables env
+// ("NAME=value") added, and waits until /healthz answers.
+func startProcess(t *testing.T, dataDir, dsn, token string, env ...string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,6 +95,7 @@ func startProcess(t *testing.T, dataDir, dsn, token string) *server {
 	s := &server{t: t, cmd: cmd, url: "http://" + addr, token: token, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	s.logW = &lockedWriter{w: s.stderr}
 	cmd.Stderr = s.logW
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

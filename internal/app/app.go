@@ -34,6 +34,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/lifecycle"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
+	"github.com/helpmesh/helpmesh/internal/notifybus"
 	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/sla"
@@ -67,6 +68,9 @@ type App struct {
 	Events *event.Log
 	// Live tells this process's open pages of changes.
 	Live *live.Hub
+	// Bus tells the other processes on the database of new events and
+	// stale caches (LISTEN/NOTIFY on PostgreSQL).
+	Bus *notifybus.Bus
 	// Webhooks delivers events to subscribed URLs.
 	Webhooks *webhook.Store
 	// Timers run the ticket lifecycle: auto-close, reminders, unsolved.
@@ -127,7 +131,11 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Blobs = blobs
+	a.Bus = notifybus.New(a.DB, a.Log)
+	a.AddWorker(a.Bus.Run)
 	a.Users = user.NewStore(a.DB)
+	a.Users.Changed = func() { a.Bus.Announce(notifybus.Principals) }
+	a.Bus.Subscribe(notifybus.Principals, a.Users.DropPrincipals)
 	if n, left, err := a.Users.CanonicalizeCertificates(ctx); err != nil {
 		return err
 	} else if n > 0 || len(left) > 0 {
@@ -137,8 +145,11 @@ func (a *App) build(ctx context.Context) error {
 		}
 	}
 	a.Units = unit.NewStore(a.DB)
+	a.Units.Changed = func() { a.Bus.Announce(notifybus.Units) }
+	a.Bus.Subscribe(notifybus.Units, a.Units.ForgetLookups)
 	a.Settings = setting.NewStore(a.DB)
-	a.Events = event.New(a.DB, event.Options{Log: a.Log})
+	a.Events = event.New(a.DB, event.Options{Log: a.Log, Numbered: func() { a.Bus.Announce(notifybus.Events) }})
+	a.Bus.Subscribe(notifybus.Events, a.Events.Wake)
 	clocks := &sla.Clocks{Units: a.Units, Default: a.Config.Lifecycle.Calendar, Warning: a.Config.Lifecycle.QoSWarning}
 	a.Tickets = ticket.NewStore(a.DB, ticket.Options{Emit: a.emit, Log: a.Log, OwnAddress: a.ownAddress, ResponseClock: clocks.Deadlines})
 	a.AddWorker(func(ctx context.Context) error { return a.sweepBlobs(ctx, blobs) })

@@ -86,6 +86,10 @@ type Options struct {
 	Retention time.Duration
 	// Now returns the current time; time.Now by default.
 	Now func() time.Time
+	// Numbered, when set, is called after this process numbered new
+	// events (PostgreSQL), to wake the followers of the other processes
+	// (package notifybus); they call Wake. Their poll is the fallback.
+	Numbered func()
 }
 
 // Log is the event stream of one database.

@@ -64,6 +64,9 @@ func (l *Log) sequence(ctx context.Context) (int64, error) {
 	l.sequencing.Unlock()
 	if n > 0 {
 		l.Wake()
+		if l.opts.Numbered != nil {
+			l.opts.Numbered()
+		}
 	}
 	return n, err
 }

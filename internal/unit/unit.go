@@ -93,6 +93,11 @@ type Store struct {
 	// itself (its own address, a reply-token address): no unit may have it.
 	// Set it before the Store is used.
 	Reserved func(addr string) bool
+	// Changed, when set, is called after the Store wrote units or
+	// services, to tell the other processes on the database, which then
+	// call ForgetLookups (package notifybus). Set it before the Store is
+	// used.
+	Changed func()
 }
 
 // NewStore returns a Store on d.
@@ -145,6 +150,18 @@ func (l *lookups) clear() {
 	defer l.mu.Unlock()
 	clear(l.m)
 }
+
+// forget empties the lookups after a write and tells the other processes.
+func (s *Store) forget() {
+	s.lookups.clear()
+	if s.Changed != nil {
+		s.Changed()
+	}
+}
+
+// ForgetLookups empties the cached lookups, so that the next read sees
+// what another process wrote.
+func (s *Store) ForgetLookups() { s.lookups.clear() }
 
 // CheckSlug validates a slug: [a-z0-9-]+, at most 64 characters.
 func CheckSlug(field, s string) error {
@@ -245,7 +262,7 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (*Unit, error) {
 		}
 		return setAddresses(ctx, q, &u)
 	})
-	s.lookups.clear()
+	s.forget()
 	if err != nil {
 		return nil, fmt.Errorf("unit: create: %w", err)
 	}
@@ -271,7 +288,7 @@ func (s *Store) UpdateUnit(ctx context.Context, u Unit) (*Unit, error) {
 		}
 		return setAddresses(ctx, q, &u)
 	})
-	s.lookups.clear()
+	s.forget()
 	if err != nil {
 		return nil, fmt.Errorf("unit: update: %w", err)
 	}
@@ -520,7 +537,7 @@ func (s *Store) CreateService(ctx context.Context, sv Service) (*Service, error)
 	if err != nil {
 		return nil, fmt.Errorf("unit: create service: %w", conflictOn(err, "a service with slug "+sv.Slug))
 	}
-	s.lookups.clear()
+	s.forget()
 	return &sv, nil
 }
 
@@ -540,7 +557,7 @@ func (s *Store) UpdateService(ctx context.Context, sv Service) (*Service, error)
 	sv.UpdatedAt = s.now()
 	_, err = s.db.W.ExecContext(ctx, `UPDATE services SET name = $1, description = $2, unit_id = $3, mode = $4, alarm_email = $5, alarm_teams = $6, connector = $7, updated_at = $8 WHERE id = $9`,
 		sv.Name, sv.Description, sv.UnitID, string(sv.Mode), sv.AlarmEmail, teamsJSON(sv.AlarmTeams), sv.Connector, sv.UpdatedAt, sv.ID)
-	s.lookups.clear()
+	s.forget()
 	if err != nil {
 		return nil, fmt.Errorf("unit: update service: %w", err)
 	}

@@ -56,6 +56,11 @@ type Store struct {
 	passwords chan struct{}
 	dummyOnce sync.Once
 	dummy     string // a hash to check against for unknown addresses
+
+	// Changed, when set, is called by ForgetPrincipals to tell the other
+	// processes on the database, which then call DropPrincipals (package
+	// notifybus). Set it before the Store is used.
+	Changed func()
 }
 
 // maxPasswordWork is how many password hashes or checks run at once; more
@@ -95,13 +100,24 @@ func (s *Store) hashPassword(ctx context.Context, password string) (hash string,
 
 // PrincipalCacheTTL is how long the principal of an API token is reused
 // without asking the database again. A revocation through this Store takes
-// effect at once; a change made elsewhere (a role, a membership, another
-// node) within this time.
+// effect at once, in the other processes as soon as their notice bus
+// (package notifybus) delivers its notice; a change made without the Store
+// within this time.
 const PrincipalCacheTTL = time.Second
 
 // ForgetPrincipals drops every cached token principal, so that the next
-// request of each token sees the current roles and memberships.
-func (s *Store) ForgetPrincipals() { s.tokens.clear() }
+// request of each token sees the current roles and memberships, here and
+// (through Changed) in the other processes.
+func (s *Store) ForgetPrincipals() {
+	s.tokens.clear()
+	if s.Changed != nil {
+		s.Changed()
+	}
+}
+
+// DropPrincipals drops this process's cached token principals, after
+// another process changed them.
+func (s *Store) DropPrincipals() { s.tokens.clear() }
 
 // NewUser is what creating a user takes.
 type NewUser struct {
