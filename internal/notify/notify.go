@@ -590,17 +590,15 @@ func (n *Notifier) list(ctx context.Context, t *ticket.Ticket, home *unitInfo) (
 	if home == nil || home.u == nil {
 		return nil, nil
 	}
-	mode := home.u.Mode
+	var sv *unit.Service
 	if t.Service != "" && n.opts.Services != nil {
-		sv, err := n.opts.Services.Service(ctx, t.Service)
-		switch {
-		case apperr.Is(err, apperr.NotFound):
-		case err != nil:
+		var err error
+		sv, err = n.opts.Services.Service(ctx, t.Service)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
 			return nil, fmt.Errorf("notify: service %s: %w", t.Service, err)
-		case sv.Mode == unit.Redirect || sv.Mode == unit.External:
-			mode = sv.Mode // a service's own mode; direct is the default
 		}
 	}
+	mode := unit.ModeOf(home.u, sv)
 	a := strings.ToLower(strings.TrimSpace(home.u.Email))
 	if mode != unit.Redirect || a == "" || n.opts.Internal(a) {
 		return nil, nil
