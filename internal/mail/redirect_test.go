@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/testenv"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -144,5 +145,80 @@ func TestRedirectThroughPostfix(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d reply mails to the list, want 1", n)
+	}
+}
+
+// TestListTokenRules: only a valid list token of the ticket the mail
+// threads to, while the ticket is redirected to that list, makes a reply
+// the list's; a forged signature, a token for another list, a token of
+// another ticket and a ticket that left the mode redirect do not. The
+// other reply tokens still read as before.
+func TestListTokenRules(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	list := "ops-list@lists.example"
+	ops, err := e.units.CreateUnit(ctx, unit.Unit{Slug: "ops", Name: "Operations", Email: list, Mode: unit.Redirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := e.tickets.Create(ctx, e.admin, ticket.NewTicket{Subject: "A", Body: "help", UnitID: ops.ID, RequesterID: e.staff.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.tickets.Create(ctx, e.admin, ticket.NewTicket{Subject: "B", Body: "help", UnitID: ops.ID, RequesterID: e.staff.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	helpdesk := "helpdesk@" + testDomain
+	good := e.g.sig.listTokenAddress(helpdesk, tk.ID, list)
+	forged := strings.Replace(good, "-", "-x", 1)
+	otherList := e.g.sig.listTokenAddress(helpdesk, tk.ID, "someone@lists.example")
+	otherTicket := e.g.sig.listTokenAddress(helpdesk, other.ID, list)
+	lastBy := func(id int64) *ticket.Message {
+		ms := e.messages(id)
+		return ms[len(ms)-1]
+	}
+	reply := func(to string, headers ...string) Outcome {
+		out, err := e.g.Deliver(ctx, Envelope{Source: "test", MailFrom: "olga@net.example", HasMailFrom: true, Rcpts: []string{to}},
+			mailMsg("Olga <olga@net.example>", to, "Re: A", "answer", headers...))
+		if err != nil {
+			return Outcome{Action: "refused " + err.Error()}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name, to string
+	}{{"a forged signature", forged}, {"another list's token", otherList}} {
+		if out := reply(c.to); out.TicketID == tk.ID && lastBy(tk.ID).Author.Email == list {
+			t.Errorf("%s: the list's reply: %+v", c.name, out)
+		}
+	}
+	// A list token of another ticket, threaded to this one by our
+	// Message-ID: the ticket is this one, but the token is not for it.
+	rootA := e.g.sig.rootID(tk.ID, testDomain)
+	if out := reply(otherTicket, "In-Reply-To: <"+rootA+">"); out.TicketID == tk.ID && lastBy(tk.ID).Author.Email == list {
+		t.Errorf("another ticket's list token: %+v", out)
+	}
+	// The good token: the list's public reply.
+	if out := reply(good); out.Action != "replied" || out.TicketID != tk.ID || !out.Verified {
+		t.Fatalf("the list's token: %+v", out)
+	} else if m := lastBy(tk.ID); m.Author.Email != list || m.Author.ID != 0 || m.Internal {
+		t.Errorf("the list's reply: %+v", m)
+	}
+	// Out of the mode redirect: the same token is the list's no more.
+	ops.Mode = unit.Direct
+	if _, err := e.units.UpdateUnit(ctx, *ops); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the notifier's unit cache
+	if out := reply(good); out.TicketID == tk.ID && lastBy(tk.ID).Author.Email == list {
+		t.Errorf("after the mode changed: the list's reply: %+v", out)
+	}
+	// The other tokens read as they did.
+	for _, rcpt := range []string{"ann@uni.example", "x@l.example", "lll@r.example"} {
+		addr := e.g.sig.tokenAddress(helpdesk, 42, false, rcpt)
+		if tok, ok := e.g.sig.parseTokenAddress(addr); !ok || tok.ticketID != 42 || tok.rkey != e.g.sig.rcptKey(rcpt) || tok.lkey != "" {
+			t.Errorf("token %s: %+v %v", addr, tok, ok)
+		}
 	}
 }
