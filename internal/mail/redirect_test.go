@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +26,8 @@ func TestRedirectThroughPostfix(t *testing.T) {
 	imapAddr, users := testenv.IMAP(t)
 	addr := testenv.InboundAddr(t)
 	e := newEnv(t, "", func(o *Options) { o.Domain = relayDomain; o.Relay = "smtp://" + mta })
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := e.g.NewSMTPServer(SMTPOptions{MaxSessions: 4})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	serveSMTP(t, e, addr)
+	ctx := context.Background()
 
 	list := "hmtest@" + local
 	net2, err := e.units.CreateUnit(ctx, unit.Unit{Slug: "network", Name: "Network", Email: list})
