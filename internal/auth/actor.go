@@ -37,6 +37,16 @@ const (
 	// closes solved and unsolved tickets, and gives up on tickets waiting
 	// for a reply (unsolved). It writes nothing else.
 	ActorTimer Actor = "timer"
+	// ActorUnitList is the mailing list of a unit in the integration mode
+	// redirect (DESIGN.md "Integration modes and connectors"): whoever
+	// replies to the list's reply token of a ticket (the list's members
+	// are no helpmesh users) writes as the list, on that ticket only
+	// (Tickets): public replies, which are the unit's staff replies, and
+	// reopening by replying. Nothing else: no internal notes, no other
+	// field, no other ticket. The mail gateway grants it only for a valid
+	// reply token made for the list and that ticket, never for a From
+	// address.
+	ActorUnitList Actor = "unit_list"
 	// ActorSystem reads every ticket for helpmesh's own work (deciding
 	// where a mail belongs, composing notifications) and writes nothing.
 	ActorSystem Actor = "system"
@@ -75,6 +85,16 @@ func Peer(name string, linked ...int64) *Principal {
 func Importer(name string, imported ...int64) *Principal {
 	return &Principal{Actor: ActorImporter, Name: name, Tickets: slices.Clone(imported), Via: "import"}
 }
+
+// UnitList returns the principal of the mailing list addr (named name)
+// of a unit in the mode redirect, answering about ticket ticketID
+// (ActorUnitList).
+func UnitList(addr, name string, ticketID int64) *Principal {
+	return &Principal{Actor: ActorUnitList, Email: addr, Name: name, Tickets: []int64{ticketID}, Via: "mail"}
+}
+
+// IsUnitList tells whether p is a unit's mailing list (ActorUnitList).
+func (p *Principal) IsUnitList() bool { return p != nil && p.actor() == ActorUnitList }
 
 // ByMail returns a copy of person p writing by mail (ActorMail).
 func (p *Principal) ByMail() *Principal {
@@ -130,7 +150,7 @@ func (p *Principal) readsAll() bool {
 // mail participants, peers and importers.
 func (p *Principal) takesPart(id int64) bool {
 	a := p.actor()
-	return (a == ActorMail || a == ActorPeer || a == ActorImporter) && id != 0 && slices.Contains(p.Tickets, id)
+	return (a == ActorMail || a == ActorPeer || a == ActorImporter || a == ActorUnitList) && id != 0 && slices.Contains(p.Tickets, id)
 }
 
 // writesHistory tells whether p is a system that writes the whole history
@@ -144,7 +164,7 @@ func (p *Principal) writesHistory(id int64) bool {
 // (Tickets, for mail participants and peers; see ActorMail and ActorPeer),
 // sorted.
 func (p *Principal) TicketIDs() []int64 {
-	if a := p.actor(); a != ActorMail && a != ActorPeer && a != ActorImporter {
+	if a := p.actor(); a != ActorMail && a != ActorPeer && a != ActorImporter && a != ActorUnitList {
 		return nil
 	}
 	ids := slices.Clone(p.Tickets)
@@ -163,6 +183,8 @@ func (p *Principal) Label() string {
 	switch a := p.actor(); {
 	case a == ActorMail && name != "":
 		return name + " (by mail)"
+	case a == ActorUnitList:
+		return "list " + p.Email + " (by mail)"
 	case a == ActorPeer || a == ActorImporter:
 		return string(a) + " " + p.Name
 	case a == ActorTimer:
@@ -199,6 +221,8 @@ func (p *Principal) CanSetStatus(t TicketFacts, to string) bool {
 		return (t.RequesterID == p.UserID || p.InTeamOf(t)) && (to == statusVerified || to == statusReopened)
 	case ActorMail:
 		return (t.RequesterID == p.UserID && to == statusVerified) || (to == statusReopened && p.CanWrite(t))
+	case ActorUnitList:
+		return to == statusReopened && p.takesPart(t.ID)
 	case ActorPeer, ActorImporter:
 		return p.takesPart(t.ID)
 	case ActorTimer:

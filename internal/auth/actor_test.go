@@ -21,6 +21,7 @@ func TestActors(t *testing.T) {
 	timer := Timer()
 	system := System("mail gateway")
 	importer := Importer("ggus")
+	list := UnitList("ops-list@lists.example", "Operations", solved.ID)
 	// Roles and units on an actor that is not a person count for nothing.
 	forged := &Principal{Actor: ActorTimer, Role: RoleAdmin, Handler: true, Units: map[int64]UnitRole{ops: UnitAdmin}}
 
@@ -42,6 +43,8 @@ func TestActors(t *testing.T) {
 		{"timer", timer, theirs, rights{see: true, internal: true}},
 		{"system", system, theirs, rights{see: true, internal: true}},
 		{"importer", importer, theirs, rights{}},
+		{"unit list, its ticket", list, solved, rights{see: true, write: true}},
+		{"unit list, another ticket", list, other, rights{}},
 		{"forged timer", forged, theirs, rights{see: true, internal: true}},
 	} {
 		got := rights{c.p.CanSeeTicket(c.facts), c.p.CanWrite(c.facts), c.p.CanNote(c.facts), c.p.CanWorkTicket(c.facts), c.p.CanSeeInternal(c.facts)}
@@ -49,7 +52,7 @@ func TestActors(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", c.who, got, c.want)
 		}
 	}
-	for _, p := range []*Principal{peer, timer, system, importer, forged} {
+	for _, p := range []*Principal{peer, timer, system, importer, forged, list} {
 		if p.IsAdmin() || p.IsStaff() || p.IsPerson() || p.CanManageUsers() || p.CanManageCatalogue() || p.CanManageUnit(ops) || len(p.UnitIDs()) > 0 {
 			t.Errorf("%s has a person's or an administrator's rights", p.Label())
 		}
@@ -78,6 +81,9 @@ func TestActors(t *testing.T) {
 		{"timer", timer, solved, "reopened", false},
 		{"system", system, solved, "closed", false},
 		{"importer", importer, solved, "closed", false},
+		{"unit list", list, solved, "reopened", true},
+		{"unit list", list, solved, "closed", false},
+		{"unit list, another ticket", list, other, "reopened", false},
 	} {
 		if got := c.p.CanSetStatus(c.facts, c.to); got != c.want {
 			t.Errorf("%s CanSetStatus(%s -> %s) = %v", c.who, c.facts.Status, c.to, got)
@@ -90,7 +96,7 @@ func TestActors(t *testing.T) {
 		t.Error("CanRelate")
 	}
 	for p, want := range map[*Principal][2]bool{ // for themselves, for user 99
-		ann: {true, false}, byMail: {true, false}, importer: {false, true}, peer: {false, true}, timer: {false, false}, system: {false, false},
+		ann: {true, false}, byMail: {true, false}, importer: {false, true}, peer: {false, true}, timer: {false, false}, system: {false, false}, list: {false, false},
 		{UserID: 1, Role: RoleAdmin}: {true, true},
 	} {
 		if got := [2]bool{p.UserID != 0 && p.CanOpenFor(p.UserID), p.CanOpenFor(99)}; got != want {
@@ -100,7 +106,7 @@ func TestActors(t *testing.T) {
 
 	for p, want := range map[*Principal]string{
 		ann: "ann@uni.example", byMail: "ann@uni.example (by mail)", peer: "peer rt.example", importer: "importer ggus",
-		timer: "timer", system: "system", forged: "timer", {UserID: 7}: "user 7", {UserID: 7, Actor: ActorMail}: "user 7 (by mail)",
+		timer: "timer", system: "system", forged: "timer", list: "list ops-list@lists.example (by mail)", {UserID: 7}: "user 7", {UserID: 7, Actor: ActorMail}: "user 7 (by mail)",
 	} {
 		if got := p.Label(); got != want {
 			t.Errorf("Label() = %q, want %q", got, want)

@@ -69,6 +69,7 @@ type target struct {
 	comment  bool
 	ticketID int64  // from a reply token
 	rkey     string // the recipient key of a reply token (see rcptKey)
+	lkey     string // the list key of a list's reply token (see listTokenAddress)
 	rank     int    // lower wins when a mail has several recipients
 }
 
@@ -80,7 +81,7 @@ func (g *Gateway) resolve(ctx context.Context, addr string) (*target, error) {
 		if t == nil || err != nil {
 			return nil, err
 		}
-		t.addr, t.ticketID, t.comment, t.rkey, t.rank = addr, tok.ticketID, tok.comment || t.comment, tok.rkey, 0
+		t.addr, t.ticketID, t.comment, t.rkey, t.lkey, t.rank = addr, tok.ticketID, tok.comment || t.comment, tok.rkey, tok.lkey, 0
 		return t, nil
 	}
 	return g.resolveBase(ctx, addr, false)
@@ -194,6 +195,13 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	if err != nil {
 		return Outcome{}, err
 	}
+	// A reply to the reply token of the list that works the ticket (the
+	// mode redirect) is the list's, whoever sent it: the token proves it.
+	if list, err := g.listReply(ctx, tgt, ticketID); err != nil {
+		return Outcome{}, err
+	} else if list != nil {
+		return g.deliverListReply(ctx, env, p, raw, tgt, list)
+	}
 	// Staff rights need a proven sender. Unproven, a staff member's mail
 	// is an outsider's: it has their rights as a requester at most (see
 	// mayPost).
@@ -247,16 +255,7 @@ func (g *Gateway) Deliver(ctx context.Context, env Envelope, raw []byte) (out Ou
 	if err != nil {
 		return Outcome{}, err
 	}
-	body := p.Text + notes
-	if strings.TrimSpace(body) == "" {
-		body = "(no text)"
-		if len(atts) > 0 {
-			body = "(no text; see the attachments)"
-		}
-	}
-	if len(body) > ticket.MaxBody {
-		body = strings.ToValidUTF8(body[:ticket.MaxBody-200], "") + "\n\n[the rest of the text was longer than the limit and was cut]"
-	}
+	body := messageBody(p.Text+notes, len(atts) > 0)
 
 	in := inbound{env: env, p: p, tgt: tgt, t: t, from: from, name: name, principal: principal, participant: participant,
 		replyToNote: replyToNote, body: body, atts: atts}
@@ -351,6 +350,74 @@ func (g *Gateway) mayPost(ctx context.Context, t *ticket.Ticket, principal *auth
 // other proof is the trusted MTA's, see authVerified.)
 func (g *Gateway) ownToken(tgt *target, from string, ticketID int64) bool {
 	return tgt.rkey != "" && tgt.ticketID == ticketID && hmac.Equal([]byte(tgt.rkey), []byte(g.sig.rcptKey(from)))
+}
+
+// listReply returns the principal of the list a mail answers
+// (auth.ActorUnitList), or nil when it is no list's reply: the mail is to
+// a list's reply token (listTokenAddress) for the ticket it threads to,
+// and that ticket is still redirected (notify.Notifier.List) to the list
+// the token was made for. The From address counts for nothing here.
+func (g *Gateway) listReply(ctx context.Context, tgt *target, ticketID int64) (*auth.Principal, error) {
+	if tgt.lkey == "" || tgt.comment || ticketID == 0 || tgt.ticketID != ticketID {
+		return nil, nil
+	}
+	t, err := g.opts.Tickets.Get(ctx, g.system, ticketID)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	list, err := g.notifier.List(ctx, t)
+	if err != nil || list == nil {
+		return nil, err
+	}
+	addr := strings.ToLower(strings.TrimSpace(list.Email))
+	if !hmac.Equal([]byte(tgt.lkey), []byte(g.sig.rcptKey(addr))) {
+		return nil, nil
+	}
+	return auth.UnitList(addr, list.Name, t.ID), nil
+}
+
+// deliverListReply adds a list's reply (see listReply) to its ticket as a
+// public staff reply by the list.
+func (g *Gateway) deliverListReply(ctx context.Context, env Envelope, p *parsed, raw []byte, tgt *target, list *auth.Principal) (Outcome, error) {
+	t, err := g.opts.Tickets.Get(ctx, g.system, tgt.ticketID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	atts, notes, err := g.storeFiles(ctx, p)
+	if err != nil {
+		return Outcome{}, err
+	}
+	in := inbound{env: env, p: p, tgt: tgt, t: t, from: list.Email, name: list.Name, principal: list, body: messageBody(p.Text+notes, len(atts) > 0), atts: atts}
+	out, err := g.apply(ctx, in)
+	out.Verified = true
+	if err != nil {
+		if apperr.KindOf(err) == apperr.Conflict && strings.Contains(err.Error(), "processed already") {
+			return Outcome{Action: "duplicate"}, nil
+		}
+		if k := apperr.KindOf(err); k == apperr.Conflict || k == apperr.Invalid || k == apperr.Forbidden || k == apperr.NotFound || k == apperr.TooLarge {
+			return g.quarantine(ctx, env, p, raw, err.Error())
+		}
+		return Outcome{}, err
+	}
+	return out, nil
+}
+
+// messageBody is the text of a message from a mail's text: "(no text)"
+// for none, cut at the limit.
+func messageBody(body string, files bool) string {
+	if strings.TrimSpace(body) == "" {
+		body = "(no text)"
+		if files {
+			body = "(no text; see the attachments)"
+		}
+	}
+	if len(body) > ticket.MaxBody {
+		body = strings.ToValidUTF8(body[:ticket.MaxBody-200], "") + "\n\n[the rest of the text was longer than the limit and was cut]"
+	}
+	return body
 }
 
 // inbound is a mail on its way into the ticket store, with everything read

@@ -90,6 +90,9 @@ type tmplData struct {
 	Level int
 	// Repage: an alarm paged again, nobody of the unit having responded.
 	Repage bool
+	// ToList: the mail goes to the list of a unit in the mode redirect,
+	// which works the ticket by mail.
+	ToList bool
 }
 
 // compose renders m into a complete RFC 5322 message with Message-ID mid.
@@ -492,6 +495,12 @@ func (g *Gateway) notify(ctx context.Context, ev ticket.Event, dedupe string) ([
 			ReplyTo: g.sig.tokenAddress(replyBase, t.ID, false, n.To.Addr), Subject: subject, Template: string(n.Kind) + ".txt", Data: data,
 			InReplyTo: inReplyTo, Refs: refs, Auto: "auto-generated"}
 		m.Data.RecipientName = n.To.Name
+		if n.To.Role == notify.RedirectList {
+			// The list works the ticket by mail: anyone on it answers
+			// through the list's own reply token (see Gateway.listReply).
+			m.ReplyTo = g.sig.listTokenAddress(replyBase, t.ID, n.To.Addr)
+			m.Data.ToList = true
+		}
 		if dedupe != "" {
 			m.DedupeKey = dedupe + ":" + m.Kind + ":" + m.To
 		}

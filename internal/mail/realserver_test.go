@@ -47,12 +47,9 @@ func ticketBySubject(e *env, tok string) int64 {
 	return id
 }
 
-// Mail sent through Postfix reaches the SMTP listener and opens a ticket;
-// the listener refuses unknown recipients at RCPT and oversize mail.
-func TestSMTPListenerThroughPostfix(t *testing.T) {
-	mta, relayDomain := testenv.MTA(t), testenv.RelayDomain(t)
-	addr := testenv.InboundAddr(t)
-	e := newEnv(t, "", func(o *Options) { o.Domain = relayDomain; o.MaxMessageBytes = 200 << 10 })
+// serveSMTP runs e's SMTP listener on addr until the test ends.
+func serveSMTP(t *testing.T, e *env, addr string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +59,16 @@ func TestSMTPListenerThroughPostfix(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Mail sent through Postfix reaches the SMTP listener and opens a ticket;
+// the listener refuses unknown recipients at RCPT and oversize mail.
+func TestSMTPListenerThroughPostfix(t *testing.T) {
+	mta, relayDomain := testenv.MTA(t), testenv.RelayDomain(t)
+	addr := testenv.InboundAddr(t)
+	e := newEnv(t, "", func(o *Options) { o.Domain = relayDomain; o.MaxMessageBytes = 200 << 10 })
+	serveSMTP(t, e, addr)
+	ctx := context.Background()
 
 	tok := token(t)
 	raw := mailMsg("Zoë <zoe@ext.example>", "support@"+relayDomain, "VM down "+tok, "Our VM does not boot.")
@@ -191,15 +198,8 @@ func TestForgedSenderThroughPostfix(t *testing.T) {
 	imapAddr, users := testenv.IMAP(t)
 	addr := testenv.InboundAddr(t)
 	e := newEnv(t, "", func(o *Options) { o.Domain = relayDomain })
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := e.g.NewSMTPServer(SMTPOptions{MaxSessions: 4})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	serveSMTP(t, e, addr)
+	ctx := context.Background()
 
 	support, comment := "support@"+relayDomain, "support-comment@"+relayDomain
 	tok := token(t)

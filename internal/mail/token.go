@@ -127,12 +127,29 @@ func (s signer) tokenAddress(base string, ticketID int64, comment bool, rcpt str
 	return local + "+" + tok + "-" + s.sign("reply", tok) + "@" + domain
 }
 
+// listTokenAddress returns base with the reply token of the list of a
+// unit in the mode redirect for ticketID: local+t<id>l<key>-<sig>@domain,
+// where key is rcptKey(list). Anyone on the list may reply to it, and
+// their reply is the list's (auth.ActorUnitList) while the ticket is still
+// redirected to that list.
+func (s signer) listTokenAddress(base string, ticketID int64, list string) string {
+	local, domain, ok := strings.Cut(base, "@")
+	if !ok {
+		return base
+	}
+	tok := "t" + strconv.FormatInt(ticketID, 10) + "l" + s.rcptKey(list)
+	return local + "+" + tok + "-" + s.sign("reply", tok) + "@" + domain
+}
+
 // replyToken is what a valid reply token in a recipient address says.
 type replyToken struct {
 	base     string // the address without the token
 	ticketID int64
 	comment  bool
 	rkey     string // the recipient's key (rcptKey); empty in a token for anyone
+	// lkey is the key (rcptKey) of the list a list token was made for
+	// (listTokenAddress); empty in any other token.
+	lkey string
 }
 
 // parseTokenAddress reads the reply token of addr; ok is false when addr
@@ -149,6 +166,17 @@ func (s signer) parseTokenAddress(addr string) (tok replyToken, ok bool) {
 	t, sig, found := strings.Cut(local[i+1:], "-")
 	if !found || !s.check(sig, "reply", t) {
 		return replyToken{}, false
+	}
+	// A list token: the ticket's digits, then "l" (a base32 key of the
+	// other tokens may hold an "l" too).
+	body := strings.TrimPrefix(t, "t")
+	digits := strings.IndexFunc(body, func(r rune) bool { return r < '0' || r > '9' })
+	if digits > 0 && body[digits] == 'l' {
+		id, err := strconv.ParseInt(body[:digits], 10, 64)
+		if err != nil || id <= 0 || digits+1 == len(body) {
+			return replyToken{}, false
+		}
+		return replyToken{base: local[:i] + "@" + domain, ticketID: id, lkey: body[digits+1:]}, true
 	}
 	num, rkey, _ := strings.Cut(strings.TrimPrefix(t, "t"), "r")
 	comment := strings.HasSuffix(num, "c")

@@ -22,6 +22,12 @@
 //     lifecycle timers, ticket.alarm): the service's alarm_email, the unit
 //     (its list, else its members) and the ticket handler team, as an
 //     urgent notice; a new alarm tells its requester no auto-reply;
+//   - a ticket in the integration mode redirect (its service's mode, else
+//     its unit's): the unit's list (its address, an outside one) is told of
+//     its creation and of every public update (public messages but the
+//     list's own, status changes) with the full text (role RedirectList),
+//     as the staff that works the ticket; a message by the list is a staff
+//     reply;
 //   - a user escalation (GGUS): level 1 the unit (its list, else its
 //     members), level 2 the ticket handler team too, level 3 the
 //     administrators too.
@@ -87,6 +93,9 @@ const (
 	Administrator Role = "administrator"
 	// AlarmContact is a service's emergency address (alarm tickets).
 	AlarmContact Role = "alarm_contact"
+	// RedirectList is the list of a unit in the mode redirect, which
+	// works the ticket by mail: its replies come back as staff replies.
+	RedirectList Role = "redirect_list"
 )
 
 // Recipient is one person or list told of an event.
@@ -124,6 +133,9 @@ type Decision struct {
 	// Reminder counts the reminders of a ticket.reminder event, this one
 	// included.
 	Reminder int
+	// List is the unit whose list works the ticket (the mode redirect);
+	// nil when the ticket is not redirected.
+	List *unit.Unit
 	// Level and Reason are those of a user escalation (ticket.escalated).
 	Level   int
 	Reason  string
@@ -254,6 +266,9 @@ func (n *Notifier) Decide(ctx context.Context, ev ticket.Event) (*Decision, erro
 		}
 		d.Unit = home.u
 	}
+	if d.List, err = n.list(ctx, t, home); err != nil {
+		return nil, err
+	}
 	switch d.Type {
 	case event.TicketCreated:
 		if t.Kind == ticket.KindAlarm {
@@ -381,6 +396,9 @@ func (n *Notifier) created(d *Decision, home *unitInfo, automatic bool) {
 		r.add(t.Requester.Email, t.Requester.Name, Requester)
 	}
 	r := n.recipients(d, NewTicket, d.Actor.Email, t.Requester.Email)
+	if d.List != nil {
+		r.add(d.List.Email, d.List.Name, RedirectList)
+	}
 	n.staff(r, t, home)
 }
 
@@ -406,6 +424,13 @@ func (n *Notifier) reply(ctx context.Context, d *Decision, home *unitInfo) error
 	for _, w := range t.WatcherList {
 		r.add(w, "", Watcher)
 	}
+	if d.List != nil && ByList(m, d.List) {
+		d.StaffAuthor = true
+		return nil
+	}
+	if d.List != nil {
+		r.add(d.List.Email, d.List.Name, RedirectList)
+	}
 	staff, err := n.isStaff(ctx, m.Author.ID, t)
 	if err != nil {
 		return err
@@ -430,6 +455,9 @@ func (n *Notifier) changed(ctx context.Context, d *Decision, changes []ticket.Ch
 			r.add(t.Requester.Email, t.Requester.Name, Requester)
 			for _, w := range t.WatcherList {
 				r.add(w, "", Watcher)
+			}
+			if d.List != nil {
+				r.add(d.List.Email, d.List.Name, RedirectList)
 			}
 		case "unit_id":
 			id, _ := strconv.ParseInt(c.New, 10, 64)
@@ -540,6 +568,49 @@ func (n *Notifier) alarm(ctx context.Context, d *Decision, home *unitInfo) error
 		n.unitRule(r, home, UnitAddress, UnitMember)
 	}
 	return n.handlerTeam(ctx, r)
+}
+
+// List returns the unit whose list works ticket t by mail (the mode
+// redirect: its service's mode, else its unit's, DESIGN.md "Integration
+// modes and connectors"), or nil when t is worked otherwise or its unit
+// has no outside address. The mail gateway asks it of replies to a
+// list's reply token.
+func (n *Notifier) List(ctx context.Context, t *ticket.Ticket) (*unit.Unit, error) {
+	if t.UnitID == 0 {
+		return nil, nil
+	}
+	home, err := n.unit(ctx, t.UnitID)
+	if err != nil {
+		return nil, err
+	}
+	return n.list(ctx, t, home)
+}
+
+func (n *Notifier) list(ctx context.Context, t *ticket.Ticket, home *unitInfo) (*unit.Unit, error) {
+	if home == nil || home.u == nil {
+		return nil, nil
+	}
+	var sv *unit.Service
+	if t.Service != "" && n.opts.Services != nil {
+		var err error
+		sv, err = n.opts.Services.Service(ctx, t.Service)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return nil, fmt.Errorf("notify: service %s: %w", t.Service, err)
+		}
+	}
+	mode := unit.ModeOf(home.u, sv)
+	a := strings.ToLower(strings.TrimSpace(home.u.Email))
+	if mode != unit.Redirect || a == "" || n.opts.Internal(a) {
+		return nil, nil
+	}
+	return home.u, nil
+}
+
+// ByList tells whether message m was written by the list of unit list (a
+// reply to its reply token, auth.ActorUnitList): it has no account and
+// the list's address.
+func ByList(m *ticket.Message, list *unit.Unit) bool {
+	return m.Author.ID == 0 && list != nil && strings.EqualFold(m.Author.Email, strings.TrimSpace(list.Email))
 }
 
 // handlerTeam adds the ticket handler team, when there is one.

@@ -406,3 +406,87 @@ func TestDecideQoS(t *testing.T) {
 		}
 	}
 }
+
+// services is a service catalogue of two services: "vm" in the mode
+// redirect, "dns" in the mode direct.
+type services map[string]*unit.Service
+
+func (s services) Service(_ context.Context, slug string) (*unit.Service, error) {
+	if sv, ok := s[slug]; ok {
+		return sv, nil
+	}
+	return nil, apperr.New(apperr.NotFound, "no service %s", slug)
+}
+
+// TestRedirect: a ticket of a service in the mode redirect tells its
+// unit's list of its creation and of every public update (role
+// redirect_list); a reply by the list is a staff reply, told to the
+// requester side only; an internal note never reaches the list; a
+// ticket of a direct service of the same unit tells the list by the usual
+// rule only.
+func TestRedirect(t *testing.T) {
+	w, _ := newWorld(t)
+	rita := ticket.Person{ID: 10, Email: "req@ext.example", Name: "Rita"}
+	w.tickets[110] = &ticket.Ticket{ID: 110, Subject: "VM gone", Status: ticket.Assigned, UnitID: 2, Unit: "network", Service: "vm",
+		Requester: rita, WatcherList: []string{"wat@ext.example"}}
+	w.tickets[111] = &ticket.Ticket{ID: 111, Subject: "DNS", Status: ticket.InProgress, UnitID: 2, Unit: "network", Service: "dns",
+		Requester: rita, Assignee: &ticket.Person{ID: 13, Email: "nat@net.example", Name: "Nat"}}
+	n, err := New(Options{Tickets: w, Units: w, Users: userStore{w},
+		Services: services{"vm": {Slug: "vm", UnitID: 2, Mode: unit.Redirect}, "dns": {Slug: "dns", UnitID: 2, Mode: unit.Direct}},
+		Internal: func(addr string) bool { return strings.HasSuffix(addr, "@hm.test") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRita := &ticket.Message{ID: 700, TicketID: 110, Author: rita, Body: "it is gone"}
+	byList := &ticket.Message{ID: 701, TicketID: 110, Author: ticket.Person{Email: "net-list@lists.example", Name: "Network"}, Body: "restored"}
+	byNat := &ticket.Message{ID: 702, TicketID: 110, Author: ticket.Person{ID: 13, Email: "nat@net.example", Name: "Nat"}, Body: "on it"}
+	note := &ticket.Message{ID: 703, TicketID: 110, Author: ticket.Person{ID: 13, Email: "nat@net.example"}, Internal: true, Body: "secret"}
+	for _, c := range []struct {
+		name  string
+		ev    ticket.Event
+		typ   string
+		want  []string
+		staff bool
+	}{
+		{"created: the list", ticket.Event{Kind: "created", TicketID: 110, MessageID: 700, ActorID: 10, Message: byRita}, event.TicketCreated,
+			[]string{"auto_reply requester req@ext.example", "new_ticket redirect_list net-list@lists.example"}, false},
+		{"requester's reply: the list", ticket.Event{Kind: "message", TicketID: 110, MessageID: 700, ActorID: 10, Message: byRita}, event.TicketMessage,
+			[]string{"reply watcher wat@ext.example", "reply redirect_list net-list@lists.example"}, false},
+		{"the list's reply: a staff reply, to the requester side", ticket.Event{Kind: "message", TicketID: 110, MessageID: 701, Message: byList}, event.TicketMessage,
+			[]string{"reply requester req@ext.example", "reply watcher wat@ext.example"}, true},
+		{"a member's reply in the web: the list too", ticket.Event{Kind: "message", TicketID: 110, MessageID: 702, ActorID: 13, Message: byNat}, event.TicketMessage,
+			[]string{"reply requester req@ext.example", "reply watcher wat@ext.example", "reply redirect_list net-list@lists.example"}, true},
+		{"an internal note: not the list", ticket.Event{Kind: "message", TicketID: 110, MessageID: 703, Internal: true, ActorID: 13, Message: note}, event.TicketNote,
+			nil, false},
+		{"status: the list", ticket.Event{Kind: "changed", TicketID: 110, ActorID: 13, Changes: []ticket.Change{{Field: "status", Old: "assigned", New: "solved"}}}, event.TicketSolved,
+			[]string{"status requester req@ext.example", "status watcher wat@ext.example", "status redirect_list net-list@lists.example"}, false},
+		{"a direct service of the same unit: no redirect", ticket.Event{Kind: "changed", TicketID: 111, ActorID: 13, Changes: []ticket.Change{{Field: "status", Old: "in_progress", New: "solved"}}}, event.TicketSolved,
+			[]string{"status requester req@ext.example"}, false},
+	} {
+		c.ev.Ticket = nil
+		d, err := n.Decide(context.Background(), c.ev)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if d.Type != c.typ {
+			t.Errorf("%s: type %s, want %s", c.name, d.Type, c.typ)
+		}
+		if got := told(d); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+		}
+		if d.StaffAuthor != c.staff {
+			t.Errorf("%s: StaffAuthor %v, want %v", c.name, d.StaffAuthor, c.staff)
+		}
+	}
+	// The unit's mode counts when the service's is the default.
+	units[1].Mode = unit.Redirect
+	defer func() { units[1].Mode = "" }()
+	if l, err := n.List(context.Background(), w.tickets[100]); err != nil || l != nil {
+		t.Errorf("a unit whose address is ours is no list: %v, %v", l, err)
+	}
+	units[2].Mode = unit.Redirect
+	defer func() { units[2].Mode = "" }()
+	if l, err := n.List(context.Background(), w.tickets[101]); err != nil || l == nil || l.Email != "net-list@lists.example" {
+		t.Errorf("a ticket of a redirect unit without service: %v, %v", l, err)
+	}
+}

@@ -166,7 +166,8 @@ func (s *Store) clockAfter(ctx context.Context, p *auth.Principal, t *Ticket, ch
 // responded stops the running clock of ticket t in q: its staff (p)
 // replied or wrote a note at now.
 func responded(ctx context.Context, q db.Querier, p *auth.Principal, t *Ticket, now time.Time) error {
-	if !t.QoS.Running() || !p.CanNote(t.Facts()) {
+	// The unit's list (the mode redirect) answers for the unit.
+	if f := t.Facts(); !t.QoS.Running() || !(p.CanNote(f) || p.IsUnitList() && p.CanWrite(f)) {
 		return nil
 	}
 	if _, err := q.ExecContext(ctx, `UPDATE tickets SET qos_met_at = $1, qos_next_at = NULL WHERE id = $2 AND qos_met_at IS NULL`, now, t.ID); err != nil {

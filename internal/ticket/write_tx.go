@@ -64,7 +64,13 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 		return 0, apperr.New(apperr.Conflict, "ticket %d is %s and takes no more messages", t.ID, t.Status)
 	}
 	now := s.at(p, nm.At)
-	mid, err := s.insertMessage(ctx, q, t.ID, p.UserID, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
+	var mid int64
+	if p.IsUnitList() {
+		// A unit's list has no account: the message is by its address.
+		mid, err = s.insertMessageBy(ctx, q, t.ID, 0, p.Email, p.Name, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
+	} else {
+		mid, err = s.insertMessage(ctx, q, t.ID, p.UserID, nm.Internal, nm.Source, nm.Body, nm.BodyHTML, nm.MailID, nm.Attachments, now)
+	}
 	if err != nil {
 		if db.IsUniqueViolation(err) && nm.MailID != "" {
 			return 0, apperr.New(apperr.Conflict, "mail %s was processed already", nm.MailID)

@@ -33,6 +33,20 @@ const (
 	External Mode = "external" // synchronised with an external ticketing system
 )
 
+// ModeOf is the integration mode of a ticket of service sv (nil: none)
+// in unit u (nil: none): the service's own mode when it is not the
+// default direct, else the unit's (DESIGN.md "Integration modes and
+// connectors").
+func ModeOf(u *Unit, sv *Service) Mode {
+	if sv != nil && (sv.Mode == Redirect || sv.Mode == External) {
+		return sv.Mode
+	}
+	if u != nil && u.Mode != "" {
+		return u.Mode
+	}
+	return Direct
+}
+
 // Unit is a support unit.
 type Unit struct {
 	ID           int64

@@ -306,6 +306,9 @@ type ticketView struct {
 	// UnitName and ServiceName name the ticket's unit and service (the
 	// ticket has their slugs).
 	UnitName, ServiceName string
+	// HandledBy is the address of the unit's list that works the ticket
+	// by mail (the integration mode redirect); "" otherwise.
+	HandledBy string
 	// Sync is the ticket's links with external systems, and for its
 	// staff the sync log.
 	Sync ticketSync
@@ -389,7 +392,7 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 		h.fail(w, r, err)
 		return
 	}
-	if v.UnitName, v.ServiceName, err = h.unitAndServiceNames(r, t); err != nil {
+	if v.UnitName, v.ServiceName, v.HandledBy, err = h.unitAndServiceNames(r, t); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -423,29 +426,35 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 	h.render(w, r, status, "ticket", v)
 }
 
-// unitAndServiceNames names the ticket's unit and service; a slug stands
-// for one that cannot be found.
-func (h *Handler) unitAndServiceNames(r *http.Request, t *ticket.Ticket) (unitName, serviceName string, err error) {
+// unitAndServiceNames names the ticket's unit and service (a slug stands
+// for one that cannot be found), and the address of the list that works
+// it by mail when it is in the mode redirect (unit.ModeOf).
+func (h *Handler) unitAndServiceNames(r *http.Request, t *ticket.Ticket) (unitName, serviceName, list string, err error) {
 	unitName, serviceName = t.Unit, t.Service
+	var u *unit.Unit
+	var sv *unit.Service
 	if t.UnitID != 0 {
-		u, err := h.d.Units.UnitByID(r.Context(), t.UnitID)
+		u, err = h.d.Units.UnitByID(r.Context(), t.UnitID)
 		if err != nil && !apperr.Is(err, apperr.NotFound) {
-			return "", "", err
+			return "", "", "", err
 		}
 		if u != nil {
 			unitName = u.Name
 		}
 	}
 	if t.Service != "" {
-		sv, err := h.d.Units.Service(r.Context(), t.Service)
+		sv, err = h.d.Units.Service(r.Context(), t.Service)
 		if err != nil && !apperr.Is(err, apperr.NotFound) {
-			return "", "", err
+			return "", "", "", err
 		}
 		if sv != nil {
 			serviceName = sv.Name
 		}
 	}
-	return unitName, serviceName, nil
+	if u != nil && u.Email != "" && unit.ModeOf(u, sv) == unit.Redirect {
+		list = u.Email
+	}
+	return unitName, serviceName, list, nil
 }
 
 // assigneeGroup is one unit's members in the assignee list.
