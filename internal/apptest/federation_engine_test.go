@@ -181,6 +181,28 @@ func TestHelpmeshConnector(t *testing.T) {
 		if p95 > 5*time.Second {
 			t.Errorf("sync lag p95 %v", p95)
 		}
+
+		// A's priority reaches B as a request in an internal note: B,
+		// the working side, owns the priority (no 409, no dead item).
+		before, err := bea.Ticket(ctx, remote2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		veryUrgent := "very_urgent"
+		if _, err := alf.UpdateTicket(ctx, second.ID, client.TicketUpdate{Priority: &veryUrgent}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "A's priority asked for on B", func() bool {
+			bs := bodiesOf(t, bea, remote2)
+			return len(bs) > 0 && strings.HasPrefix(bs[len(bs)-1], "internal:") && strings.Contains(bs[len(bs)-1], "asks for the priority very_urgent")
+		})
+		if tk, err := bea.Ticket(ctx, remote2); err != nil || tk.Priority != before.Priority {
+			t.Errorf("B's priority after A's request: %v %v, want %s kept", tk, err, before.Priority)
+		}
+		eventually(t, "A's priority item sent, not dead", func() bool { // A deletes it after B took it
+			c, err := a.App.Connectors.Get(ctx, "b")
+			return err == nil && c.Dead == 0 && c.Pending == 0
+		})
 	})
 }
 

@@ -116,9 +116,8 @@ func TestRedmine5ConnectorEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// helpmesh to Redmine: a reply, an internal note, a status. (Files
-		// from helpmesh are not sent yet: the engine reads the message
-		// without its attachments. Package redmine5's tests upload them.)
+		// helpmesh to Redmine: a reply, an internal note, a status (files
+		// from helpmesh: TestSyncBothWays).
 		if _, err := staff.Reply(ctx, tk.ID, "Which project directory?"); err != nil {
 			t.Fatal(err)
 		}

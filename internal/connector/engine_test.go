@@ -618,3 +618,56 @@ func TestFilesBothWays(t *testing.T) {
 		}
 	})
 }
+
+// TestSupersededStatusIsNotPushed: helpmesh sets a status and a priority
+// while the peer sets others before they are sent; the peer's, applied at
+// the poll, win (the working side owns progress and priority) and
+// helpmesh's older values are logged as superseded, not pushed over them.
+// A status changed twice in helpmesh sends only the newer one.
+func TestSupersededStatusIsNotPushed(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, false)
+		tk := f.open(t)
+		remote := f.linked(t, tk.ID)
+		f.setStatus(t, f.staff, tk.ID, ticket.WaitingForReply)
+		high := ticket.VeryUrgent
+		if _, err := f.tickets.Update(f.ctx, f.staff, tk.ID, ticket.Update{Priority: &high}); err != nil {
+			t.Fatal(err)
+		}
+		f.tell(t)
+		ref := connector.Ref{RemoteID: remote}
+		f.peer.Add(connector.Change{Kind: connector.KindStatus, Status: "solved", Ticket: ref})
+		f.peer.Add(connector.Change{Kind: connector.KindPriority, Priority: "top_priority", Ticket: ref})
+		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
+			t.Fatal(err)
+		}
+		f.send(t)
+		if got := f.status(t, tk.ID); got != ticket.Solved {
+			t.Fatalf("status %s, want the peer's solved", got)
+		}
+		if p := f.peer.Pushed(); len(p) != 0 {
+			t.Fatalf("pushed %+v over the peer's newer status and priority", p)
+		}
+		log, err := f.engine.SyncLog(f.ctx, tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var superseded []string
+		for _, e := range log {
+			if e.Direction == "out" && strings.HasPrefix(e.Result, "superseded") {
+				superseded = append(superseded, e.What)
+			}
+		}
+		if !slices.Equal(superseded, []string{"status waiting_for_reply", "priority very_urgent"}) {
+			t.Fatalf("superseded in the sync log: %q; log %+v", superseded, log)
+		}
+
+		f.setStatus(t, f.req, tk.ID, ticket.Reopened)
+		f.setStatus(t, f.staff, tk.ID, ticket.InProgress)
+		f.tell(t)
+		f.send(t)
+		if p := f.peer.Pushed(); len(p) != 1 || p[0].Status != "in_progress" {
+			t.Fatalf("pushed %+v, want in_progress only", p)
+		}
+	})
+}

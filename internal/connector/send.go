@@ -149,6 +149,10 @@ func (e *Engine) send(ctx context.Context, c *Connector, peer Peer, it queuedIte
 	if err != nil {
 		return err
 	}
+	result, err := e.superseded(ctx, it)
+	if err != nil {
+		return err
+	}
 	var newRef *Ref
 	if !linked {
 		r, err := e.create(ctx, peer, it.TicketID)
@@ -157,7 +161,7 @@ func (e *Engine) send(ctx context.Context, c *Connector, peer Peer, it queuedIte
 		}
 		ref, newRef = r, &r
 	}
-	if it.Op != opCreate {
+	if result == "ok" && it.Op != opCreate {
 		ch, err := e.change(ctx, it)
 		if err != nil {
 			return err
@@ -184,8 +188,32 @@ func (e *Engine) send(ctx context.Context, c *Connector, peer Peer, it queuedIte
 		if _, err := q.ExecContext(ctx, `UPDATE connector_links SET last_sync_at = $1 WHERE ticket_id = $2 AND connector_id = $3`, e.now(), it.TicketID, c.ID); err != nil {
 			return err
 		}
-		return e.logSync(ctx, q, it.TicketID, c.Name, "out", it.what(), "ok")
+		return e.logSync(ctx, q, it.TicketID, c.Name, "out", it.what(), result)
 	})
+}
+
+// superseded returns "ok" for an item to send, or why a status or
+// priority item is left out: the ticket has another one since, set by a
+// later change of helpmesh's (sent by its own item) or by the peer, which
+// works the ticket and owns its progress and priority
+// (research/federation.md §5): pushing the older value would set the
+// peer back and leave the two sides apart.
+func (e *Engine) superseded(ctx context.Context, it queuedItem) (string, error) {
+	if it.Op != opStatus && it.Op != opPriority {
+		return "ok", nil // messages are append-only; a creation is sent once
+	}
+	t, err := e.opts.Tickets.Get(ctx, system, it.TicketID)
+	if err != nil {
+		return "", fmt.Errorf("connector: ticket %d: %w", it.TicketID, err)
+	}
+	cur := string(t.Status)
+	if it.Op == opPriority {
+		cur = string(t.Priority)
+	}
+	if cur == it.Value {
+		return "ok", nil
+	}
+	return "superseded: the ticket's " + it.Op + " is " + cur + " now", nil
 }
 
 // create opens ticket id on the peer.

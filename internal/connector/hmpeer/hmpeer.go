@@ -218,7 +218,8 @@ func (p *Peer) TicketURL(id string) string {
 	return u.String()
 }
 
-// Push appends a message or note, or patches the status or priority.
+// Push appends a message or note, patches the status, or asks for a
+// priority in an internal note.
 func (p *Peer) Push(ctx context.Context, ref connector.Ref, c connector.Change) error {
 	if ref.RemoteID == "" {
 		return fmt.Errorf("hmpeer: push: %w: no remote ticket", connector.ErrPermanent)
@@ -254,7 +255,11 @@ func (p *Peer) Push(ctx context.Context, ref connector.Ref, c connector.Change) 
 		if c.Priority == "" {
 			return fmt.Errorf("hmpeer: push: %w: a priority change without a priority", connector.ErrPermanent)
 		}
-		return p.do(ctx, http.MethodPatch, path, nil, nil, tmf621.TroubleTicket{Priority: c.Priority}, nil)
+		// research/federation.md §5 rule 7: the peer, the working side,
+		// owns the priority (it answers a PATCH of it with 409): ask for
+		// it in an internal note its support unit reads.
+		return p.Push(ctx, ref, connector.Change{Kind: connector.KindNote, Author: c.Author, At: c.At,
+			Body: "The requester's side (" + p.o.Instance + ") asks for the priority " + c.Priority + "; the support unit here sets it."})
 	}
 	return fmt.Errorf("hmpeer: push: %w: unknown change kind %q", connector.ErrPermanent, c.Kind)
 }

@@ -115,7 +115,8 @@ func TestPushNotesAndFields(t *testing.T) {
 		chars["name"] != tmf621.CharStatus || chars["value"] != "solved" {
 		t.Errorf("status: %+v", r[2])
 	}
-	if r[3].method != "PATCH" || r[3].body["priority"] != "top_priority" {
+	if r[3].method != "POST" || r[3].path != "/federation/v1/troubleTicket/77/note" || r[3].body["visibility"] != "internal" ||
+		!strings.Contains(r[3].body["text"].(string), "asks for the priority top_priority") {
 		t.Errorf("priority: %+v", r[3])
 	}
 	if err := p.Push(ctx, ref, connector.Change{Kind: "attachment"}); !errors.Is(err, connector.ErrPermanent) {
