@@ -68,6 +68,8 @@ func Variables() []Variable {
 		{"HELPMESH_TIMER_INTERVAL", "1m", "how often the lifecycle timers run"},
 		{"HELPMESH_ALARM_REPAGE", "30m", "an unanswered alarm ticket is paged again this often"},
 		{"HELPMESH_QOS_WARNING", "75%", "a unit is warned when this share of a ticket's response time has passed"},
+		{"HELPMESH_SMIME_CERT", "", "PEM certificate that signs alarm mail (S/MIME), with HELPMESH_SMIME_KEY"},
+		{"HELPMESH_SMIME_KEY", "", "PEM private key of HELPMESH_SMIME_CERT"},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,9 +115,17 @@ func TestFollowers(t *testing.T) {
 		if slow.count() == total {
 			t.Error("the slow follower was done as soon as the fast one: it never backed off")
 		}
-		stats, err := logs[0].Stats(ctx)
-		if err != nil {
-			t.Fatal(err)
+		// The slow follower may not have tried yet when the fast one is
+		// done (woken by the same notice): wait for its first failure.
+		var stats []FollowerStat
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var err error
+			if stats, err = logs[0].Stats(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if slices.ContainsFunc(stats, func(s FollowerStat) bool { return s.Name == "slow" && s.Failures > 0 }) || time.Now().After(deadline) {
+				break
+			}
 		}
 		for _, s := range stats {
 			if s.Name == "slow" && (s.Failures == 0 || s.LastError == "" || s.Lag == 0) {
@@ -148,7 +157,7 @@ func TestFollowers(t *testing.T) {
 				next[s.Writer]++
 			}
 		}
-		stats, err = logs[1].Stats(ctx)
+		stats, err := logs[1].Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
