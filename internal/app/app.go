@@ -27,6 +27,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/fedapi"
 	"github.com/helpmesh/helpmesh/internal/federation"
+	"github.com/helpmesh/helpmesh/internal/forwarded"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/jobs"
@@ -216,7 +217,11 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
-	a.Handler = mux
+	proxies, err := forwarded.Parse(a.Config.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	a.Handler = proxies.Middleware(mux)
 	return nil
 }
 

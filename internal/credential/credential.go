@@ -7,13 +7,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/forwarded"
 )
 
 // Authenticator finds the principal of a request from a credential other
@@ -67,17 +66,9 @@ func CertificateAuthenticator(users CertificateOwners) Authenticator {
 // ignored and logged. The proxy must verify the certificate and overwrite
 // the header on every request.
 func ProxyDNAuthenticator(users CertificateOwners, trusted []string, header string, log *slog.Logger) (Authenticator, error) {
-	var prefixes []netip.Prefix
-	for _, t := range trusted {
-		if p, err := netip.ParsePrefix(t); err == nil {
-			prefixes = append(prefixes, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(t)
-		if err != nil {
-			return nil, fmt.Errorf("auth: trusted proxy %q is neither an address nor a CIDR range", t)
-		}
-		prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	proxies, err := forwarded.Parse(trusted)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	if header == "" {
 		header = "X-SSL-Client-S-DN"
@@ -87,23 +78,9 @@ func ProxyDNAuthenticator(users CertificateOwners, trusted []string, header stri
 		if dn == "" {
 			return nil, nil
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		addr, err := netip.ParseAddr(host)
-		ok := false
-		if err == nil {
-			addr = addr.Unmap()
-			for _, p := range prefixes {
-				if p.Contains(addr) {
-					ok = true
-					break
-				}
-			}
-		}
-		if !ok {
-			log.Warn("ignored a client DN header from an untrusted address", "header", header, "remote", r.RemoteAddr)
+		// The direct peer: r.RemoteAddr is the forwarded client's.
+		if !proxies.Trusts(forwarded.Peer(r)) {
+			log.Warn("ignored a client DN header from an untrusted address", "header", header, "remote", forwarded.Peer(r))
 			return nil, nil
 		}
 		if len(dn) > 1024 || strings.ContainsAny(dn, "\r\n\x00") {

@@ -14,6 +14,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/forwarded"
 )
 
 // Session lifetimes: a session ends after IdleTimeout without a request, and
@@ -78,7 +79,7 @@ func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, userID int64, v
 	// A session cookie without Expires: closing the browser signs out
 	// unless the server-side session is still valid and the browser keeps
 	// session cookies; MaxAge bounds it either way.
-	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure,
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure || forwarded.Secure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(MaxAge / time.Second)})
 	return nil
 }
@@ -170,7 +171,8 @@ func (s *Sessions) clearCookie(w http.ResponseWriter) {
 		SameSite: http.SameSiteLaxMode, MaxAge: -1})
 }
 
-// clientIP is the address the request came from (without the port).
+// clientIP is the address the request came from (without the port); behind
+// a trusted proxy, the forwarded client's (internal/forwarded).
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/forwarded"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
@@ -331,7 +332,7 @@ func (h *Handler) headers(next http.Handler) http.Handler {
 		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		if hsts || r.TLS != nil {
+		if hsts || forwarded.Secure(r) {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
