@@ -83,7 +83,8 @@ type Config struct {
 	TLSCRLs []string
 
 	// TrustedProxies are the addresses or CIDR ranges of reverse proxies
-	// whose DNHeader is believed (HELPMESH_TRUSTED_PROXIES, comma-separated).
+	// whose DNHeader, X-Forwarded-For and X-Forwarded-Proto are believed
+	// (HELPMESH_TRUSTED_PROXIES, comma-separated; internal/forwarded).
 	TrustedProxies []string
 	// DNHeader carries the verified client certificate subject DN set by a
 	// trusted proxy (HELPMESH_DN_HEADER, default X-SSL-Client-S-DN).

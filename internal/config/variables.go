@@ -48,7 +48,7 @@ func Variables() []Variable {
 		{"HELPMESH_TLS_KEY", "", "key file of HELPMESH_TLS_CERT"},
 		{"HELPMESH_TLS_CLIENT_CA", "", "ask for a client certificate signed by this CA"},
 		{"HELPMESH_TLS_CRL", "", "comma-separated CRL files of the client CA"},
-		{"HELPMESH_TRUSTED_PROXIES", "", "comma-separated IPs/CIDRs of reverse proxies whose headers are believed"},
+		{"HELPMESH_TRUSTED_PROXIES", "", "comma-separated IPs/CIDRs of reverse proxies whose DN and X-Forwarded-For/-Proto headers are believed"},
 		{"HELPMESH_DN_HEADER", "X-SSL-Client-S-DN", "header with the client certificate DN from a trusted proxy"},
 		{"HELPMESH_SSO_ONLY", "false", "refuse password and mail-link sign-in except for break-glass accounts"},
 		{"HELPMESH_BREAK_GLASS", "admin@localhost", "comma-separated accounts that may always sign in with a password"},
