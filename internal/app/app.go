@@ -258,14 +258,11 @@ const connectorTimeout = 20 * time.Second
 // unitCalendar returns the calendar of unit id for the lifecycle timers:
 // its own, or nil for the default.
 func (a *App) unitCalendar(ctx context.Context, id int64) (*worktime.Calendar, error) {
-	u, err := a.Units.CachedUnit(ctx, id)
+	cal, err := a.Units.WorkCalendar(ctx, id, nil)
 	if apperr.Is(err, apperr.NotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return u.WorkCalendar(nil)
+	return cal, err
 }
 
 // ownAddress tells whether addr is one the mail gateway takes mail for (a

@@ -14,6 +14,7 @@ import (
 // Units is what the response clocks read of units.
 type Units interface {
 	CachedUnit(ctx context.Context, id int64) (*unit.Unit, error)
+	WorkCalendar(ctx context.Context, id int64, def *worktime.Calendar) (*worktime.Calendar, error)
 }
 
 // Clocks works out the deadlines of units' response clocks: a unit's
@@ -41,7 +42,7 @@ func (c *Clocks) Deadlines(ctx context.Context, unitID int64, priority ticket.Pr
 	if err != nil {
 		return ticket.Deadlines{}, fmt.Errorf("sla: unit %d: %w", unitID, err)
 	}
-	cal, err := u.WorkCalendar(c.Default)
+	cal, err := c.Units.WorkCalendar(ctx, unitID, c.Default)
 	if err != nil {
 		return ticket.Deadlines{}, fmt.Errorf("sla: %w", err)
 	}

@@ -22,6 +22,14 @@ func (f fakeUnits) CachedUnit(_ context.Context, id int64) (*unit.Unit, error) {
 	return u, nil
 }
 
+func (f fakeUnits) WorkCalendar(ctx context.Context, id int64, def *worktime.Calendar) (*worktime.Calendar, error) {
+	u, err := f.CachedUnit(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return u.WorkCalendar(def)
+}
+
 func utc(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339, s)

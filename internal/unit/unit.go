@@ -129,9 +129,10 @@ type lookups struct {
 }
 
 type lookup struct {
-	sv *Service
-	u  *Unit // nil with NotFound: no handler team
-	at time.Time
+	sv  *Service
+	u   *Unit              // nil with NotFound: no handler team
+	cal *worktime.Calendar // a unit's own calendar, parsed
+	at  time.Time
 }
 
 const (
@@ -658,4 +659,28 @@ func (s *Store) CachedUnit(ctx context.Context, id int64) (*Unit, error) {
 	c := *u
 	s.lookups.put(key, lookup{u: &c})
 	return u, nil
+}
+
+// WorkCalendar returns the working-time calendar of unit id: its own, or
+// def when it has none. Its own is parsed (the time zone read from the
+// system's database) once per lookup of the cache, not at every call: the
+// response clock asks for it at every ticket creation and move.
+func (s *Store) WorkCalendar(ctx context.Context, id int64, def *worktime.Calendar) (*worktime.Calendar, error) {
+	key := "calendar:" + strconv.FormatInt(id, 10)
+	if e, ok := s.lookups.get(key); ok && e.cal != nil {
+		return e.cal, nil
+	}
+	u, err := s.CachedUnit(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Calendar == nil {
+		return def, nil
+	}
+	cal, err := u.WorkCalendar(def)
+	if err != nil {
+		return nil, err
+	}
+	s.lookups.put(key, lookup{cal: cal})
+	return cal, nil
 }
