@@ -83,15 +83,30 @@ hm_rt5_pid() {
 # hm_rt5_token_ok TOKEN: true if RT answers REST2 for this token and sees the queue.
 hm_rt5_token_ok() {
 	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
-		-H "Authorization: token $1" "$(hm_rt5_url)/REST/2.0/queue/$HM_RT5_QUEUE" 2>/dev/null) || return 1
+	local i
+	# RT bcrypts the token on every request: seconds on a loaded machine,
+	# so a slow answer is retried before RT is judged broken.
+	for ((i = 0; i < 3; i++)); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 \
+			-H "Authorization: token $1" "$(hm_rt5_url)/REST/2.0/queue/$HM_RT5_QUEUE" 2>/dev/null) || code=000
+		[[ $code == 000 ]] || break
+	done
 	[[ $code == 200 ]]
 }
 
+# hm_rt5_stop: stop this script's RT, its workers too. A master killed
+# after the grace period would leave its Starlet workers holding the port,
+# so whatever still runs with RT's command line on our port is killed, and
+# the port is waited for.
 hm_rt5_stop() {
-	local pid
+	local pid pattern="rt-server --server Starlet --listen 127.0.0.1:$HM_RT5_PORT"
 	if pid=$(hm_rt5_pid); then hm_stop_pid TERM "$pid"; fi
 	rm -f "$HM_RT5_STATE/server.pid"
+	if pgrep -f "$pattern" >/dev/null; then
+		pkill -KILL -f "$pattern" || true
+	fi
+	hm_wait_port_closed 127.0.0.1 "$HM_RT5_PORT" 30 ||
+		hm_die "port $HM_RT5_PORT stays in use after stopping RT"
 }
 
 # hm_rt5_provision: the queue, the connector's user and a token for it and

@@ -112,6 +112,16 @@ hm_wait_port() {
 	return 1
 }
 
+# hm_wait_port_closed HOST PORT SECONDS
+hm_wait_port_closed() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		hm_port_open "$1" "$2" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 hm_pkg_installed() {
 	local st
 	st=$(dpkg -s "$1" 2>/dev/null) || return 1
