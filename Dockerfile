@@ -24,8 +24,8 @@ RUN CGO_ENABLED=0 go build -trimpath \
 
 FROM ${RUN_IMAGE}
 COPY --from=build /out/helpmesh /usr/local/bin/helpmesh
-# /data owned by the non-root user: a new named volume takes the ownership
-# of the image's directory, so that helpmesh can write to it.
+# /data owned by the non-root user: a new named volume (Docker) takes the owner
+# of the image's directory; one Docker creates itself belongs to root.
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV HELPMESH_DATA=/data \
 	HELPMESH_HTTP=0.0.0.0:8080

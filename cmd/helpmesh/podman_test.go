@@ -42,9 +42,10 @@ func (p podman) run(timeout time.Duration, args ...string) string {
 }
 
 // try runs podman with args and returns its standard output, trimmed, or an
-// error with its standard error.
+// error with its standard error. (Not with t.Context(): that ends before the
+// cleanups that remove the container, volume and image run.)
 func (p podman) try(timeout time.Duration, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(p.t.Context(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := p.command(ctx, args...)
@@ -57,7 +58,9 @@ func (p podman) try(timeout time.Duration, args ...string) (string, error) {
 
 // logs returns what the container name wrote (helpmesh logs to stderr).
 func (p podman) logs(name string) string {
-	out, err := p.command(p.t.Context(), "logs", name).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := p.command(ctx, "logs", name).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("podman logs %s: %v\n%s", name, err, out)
 	}
@@ -97,7 +100,7 @@ func (p podman) importImage(tag string, changes []string, write func(*tarball) e
 		args = append(args, "--change", c)
 	}
 	args = append(args, "-", tag)
-	ctx, cancel := context.WithTimeout(p.t.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pr, pw := io.Pipe()
 	go func() {
