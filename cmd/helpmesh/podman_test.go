@@ -67,6 +67,9 @@ func (p podman) logs(name string) string {
 	return string(out)
 }
 
+// rlimitNPROC is RLIMIT_NPROC on Linux, which package syscall does not name.
+const rlimitNPROC = 6
+
 // ulimits are the --ulimit flags for podman run and build. As root podman
 // raises the open files and processes limits to 1048576 by default, which
 // fails (EPERM) where the test runs without CAP_SYS_RESOURCE; these stay
@@ -76,7 +79,7 @@ func ulimits() []string {
 	for _, l := range []struct {
 		name     string
 		resource int
-	}{{"nofile", syscall.RLIMIT_NOFILE}, {"nproc", 6 /* RLIMIT_NPROC */}} {
+	}{{"nofile", syscall.RLIMIT_NOFILE}, {"nproc", rlimitNPROC}} {
 		n := uint64(4096)
 		var cur syscall.Rlimit
 		if err := syscall.Getrlimit(l.resource, &cur); err == nil && cur.Cur < n {
@@ -103,6 +106,7 @@ func (p podman) importImage(tag string, changes []string, write func(*tarball) e
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pr, pw := io.Pipe()
+	written := make(chan error, 1)
 	go func() {
 		tb := &tarball{w: tar.NewWriter(pw), names: map[string]bool{}}
 		err := write(tb)
@@ -110,11 +114,17 @@ func (p podman) importImage(tag string, changes []string, write func(*tarball) e
 			err = tb.w.Close()
 		}
 		pw.CloseWithError(err)
+		written <- err
 	}()
 	cmd := p.command(ctx, args...)
 	cmd.Stdin = pr
 	out, err := cmd.CombinedOutput()
-	pr.Close()
+	pr.CloseWithError(io.ErrClosedPipe) // the writer stops if podman did
+	if werr := <-written; werr != nil {
+		// podman may have made an image of the part it read: not to be reused.
+		_, _ = p.try(time.Minute, "rmi", "-f", tag)
+		p.t.Fatalf("writing the file system of %s: %v", tag, werr)
+	}
 	if err != nil {
 		p.t.Fatalf("podman import %s: %v\n%s", tag, err, out)
 	}
