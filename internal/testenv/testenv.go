@@ -1,6 +1,6 @@
 // Package testenv tells tests where to find the outside services that
 // scripts/test (or `eval "$(scripts/services)"`) starts on loopback:
-// PostgreSQL, Postfix, Dovecot IMAP, Chromium and Redmine 5.
+// PostgreSQL, Postfix, Dovecot IMAP, Chromium, Redmine 5 and podman.
 //
 // Each service is named by a HELPMESH_TEST_* environment variable. When a
 // variable is missing the test is skipped with a message naming scripts/test,
@@ -57,6 +57,9 @@ const (
 	EnvLocalDomain = "HELPMESH_TEST_LOCAL_DOMAIN"
 	// EnvChromium is the path of the Chromium binary, /usr/bin/chromium.
 	EnvChromium = "HELPMESH_TEST_CHROMIUM"
+	// EnvPodman is the path of the podman binary, /usr/bin/podman, with
+	// the runc runtime installed, for the container image test.
+	EnvPodman = "HELPMESH_TEST_PODMAN"
 	// EnvArtifacts optionally overrides the directory for screenshots, logs
 	// and other files a test wants to keep (default <repo>/test-artifacts).
 	EnvArtifacts = "HELPMESH_TEST_ARTIFACTS"
@@ -174,13 +177,27 @@ func parseUsers(s string) (map[string]string, error) {
 // Chromium returns the path of the Chromium binary for browser tests.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	p := Required(t, EnvChromium)
+	return executable(t, EnvChromium)
+}
+
+// Podman returns the path of the podman binary for the container image
+// test (cmd/helpmesh TestContainerImage).
+func Podman(t testing.TB) string {
+	t.Helper()
+	return executable(t, EnvPodman)
+}
+
+// executable returns the path that the environment variable env names, or
+// stops the test when it is unset or not an executable file.
+func executable(t testing.TB, env string) string {
+	t.Helper()
+	p := Required(t, env)
 	fi, err := os.Stat(p)
 	switch {
 	case err != nil:
-		Unavailable(t, fmt.Sprintf("%s=%s: %v", EnvChromium, p, err))
+		Unavailable(t, fmt.Sprintf("%s=%s: %v", env, p, err))
 	case fi.IsDir() || fi.Mode().Perm()&0o111 == 0:
-		Unavailable(t, fmt.Sprintf("%s=%s is not an executable file", EnvChromium, p))
+		Unavailable(t, fmt.Sprintf("%s=%s is not an executable file", env, p))
 	}
 	return p
 }

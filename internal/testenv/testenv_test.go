@@ -120,28 +120,35 @@ func TestRequiredMissingFailsInCI(t *testing.T) {
 	}
 }
 
-func TestChromiumNotExecutable(t *testing.T) {
-	t.Setenv(EnvCI, "")
-	p := filepath.Join(t.TempDir(), "chromium")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(EnvChromium, p)
-	if f := runFake(t, func(tb testing.TB) { Chromium(tb) }); !f.skipped {
-		t.Errorf("non-executable %s: skipped=%v failed=%v; want a skip", p, f.skipped, f.failed)
-	}
-	t.Setenv(EnvChromium, p+".missing")
-	t.Setenv(EnvCI, "true")
-	if f := runFake(t, func(tb testing.TB) { Chromium(tb) }); !f.failed {
-		t.Errorf("missing %s with CI=true: failed=%v; want a failure", p, f.failed)
-	}
-	if err := os.Chmod(p, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(EnvChromium, p)
-	var got string
-	if f := runFake(t, func(tb testing.TB) { got = Chromium(tb) }); f.failed || f.skipped || got != p {
-		t.Errorf("executable %s: got %q, skipped=%v failed=%v", p, got, f.skipped, f.failed)
+// TestExecutables checks Chromium and Podman: a file that is not
+// executable skips, a missing one fails with CI=true, an executable one is
+// returned.
+func TestExecutables(t *testing.T) {
+	for env, get := range map[string]func(testing.TB) string{EnvChromium: Chromium, EnvPodman: Podman} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(EnvCI, "")
+			p := filepath.Join(t.TempDir(), "tool")
+			if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(env, p)
+			if f := runFake(t, func(tb testing.TB) { get(tb) }); !f.skipped {
+				t.Errorf("non-executable %s: skipped=%v failed=%v; want a skip", p, f.skipped, f.failed)
+			}
+			t.Setenv(env, p+".missing")
+			t.Setenv(EnvCI, "true")
+			if f := runFake(t, func(tb testing.TB) { get(tb) }); !f.failed {
+				t.Errorf("missing %s with CI=true: failed=%v; want a failure", p, f.failed)
+			}
+			if err := os.Chmod(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(env, p)
+			var got string
+			if f := runFake(t, func(tb testing.TB) { got = get(tb) }); f.failed || f.skipped || got != p {
+				t.Errorf("executable %s: got %q, skipped=%v failed=%v", p, got, f.skipped, f.failed)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,8 @@
 #   Chromium    /usr/bin/chromium (for the browser tests)
 #   Redmine 5   127.0.0.1:3055, Passenger Standalone (scripts/lib/redmine5.sh)
 #   RT 5        Request Tracker on 127.0.0.1:55480 (scripts/lib/rt5.sh)
+#   podman      /usr/bin/podman with the runc runtime (for the container
+#               image test, cmd/helpmesh TestContainerImage); no daemon
 #
 # Must run as root on Debian 12. Idempotent: a second run reuses what is
 # already installed and running. Progress goes to stderr; stdout is kept free
@@ -30,6 +32,7 @@ HM_LOCAL_DOMAIN=localhost
 HM_MTA_HOSTNAME=mta.helpmesh.test
 HM_MAIL_USERS=(hmtest:hmtest-pass hmstaff:hmstaff-pass)
 HM_CHROMIUM=/usr/bin/chromium
+HM_PODMAN=/usr/bin/podman
 HM_PACKAGES=(postgresql postfix dovecot-imapd chromium swaks)
 HM_POSTFIX_LOG=/var/log/helpmesh-test-postfix.log
 HM_DOVECOT_LOG=/var/log/helpmesh-test-dovecot.log
@@ -44,6 +47,7 @@ HM_ENV_VARS=(
 	HELPMESH_TEST_IMAP_USERS
 	HELPMESH_TEST_LOCAL_DOMAIN
 	HELPMESH_TEST_CHROMIUM
+	HELPMESH_TEST_PODMAN
 	HELPMESH_TEST_REDMINE5_URL
 	HELPMESH_TEST_REDMINE5_KEY
 	HELPMESH_TEST_REDMINE5_OTHER_KEY
@@ -484,6 +488,22 @@ hm_mail_probe() {
 	hm_log "mail: probe delivered via postfix to $user@$HM_LOCAL_DOMAIN and found over IMAP"
 }
 
+# ---------------------------------------------------------------- podman
+
+# podman (Debian 12: 4.3) runs as root with runc: crun 1.8 refuses hosts with
+# cgroup v1 and controllers on the v2 hierarchy too ("cgroups in hybrid mode
+# not supported"), which runc handles. The test passes its own --runtime and
+# --ulimit flags; this only installs and checks that podman opens its image
+# store (`podman info` would take 4 s more).
+hm_podman_up() {
+	local log=$HM_STATE_DIR/podman.log
+	hm_apt_install podman "$HM_STATE_DIR/apt-podman.log" podman runc
+	: >"$log"
+	hm_quiet "$log" "$HM_PODMAN" --runtime runc image ls ||
+		hm_die_log "podman image ls failed" "$log"
+	hm_log "podman: $("$HM_PODMAN" --version), runtime runc"
+}
+
 # ---------------------------------------------------------------- all
 
 hm_export_env() {
@@ -500,6 +520,7 @@ hm_export_env() {
 	export HELPMESH_TEST_IMAP_USERS="$users"
 	export HELPMESH_TEST_LOCAL_DOMAIN="$HM_LOCAL_DOMAIN"
 	export HELPMESH_TEST_CHROMIUM="$HM_CHROMIUM"
+	export HELPMESH_TEST_PODMAN="$HM_PODMAN"
 }
 
 hm_print_exports() {
@@ -537,6 +558,7 @@ hm_services_up() {
 	hm_timed mail-probe hm_mail_probe
 	[[ -x $HM_CHROMIUM ]] || hm_die "$HM_CHROMIUM is missing (is the chromium package installed?)"
 	hm_log "chromium: $HM_CHROMIUM"
+	hm_timed podman hm_podman_up
 	hm_timed rt5 hm_rt5_up
 	hm_timed redmine5 hm_redmine5_up
 	hm_export_env
