@@ -180,6 +180,12 @@ func (s *Store) relationPair(ctx context.Context, q db.Querier, p *auth.Principa
 	if err != nil {
 		return nil, nil, err
 	}
+	switch {
+	case p.ReadOnly:
+		return nil, nil, apperr.New(apperr.Forbidden, "this credential is read-only")
+	case !p.CanRelate(t.Facts(), kind):
+		return nil, nil, apperr.New(apperr.Forbidden, "only support staff may relate tickets")
+	}
 	o, err := s.get(ctx, q, p, other)
 	if apperr.Is(err, apperr.NotFound) {
 		return nil, nil, apperr.Field("other", "no ticket %d", other)
@@ -187,12 +193,7 @@ func (s *Store) relationPair(ctx context.Context, q db.Querier, p *auth.Principa
 	if err != nil {
 		return nil, nil, err
 	}
-	switch {
-	case p.ReadOnly:
-		return nil, nil, apperr.New(apperr.Forbidden, "this credential is read-only")
-	case !p.CanRelate(t.Facts(), kind):
-		return nil, nil, apperr.New(apperr.Forbidden, "only support staff may relate tickets")
-	case kind != KindFollowUpOf && !p.CanWorkTicket(o.Facts()):
+	if kind != KindFollowUpOf && !p.CanWorkTicket(o.Facts()) {
 		return nil, nil, apperr.New(apperr.Forbidden, "relating needs the staff rights of both tickets; you do not work ticket %d", other)
 	}
 	if s.db.Engine == db.Postgres {
