@@ -101,11 +101,13 @@ func TestBrowserRelationsPanel(t *testing.T) {
 	if err := chromedp.Run(ctx, signIn(base, "sam@support.example.org")); err != nil {
 		t.Fatal(err)
 	}
+	// Each relation, once added, is a link in the panel's list.
 	relate := func(kind string, other int64) chromedp.Tasks {
 		return chromedp.Tasks{
 			chromedp.SetValue(`#rel-kind`, kind, chromedp.ByID),
 			chromedp.SendKeys(`#rel-other`, fmt.Sprint(other), chromedp.ByID),
 			chromedp.Submit(`#rel-other`, chromedp.ByID),
+			chromedp.WaitVisible(fmt.Sprintf(`.relations-list a[href="/tickets/%d"]`, other), chromedp.ByQuery),
 			waitFlash("related"),
 		}
 	}
@@ -115,12 +117,12 @@ func TestBrowserRelationsPanel(t *testing.T) {
 		chromedp.WaitVisible(`#rel-kind`, chromedp.ByID),
 		relate("master_of", slave),
 		relate("parent_of", child),
-		chromedp.Text(`.relations`, &panel, chromedp.ByQuery),
+		chromedp.Text(`.relations-list`, &panel, chromedp.ByQuery),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{fmt.Sprintf("#%d Cannot upload results", slave), "Master of", "Parent of", "On hold"} {
+	for _, want := range []string{fmt.Sprintf("#%d Cannot upload results", slave), fmt.Sprintf("#%d Site two", child), "Master of", "Parent of", "On hold", "Assigned"} {
 		if !strings.Contains(panel, want) {
 			t.Errorf("relations panel lacks %q: %q", want, panel)
 		}
@@ -151,7 +153,6 @@ func TestBrowserRelationsPanel(t *testing.T) {
 		err := chromedp.Run(ctx, emulate,
 			chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", base, master)),
 			chromedp.WaitVisible(`.relations`, chromedp.ByQuery),
-			chromedp.ScrollIntoView(`.relations`, chromedp.ByQuery),
 			shot(t, "relations-"+sw.Name),
 			chromedp.Evaluate(`document.documentElement.scrollWidth`, &scroll),
 		)
