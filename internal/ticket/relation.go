@@ -297,28 +297,33 @@ func (s *Store) status(ctx context.Context, q db.Querier, id int64) (Status, err
 // relationHistory writes action (related, unrelated) on both tickets, each
 // with the kind as it sees it (the kinds seen from one side only: on id).
 func (s *Store) relationHistory(ctx context.Context, q db.Querier, p *auth.Principal, action string, id, other int64, kind string, at time.Time, src Source) error {
-	old, nw := "", strconv.FormatInt(other, 10)
-	if action == "unrelated" {
-		old, nw = nw, ""
+	type side struct {
+		ticket, other int64
+		kind          string
 	}
-	if err := s.history(ctx, q, id, p, at, action, kind, old, nw, src); err != nil {
-		return err
+	sides := []side{{id, other, kind}}
+	if inv := inverseKind(kind); inv != "" {
+		sides = append(sides, side{other, id, inv})
 	}
-	if err := s.emit(ctx, q, Event{Kind: "changed", TicketID: id, Changes: []Change{{Field: "relations", Old: pick(old != "", kind+" "+old, ""), New: pick(nw != "", kind+" "+nw, "")}}, ActorID: p.UserID, Source: src}); err != nil {
-		return err
+	for _, sd := range sides {
+		ref := strconv.FormatInt(sd.other, 10)
+		var c Change // the relation as the feed tells it: "master_of 12"
+		old, nw := "", ref
+		if action == "unrelated" {
+			old, nw = ref, ""
+			c.Old = sd.kind + " " + ref
+		} else {
+			c.New = sd.kind + " " + ref
+		}
+		c.Field = "relations"
+		if err := s.history(ctx, q, sd.ticket, p, at, action, sd.kind, old, nw, src); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, q, Event{Kind: "changed", TicketID: sd.ticket, Changes: []Change{c}, ActorID: p.UserID, Source: src}); err != nil {
+			return err
+		}
 	}
-	inv := inverseKind(kind)
-	if inv == "" {
-		return nil
-	}
-	old, nw = "", strconv.FormatInt(id, 10)
-	if action == "unrelated" {
-		old, nw = nw, ""
-	}
-	if err := s.history(ctx, q, other, p, at, action, inv, old, nw, src); err != nil {
-		return err
-	}
-	return s.emit(ctx, q, Event{Kind: "changed", TicketID: other, Changes: []Change{{Field: "relations", Old: pick(old != "", inv+" "+old, ""), New: pick(nw != "", inv+" "+nw, "")}}, ActorID: p.UserID, Source: src})
+	return nil
 }
 
 // Unrelate ends relation rid of ticket id, with the staff rights of both

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/db"
@@ -323,6 +324,46 @@ func TestRelationPropagation(t *testing.T) {
 		want := "status in_progress: its last open child #" + itoa(c2) + " is solved"
 		if got := w.reasons(t, parent); !slices.Contains(got, want) {
 			t.Errorf("parent's history by the relation: %v, want %q", got, want)
+		}
+	})
+}
+
+// TestMigrateRelations checks migration 0800 on relations stored before
+// it: inverses are turned around to the master's and parent's side,
+// related gets the lower id first, and a row that duplicates another
+// once turned goes.
+func TestMigrateRelations(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		w := newWorld(t, d, Options{})
+		ctx := context.Background()
+		var ids []int64
+		for range 4 {
+			ids = append(ids, w.create(t, w.req, NewTicket{UnitID: w.ops.ID}).ID)
+		}
+		for _, q := range []string{`DROP INDEX ticket_relations_other`, `ALTER TABLE ticket_relations DROP COLUMN since_message`,
+			`ALTER TABLE history DROP COLUMN reason`, `DELETE FROM schema_migrations WHERE version = 800`} {
+			if _, err := d.W.ExecContext(ctx, q); err != nil {
+				t.Fatal(q, err)
+			}
+		}
+		a, b, c, e := ids[0], ids[1], ids[2], ids[3]
+		for _, r := range []struct {
+			from, to int64
+			kind     string
+		}{{b, a, KindSlaveOf}, {a, b, KindMasterOf}, {c, a, KindChildOf}, {e, c, KindRelated}, {a, e, KindDuplicate}} {
+			if _, err := d.W.ExecContext(ctx, `INSERT INTO ticket_relations (ticket_id, other_id, kind, created_at) VALUES ($1, $2, $3, $4)`,
+				r.from, r.to, r.kind, time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := d.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := w.relationsOf(t, a), []string{"master_of #" + itoa(b), "duplicate_of #" + itoa(e), "parent_of #" + itoa(c)}; !slices.Equal(got, want) {
+			t.Errorf("relations of a after the migration: %v, want %v", got, want)
+		}
+		if got := w.relationsOf(t, c); !slices.Equal(got, []string{"child_of #" + itoa(a), "related #" + itoa(e)}) {
+			t.Errorf("relations of c after the migration: %v", got)
 		}
 	})
 }
