@@ -444,13 +444,27 @@ func (s *Store) releaseParent(ctx context.Context, q db.Querier, parent int64, r
 // afterStatus propagates what a change of t's status causes: a master
 // solved (or unsolved) takes its open slaves with it, with its solution;
 // a child that stops being open has its solution noted in its parent,
-// which goes back to in_progress when it was the last open child.
+// which goes back to in_progress when it was the last open child, and on
+// hold again when a child is reopened (a solved parent stays solved).
 func (s *Store) afterStatus(ctx context.Context, q db.Querier, t *Ticket, changes []Change) error {
 	i := slices.IndexFunc(changes, func(c Change) bool { return c.Field == "status" })
 	if i < 0 {
 		return nil
 	}
 	from, to := Status(changes[i].Old), Status(changes[i].New)
+	if !from.Open() && to.Open() {
+		// A child reopened: its parent waits again.
+		parents, err := s.relationRows(ctx, q, `other_id = $1 AND kind = 'parent_of'`, t.ID)
+		if err != nil {
+			return err
+		}
+		for _, r := range parents {
+			if err := s.propagateStatus(ctx, q, r.From, OnHold, fmt.Sprintf("on hold while its child #%d is open again", t.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if !from.Open() || to.Open() {
 		return nil
 	}

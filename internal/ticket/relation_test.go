@@ -325,6 +325,21 @@ func TestRelationPropagation(t *testing.T) {
 		if got := w.reasons(t, parent); !slices.Contains(got, want) {
 			t.Errorf("parent's history by the relation: %v, want %q", got, want)
 		}
+		// A child reopened puts the parent on hold again.
+		reopened := Reopened
+		if _, err := w.s.Update(ctx, w.staff, c2, Update{Status: &reopened}); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.statusOf(t, parent); st != OnHold {
+			t.Errorf("parent after a child was reopened is %s, want on_hold", st)
+		}
+		// A slave reopened stays reopened: its master is solved.
+		if _, err := w.s.Update(ctx, w.staff, slave, Update{Status: &reopened}); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.statusOf(t, master); st != Solved {
+			t.Errorf("master after a slave was reopened is %s", st)
+		}
 	})
 }
 
