@@ -382,3 +382,38 @@ func TestMigrateRelations(t *testing.T) {
 		}
 	})
 }
+
+// TestRelationManySlaves: one master with 50 slaves (a GGUS outage with
+// many reports) is solved in one transaction that solves every slave; the
+// time it takes is logged.
+func TestRelationManySlaves(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		w := newWorld(t, d, Options{})
+		ctx := context.Background()
+		master := w.create(t, w.req, NewTicket{UnitID: w.ops.ID}).ID
+		const n = 50
+		slaves := make([]int64, n)
+		for i := range slaves {
+			slaves[i] = w.create(t, w.req, NewTicket{UnitID: w.ops.ID}).ID
+			if _, err := w.s.Relate(ctx, w.staff, slaves[i], master, KindSlaveOf, FromAPI); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if _, err := w.s.AddMessage(ctx, w.staff, master, NewMessage{Body: "fixed"}); err != nil {
+			t.Fatal(err)
+		}
+		replied := time.Since(start)
+		solved := Solved
+		start = time.Now()
+		if _, err := w.s.Update(ctx, w.staff, master, Update{Status: &solved}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: a public reply copied to %d slaves in %v; solving the master with them in %v", d.Engine, n, replied, time.Since(start))
+		for _, id := range slaves {
+			if st := w.statusOf(t, id); st != Solved {
+				t.Fatalf("slave %d is %s", id, st)
+			}
+		}
+	})
+}
