@@ -254,7 +254,7 @@ func (s *Store) checkRelation(ctx context.Context, q db.Querier, from, to int64,
 				return err
 			}
 		}
-		if x := byID(from); x.Status.Frozen() || !x.Status.Open() {
+		if x := byID(from); !x.Status.Open() {
 			return apperr.New(apperr.Conflict, "ticket %d is %s: only an open ticket becomes a parent", x.ID, x.Status)
 		}
 	}
