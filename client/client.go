@@ -359,6 +359,8 @@ type HistoryEntry struct {
 	Old    string    `json:"old"`
 	New    string    `json:"new"`
 	Source string    `json:"source"`
+	// Reason says why a change was propagated along a relation.
+	Reason string `json:"reason"`
 }
 
 // Event is one entry of the change feed.
@@ -376,11 +378,13 @@ type EventPage struct {
 	NextCursor string  `json:"next_cursor"`
 }
 
-// Relation links two tickets.
+// Relation links two tickets, as seen from the ticket it was read from.
 type Relation struct {
-	ID    int64  `json:"id"`
-	Kind  string `json:"kind"`
-	Other int64  `json:"other"`
+	ID           int64  `json:"id"`
+	Kind         string `json:"kind"`
+	Other        int64  `json:"other"`
+	OtherSubject string `json:"other_subject"`
+	OtherStatus  string `json:"other_status"`
 }
 
 // TicketPage is one page of a ticket list.
@@ -598,6 +602,19 @@ func (c *Client) AddWatcher(ctx context.Context, ticketID int64, email string) e
 func (c *Client) Relate(ctx context.Context, ticketID, other int64, kind string) (*Relation, error) {
 	var out Relation
 	return &out, c.Do(ctx, "POST", "/api/v1/tickets/"+id(ticketID)+"/relations", map[string]any{"kind": kind, "other": other}, &out)
+}
+
+// Relations lists a ticket's relations.
+func (c *Client) Relations(ctx context.Context, ticketID int64) ([]Relation, error) {
+	var out struct {
+		Items []Relation `json:"items"`
+	}
+	return out.Items, c.Do(ctx, "GET", "/api/v1/tickets/"+id(ticketID)+"/relations", nil, &out)
+}
+
+// Unrelate ends relation rid of a ticket.
+func (c *Client) Unrelate(ctx context.Context, ticketID, rid int64) error {
+	return c.Do(ctx, "DELETE", "/api/v1/tickets/"+id(ticketID)+"/relations/"+id(rid), nil, nil)
 }
 
 // Download writes an attachment to w.

@@ -184,6 +184,7 @@ func (a *API) routesV1() {
 	a.authed("DELETE /api/v1/tickets/{id}/watchers/{email}", a.removeWatcher)
 	a.authed("POST /api/v1/tickets/{id}/relations", a.addRelation)
 	a.authed("GET /api/v1/tickets/{id}/relations", a.listRelations)
+	a.authed("DELETE /api/v1/tickets/{id}/relations/{rid}", a.removeRelation)
 	a.authed("GET /api/v1/attachments/{id}", a.getAttachment)
 	a.authed("GET /api/v1/events", a.events)
 

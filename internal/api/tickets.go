@@ -650,6 +650,8 @@ type historyDTO struct {
 	Old    string    `json:"old,omitempty"`
 	New    string    `json:"new,omitempty"`
 	Source string    `json:"source"`
+	// Reason says why a change was propagated (a relation's rule).
+	Reason string `json:"reason,omitempty"`
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -665,7 +667,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 	}
 	items := make([]historyDTO, len(hs))
 	for i, h := range hs {
-		items[i] = historyDTO{At: h.At, Actor: h.Actor, Action: h.Action, Field: h.Field, Old: h.Old, New: h.New, Source: string(h.Source)}
+		items[i] = historyDTO{At: h.At, Actor: h.Actor, Action: h.Action, Field: h.Field, Old: h.Old, New: h.New, Source: string(h.Source), Reason: h.Reason}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
@@ -744,10 +746,16 @@ type relationReq struct {
 }
 
 type relationDTO struct {
-	ID        int64     `json:"id"`
-	Kind      string    `json:"kind"`
-	Other     int64     `json:"other"`
-	CreatedAt time.Time `json:"created_at"`
+	ID           int64     `json:"id"`
+	Kind         string    `json:"kind"`
+	Other        int64     `json:"other"`
+	OtherSubject string    `json:"other_subject"`
+	OtherStatus  string    `json:"other_status"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func relationOut(rel ticket.Relation) relationDTO {
+	return relationDTO{ID: rel.ID, Kind: rel.Kind, Other: rel.OtherID, OtherSubject: rel.OtherSubject, OtherStatus: string(rel.OtherStatus), CreatedAt: rel.CreatedAt}
 }
 
 func (a *API) addRelation(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -770,7 +778,7 @@ func (a *API) addRelation(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, relationDTO{ID: rel.ID, Kind: rel.Kind, Other: rel.OtherID, CreatedAt: rel.CreatedAt})
+	writeJSON(w, http.StatusCreated, relationOut(*rel))
 }
 
 func (a *API) listRelations(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -786,7 +794,25 @@ func (a *API) listRelations(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	}
 	items := make([]relationDTO, len(rs))
 	for i, rel := range rs {
-		items[i] = relationDTO{ID: rel.ID, Kind: rel.Kind, Other: rel.OtherID, CreatedAt: rel.CreatedAt}
+		items[i] = relationOut(rel)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (a *API) removeRelation(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rid, err := pathID(r, "rid")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.Tickets.Unrelate(r.Context(), p, id, rid, ticket.FromAPI); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -47,6 +47,13 @@ const (
 	// reply token made for the list and that ticket, never for a From
 	// address.
 	ActorUnitList Actor = "unit_list"
+	// ActorRelation is a relation between tickets carrying a change from
+	// one to the other by the GGUS rules (a master's public update copied
+	// to its slaves, a slave solved with its master, a parent back in
+	// progress when its last child is solved). The ticket package uses it
+	// only as the author of those propagated writes, with their Reason
+	// ("solved with its master #12"); it is granted no right here.
+	ActorRelation Actor = "relation"
 	// ActorSystem reads every ticket for helpmesh's own work (deciding
 	// where a mail belongs, composing notifications) and writes nothing.
 	ActorSystem Actor = "system"
@@ -72,6 +79,12 @@ func Timer() *Principal {
 // helpmesh named name (e.g. "mail gateway") and writes nothing.
 func System(name string) *Principal {
 	return &Principal{Actor: ActorSystem, Name: name, Via: "system"}
+}
+
+// Relation returns the principal of a change propagated along a ticket
+// relation, for the reason given ("solved with its master #12").
+func Relation(reason string) *Principal {
+	return &Principal{Actor: ActorRelation, Name: "relation", Via: "relation", Reason: reason}
 }
 
 // Peer returns the principal of the federated system named name, linked
@@ -189,6 +202,8 @@ func (p *Principal) Label() string {
 		return string(a) + " " + p.Name
 	case a == ActorTimer:
 		return "timer"
+	case a == ActorRelation:
+		return "relation"
 	case name == "":
 		return "system"
 	}

@@ -22,6 +22,7 @@ func TestActors(t *testing.T) {
 	system := System("mail gateway")
 	importer := Importer("ggus")
 	list := UnitList("ops-list@lists.example", "Operations", solved.ID)
+	relation := Relation("solved with its master #12")
 	// Roles and units on an actor that is not a person count for nothing.
 	forged := &Principal{Actor: ActorTimer, Role: RoleAdmin, Handler: true, Units: map[int64]UnitRole{ops: UnitAdmin}}
 
@@ -46,13 +47,14 @@ func TestActors(t *testing.T) {
 		{"unit list, its ticket", list, solved, rights{see: true, write: true}},
 		{"unit list, another ticket", list, other, rights{}},
 		{"forged timer", forged, theirs, rights{see: true, internal: true}},
+		{"relation", relation, theirs, rights{}},
 	} {
 		got := rights{c.p.CanSeeTicket(c.facts), c.p.CanWrite(c.facts), c.p.CanNote(c.facts), c.p.CanWorkTicket(c.facts), c.p.CanSeeInternal(c.facts)}
 		if got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.who, got, c.want)
 		}
 	}
-	for _, p := range []*Principal{peer, timer, system, importer, forged, list} {
+	for _, p := range []*Principal{peer, timer, system, importer, forged, list, relation} {
 		if p.IsAdmin() || p.IsStaff() || p.IsPerson() || p.CanManageUsers() || p.CanManageCatalogue() || p.CanManageUnit(ops) || len(p.UnitIDs()) > 0 {
 			t.Errorf("%s has a person's or an administrator's rights", p.Label())
 		}
@@ -106,7 +108,7 @@ func TestActors(t *testing.T) {
 
 	for p, want := range map[*Principal]string{
 		ann: "ann@uni.example", byMail: "ann@uni.example (by mail)", peer: "peer rt.example", importer: "importer ggus",
-		timer: "timer", system: "system", forged: "timer", list: "list ops-list@lists.example (by mail)", {UserID: 7}: "user 7", {UserID: 7, Actor: ActorMail}: "user 7 (by mail)",
+		timer: "timer", system: "system", forged: "timer", relation: "relation", list: "list ops-list@lists.example (by mail)", {UserID: 7}: "user 7", {UserID: 7, Actor: ActorMail}: "user 7 (by mail)",
 	} {
 		if got := p.Label(); got != want {
 			t.Errorf("Label() = %q, want %q", got, want)

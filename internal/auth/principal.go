@@ -47,6 +47,9 @@ type Principal struct {
 	// Tickets are the tickets a mail participant or a peer takes part in
 	// beyond what its own rights show (see ActorMail and ActorPeer).
 	Tickets []int64
+	// Reason is why an actor that is not a person wrote, kept in the
+	// ticket's history (ActorRelation: "solved with its master #12").
+	Reason string
 }
 
 // IsAdmin tells whether p administers the whole instance.

@@ -635,8 +635,8 @@ func (s *Store) emit(ctx context.Context, q db.Querier, ev Event) error {
 }
 
 func (s *Store) history(ctx context.Context, q db.Querier, ticketID int64, p *auth.Principal, at time.Time, action, field, old, new string, src Source) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO history (ticket_id, at, actor_id, actor, action, field, old, new, source)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ticketID, at, nullID(p.UserID), p.Label(), action, field, old, new, string(src))
+	_, err := q.ExecContext(ctx, `INSERT INTO history (ticket_id, at, actor_id, actor, action, field, old, new, source, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, ticketID, at, nullID(p.UserID), p.Label(), action, field, old, new, string(src), p.Reason)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
@@ -853,7 +853,7 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 	if !p.CanSeeInternal(t.Facts()) {
 		where += ` AND action NOT IN ('noted', 'qos_warning', 'qos_violated')` // what only staff are told
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source FROM history WHERE `+where+` ORDER BY id`, ticketID)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, at, COALESCE(actor_id, 0), actor, action, field, old, new, source, reason FROM history WHERE `+where+` ORDER BY id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: history: %w", err)
 	}
@@ -862,7 +862,7 @@ func (s *Store) History(ctx context.Context, p *auth.Principal, ticketID int64) 
 	for rows.Next() {
 		var h HistoryEntry
 		var src string
-		if err := rows.Scan(&h.ID, &h.At, &h.ActorID, &h.Actor, &h.Action, &h.Field, &h.Old, &h.New, &src); err != nil {
+		if err := rows.Scan(&h.ID, &h.At, &h.ActorID, &h.Actor, &h.Action, &h.Field, &h.Old, &h.New, &src, &h.Reason); err != nil {
 			return nil, fmt.Errorf("ticket: history: %w", err)
 		}
 		h.Source = Source(src)

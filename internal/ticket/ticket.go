@@ -243,19 +243,10 @@ type HistoryEntry struct {
 	Old     string
 	New     string
 	Source  Source
+	// Reason is why a writer that is not a person made the change (a
+	// relation: "solved with its master #12"); "" for people.
+	Reason string
 }
-
-// Relation links two tickets.
-type Relation struct {
-	ID        int64
-	TicketID  int64
-	OtherID   int64
-	Kind      string
-	CreatedAt time.Time
-}
-
-// RelationKinds are the kinds of ticket relation.
-var RelationKinds = []string{"related", "duplicate_of", "parent_of", "child_of", "master_of", "slave_of", "follow_up_of"}
 
 // Limits on text fields.
 const (

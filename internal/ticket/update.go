@@ -3,7 +3,6 @@ package ticket
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -260,7 +259,10 @@ func (s *Store) apply(ctx context.Context, q db.Querier, p *auth.Principal, t *T
 	if _, err := q.ExecContext(ctx, query, a...); err != nil {
 		return fmt.Errorf("update ticket: %w", err)
 	}
-	return s.emit(ctx, q, Event{Kind: "changed", TicketID: t.ID, Changes: changes, ActorID: p.UserID, Source: src})
+	if err := s.emit(ctx, q, Event{Kind: "changed", TicketID: t.ID, Changes: changes, ActorID: p.UserID, Source: src}); err != nil {
+		return err
+	}
+	return s.afterStatus(ctx, q, t, changes)
 }
 
 // readable turns the ids of a change into the names people know: unit and
@@ -426,66 +428,4 @@ func (s *Store) RemoveWatcher(ctx context.Context, p *auth.Principal, ticketID i
 		}
 		return s.history(ctx, q, t.ID, p, s.now(), "watcher_removed", "watchers", email, "", src)
 	})
-}
-
-// Relate links ticket id to other: whoever auth's CanRelate allows (the
-// ticket's staff), and sees both tickets.
-func (s *Store) Relate(ctx context.Context, p *auth.Principal, id, other int64, kind string, src Source) (*Relation, error) {
-	if !slices.Contains(RelationKinds, kind) {
-		return nil, apperr.Field("kind", "%q is not one of %v", kind, RelationKinds)
-	}
-	if id == other {
-		return nil, apperr.Field("other", "a ticket cannot relate to itself")
-	}
-	r := &Relation{TicketID: id, OtherID: other, Kind: kind}
-	err := s.db.Tx(ctx, func(q db.Querier) error {
-		t, err := s.get(ctx, q, p, id)
-		if err != nil {
-			return err
-		}
-		if _, err := s.get(ctx, q, p, other); err != nil {
-			return apperr.Field("other", "no ticket %d", other)
-		}
-		if p.ReadOnly || !p.CanRelate(t.Facts(), kind) {
-			return apperr.New(apperr.Forbidden, "only support staff may relate tickets")
-		}
-		r.CreatedAt = s.now()
-		err = q.QueryRowContext(ctx, `INSERT INTO ticket_relations (ticket_id, other_id, kind, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			id, other, kind, r.CreatedAt).Scan(&r.ID)
-		if db.IsUniqueViolation(err) {
-			return apperr.New(apperr.Conflict, "the relation exists already")
-		}
-		if err != nil {
-			return fmt.Errorf("relate: %w", err)
-		}
-		return s.history(ctx, q, id, p, r.CreatedAt, "related", kind, "", strconv.FormatInt(other, 10), src)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ticket: relate: %w", err)
-	}
-	return r, nil
-}
-
-// Relations lists the relations of a ticket p may see, to tickets p may see.
-func (s *Store) Relations(ctx context.Context, p *auth.Principal, id int64) ([]Relation, error) {
-	if _, err := s.Get(ctx, p, id); err != nil {
-		return nil, err
-	}
-	var a args
-	a.add(id)
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT r.id, r.ticket_id, r.other_id, r.kind, r.created_at FROM ticket_relations r
-		JOIN tickets t ON t.id = r.other_id WHERE r.ticket_id = $1 AND `+visible(p, &a)+` ORDER BY r.id`, a...)
-	if err != nil {
-		return nil, fmt.Errorf("ticket: relations: %w", err)
-	}
-	defer rows.Close()
-	var rs []Relation
-	for rows.Next() {
-		var r Relation
-		if err := rows.Scan(&r.ID, &r.TicketID, &r.OtherID, &r.Kind, &r.CreatedAt); err != nil {
-			return nil, fmt.Errorf("ticket: relations: %w", err)
-		}
-		rs = append(rs, r)
-	}
-	return rs, rows.Err()
 }

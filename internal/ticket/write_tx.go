@@ -108,5 +108,8 @@ func (s *Store) AddMessageTx(ctx context.Context, q db.Querier, p *auth.Principa
 	if err := s.emit(ctx, q, ev); err != nil {
 		return 0, fmt.Errorf("ticket: add message: %w", err)
 	}
+	if err := s.afterMessage(ctx, q, p, t, mid, nm.Internal); err != nil {
+		return 0, fmt.Errorf("ticket: add message: %w", err)
+	}
 	return mid, nil
 }

@@ -283,6 +283,8 @@ var flashes = map[string]string{
 	"moved":               "The ticket was moved to a unit you do not work; it has left your queues.",
 	"watcher":             "The watcher was added.",
 	"unwatch":             "The watcher was removed.",
+	"related":             "The tickets are related; what the relation changed is in both histories.",
+	"unrelated":           "The relation was removed.",
 	"verified":            "Thank you: the ticket is verified and closed for good.",
 	"reopened":            "The ticket is reopened; the support unit will look at it again.",
 	"escalated":           "The ticket was escalated; those of its new level were told.",

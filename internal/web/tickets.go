@@ -315,6 +315,10 @@ type ticketView struct {
 	// Service holds what staff should know about the ticket's service
 	// (partial "service-notices").
 	Service serviceNotices
+	// Relations are the ticket's relations to tickets the person sees;
+	// RelationKinds what the staff's form offers.
+	Relations     []ticket.Relation
+	RelationKinds []string
 }
 
 // serviceNotices are the open incidents and active known errors of a
@@ -399,8 +403,13 @@ func (h *Handler) showTicket(w http.ResponseWriter, r *http.Request, id int64, s
 	if !v.CanWork {
 		v.History = requesterHistory(hist, t, ms)
 	}
+	if v.Relations, err = h.d.Tickets.Relations(ctx, p, id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if v.CanWork {
 		v.Page.Nav = "queue"
+		v.RelationKinds = relationKinds
 		for _, st := range ticket.Next(t.Status) {
 			if st != ticket.Verified || p.UserID == t.Requester.ID {
 				v.Next = append(v.Next, st)

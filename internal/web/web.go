@@ -255,6 +255,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /tickets/{id}/messages", h.signedIn(h.addMessage))
 	m.HandleFunc("POST /tickets/{id}/watchers", h.signedIn(h.addWatcher))
 	m.HandleFunc("POST /tickets/{id}/watchers/remove", h.signedIn(h.removeWatcher))
+	m.HandleFunc("POST /tickets/{id}/relations", h.signedIn(h.addRelation))
+	m.HandleFunc("POST /tickets/{id}/relations/remove", h.signedIn(h.removeRelation))
 	m.HandleFunc("POST /tickets/{id}/status", h.signedIn(h.setStatus))
 	m.HandleFunc("POST /tickets/{id}/escalate", h.signedIn(h.escalate))
 	m.HandleFunc("POST /tickets/{id}/fields", h.signedIn(h.setFields))
