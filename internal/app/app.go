@@ -40,6 +40,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/status"
+	"github.com/helpmesh/helpmesh/internal/subscription"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -90,6 +91,9 @@ type App struct {
 	Status    *status.Page
 	// KnownErrors is the known-error database.
 	KnownErrors *knownerror.Store
+	// Subscriptions are the status page's subscriptions by mail and the
+	// announcements to services' users (subscription.go).
+	Subscriptions *subscription.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -178,6 +182,9 @@ func (a *App) build(ctx context.Context) error {
 	a.buildConnectors(policy)
 	a.buildFederation(policy)
 	a.buildStatus()
+	if err := a.buildSubscriptions(); err != nil {
+		return err
+	}
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -214,6 +221,7 @@ func (a *App) build(ctx context.Context) error {
 	a.FederationAPI = fedapi.New(a.Federation, a.API, api.WriteJSON)
 	mux.Handle(fedapi.Prefix, a.FederationAPI)
 	a.mountStatus(mux)
+	a.mountSubscriptions(mux)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)

@@ -17,7 +17,6 @@ import (
 	"github.com/helpmesh/helpmesh/internal/plaintext"
 )
 
-
 // Audiences of an announcement.
 const (
 	AudienceRequesters  = "requesters"  // people with tickets on its services lately
