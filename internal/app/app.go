@@ -215,6 +215,7 @@ func (a *App) build(ctx context.Context) error {
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 		Incidents:      a.Incidents,
 		KnownErrors:    a.KnownErrors,
+		Subscriptions:  a.Subscriptions,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
