@@ -71,14 +71,7 @@ func (s *Store) Announce(ctx context.Context, p *auth.Principal, n NewAnnounceme
 	if !p.IsPerson() || p.ReadOnly {
 		return nil, apperr.New(apperr.Forbidden, "%s may not send announcements", p.Label())
 	}
-	var err error
 	a := &Announcement{}
-	if a.Title, err = plaintext.Check("title", n.Title, MaxTitle, true, false); err != nil {
-		return nil, err
-	}
-	if a.Body, err = plaintext.Check("body", n.Body, MaxBody, true, true); err != nil {
-		return nil, err
-	}
 	if len(n.Services) == 0 {
 		return nil, apperr.Field("services", "name at least one service")
 	}
@@ -91,6 +84,12 @@ func (s *Store) Announce(ctx context.Context, p *auth.Principal, n NewAnnounceme
 			return nil, apperr.New(apperr.Forbidden, "only administrators of the unit of %s may announce to its users", sv.Slug)
 		}
 		a.Services = append(a.Services, sv.Slug)
+	}
+	if a.Title, err = plaintext.Check("title", n.Title, MaxTitle, true, false); err != nil {
+		return nil, err
+	}
+	if a.Body, err = plaintext.Check("body", n.Body, MaxBody, true, true); err != nil {
+		return nil, err
 	}
 	if len(n.Audience) == 0 {
 		return nil, apperr.Field("audience", "name requesters, subscribers or both")
