@@ -202,7 +202,7 @@ func (a *App) build(ctx context.Context) error {
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
 		Connectors:  a.Connectors,
-		KnownErrors: a.KnownErrors, Incidents: a.Incidents,
+		KnownErrors: a.KnownErrors, Incidents: a.Incidents, Announcements: a.Subscriptions,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{
