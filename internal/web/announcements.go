@@ -17,6 +17,23 @@ type Announcer interface {
 	Announce(ctx context.Context, p *auth.Principal, n subscription.NewAnnouncement) (*subscription.Announcement, error)
 	Announcements(ctx context.Context, before int64, limit int) ([]*subscription.Announcement, error)
 	Announcement(ctx context.Context, id int64) (*subscription.Announcement, error)
+	// Counts gives the confirmed subscribers per service, and apart those
+	// of every service.
+	Counts(ctx context.Context) (map[string]int, int, error)
+}
+
+// subscriberCounts is, for each of services, its confirmed subscribers
+// with those of every service (the service catalogue page).
+func subscriberCounts(ctx context.Context, a Announcer, services []*unit.Service) (map[string]int, error) {
+	per, all, err := a.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(services))
+	for _, sv := range services {
+		out[sv.Slug] = per[sv.Slug] + all
+	}
+	return out, nil
 }
 
 type announceView struct {
