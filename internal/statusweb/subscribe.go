@@ -168,14 +168,16 @@ func (h Subscriptions) subscribe(w http.ResponseWriter, r *http.Request, d *page
 	return 0, err
 }
 
-// confirm shows the button that confirms, or confirms.
-func (h Subscriptions) confirm(r *http.Request, d *pageData) (int, error) {
+// signedLink serves a page of a signed link (?token=): a GET shows the
+// page ask (a button), only a POST runs act, whose result fills the page
+// done; a link that is not valid (any more) is a 404.
+func signedLink(r *http.Request, d *pageData, ask, askTitle, done, doneTitle string, act func(token string) error) (int, error) {
 	d.Token = r.URL.Query().Get("token")
 	if r.Method != http.MethodPost {
-		d.Page, d.Title = "confirm", "Confirm your subscription"
+		d.Page, d.Title = ask, askTitle
 		return http.StatusOK, nil
 	}
-	sub, err := h.Store.Confirm(r.Context(), d.Token)
+	err := act(d.Token)
 	if apperr.Is(err, apperr.NotFound) {
 		d.Page, d.Title = "invalid", "This link is not valid"
 		return http.StatusNotFound, nil
@@ -183,28 +185,25 @@ func (h Subscriptions) confirm(r *http.Request, d *pageData) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	d.Page, d.Title, d.Subscription = "confirmed", "Subscribed", sub
+	d.Page, d.Title = done, doneTitle
 	return http.StatusOK, nil
+}
+
+// confirm shows the button that confirms, or confirms.
+func (h Subscriptions) confirm(r *http.Request, d *pageData) (int, error) {
+	return signedLink(r, d, "confirm", "Confirm your subscription", "confirmed", "Subscribed", func(token string) (err error) {
+		d.Subscription, err = h.Store.Confirm(r.Context(), token)
+		return err
+	})
 }
 
 // unsubscribe shows the button that unsubscribes, or unsubscribes (a
 // one-click POST of a mail client too).
 func (h Subscriptions) unsubscribe(r *http.Request, d *pageData) (int, error) {
-	d.Token = r.URL.Query().Get("token")
-	if r.Method != http.MethodPost {
-		d.Page, d.Title = "unsubscribe", "Unsubscribe"
-		return http.StatusOK, nil
-	}
-	email, err := h.Store.Unsubscribe(r.Context(), d.Token)
-	if apperr.Is(err, apperr.NotFound) {
-		d.Page, d.Title = "invalid", "This link is not valid"
-		return http.StatusNotFound, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	d.Page, d.Title, d.Email = "unsubscribed", "Unsubscribed", email
-	return http.StatusOK, nil
+	return signedLink(r, d, "unsubscribe", "Unsubscribe", "unsubscribed", "Unsubscribed", func(token string) (err error) {
+		d.Email, err = h.Store.Unsubscribe(r.Context(), token)
+		return err
+	})
 }
 
 // clientIP is the client's address (RemoteAddr, which the trusted-proxy
