@@ -41,6 +41,9 @@ const (
 	DefaultThrottle   = 10 * time.Minute
 	DefaultPerIP      = 10
 	DefaultConfirmTTL = 48 * time.Hour
+	// forgetUnconfirmed: a request never confirmed is deleted this long
+	// after its link expired.
+	forgetUnconfirmed = 7 * 24 * time.Hour
 	// MaxServices bounds the services of one request or announcement.
 	MaxServices = 100
 )
@@ -203,6 +206,11 @@ func (s *Store) Request(ctx context.Context, email string, services []string, ip
 	}
 	all := len(svs) == 0
 	return s.db.Tx(ctx, func(q db.Querier) error {
+		// Requests never confirmed are forgotten a week after their link
+		// expired.
+		if _, err := q.ExecContext(ctx, `DELETE FROM subscriptions WHERE confirmed_at IS NULL AND requested_at < $1`, now.Add(-s.opts.ConfirmTTL-forgetUnconfirmed)); err != nil {
+			return fmt.Errorf("subscription: request: %w", err)
+		}
 		if ip != "" {
 			var n int
 			if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE request_ip = $1 AND requested_at > $2`, ip, now.Add(-time.Hour)).Scan(&n); err != nil {

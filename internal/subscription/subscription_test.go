@@ -220,6 +220,19 @@ func TestSubscriptionThrottlePerClient(t *testing.T) {
 		if len(f.mails) != 5 {
 			t.Errorf("%d confirmation mails, want 5", len(f.mails))
 		}
+		// Requests never confirmed are forgotten a week after their links
+		// expired.
+		admin := &auth.Principal{UserID: 1, Role: auth.RoleAdmin}
+		if subs, err := f.s.List(ctx, admin, ""); err != nil || len(subs) != 5 {
+			t.Fatalf("before: %d %v", len(subs), err)
+		}
+		f.now = f.now.Add(DefaultConfirmTTL + forgetUnconfirmed + time.Minute)
+		if err := f.s.Request(ctx, "f@example.org", nil, "198.51.100.9"); err != nil {
+			t.Fatal(err)
+		}
+		if subs, err := f.s.List(ctx, admin, ""); err != nil || len(subs) != 1 || subs[0].Email != "f@example.org" {
+			t.Errorf("after a week: %v %v", subs, err)
+		}
 	})
 }
 
