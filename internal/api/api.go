@@ -24,6 +24,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
+	"github.com/helpmesh/helpmesh/internal/subscription"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -70,6 +71,9 @@ type Deps struct {
 	Incidents *incident.Store
 	// KnownErrors, when set, serves /api/v1/known-errors.
 	KnownErrors *knownerror.Store
+	// Subscriptions, when set, serves /api/v1/subscriptions and
+	// /api/v1/announcements (subscriptions.go).
+	Subscriptions *subscription.Store
 	// MetricsToken, when set, is the bearer token GET /metrics asks for
 	// (HELPMESH_METRICS_TOKEN); without it /metrics is open.
 	MetricsToken string
@@ -207,6 +211,9 @@ func (a *API) routesV1() {
 		a.authed("POST /api/v1/incidents/{id}/tickets", a.linkIncidentTicket)
 	}
 
+	if a.Subscriptions != nil {
+		a.subscriptionRoutes()
+	}
 	if a.KnownErrors != nil {
 		a.authed("POST /api/v1/known-errors", a.createKnownError)
 		a.authed("GET /api/v1/known-errors", a.listKnownErrors)

@@ -40,6 +40,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/sla"
 	"github.com/helpmesh/helpmesh/internal/status"
+	"github.com/helpmesh/helpmesh/internal/subscription"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 	"github.com/helpmesh/helpmesh/internal/user"
@@ -90,6 +91,9 @@ type App struct {
 	Status    *status.Page
 	// KnownErrors is the known-error database.
 	KnownErrors *knownerror.Store
+	// Subscriptions are the status page's subscriptions by mail and the
+	// announcements to services' users (subscription.go).
+	Subscriptions *subscription.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -178,6 +182,9 @@ func (a *App) build(ctx context.Context) error {
 	a.buildConnectors(policy)
 	a.buildFederation(policy)
 	a.buildStatus()
+	if err := a.buildSubscriptions(); err != nil {
+		return err
+	}
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -195,7 +202,7 @@ func (a *App) build(ctx context.Context) error {
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
 		Connectors:  a.Connectors,
-		KnownErrors: a.KnownErrors, Incidents: a.Incidents,
+		KnownErrors: a.KnownErrors, Incidents: a.Incidents, Announcements: a.Subscriptions,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{
@@ -208,12 +215,14 @@ func (a *App) build(ctx context.Context) error {
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 		Incidents:      a.Incidents,
 		KnownErrors:    a.KnownErrors,
+		Subscriptions:  a.Subscriptions,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
 	a.FederationAPI = fedapi.New(a.Federation, a.API, api.WriteJSON)
 	mux.Handle(fedapi.Prefix, a.FederationAPI)
 	a.mountStatus(mux)
+	a.mountSubscriptions(mux)
 	mux.Handle("GET /healthz", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)

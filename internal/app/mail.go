@@ -33,7 +33,7 @@ func (a *App) buildMail(ctx context.Context) error {
 		MaxAttachmentBytes: a.Config.MaxUploadBytes,
 		AuthServID:         a.Config.MailAuthServID,
 		RejectUnknown:      a.Config.MailRejectUnknown, ReopenWindow: a.Config.MailReopenWindow, Batch: a.Config.MailBatch,
-		SMIME: smime,
+		SMIME: smime, BulkInterval: a.Config.BulkMailInterval,
 	})
 	if err != nil {
 		return err

@@ -33,8 +33,11 @@ type Config struct {
 	// MailBatch is the window in which changes to a ticket are gathered
 	// into one mail per recipient (HELPMESH_MAIL_BATCH, default 2m; 0 sends
 	// each change at once).
-	MailBatch  time.Duration
-	SubjectTag string // HELPMESH_SUBJECT_TAG
+	MailBatch time.Duration
+	// BulkMailInterval paces the mail about services: one send per
+	// interval (HELPMESH_BULK_MAIL_INTERVAL, default 100ms).
+	BulkMailInterval time.Duration
+	SubjectTag       string // HELPMESH_SUBJECT_TAG
 	// IMAPURL names a mailbox to poll for inbound mail (HELPMESH_IMAP_URL),
 	// imap://user:password@host:port/MAILBOX; see IMAPMailbox.
 	IMAPURL      string
@@ -152,6 +155,7 @@ func Default() Config {
 		SubjectTag:       "helpmesh",
 		IMAPInterval:     time.Minute,
 		MailBatch:        2 * time.Minute,
+		BulkMailInterval: 100 * time.Millisecond,
 		MailReopenWindow: 14 * 24 * time.Hour,
 		MaxBodyBytes:     10 << 20,
 		MaxUploadBytes:   10 << 20,
@@ -215,7 +219,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		dst *time.Duration
 	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow},
 		{"HELPMESH_READ_TIMEOUT", &c.ReadTimeout}, {"HELPMESH_UPLOAD_TIMEOUT", &c.UploadTimeout},
-		{"HELPMESH_OUTBOUND_RETRY", &c.OutboundRetry}, {"HELPMESH_MAIL_BATCH", &c.MailBatch},
+		{"HELPMESH_OUTBOUND_RETRY", &c.OutboundRetry}, {"HELPMESH_MAIL_BATCH", &c.MailBatch}, {"HELPMESH_BULK_MAIL_INTERVAL", &c.BulkMailInterval},
 		{"HELPMESH_SHUTDOWN_GRACE", &c.ShutdownGrace}} {
 		if v := getenv(d.env); v != "" {
 			n, err := ParseDuration(v)
@@ -373,6 +377,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MailBatch < 0 || c.MailBatch > time.Hour {
 		bad("HELPMESH_MAIL_BATCH", "%s is not between 0 and 1h", c.MailBatch)
+	}
+	if c.BulkMailInterval <= 0 || c.BulkMailInterval > time.Minute {
+		bad("HELPMESH_BULK_MAIL_INTERVAL", "%s is not between 1ms and 1m", c.BulkMailInterval)
 	}
 	if c.ReadTimeout <= 0 {
 		bad("HELPMESH_READ_TIMEOUT", "must be positive, e.g. 20s")

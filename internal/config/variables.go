@@ -28,6 +28,7 @@ func Variables() []Variable {
 		{"HELPMESH_MAIL_DOMAIN", "", "domain of Message-IDs and addresses; default the host of the base URL, else the machine's name"},
 		{"HELPMESH_MAIL_FROM", "", "sender of notifications"},
 		{"HELPMESH_MAIL_BATCH", "2m", "changes to a ticket within this window go to each recipient as one mail; 0 sends each at once"},
+		{"HELPMESH_BULK_MAIL_INTERVAL", "100ms", "pace of mail about services (incidents, changes, announcements to subscribers and requesters): one send per interval, behind ticket mail"},
 		{"HELPMESH_SUBJECT_TAG", "helpmesh", "subject tag: [helpmesh #42]"},
 		{"HELPMESH_IMAP_URL", "", "mailbox to poll for inbound mail, imap://user:pass@host:143/INBOX"},
 		{"HELPMESH_IMAP_INTERVAL", "1m", "time between IMAP polls"},

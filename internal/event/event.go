@@ -43,13 +43,20 @@ const (
 	IncidentUpdated  = "incident.updated"
 	ChangeCreated    = "change.created"
 	ChangeUpdated    = "change.updated"
-	KnownErrorUpdate = "known_error.updated"
+	// ChangeReminder is a change's reminder to its services' subscribers,
+	// 24 h and 1 h before its start (data "lead": "24h" or "1h").
+	ChangeReminder = "change.reminder"
+	// AnnouncementCreated is an announcement by staff to the requesters and
+	// subscribers of services (package subscription).
+	AnnouncementCreated = "announcement.created"
+	KnownErrorUpdate    = "known_error.updated"
 )
 
 // Types lists every event type.
 var Types = []string{TicketCreated, TicketUpdated, TicketAssigned, TicketMessage, TicketNote,
 	TicketEscalated, TicketQoSWarning, TicketQoSViolate, TicketReminder, TicketAlarm, TicketSolved,
-	TicketClosed, TicketReopened, IncidentCreated, IncidentUpdated, ChangeCreated, ChangeUpdated, KnownErrorUpdate}
+	TicketClosed, TicketReopened, IncidentCreated, IncidentUpdated, ChangeCreated, ChangeUpdated, KnownErrorUpdate,
+	ChangeReminder, AnnouncementCreated}
 
 // Event is one committed change.
 type Event struct {

@@ -86,6 +86,9 @@ type Options struct {
 	// signed with: multipart/signed with a detached
 	// application/pkcs7-signature (config.SMIMESigner checks it).
 	SMIME *tls.Certificate
+	// BulkInterval paces the send jobs of mail about services (incidents,
+	// changes, announcements: services.go); default DefaultBulkInterval.
+	BulkInterval time.Duration
 	// Events is the event stream; the gateway follows it as "mail".
 	Events *event.Log
 	Now    func() time.Time
@@ -108,6 +111,9 @@ type Gateway struct {
 	notifier *notify.Notifier
 	// snaps keeps what this process's events carry (dispatch.go).
 	snaps *snapshots
+	// services decides who is told of incidents, changes and
+	// announcements (services.go); nil until FollowServices.
+	services *notify.ServiceNotifier
 	// jobs runs the gateway's jobs, once Register was called.
 	jobs atomic.Pointer[jobs.Queue]
 }
@@ -140,6 +146,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.RateLimit <= 0 {
 		opts.RateLimit = 30
+	}
+	if opts.BulkInterval <= 0 {
+		opts.BulkInterval = DefaultBulkInterval
 	}
 	if opts.RateWindow <= 0 {
 		opts.RateWindow = 10 * time.Minute
@@ -190,6 +199,7 @@ func (g *Gateway) now() time.Time { return g.opts.Now().UTC() }
 func (g *Gateway) Register(q *jobs.Queue) {
 	q.HandleTx(JobNotify, g.handleNotify)
 	q.Handle(JobSend, g.handleSend)
+	q.Handle(JobSendBulk, g.handleSend)
 	q.HandleTx(JobBatch, g.handleBatch)
 	g.jobs.Store(q)
 }

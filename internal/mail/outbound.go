@@ -26,7 +26,7 @@ import (
 //go:embed templates/*.txt
 var templateFS embed.FS
 
-var templates = template.Must(template.ParseFS(templateFS, "templates/*.txt"))
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"label": label}).ParseFS(templateFS, "templates/*.txt"))
 
 // Kinds of outgoing mail: the kinds of notice (package notify), and
 // bounces.
@@ -69,6 +69,15 @@ type outMail struct {
 	Note      bool
 	Urgent    bool // an alarm: marked high importance
 	DedupeKey string
+	// HTML is the mail's HTML alternative of the text (mail about
+	// services, services.go); "" for text only.
+	HTML string
+	// Unsubscribe is the one-click unsubscribe URL of a mail to a
+	// subscriber (List-Unsubscribe, RFC 8058).
+	Unsubscribe string
+	// Paced: the mail's send job waits its turn among bulk mail
+	// (services.go), behind ticket mail.
+	Paced bool
 }
 
 type tmplData struct {
@@ -142,7 +151,17 @@ func (g *Gateway) compose(m outMail, mid string) ([]byte, error) {
 	if m.TicketID != 0 {
 		msg.SetGenHeader("X-Helpmesh-Ticket", fmt.Sprint(m.TicketID))
 	}
+	if m.Unsubscribe != "" {
+		msg.SetGenHeader("List-Unsubscribe", "<"+m.Unsubscribe+">")
+		msg.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	}
+	if m.Paced {
+		msg.SetGenHeader("Precedence", "bulk")
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, body)
+	if m.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
 	if m.Kind == KindAlarm && g.opts.SMIME != nil {
 		// Signed over the body part only: the headers above stay outside.
 		if err := msg.SignWithTLSCertificate(g.opts.SMIME); err != nil {
@@ -326,7 +345,13 @@ func (g *Gateway) store(ctx context.Context, q db.Querier, c composed) error {
 		return fmt.Errorf("mail: outbox: %w", err)
 	}
 	if state == "pending" {
-		if _, err := jobs.Enqueue(ctx, q, JobSend, sendPayload{ID: id}, time.Time{}); err != nil {
+		kind, at := JobSend, time.Time{}
+		if m.Paced {
+			if kind, at, err = g.paceSlot(ctx, q); err != nil {
+				return err
+			}
+		}
+		if _, err := jobs.Enqueue(ctx, q, kind, sendPayload{ID: id}, at); err != nil {
 			return err
 		}
 	}

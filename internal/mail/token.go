@@ -187,3 +187,12 @@ func (s signer) parseTokenAddress(addr string) (tok replyToken, ok bool) {
 	}
 	return replyToken{base: local[:i] + "@" + domain, ticketID: id, comment: comment, rkey: rkey}, true
 }
+
+// DerivedKey returns a key for purpose derived from the gateway's secret,
+// for the links other packages sign (subscription links), so that no
+// token of one kind is valid as another.
+func (g *Gateway) DerivedKey(purpose string) []byte {
+	h := hmac.New(sha256.New, g.sig.key)
+	h.Write([]byte("helpmesh derived key\x00" + purpose))
+	return h.Sum(nil)
+}

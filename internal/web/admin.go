@@ -25,6 +25,9 @@ type adminView struct {
 	Modes    []unit.Mode
 	QoS      []string
 	More     string
+	// Subscribers counts the status page's confirmed subscribers of each
+	// service (those of every service included); nil when not known.
+	Subscribers map[string]int
 }
 
 func (h *Handler) adminPage(r *http.Request, title string) adminView {
@@ -218,6 +221,12 @@ func (h *Handler) renderServices(w http.ResponseWriter, r *http.Request, status 
 	if v.Units, err = h.d.Units.Units(r.Context()); err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if h.d.Announcements != nil {
+		if v.Subscribers, err = subscriberCounts(r.Context(), h.d.Announcements, v.Services); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	if form != nil {
 		v.Form, v.Errors = form, errs

@@ -276,6 +276,7 @@ const flashCookie = "hm_flash"
 
 var flashes = map[string]string{
 	"notifications-saved": "Your mail notifications were saved.",
+	"announced":           "The announcement was sent; its mail goes out at a steady pace.",
 	"created":             "Your ticket was created. We will reply by mail and here.",
 	"replied":             "Your reply was added.",
 	"noted":               "Internal note added. The requester does not see it.",

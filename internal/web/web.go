@@ -130,6 +130,10 @@ type Deps struct {
 	// Connectors shows the connectors (/admin/connectors) and each
 	// ticket's links and sync log; nil: none.
 	Connectors Connectors
+
+	// Announcements, when set, serves /announcements: unit admins'
+	// announcements to their services' users.
+	Announcements Announcer
 }
 
 // SignInProvider is a single sign-on button on the sign-in pages.
@@ -290,6 +294,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /admin/outbox/{id}/retry", h.admin(h.retryMail))
 	m.HandleFunc("POST /admin/outbox/{id}/discard", h.admin(h.discardMail))
 	m.HandleFunc("GET /admin/events", h.admin(h.adminEvents))
+	if h.d.Announcements != nil {
+		m.HandleFunc("GET /announcements", h.signedIn(h.announcementsPage))
+		m.HandleFunc("POST /announcements", h.signedIn(h.announce))
+	}
 	m.HandleFunc("GET /admin/connectors", h.admin(h.adminConnectors))
 	m.HandleFunc("POST /admin/connectors/{name}/items/{id}/{action}", h.admin(h.connectorItem))
 	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
