@@ -43,13 +43,14 @@ const (
 	IncidentUpdated  = "incident.updated"
 	ChangeCreated    = "change.created"
 	ChangeUpdated    = "change.updated"
+	ChangeReminder   = "change.reminder" // 24 h and 1 h before a change starts
 	KnownErrorUpdate = "known_error.updated"
 )
 
 // Types lists every event type.
 var Types = []string{TicketCreated, TicketUpdated, TicketAssigned, TicketMessage, TicketNote,
 	TicketEscalated, TicketQoSWarning, TicketQoSViolate, TicketReminder, TicketAlarm, TicketSolved,
-	TicketClosed, TicketReopened, IncidentCreated, IncidentUpdated, ChangeCreated, ChangeUpdated, KnownErrorUpdate}
+	TicketClosed, TicketReopened, IncidentCreated, IncidentUpdated, ChangeCreated, ChangeUpdated, ChangeReminder, KnownErrorUpdate}
 
 // Event is one committed change.
 type Event struct {
