@@ -90,16 +90,19 @@ func ParseGOCDB(r io.Reader) ([]Downtime, error) {
 	var out []Downtime
 	index := map[string]int{}
 	root := false
+	malformed := func(err error) error {
+		if lr.N <= 0 {
+			return apperr.New(apperr.TooLarge, "the GOCDB document is larger than %d bytes", MaxGOCDBBytes)
+		}
+		return apperr.Field("document", "is not well-formed XML: %v", err)
+	}
 	for {
 		tok, err := d.Token()
-		if lr.N <= 0 {
-			return nil, apperr.New(apperr.TooLarge, "the GOCDB document is larger than %d bytes", MaxGOCDBBytes)
-		}
-		if err == io.EOF {
+		if err == io.EOF && lr.N > 0 {
 			break
 		}
 		if err != nil {
-			return nil, apperr.Field("document", "is not well-formed XML: %v", err)
+			return nil, malformed(err)
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok {
@@ -114,16 +117,13 @@ func ParseGOCDB(r io.Reader) ([]Downtime, error) {
 		}
 		if se.Name.Local != "DOWNTIME" {
 			if err := d.Skip(); err != nil {
-				return nil, apperr.Field("document", "is not well-formed XML: %v", err)
+				return nil, malformed(err)
 			}
 			continue
 		}
 		var x xmlDowntime
 		if err := d.DecodeElement(&x, &se); err != nil {
-			if lr.N <= 0 {
-				return nil, apperr.New(apperr.TooLarge, "the GOCDB document is larger than %d bytes", MaxGOCDBBytes)
-			}
-			return nil, apperr.Field("document", "is not well-formed XML: %v", err)
+			return nil, malformed(err)
 		}
 		dt, err := x.downtime()
 		if err != nil {

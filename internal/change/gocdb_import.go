@@ -119,6 +119,9 @@ func (s *Store) importEntry(ctx context.Context, dt Downtime, now time.Time) (im
 	if err := checkWindow(dt.Start, dt.End, dt.Inserted); err != nil {
 		return e, err
 	}
+	if e.c.Classification != Scheduled && e.c.Classification != Unscheduled {
+		e.c.Classification = classify(dt.Start, dt.Inserted)
+	}
 	if !now.Before(dt.End) {
 		e.c.Status = Completed
 	}
