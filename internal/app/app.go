@@ -21,6 +21,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
@@ -90,6 +91,9 @@ type App struct {
 	Status    *status.Page
 	// KnownErrors is the known-error database.
 	KnownErrors *knownerror.Store
+	// Changes are the changes and downtimes (the status page's
+	// maintenance).
+	Changes *change.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -195,7 +199,7 @@ func (a *App) build(ctx context.Context) error {
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
 		Connectors:  a.Connectors,
-		KnownErrors: a.KnownErrors, Incidents: a.Incidents,
+		KnownErrors: a.KnownErrors, Incidents: a.Incidents, Changes: a.Changes,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{
@@ -208,6 +212,9 @@ func (a *App) build(ctx context.Context) error {
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
 		Incidents:      a.Incidents,
 		KnownErrors:    a.KnownErrors,
+		Changes:        a.Changes,
+		Fetcher:        outbound.Getter{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-gocdb-import"},
+		BaseURL:        a.Config.PublicURL(),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
@@ -215,6 +222,7 @@ func (a *App) build(ctx context.Context) error {
 	mux.Handle(fedapi.Prefix, a.FederationAPI)
 	a.mountStatus(mux)
 	mux.Handle("GET /healthz", a.API)
+	mux.Handle("GET /gocdbpi/public/", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
 	proxies, err := forwarded.Parse(a.Config.TrustedProxies)

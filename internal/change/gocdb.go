@@ -84,15 +84,19 @@ var ErrNotGOCDB = errors.New("not a GOCDB downtime document")
 // TooLarge for an oversized one. encoding/xml expands no entities but
 // XML's five, so entity bombs fail as malformed.
 func ParseGOCDB(r io.Reader) ([]Downtime, error) {
-	lr := &io.LimitedReader{R: r, N: MaxGOCDBBytes + 1}
+	rr := &recordingReader{r: r}
+	lr := &io.LimitedReader{R: rr, N: MaxGOCDBBytes + 1}
 	d := xml.NewDecoder(lr)
 	d.Strict = true
 	var out []Downtime
 	index := map[string]int{}
 	root := false
 	malformed := func(err error) error {
-		if lr.N <= 0 {
+		switch {
+		case lr.N <= 0:
 			return apperr.New(apperr.TooLarge, "the GOCDB document is larger than %d bytes", MaxGOCDBBytes)
+		case rr.err != nil:
+			return fmt.Errorf("change: reading the GOCDB document: %w", rr.err)
 		}
 		return apperr.Field("document", "is not well-formed XML: %v", err)
 	}
@@ -151,6 +155,21 @@ func ParseGOCDB(r io.Reader) ([]Downtime, error) {
 		return nil, apperr.Field("document", "%v: it is empty", ErrNotGOCDB)
 	}
 	return out, nil
+}
+
+// recordingReader remembers the first error of its reader but EOF (a
+// failed read is no malformed document).
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (rr *recordingReader) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if err != nil && err != io.EOF && rr.err == nil {
+		rr.err = err
+	}
+	return n, err
 }
 
 // downtime checks x and returns it as a Downtime.

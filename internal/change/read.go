@@ -218,3 +218,23 @@ func (c *Change) Active(now time.Time, serviceID int64) bool {
 	}
 	return false
 }
+
+// Window is c's window in its own time zone, for people: "4 Mar 2026
+// 11:00 – 15:00 CET (Europe/Amsterdam)", the end with its date when it
+// falls on another day.
+func (c *Change) Window() string {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	s, e := c.Start.In(loc), c.End.In(loc)
+	end := e.Format("15:04")
+	if s.YearDay() != e.YearDay() || s.Year() != e.Year() {
+		end = e.Format("2 Jan 2006 15:04")
+	}
+	w := s.Format("2 Jan 2006 15:04") + " – " + end + " " + e.Format("MST")
+	if c.TimeZone != "UTC" {
+		w += " (" + c.TimeZone + ")"
+	}
+	return w
+}

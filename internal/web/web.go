@@ -24,6 +24,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/forwarded"
 	"github.com/helpmesh/helpmesh/internal/identity"
 	"github.com/helpmesh/helpmesh/internal/incident"
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/savedview"
@@ -78,8 +79,17 @@ type Incidents interface {
 	ActiveForService(ctx context.Context, serviceID int64) ([]*incident.Incident, error)
 }
 
+// Changes gives the open and recent changes of a service (the change
+// store): the staff ticket page shows them.
+type Changes interface {
+	ForService(ctx context.Context, slug string) ([]*change.Change, error)
+}
+
 // Deps is what the web handler needs.
 type Deps struct {
+	// Changes, when set, shows a service's open and recent changes on the
+	// staff ticket page.
+	Changes Changes
 	// KnownErrors, when set, shows the active known errors of a service
 	// on the new-ticket form.
 	KnownErrors KnownErrors
