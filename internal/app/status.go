@@ -32,7 +32,7 @@ func (a *App) buildStatus() {
 		},
 	})
 	a.KnownErrors = knownerror.NewStore(a.DB, a.Units, a.Tickets, a.Events.Append)
-	a.Changes = change.NewStore(a.DB, change.Options{Services: a.Units, Emit: a.Events.Append})
+	a.Changes = change.NewStore(a.DB, change.Options{Services: a.Units, Emit: a.Events.Append, Changed: func() { a.Status.Invalidate() }})
 	a.AddWorker(func(ctx context.Context) error {
 		return a.Changes.RunReminders(ctx, a.Config.Lifecycle.TimerInterval, a.Log)
 	})

@@ -142,6 +142,10 @@ type Options struct {
 	Emit     Emit
 	// Now is the clock (tests give a fake one); time.Now by default.
 	Now func() time.Time
+	// Changed, when set, is called after every committed write (the
+	// status page drops its cache on this node at once; other nodes
+	// follow the events).
+	Changed func()
 }
 
 // Store reads and writes changes.
@@ -150,6 +154,7 @@ type Store struct {
 	services Services
 	emit     Emit
 	now      func() time.Time
+	changed  func()
 }
 
 // NewStore returns a Store on d.
@@ -160,7 +165,10 @@ func NewStore(d *db.DB, o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{db: d, services: o.Services, emit: o.Emit, now: o.Now}
+	if o.Changed == nil {
+		o.Changed = func() {}
+	}
+	return &Store{db: d, services: o.Services, emit: o.Emit, now: o.Now, changed: o.Changed}
 }
 
 // clock returns the time now, in UTC to the second (the precision of
@@ -241,7 +249,7 @@ func (s *Store) resolve(ctx context.Context, names []string) ([]*unit.Service, e
 		}
 		sv, err := s.services.Service(ctx, slug)
 		if apperr.Is(err, apperr.NotFound) {
-			return nil, apperr.Field(field, "no service %q", slug)
+			return nil, apperr.Rule(field, "no service %q", slug)
 		}
 		if err != nil {
 			return nil, err
@@ -256,11 +264,11 @@ func (s *Store) resolve(ctx context.Context, names []string) ([]*unit.Service, e
 func checkWindow(start, end, declared time.Time) error {
 	switch {
 	case !end.After(start):
-		return apperr.Field("end", "must be after the start (%s)", start.Format(time.RFC3339))
+		return apperr.Rule("end", "must be after the start (%s)", start.Format(time.RFC3339))
 	case end.Sub(start) > MaxWindow:
-		return apperr.Field("end", "a window may last at most %d days", int(MaxWindow.Hours()/24))
+		return apperr.Rule("end", "a window may last at most %d days", int(MaxWindow.Hours()/24))
 	case declared.Sub(start) > MaxRetro:
-		return apperr.Field("start", "is more than 48 hours before the declaration (%s): downtimes are declared at most 48 hours after they start", declared.Format(time.RFC3339))
+		return apperr.Rule("start", "is more than 48 hours before the declaration (%s): downtimes are declared at most 48 hours after they start", declared.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -331,6 +339,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, f Fields) (*Chang
 	if err != nil {
 		return nil, err
 	}
+	s.changed()
 	return s.Get(ctx, id)
 }
 
@@ -514,15 +523,15 @@ func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, f Field
 	case started && c.End.After(old.End):
 		return nil, apperr.New(apperr.Conflict, "change %d has started: it may only be shortened, not extended past %s (declare another change for the extra time)", id, old.End.Format(time.RFC3339))
 	case started && c.End.Before(now) && !c.End.Equal(old.End):
-		return nil, apperr.Field("end", "may not be set in the past; to end it now, give the time now")
+		return nil, apperr.Rule("end", "may not be set in the past; to end it now, give the time now")
 	case started && setSvcs:
 		return nil, apperr.New(apperr.Conflict, "change %d has started: its services no longer change (end one early instead)", id)
 	case !started && c.Start.Before(now):
-		return nil, apperr.Field("start", "may not move into the past")
+		return nil, apperr.Rule("start", "may not move into the past")
 	case !c.End.After(c.Start):
-		return nil, apperr.Field("end", "must be after the start (%s)", c.Start.Format(time.RFC3339))
+		return nil, apperr.Rule("end", "must be after the start (%s)", c.Start.Format(time.RFC3339))
 	case c.End.Sub(c.Start) > MaxWindow:
-		return nil, apperr.Field("end", "a window may last at most %d days", int(MaxWindow.Hours()/24))
+		return nil, apperr.Rule("end", "a window may last at most %d days", int(MaxWindow.Hours()/24))
 	}
 	if f.Status != nil && *f.Status != old.Status {
 		if err := s.checkTransition(ctx, p, old, *f.Status, now); err != nil {
@@ -579,6 +588,7 @@ func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, f Field
 	if err != nil {
 		return nil, err
 	}
+	s.changed()
 	return s.Get(ctx, id)
 }
 
@@ -690,6 +700,7 @@ func (s *Store) Approve(ctx context.Context, p *auth.Principal, id int64) (*Chan
 	if err != nil {
 		return nil, err
 	}
+	s.changed()
 	return s.Get(ctx, id)
 }
 
@@ -741,6 +752,7 @@ func (s *Store) EndService(ctx context.Context, p *auth.Principal, id int64, slu
 	if err != nil {
 		return nil, err
 	}
+	s.changed()
 	return s.Get(ctx, id)
 }
 

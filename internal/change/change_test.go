@@ -131,10 +131,10 @@ func TestChangeDeclarationRules(t *testing.T) {
 			p          *auth.Principal
 			kind       apperr.Kind
 		}{
-			"inverted":        {f.t0.Add(10 * h), f.t0.Add(9 * h), []string{"storage"}, f.member, apperr.Invalid},
-			"empty window":    {f.t0.Add(10 * h), f.t0.Add(10 * h), []string{"storage"}, f.member, apperr.Invalid},
-			"retro 49 h":      {f.t0.Add(-49 * h), f.t0.Add(h), []string{"storage"}, f.member, apperr.Invalid},
-			"unknown service": {f.t0.Add(100 * h), f.t0.Add(101 * h), []string{"nope"}, f.member, apperr.Invalid},
+			"inverted":        {f.t0.Add(10 * h), f.t0.Add(9 * h), []string{"storage"}, f.member, apperr.Unprocessable},
+			"empty window":    {f.t0.Add(10 * h), f.t0.Add(10 * h), []string{"storage"}, f.member, apperr.Unprocessable},
+			"retro 49 h":      {f.t0.Add(-49 * h), f.t0.Add(h), []string{"storage"}, f.member, apperr.Unprocessable},
+			"unknown service": {f.t0.Add(100 * h), f.t0.Add(101 * h), []string{"nope"}, f.member, apperr.Unprocessable},
 			"overlap":         {f.t0.Add(49 * h), f.t0.Add(60 * h), []string{"compute", "storage"}, f.member, apperr.Conflict},
 			"outsider":        {f.t0.Add(100 * h), f.t0.Add(101 * h), []string{"storage"}, f.outsider, apperr.Forbidden},
 		} {
@@ -187,7 +187,7 @@ func TestChangeLifecycle(t *testing.T) {
 		if c, err = f.s.Update(ctx, f.member, c.ID, Fields{Start: ptr(f.t0.Add(10 * h)), End: ptr(f.t0.Add(14 * h))}); err != nil || c.Classification != Unscheduled {
 			t.Fatalf("move: %+v %v", c, err)
 		}
-		if _, err := f.s.Update(ctx, f.member, c.ID, Fields{Start: ptr(f.t0.Add(-h))}); !apperr.Is(err, apperr.Invalid) {
+		if _, err := f.s.Update(ctx, f.member, c.ID, Fields{Start: ptr(f.t0.Add(-h))}); !apperr.Is(err, apperr.Unprocessable) {
 			t.Errorf("start moved into the past: %v", err)
 		}
 		if _, err := f.s.Update(ctx, f.member, c.ID, Fields{Status: ptr(InProgress)}); !apperr.Is(err, apperr.Conflict) {

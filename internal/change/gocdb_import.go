@@ -78,7 +78,7 @@ func (s *Store) ImportGOCDB(ctx context.Context, p *auth.Principal, dts []Downti
 			more = fmt.Sprintf("; and %d more", len(problems)-20)
 			problems = problems[:20]
 		}
-		return nil, apperr.Field("document", "%d of %d downtimes are refused, nothing was imported: %s%s", len(problems), len(dts), strings.Join(problems, "; "), more)
+		return nil, apperr.Rule("document", "%d of %d downtimes are refused, nothing was imported: %s%s", len(problems), len(dts), strings.Join(problems, "; "), more)
 	}
 	if p.Actor != auth.ActorImporter {
 		if err := mayDeclare(p, all); err != nil {
@@ -105,6 +105,7 @@ func (s *Store) ImportGOCDB(ctx context.Context, p *auth.Principal, dts []Downti
 		}
 		return nil, err
 	}
+	s.changed()
 	return out, nil
 }
 
@@ -139,7 +140,7 @@ func (s *Store) importEntry(ctx context.Context, dt Downtime, now time.Time) (im
 			break
 		}
 		if found == nil {
-			return e, apperr.Field("services", "no service matches HOSTNAME %q or SERVICE_TYPE %q", ep.Hostname, ep.ServiceType)
+			return e, apperr.Rule("services", "no service matches HOSTNAME %q or SERVICE_TYPE %q", ep.Hostname, ep.ServiceType)
 		}
 		if !slices.ContainsFunc(e.svs, func(sv *unit.Service) bool { return sv.ID == found.ID }) {
 			e.svs = append(e.svs, found)

@@ -99,7 +99,7 @@ func TestImportGOCDB(t *testing.T) {
 			Downtime{ID: "10", Severity: "outage", Description: "y", Start: f.t0.Add(100 * time.Hour), End: f.t0.Add(99 * time.Hour), Inserted: f.t0, Endpoints: []Endpoint{{"compute", ""}}})
 		bad[0].End = bad[0].End.Add(time.Hour)
 		_, err = f.s.ImportGOCDB(ctx, auth.Importer("gocdb"), bad)
-		if !apperr.Is(err, apperr.Invalid) || !strings.Contains(err.Error(), "downtime 9:") || !strings.Contains(err.Error(), "downtime 10:") || !strings.Contains(err.Error(), "unknown.example.org") {
+		if !apperr.Is(err, apperr.Unprocessable) || !strings.Contains(err.Error(), "downtime 9:") || !strings.Contains(err.Error(), "downtime 10:") || !strings.Contains(err.Error(), "unknown.example.org") {
 			t.Errorf("bad entries: %v", err)
 		}
 		if c, _ := f.s.Get(ctx, got[0].ID); !c.End.Equal(dts[0].End) {

@@ -554,7 +554,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) {
 		msg = e.Error()
 		switch e.Kind {
-		case apperr.Invalid:
+		case apperr.Invalid, apperr.Unprocessable:
 			status = http.StatusUnprocessableEntity
 		case apperr.NotFound:
 			status, msg = http.StatusNotFound, "There is nothing here, or you may not see it. "+capitalize(e.Message)+"."
