@@ -14,8 +14,8 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
-	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/change"
+	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
