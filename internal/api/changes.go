@@ -420,7 +420,15 @@ func (a *API) gocdbPI(w http.ResponseWriter, r *http.Request) {
 		case !before.IsZero() && !c.End.Before(before):
 		case ongoing == "yes" && (now.Before(c.Start) || !now.Before(c.End)):
 		default:
-			keep = append(keep, c)
+			// Only the entry of the service asked for; only the services
+			// not ended early of an ongoing downtime.
+			one := *c
+			one.Services = slices.DeleteFunc(slices.Clone(c.Services), func(sv change.Service) bool {
+				return f.Service != "" && sv.Slug != f.Service || ongoing == "yes" && !now.Before(sv.End)
+			})
+			if len(one.Services) > 0 {
+				keep = append(keep, &one)
+			}
 		}
 	}
 	slices.Reverse(keep) // oldest first, like GOCDB

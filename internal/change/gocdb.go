@@ -135,8 +135,13 @@ func ParseGOCDB(r io.Reader) ([]Downtime, error) {
 		}
 		if i, ok := index[dt.ID]; ok {
 			prev := &out[i]
-			if prev.Start != dt.Start || prev.End != dt.End || prev.Severity != dt.Severity {
-				return nil, apperr.Field("document", "downtime %s: its entries disagree on the window or severity", dt.ID)
+			// A service ended early ends before the others: the
+			// downtime ends with the last.
+			if prev.Start != dt.Start || prev.Severity != dt.Severity {
+				return nil, apperr.Field("document", "downtime %s: its entries disagree on the start or severity", dt.ID)
+			}
+			if dt.End.After(prev.End) {
+				prev.End = dt.End
 			}
 			for _, e := range dt.Endpoints {
 				if !slices.Contains(prev.Endpoints, e) {
@@ -284,7 +289,8 @@ func (c *Change) ExportID() string {
 
 // WriteGOCDB writes cs as a GOCDB downtime document: nested (one
 // <DOWNTIME> with <SERVICES>, get_downtime_nested_services) or not (one
-// <DOWNTIME> per service, get_downtime). A service's HOSTNAME and
+// <DOWNTIME> per service, get_downtime, each with its service's own end).
+// A service's HOSTNAME and
 // SERVICE_TYPE are both its slug, which is what ParseGOCDB maps back.
 // portal is the base of each downtime's GOCDB_PORTAL_URL.
 func WriteGOCDB(w io.Writer, cs []*Change, nested bool, portal string) error {
@@ -317,6 +323,10 @@ func WriteGOCDB(w io.Writer, cs []*Change, nested bool, portal string) error {
 		}
 		for _, sv := range c.Services {
 			x.Hostname, x.ServiceType, x.Endpoint = sv.Slug, sv.Slug, sv.Slug+sv.Slug
+			x.EndDate, x.FormatedEnd = unix(c.End), c.End.UTC().Format("2006-01-02 15:04")
+			if !sv.End.IsZero() && sv.End.Before(c.End) { // ended early
+				x.EndDate, x.FormatedEnd = unix(sv.End), sv.End.UTC().Format("2006-01-02 15:04")
+			}
 			if err := e.Encode(x); err != nil {
 				return err
 			}
