@@ -231,38 +231,35 @@ func (a *API) updateChange(w http.ResponseWriter, r *http.Request, p *auth.Princ
 }
 
 func (a *API) approveChange(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	a.changeAction(w, r, func(id int64) (*change.Change, error) { return a.Changes.Approve(r.Context(), p, id) })
+}
+
+func (a *API) endChangeService(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	slug := r.PathValue("slug")
+	a.changeAction(w, r, func(id int64) (*change.Change, error) {
+		if err := unit.CheckSlug("slug", slug); err != nil {
+			return nil, err
+		}
+		return a.Changes.EndService(r.Context(), p, id, slug)
+	})
+}
+
+// changeAction runs a POST on change {id} that takes no fields (an empty
+// JSON object at most) and answers 201 with the change.
+func (a *API) changeAction(w http.ResponseWriter, r *http.Request, act func(id int64) (*change.Change, error)) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if r.ContentLength > 0 { // an optional empty JSON object
+	if r.ContentLength != 0 && r.Body != http.NoBody {
 		var req struct{}
-		if err := decode(r, &req); err != nil {
+		if err := decode(r, &req); err != nil && !errors.Is(err, io.EOF) {
 			a.writeError(w, r, err)
 			return
 		}
 	}
-	c, err := a.Changes.Approve(r.Context(), p, id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toChangeDTO(c))
-}
-
-func (a *API) endChangeService(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	slug := r.PathValue("slug")
-	if err := unit.CheckSlug("slug", slug); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	c, err := a.Changes.EndService(r.Context(), p, id, slug)
+	c, err := act(id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -101,7 +101,11 @@ func TestChanges(t *testing.T) {
 			{"retro 49 h", body(at(-49*time.Hour), at(time.Hour), "storage"), sc, 422},
 			{"unknown service", body(at(50*time.Hour), at(51*time.Hour), "nope"), sc, 422},
 			{"bad start", body("tomorrow", at(51*time.Hour), "storage"), sc, 400},
-			{"bad zone", func() any { b := body(at(50*time.Hour), at(51*time.Hour), "storage"); b["time_zone"] = "../../etc/passwd"; return b }(), sc, 400},
+			{"bad zone", func() any {
+				b := body(at(50*time.Hour), at(51*time.Hour), "storage")
+				b["time_zone"] = "../../etc/passwd"
+				return b
+			}(), sc, 400},
 			{"bad severity", func() any { b := body(at(50*time.Hour), at(51*time.Hour), "storage"); b["severity"] = "down"; return b }(), sc, 400},
 			{"unknown field", func() any { b := body(at(50*time.Hour), at(51*time.Hour), "storage"); b["owner"] = 1; return b }(), sc, 400},
 			{"another unit", body(at(50*time.Hour), at(51*time.Hour), "portal"), sc, 403},

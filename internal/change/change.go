@@ -445,34 +445,38 @@ func (s *Store) checkOverlap(ctx context.Context, q db.Querier, self int64, star
 
 // mayWrite checks that p works tickets of a service of c.
 func (s *Store) mayWrite(ctx context.Context, p *auth.Principal, c *Change) error {
-	if p.IsPerson() && !p.ReadOnly {
-		for _, cs := range c.Services {
-			sv, err := s.services.Service(ctx, cs.Slug)
-			if err != nil {
-				return err
-			}
-			if p.StaffOf(sv.UnitID) {
-				return nil
-			}
-		}
+	ok, err := s.onAService(ctx, p, c, p.StaffOf)
+	if err == nil && !ok {
+		err = apperr.New(apperr.Forbidden, "only the staff of a service of change %d may change it", c.ID)
 	}
-	return apperr.New(apperr.Forbidden, "only the staff of a service of change %d may change it", c.ID)
+	return err
 }
 
 // mayApprove checks that p is an admin or a unit admin of a service of c.
 func (s *Store) mayApprove(ctx context.Context, p *auth.Principal, c *Change) error {
-	if p.IsPerson() && !p.ReadOnly {
-		for _, cs := range c.Services {
-			sv, err := s.services.Service(ctx, cs.Slug)
-			if err != nil {
-				return err
-			}
-			if p.CanManageUnit(sv.UnitID) {
-				return nil
-			}
+	ok, err := s.onAService(ctx, p, c, p.CanManageUnit)
+	if err == nil && !ok {
+		err = apperr.New(apperr.Forbidden, "only an administrator of a unit of change %d's services may approve it", c.ID)
+	}
+	return err
+}
+
+// onAService tells whether p, a person who may write, has right on the
+// unit of one of c's services.
+func (s *Store) onAService(ctx context.Context, p *auth.Principal, c *Change, right func(unitID int64) bool) (bool, error) {
+	if !p.IsPerson() || p.ReadOnly {
+		return false, nil
+	}
+	for _, cs := range c.Services {
+		sv, err := s.services.Service(ctx, cs.Slug)
+		if err != nil {
+			return false, err
+		}
+		if right(sv.UnitID) {
+			return true, nil
 		}
 	}
-	return apperr.New(apperr.Forbidden, "only an administrator of a unit of change %d's services may approve it", c.ID)
+	return false, nil
 }
 
 // Update changes a change. Before its start everything may change but the
@@ -578,12 +582,7 @@ func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, f Field
 				return err
 			}
 		}
-		c.Services = nil
-		fresh, err := s.get(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		return s.emit(ctx, q, EventUpdated, 0, eventData(fresh, ""))
+		return s.emitUpdated(ctx, q, id)
 	})
 	if err != nil {
 		return nil, err
@@ -691,11 +690,7 @@ func (s *Store) Approve(ctx context.Context, p *auth.Principal, id int64) (*Chan
 		if _, err := q.ExecContext(ctx, `UPDATE changes SET status = $2, updated_at = $3 WHERE id = $1`, id, Approved, now); err != nil {
 			return fmt.Errorf("change: approve: %w", err)
 		}
-		fresh, err := s.get(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		return s.emit(ctx, q, EventUpdated, 0, eventData(fresh, ""))
+		return s.emitUpdated(ctx, q, id)
 	})
 	if err != nil {
 		return nil, err
@@ -743,17 +738,22 @@ func (s *Store) EndService(ctx context.Context, p *auth.Principal, id int64, slu
 		} else if _, err := q.ExecContext(ctx, `UPDATE changes SET updated_at = $2 WHERE id = $1`, id, now); err != nil {
 			return fmt.Errorf("change: end service: %w", err)
 		}
-		fresh, err := s.get(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		return s.emit(ctx, q, EventUpdated, 0, eventData(fresh, ""))
+		return s.emitUpdated(ctx, q, id)
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.changed()
 	return s.Get(ctx, id)
+}
+
+// emitUpdated appends change.updated with change id as q sees it.
+func (s *Store) emitUpdated(ctx context.Context, q db.Querier, id int64) error {
+	c, err := s.get(ctx, q, id)
+	if err != nil {
+		return err
+	}
+	return s.emit(ctx, q, EventUpdated, 0, eventData(c, ""))
 }
 
 // EventData is the data of change.created, change.updated and

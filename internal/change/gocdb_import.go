@@ -192,9 +192,5 @@ func (s *Store) importOne(ctx context.Context, q db.Querier, e *importEntry, p *
 	if err := s.writeServices(ctx, q, id, e.svs, e.c.End); err != nil {
 		return Imported{}, err
 	}
-	fresh, err := s.get(ctx, q, id)
-	if err != nil {
-		return Imported{}, err
-	}
-	return Imported{GOCDBID: e.c.GOCDBID, ID: id, Action: "updated"}, s.emit(ctx, q, EventUpdated, 0, eventData(fresh, ""))
+	return Imported{GOCDBID: e.c.GOCDBID, ID: id, Action: "updated"}, s.emitUpdated(ctx, q, id)
 }
