@@ -483,7 +483,7 @@ func (s *Store) onAService(ctx context.Context, p *auth.Principal, c *Change, ri
 // start may not move into the past; once started the start stays, the end
 // may only come earlier (not before now) and the services stay; statuses
 // move planned → approved → in_progress → completed or failed, and
-// planned or approved → cancelled. Completing or failing a change before
+// planned or approved → cancelled before the start. Completing or failing a change before
 // its end ends it (and its services) now.
 func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, f Fields) (*Change, error) {
 	old, err := s.Get(ctx, id)
@@ -652,6 +652,10 @@ func (s *Store) checkTransition(ctx context.Context, p *auth.Principal, c *Chang
 	case InProgress:
 		if now.Before(c.Start) {
 			return apperr.New(apperr.Conflict, "change %d starts at %s: it may not be in progress before", c.ID, c.Start.Format(time.RFC3339))
+		}
+	case Cancelled:
+		if !now.Before(c.Start) {
+			return apperr.New(apperr.Conflict, "change %d started at %s: it is no longer cancelled but ended (completed or failed, or shortened to now)", c.ID, c.Start.Format(time.RFC3339))
 		}
 	}
 	return nil

@@ -257,6 +257,14 @@ func TestChangeLifecycle(t *testing.T) {
 		if _, err := f.declare(f.member, "Instead", f.t0.Add(40*h), f.t0.Add(41*h), "storage"); err != nil {
 			t.Errorf("window of a cancelled change: %v", err)
 		}
+		// A planned change whose window has begun is no longer cancelled.
+		begun, err := f.declare(f.member, "Begun", f.t0.Add(12*h), f.t0.Add(12*h+30*time.Minute), "ce01-example-org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Update(ctx, f.member, begun.ID, Fields{Status: ptr(Cancelled)}); !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("cancel a begun change: %v", err)
+		}
 		if n := len(f.events(t, EventUpdated)); n != 7 {
 			t.Errorf("%d change.updated events, want 7 (one per write)", n)
 		}
