@@ -46,16 +46,17 @@ type command struct {
 
 // commands lists the subcommands; "user" and "token" have their own.
 var commands = map[string]command{
-	"serve":    {"start the web portal, REST API and mail gateway", "helpmesh serve [flags]", serve},
-	"migrate":  {"apply database migrations and exit", "helpmesh migrate [flags]", migrate},
-	"user":     {"manage users: user add", "helpmesh user add --email ADDR --name NAME [--role user|admin] [--password-stdin]", userCmd},
-	"token":    {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
-	"version":  {"print the version", "helpmesh version", version},
-	"bench":    {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
-	"import":   {"copy the tickets of a Request Tracker 5 queue or a Redmine 5 project", importUsage, importCmd},
-	"backup":   {"write the database (SQLite) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
-	"restore":  {"unpack a backup into a data directory without a database", "helpmesh restore [flags] FILE.tar", restoreCmd},
-	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
+	"serve":            {"start the web portal, REST API and mail gateway", "helpmesh serve [flags]", serve},
+	"migrate":          {"apply database migrations and exit", "helpmesh migrate [flags]", migrate},
+	"user":             {"manage users: user add", "helpmesh user add --email ADDR --name NAME [--role user|admin] [--password-stdin]", userCmd},
+	"token":            {"manage API tokens: token create", "helpmesh token create --email ADDR [--name NAME] [--scope read|write]", tokenCmd},
+	"version":          {"print the version", "helpmesh version", version},
+	"bench":            {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
+	"import":           {"copy the tickets of a Request Tracker 5 queue or a Redmine 5 project", importUsage, importCmd},
+	"import-downtimes": {"import a GOCDB downtime XML document (get_downtime) as changes", downtimesUsage, importDowntimes},
+	"backup":           {"write the database (SQLite) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
+	"restore":          {"unpack a backup into a data directory without a database", "helpmesh restore [flags] FILE.tar", restoreCmd},
+	"mailgate":         {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
 // errUsage marks an error in the command line: exit code 2.
@@ -119,8 +120,12 @@ Commands:
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	width := 0
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s %s\n", width, n, commands[n].summary)
 	}
 	fmt.Fprintf(w, `
 With no configuration, "helpmesh serve" keeps its data in ./helpmesh-data

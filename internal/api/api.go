@@ -19,6 +19,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
@@ -74,6 +75,12 @@ type Deps struct {
 	// Subscriptions, when set, serves /api/v1/subscriptions and
 	// /api/v1/announcements (subscriptions.go).
 	Subscriptions *subscription.Store
+	// Changes, when set, serves /api/v1/changes and the GOCDB downtime
+	// document at /gocdbpi/public/; Fetcher fetches the documents an
+	// import names by URL; BaseURL is the instance's public URL.
+	Changes *change.Store
+	Fetcher Fetcher
+	BaseURL string
 	// MetricsToken, when set, is the bearer token GET /metrics asks for
 	// (HELPMESH_METRICS_TOKEN); without it /metrics is open.
 	MetricsToken string
@@ -220,6 +227,10 @@ func (a *API) routesV1() {
 		a.authed("GET /api/v1/known-errors/{id}", a.getKnownError)
 		a.authed("PATCH /api/v1/known-errors/{id}", a.updateKnownError)
 		a.authed("POST /api/v1/known-errors/{id}/tickets", a.linkKnownErrorTicket)
+	}
+
+	if a.Changes != nil {
+		a.changeRoutes()
 	}
 
 	if a.Outbox != nil {

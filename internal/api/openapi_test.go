@@ -101,7 +101,7 @@ func TestOpenAPIDocumentIsWellFormed(t *testing.T) {
 		}
 	}
 	ids := map[string]string{}
-	public := []string{"GET /healthz", "GET /metrics", "GET /api/v1/openapi.json", "GET /api/v1/announcements", "GET /api/v1/announcements/{id}"}
+	public := []string{"GET /healthz", "GET /metrics", "GET /api/v1/openapi.json", "GET /api/v1/announcements", "GET /api/v1/announcements/{id}", "GET /gocdbpi/public/"}
 	pathParam := regexp.MustCompile(`\{([^}]+)\}`)
 	for path, item := range doc.Paths {
 		for method, op := range item {

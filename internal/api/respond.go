@@ -29,6 +29,8 @@ func statusOf(k apperr.Kind) int {
 	switch k {
 	case apperr.Invalid:
 		return http.StatusBadRequest
+	case apperr.Unprocessable:
+		return http.StatusUnprocessableEntity
 	case apperr.NotFound:
 		return http.StatusNotFound
 	case apperr.Forbidden:

@@ -20,6 +20,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/credential"
@@ -94,6 +95,9 @@ type App struct {
 	// Subscriptions are the status page's subscriptions by mail and the
 	// announcements to services' users (subscription.go).
 	Subscriptions *subscription.Store
+	// Changes are the changes and downtimes (the status page's
+	// maintenance).
+	Changes *change.Store
 
 	// workers are started by Run and stopped when its context ends.
 	workers []func(ctx context.Context) error
@@ -202,7 +206,7 @@ func (a *App) build(ctx context.Context) error {
 		Live: a.Live, Followers: a.Events, Outbox: webOutbox{a.Mail}, Mailer: webMailer{a.Mail}, Sessions: idp.sessions, Authenticators: idp.certAuth,
 		Identity: a.Identity, SignOn: idp.signOn, SSOOnly: a.Config.SSOOnly, BreakGlass: a.Config.BreakGlass,
 		Connectors:  a.Connectors,
-		KnownErrors: a.KnownErrors, Incidents: a.Incidents, Announcements: a.Subscriptions,
+		KnownErrors: a.KnownErrors, Incidents: a.Incidents, Announcements: a.Subscriptions, Changes: a.Changes,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
 	a.API = api.New(api.Deps{
@@ -216,6 +220,9 @@ func (a *App) build(ctx context.Context) error {
 		Incidents:      a.Incidents,
 		KnownErrors:    a.KnownErrors,
 		Subscriptions:  a.Subscriptions,
+		Changes:        a.Changes,
+		Fetcher:        outbound.Getter{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-gocdb-import"},
+		BaseURL:        a.Config.PublicURL(),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.API)
@@ -224,6 +231,7 @@ func (a *App) build(ctx context.Context) error {
 	a.mountStatus(mux)
 	a.mountSubscriptions(mux)
 	mux.Handle("GET /healthz", a.API)
+	mux.Handle("GET /gocdbpi/public/", a.API)
 	mux.Handle("GET /metrics", a.API)
 	mux.Handle("/", wh)
 	proxies, err := forwarded.Parse(a.Config.TrustedProxies)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/incident"
@@ -19,7 +20,8 @@ import (
 // cache on this node when an incident or change is written (on any node).
 const statusFollower = "status-page"
 
-// buildStatus makes the incident and known-error stores and the status page, and follows
+// buildStatus makes the incident, known-error and change stores (and the
+// worker of change reminders) and the status page, and follows
 // the event stream so that a change written by any node drops the page's
 // cache here.
 func (a *App) buildStatus() {
@@ -30,8 +32,12 @@ func (a *App) buildStatus() {
 		},
 	})
 	a.KnownErrors = knownerror.NewStore(a.DB, a.Units, a.Tickets, a.Events.Append)
+	a.Changes = change.NewStore(a.DB, change.Options{Services: a.Units, Emit: a.Events.Append, Changed: func() { a.Status.Invalidate() }})
+	a.AddWorker(func(ctx context.Context) error {
+		return a.Changes.RunReminders(ctx, a.Config.Lifecycle.TimerInterval, a.Log)
+	})
 	a.Status = status.New(status.Options{
-		Services: a.Units, Incidents: a.Incidents, Name: "helpmesh", URL: strings.TrimRight(a.Config.PublicURL(), "/") + "/status",
+		Services: a.Units, Incidents: a.Incidents, Maintenances: a.Changes, Name: "helpmesh", URL: strings.TrimRight(a.Config.PublicURL(), "/") + "/status",
 		StaticDir: filepath.Join(a.Config.DataDir, "status"), Log: a.Log,
 	})
 	a.Events.Follow(statusFollower, func(_ context.Context, evs []event.Event) (event.Commit, error) {

@@ -3,6 +3,7 @@ package outbound
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -73,4 +74,43 @@ func (ps Poster) Post(ctx context.Context, url string, header map[string]string,
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 	return resp.StatusCode, nil
+}
+
+// Getter fetches documents by GET with a client (from Policy.Client).
+type Getter struct {
+	Client *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// ErrTooLarge is the error of an answer longer than Get's limit.
+var ErrTooLarge = errors.New("outbound: the answer is too large")
+
+// Get fetches url and returns its body, at most max bytes (ErrTooLarge
+// beyond). An answer other than 200 is an error naming its status.
+func (g Getter) Get(ctx context.Context, url string, max int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("outbound: %w", err)
+	}
+	if g.UserAgent != "" {
+		req.Header.Set("User-Agent", g.UserAgent)
+	}
+	resp, err := g.Client.Do(req)
+	if err != nil {
+		return nil, err // errors.Is(err, ErrRefused) for a refused address
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		return nil, fmt.Errorf("outbound: %s answered %s", req.URL.Host, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("outbound: reading the answer: %w", err)
+	}
+	if int64(len(b)) > max {
+		return nil, ErrTooLarge
+	}
+	return b, nil
 }

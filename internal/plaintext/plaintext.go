@@ -16,6 +16,16 @@ var htmlTag = regexp.MustCompile(`<[a-zA-Z/!?]`)
 // Check validates a plain-text field (no markup, no control
 // characters but new lines and tabs in bodies) and returns it trimmed.
 func Check(field, s string, maxLen int, required, multiline bool) (string, error) {
+	s, err := Text(field, s, maxLen, required, multiline)
+	if err == nil && htmlTag.MatchString(s) {
+		return "", apperr.Field(field, "must be plain text, not HTML")
+	}
+	return s, err
+}
+
+// Text is Check for fields that take markup as text (shown escaped):
+// only the length, UTF-8 and control characters are checked.
+func Text(field, s string, maxLen int, required, multiline bool) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "" && required:
@@ -24,8 +34,6 @@ func Check(field, s string, maxLen int, required, multiline bool) (string, error
 		return "", apperr.Field(field, "is not valid UTF-8")
 	case utf8.RuneCountInString(s) > maxLen:
 		return "", apperr.Field(field, "is longer than %d characters", maxLen)
-	case htmlTag.MatchString(s):
-		return "", apperr.Field(field, "must be plain text, not HTML")
 	}
 	for _, r := range s {
 		if r < 0x20 && !(multiline && (r == '\n' || r == '\t' || r == '\r')) || r == 0x7f {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -321,11 +322,12 @@ type ticketView struct {
 	RelationKinds []string
 }
 
-// serviceNotices are the open incidents and active known errors of a
-// ticket's service.
+// serviceNotices are the open incidents, active known errors and open
+// and recent changes of a ticket's service.
 type serviceNotices struct {
 	Incidents   []*incident.Incident
 	KnownErrors []*knownerror.KnownError
+	Changes     []*change.Change
 }
 
 // serviceNoticesOf reads the notices of service sv (slug) for the staff
@@ -343,6 +345,11 @@ func (h *Handler) serviceNoticesOf(ctx context.Context, id int64, slug string) (
 	}
 	if h.d.KnownErrors != nil {
 		if n.KnownErrors, err = h.d.KnownErrors.List(ctx, knownerror.Filter{Service: slug, Active: true, Limit: 20}); err != nil {
+			return n, err
+		}
+	}
+	if h.d.Changes != nil {
+		if n.Changes, err = h.d.Changes.ForService(ctx, slug); err != nil {
 			return n, err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
+	"github.com/helpmesh/helpmesh/internal/change"
 	"github.com/helpmesh/helpmesh/internal/credential"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/forwarded"
@@ -78,8 +79,17 @@ type Incidents interface {
 	ActiveForService(ctx context.Context, serviceID int64) ([]*incident.Incident, error)
 }
 
+// Changes gives the open and recent changes of a service (the change
+// store): the staff ticket page shows them.
+type Changes interface {
+	ForService(ctx context.Context, slug string) ([]*change.Change, error)
+}
+
 // Deps is what the web handler needs.
 type Deps struct {
+	// Changes, when set, shows a service's open and recent changes on the
+	// staff ticket page.
+	Changes Changes
 	// KnownErrors, when set, shows the active known errors of a service
 	// on the new-ticket form.
 	KnownErrors KnownErrors
@@ -554,7 +564,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) {
 		msg = e.Error()
 		switch e.Kind {
-		case apperr.Invalid:
+		case apperr.Invalid, apperr.Unprocessable:
 			status = http.StatusUnprocessableEntity
 		case apperr.NotFound:
 			status, msg = http.StatusNotFound, "There is nothing here, or you may not see it. "+capitalize(e.Message)+"."
