@@ -19,6 +19,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/observe"
 )
 
 func main() {
@@ -155,14 +156,10 @@ func load(e env, name string, args []string, extra func(fs *flag.FlagSet)) (conf
 	return cfg, fs.Args(), nil
 }
 
+// logger writes text or JSON (HELPMESH_LOG_FORMAT) at HELPMESH_LOG_LEVEL,
+// durations in human units in both.
 func logger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return observe.NewLogger(w, cfg.LogFormat, cfg.LogLevel)
 }
 
 func serve(ctx context.Context, e env, args []string) error {

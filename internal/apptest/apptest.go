@@ -23,7 +23,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/observe"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 )
 
@@ -82,7 +82,12 @@ type Instance struct {
 	Admin *client.Client
 	// HTTP is the plain HTTP client the clients use.
 	HTTP *http.Client
+
+	logs *lockedBuffer
 }
+
+// Logs is what the server logged so far.
+func (in *Instance) Logs() string { return in.logs.String() }
 
 // Start builds and serves a helpmesh on engine e for the test t. opts may
 // change the configuration before the app is built (for example
@@ -107,7 +112,8 @@ func Start(t testing.TB, e Engine, opts ...func(cfg *config.Config)) *Instance {
 		o(&cfg)
 	}
 	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The handler helpmesh serve uses, at the configured level and format.
+	log := observe.NewLogger(logs, cfg.LogFormat, cfg.LogLevel)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
@@ -135,7 +141,7 @@ func Start(t testing.TB, e Engine, opts ...func(cfg *config.Config)) *Instance {
 		}
 	})
 	hc := &http.Client{Timeout: 60 * time.Second}
-	in := &Instance{URL: "http://" + cfg.HTTPAddr, App: a, Engine: e, AdminToken: cfg.BootstrapToken, HTTP: hc}
+	in := &Instance{URL: "http://" + cfg.HTTPAddr, App: a, Engine: e, AdminToken: cfg.BootstrapToken, HTTP: hc, logs: logs}
 	in.Admin = client.New(in.URL, in.AdminToken, hc)
 	return in
 }
