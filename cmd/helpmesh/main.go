@@ -54,8 +54,8 @@ var commands = map[string]command{
 	"version":  {"print the version", "helpmesh version", version},
 	"bench":    {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
 	"import":   {"copy the tickets of a Request Tracker 5 queue or a Redmine 5 project", importUsage, importCmd},
-	"backup":   {"write the database (SQLite) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
-	"restore":  {"unpack a backup into a data directory without a database", "helpmesh restore [flags] FILE.tar", restoreCmd},
+	"backup":   {"write the database (a SQLite copy or pg_dump) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
+	"restore":  {"restore a backup into a data directory without a database, or an empty PostgreSQL database", "helpmesh restore [flags] [--force] FILE.tar", restoreCmd},
 	"mailgate": {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
@@ -190,7 +190,7 @@ func logStart(log *slog.Logger, cfg config.Config, environ []string) {
 	if cfg.SMTPRelay != "" {
 		relay = "set"
 	}
-	log.Info("helpmesh starting", "version", buildVersion(), "db", engine, "data", cfg.DataDir, "http", cfg.HTTPAddr,
+	log.Info("helpmesh starting", "version", buildVersion(), "db", engine, "data", cfg.DataDir, "attachments", cfg.AttachmentsDir(), "http", cfg.HTTPAddr,
 		"base_url", cfg.PublicURL(), "smtp", cfg.SMTPAddr, "relay", relay, "mail_domain", cfg.Domain(),
 		"mail_batch", cfg.MailBatch.String(), "log_level", cfg.LogLevel, "trusted_proxies", len(cfg.TrustedProxies),
 		"oidc_providers", len(cfg.OIDC))

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +130,7 @@ func (a *App) build(ctx context.Context) error {
 	for _, m := range applied {
 		a.Log.Info("applied migration", "name", m)
 	}
-	blobs, err := blob.NewDir(filepath.Join(a.Config.DataDir, "blobs"))
+	blobs, err := blob.NewDir(a.Config.AttachmentsDir())
 	if err != nil {
 		return err
 	}
