@@ -22,22 +22,14 @@ import (
 
 // Config is the whole configuration of one helpmesh process.
 type Config struct {
-	DataDir string // HELPMESH_DATA, --data
-	DB      string // HELPMESH_DB, --db: empty = SQLite in DataDir, or postgres://...
-	// Attachments is the directory of the attachments
-	// (HELPMESH_ATTACHMENTS); empty: blobs in DataDir. Several nodes on one
-	// PostgreSQL share one, on shared storage; see AttachmentsDir.
-	Attachments string
-	// PGDump and PGRestore are the PostgreSQL client programs backup and
-	// restore run (HELPMESH_PG_DUMP, HELPMESH_PG_RESTORE); empty: pg_dump
-	// and pg_restore found on PATH.
-	PGDump, PGRestore string
-	HTTPAddr          string // HELPMESH_HTTP, --http
-	SMTPAddr          string // HELPMESH_SMTP, --smtp: inbound listener, off when empty
-	BaseURL           string // HELPMESH_BASE_URL, --base-url
-	SMTPRelay         string // HELPMESH_SMTP_RELAY: smtp://host:port, outbox kept when empty
-	MailDomain        string // HELPMESH_MAIL_DOMAIN
-	MailFrom          string // HELPMESH_MAIL_FROM: sender of notifications
+	DataDir    string // HELPMESH_DATA, --data
+	DB         string // HELPMESH_DB, --db: empty = SQLite in DataDir, or postgres://...
+	HTTPAddr   string // HELPMESH_HTTP, --http
+	SMTPAddr   string // HELPMESH_SMTP, --smtp: inbound listener, off when empty
+	BaseURL    string // HELPMESH_BASE_URL, --base-url
+	SMTPRelay  string // HELPMESH_SMTP_RELAY: smtp://host:port, outbox kept when empty
+	MailDomain string // HELPMESH_MAIL_DOMAIN
+	MailFrom   string // HELPMESH_MAIL_FROM: sender of notifications
 	// MailBatch is the window in which changes to a ticket are gathered
 	// into one mail per recipient (HELPMESH_MAIL_BATCH, default 2m; 0 sends
 	// each change at once).
@@ -72,6 +64,15 @@ type Config struct {
 	// the uploads of signed-in people (HELPMESH_UPLOAD_TIMEOUT, default 5m).
 	ReadTimeout   time.Duration
 	UploadTimeout time.Duration
+
+	// Attachments is the directory of the attachments
+	// (HELPMESH_ATTACHMENTS); empty: blobs in DataDir. Several nodes on one
+	// PostgreSQL share one, on shared storage; see AttachmentsDir.
+	Attachments string
+	// PGDump and PGRestore are the PostgreSQL client programs backup and
+	// restore run (HELPMESH_PG_DUMP, HELPMESH_PG_RESTORE); empty: pg_dump
+	// and pg_restore found on PATH.
+	PGDump, PGRestore string
 
 	// Secret signs reply tokens and sessions; generated and kept in the data
 	// directory when not given (HELPMESH_SECRET).
