@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/apptest"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/mail"
 )
 
 // TestMetricsFamilies (issue 16.16): after a few web pages and API calls,
@@ -40,6 +42,15 @@ func TestMetricsFamilies(t *testing.T) {
 		if _, err := ann.Ticket(ctx, tk.ID); err != nil {
 			t.Fatal(err)
 		}
+		// A mail in the outbox (held: no relay) and one in quarantine (no
+		// usable sender).
+		if err := in.App.Mail.SendText(ctx, "someone@example.org", "Hello", "A mail for the outbox."); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.App.Mail.Deliver(ctx, mail.Envelope{Source: "smtp", Rcpts: []string{"helpdesk@" + in.App.Config.Domain()}}, []byte("Subject: no sender\r\n\r\nbody\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 		if r := in.Do(t, "GET", "/metrics", "", "", nil); r.Status != http.StatusUnauthorized {
 			t.Fatalf("/metrics without the token: %d", r.Status)
 		}
@@ -56,13 +67,16 @@ func TestMetricsFamilies(t *testing.T) {
 			`helpmesh_http_request_duration_seconds_bucket{method="GET",route="/login",le="+Inf"} 2`,
 			`helpmesh_http_request_duration_seconds_count{method="GET",route="/api/v1/tickets/{id}"} 1`,
 			`helpmesh_mail_outbox{state="sent"}`, `helpmesh_mail_outbox{state="failed"}`, `helpmesh_mail_outbox{state="held"}`,
-			"helpmesh_outbox_oldest_age_seconds ", "helpmesh_mail_quarantine 0", "helpmesh_mail_batch_gathering 0",
+			"helpmesh_outbox_oldest_age_seconds ", "helpmesh_mail_quarantine 1", "helpmesh_mail_batch_gathering 0",
 			`helpmesh_outbox_backlog{state="held"}`, "helpmesh_jobs_pending ", "helpmesh_jobs_failed 0",
 			"go_goroutines ", "go_memstats_heap_alloc_bytes ", "go_gc_duration_seconds", "process_resident_memory_bytes ",
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
+		}
+		if age, ok := metricValue(m, "helpmesh_outbox_oldest_age_seconds"); !ok || age <= 0 {
+			t.Errorf("the oldest waiting mail's age: %v %v", age, ok)
 		}
 		if strings.Contains(m, "12345") || strings.Contains(m, fmt.Sprintf(`route="/api/v1/tickets/%d"`, tk.ID)) {
 			t.Error("/metrics has a raw path as a route")
@@ -135,4 +149,16 @@ func TestOperatorLogs(t *testing.T) {
 	if strings.Contains(in.Logs(), "not-my-password-xyz") || strings.Contains(in.Logs(), pw) {
 		t.Error("a password is in the log")
 	}
+}
+
+// metricValue is the value of the sample named series (name and labels as
+// written) in a Prometheus text exposition.
+func metricValue(exposition, series string) (float64, bool) {
+	for line := range strings.SplitSeq(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
