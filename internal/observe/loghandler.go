@@ -29,27 +29,26 @@ func humanDurations(_ []string, a slog.Attr) slog.Attr {
 // 456µs.
 func HumanDuration(d time.Duration) string {
 	abs := d.Abs()
-	switch {
-	case abs >= 100*time.Second:
-		d = d.Round(time.Second)
-	case abs >= 10*time.Second:
-		d = d.Round(100 * time.Millisecond)
-	case abs >= time.Second:
-		d = d.Round(10 * time.Millisecond)
-	case abs >= 100*time.Millisecond:
-		d = d.Round(time.Millisecond)
-	case abs >= 10*time.Millisecond:
-		d = d.Round(100 * time.Microsecond)
-	case abs >= time.Millisecond:
-		d = d.Round(10 * time.Microsecond)
-	case abs >= 100*time.Microsecond:
-		d = d.Round(time.Microsecond)
-	case abs >= 10*time.Microsecond:
-		d = d.Round(100 * time.Nanosecond)
-	case abs >= time.Microsecond:
-		d = d.Round(10 * time.Nanosecond)
+	for _, r := range roundings {
+		if abs >= r.atLeast {
+			return d.Round(r.to).String()
+		}
 	}
 	return d.String()
+}
+
+// roundings keep three significant digits of a duration of at least
+// atLeast.
+var roundings = []struct{ atLeast, to time.Duration }{
+	{100 * time.Second, time.Second},
+	{10 * time.Second, 100 * time.Millisecond},
+	{time.Second, 10 * time.Millisecond},
+	{100 * time.Millisecond, time.Millisecond},
+	{10 * time.Millisecond, 100 * time.Microsecond},
+	{time.Millisecond, 10 * time.Microsecond},
+	{100 * time.Microsecond, time.Microsecond},
+	{10 * time.Microsecond, 100 * time.Nanosecond},
+	{time.Microsecond, 10 * time.Nanosecond},
 }
 
 // Millis is d in milliseconds, to the microsecond.
