@@ -55,6 +55,13 @@ func TestBackupRoundTripPostgres(t *testing.T) {
 	if code, _, errs := cli(t, env, "", "restore", tarPath); code != 2 || !strings.Contains(errs, "--force") {
 		t.Errorf("restore into the database in use: %d %s", code, errs)
 	}
+	sqliteData := t.TempDir()
+	if code, _, errs := cli(t, map[string]string{"HELPMESH_DATA": sqliteData}, "", "restore", tarPath); code != 2 || !strings.Contains(errs, "PostgreSQL") {
+		t.Errorf("restore of a PostgreSQL backup with SQLite configured: %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(sqliteData, "helpmesh.db")); err == nil {
+		t.Error("the refused restore left a SQLite database")
+	}
 	missing := map[string]string{"HELPMESH_DB": src.App.Config.DB, "HELPMESH_DATA": src.App.Config.DataDir, "HELPMESH_PG_DUMP": "/nonexistent/pg_dump"}
 	if code, _, errs := cli(t, missing, "", "backup", filepath.Join(t.TempDir(), "x.tar")); code != 2 || !strings.Contains(errs, "HELPMESH_PG_DUMP") {
 		t.Errorf("backup without pg_dump: %d %s", code, errs)
