@@ -20,13 +20,11 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,7 +81,7 @@ type Instance struct {
 	// HTTP is the plain HTTP client the clients use.
 	HTTP *http.Client
 
-	logs *lockedBuffer
+	logs *testenv.LogBuffer
 }
 
 // Logs is what the server logged so far.
@@ -111,7 +109,7 @@ func Start(t testing.TB, e Engine, opts ...func(cfg *config.Config)) *Instance {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	// The handler helpmesh serve uses, at the configured level and format.
 	log := observe.NewLogger(logs, cfg.LogFormat, cfg.LogLevel)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -226,22 +224,4 @@ func (in *Instance) Do(t testing.TB, method, path, token, contentType string, bo
 		t.Fatalf("apptest: %s %s: read body: %v", method, path, err)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// lockedBuffer collects the server log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -11,31 +10,14 @@ import (
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/testenv"
 )
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSignInLog: a person signed in by a client certificate is logged
 // once, not at every page, and again after certificateLogEvery; a used
 // sign-in link is logged as refused.
 func TestSignInLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	var e *env
