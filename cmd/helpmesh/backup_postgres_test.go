@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/apptest"
@@ -46,9 +47,11 @@ func TestBackupRoundTripPostgres(t *testing.T) {
 
 	env := map[string]string{"HELPMESH_DB": src.App.Config.DB, "HELPMESH_DATA": src.App.Config.DataDir}
 	tarPath := filepath.Join(t.TempDir(), "backup.tar")
+	start := time.Now()
 	if code, out, errs := cli(t, env, "", "backup", tarPath); code != 0 || !strings.Contains(out, "backup written") {
 		t.Fatalf("backup: %d %s %s", code, out, errs)
 	}
+	t.Logf("backup (pg_dump and the attachments): %s", time.Since(start).Round(time.Millisecond))
 	if names := tarNames(t, tarPath); len(names) != 2 || names[0] != "helpmesh.pgdump" || !strings.HasPrefix(names[1], "blobs/") {
 		t.Errorf("the backup holds %v, want the dump and then the one attachment", names)
 	}
@@ -71,9 +74,11 @@ func TestBackupRoundTripPostgres(t *testing.T) {
 	// directory of their own (HELPMESH_ATTACHMENTS).
 	dsn, data, blobs := testenv.PostgresDSN(t), t.TempDir(), filepath.Join(t.TempDir(), "shared-attachments")
 	denv := map[string]string{"HELPMESH_DB": dsn, "HELPMESH_DATA": data, "HELPMESH_ATTACHMENTS": blobs}
+	start = time.Now()
 	if code, out, errs := cli(t, denv, "", "restore", tarPath); code != 0 || !strings.Contains(out, "restored 2 files") {
 		t.Fatalf("restore: %d %s %s", code, out, errs)
 	}
+	t.Logf("restore into a fresh database (pg_restore and the attachments): %s", time.Since(start).Round(time.Millisecond))
 	if code, _, errs := cli(t, denv, "", "restore", tarPath); code != 2 || !strings.Contains(errs, "tables") {
 		t.Errorf("restore again without --force: %d %s", code, errs)
 	}
