@@ -19,6 +19,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/config"
 	"github.com/helpmesh/helpmesh/internal/db"
+	"github.com/helpmesh/helpmesh/internal/observe"
 )
 
 func main() {
@@ -54,8 +55,8 @@ var commands = map[string]command{
 	"bench":            {"load a running server and print ops/s and latencies; seed tickets", benchUsage, bench},
 	"import":           {"copy the tickets of a Request Tracker 5 queue or a Redmine 5 project", importUsage, importCmd},
 	"import-downtimes": {"import a GOCDB downtime XML document (get_downtime) as changes", downtimesUsage, importDowntimes},
-	"backup":           {"write the database (SQLite) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
-	"restore":          {"unpack a backup into a data directory without a database", "helpmesh restore [flags] FILE.tar", restoreCmd},
+	"backup":           {"write the database (a SQLite copy or pg_dump) and the attachments into a tar", "helpmesh backup [flags] FILE.tar", backupCmd},
+	"restore":          {"restore a backup into a data directory without a database, or an empty PostgreSQL database", "helpmesh restore [flags] [--force] FILE.tar", restoreCmd},
 	"mailgate":         {"deliver one mail read on stdin (an MTA pipe alias)", "helpmesh mailgate [--sender ADDR] [RECIPIENT...] < message", mailgate},
 }
 
@@ -160,14 +161,10 @@ func load(e env, name string, args []string, extra func(fs *flag.FlagSet)) (conf
 	return cfg, fs.Args(), nil
 }
 
+// logger writes text or JSON (HELPMESH_LOG_FORMAT) at HELPMESH_LOG_LEVEL,
+// durations in human units in both.
 func logger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return observe.NewLogger(w, cfg.LogFormat, cfg.LogLevel)
 }
 
 func serve(ctx context.Context, e env, args []string) error {
@@ -198,7 +195,7 @@ func logStart(log *slog.Logger, cfg config.Config, environ []string) {
 	if cfg.SMTPRelay != "" {
 		relay = "set"
 	}
-	log.Info("helpmesh starting", "version", buildVersion(), "db", engine, "data", cfg.DataDir, "http", cfg.HTTPAddr,
+	log.Info("helpmesh starting", "version", buildVersion(), "db", engine, "data", cfg.DataDir, "attachments", cfg.AttachmentsDir(), "http", cfg.HTTPAddr,
 		"base_url", cfg.PublicURL(), "smtp", cfg.SMTPAddr, "relay", relay, "mail_domain", cfg.Domain(),
 		"mail_batch", cfg.MailBatch.String(), "log_level", cfg.LogLevel, "trusted_proxies", len(cfg.TrustedProxies),
 		"oidc_providers", len(cfg.OIDC))

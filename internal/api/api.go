@@ -8,7 +8,6 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
+	"github.com/helpmesh/helpmesh/internal/observe"
 	"github.com/helpmesh/helpmesh/internal/subscription"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
@@ -95,10 +95,8 @@ type SessionEnder interface {
 // API is the REST API handler.
 type API struct {
 	Deps
-	mux      *http.ServeMux
-	routes   []string
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	mux    *http.ServeMux
+	routes []string
 }
 
 // New builds the API.
@@ -112,14 +110,6 @@ func New(d Deps) *API {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{Deps: d, mux: http.NewServeMux()}
-	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "helpmesh_http_requests_total", Help: "HTTP requests by route and status code.",
-	}, []string{"route", "code"})
-	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "helpmesh_http_request_duration_seconds", Help: "HTTP request latency by route.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"route"})
-	d.Registry.MustRegister(a.requests, a.latency)
 	if d.Events != nil {
 		d.Registry.MustRegister(followerMetrics{d.Events, d.EventCounts, d.Log})
 	}
@@ -129,7 +119,7 @@ func New(d Deps) *API {
 	if d.Connectors != nil {
 		d.Registry.MustRegister(connectorMetrics{d.Connectors, d.Log})
 	}
-	if d.Backlogs.Outbox != nil || d.Backlogs.Jobs != nil {
+	if b := d.Backlogs; b.Outbox != nil || b.Jobs != nil || b.JobsFailed != nil || b.Mail != nil {
 		d.Registry.MustRegister(backlogMetrics{d.Backlogs, d.Log})
 	}
 	if d.Tickets != nil {
@@ -297,10 +287,10 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "db": string(a.DB.Engine)})
 }
 
-// ServeHTTP applies the body limit, recovers from panics, records metrics and
-// turns the mux's own 404 and 405 answers into the error envelope.
+// ServeHTTP applies the body limit, recovers from panics, tells the route
+// to the request metrics (package observe, around every surface) and turns
+// the mux's own 404 and 405 answers into the error envelope.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	if r.ContentLength > a.MaxBody {
 		a.writeError(sw, r, apperr.New(apperr.TooLarge, "the request body is larger than %d bytes", a.MaxBody))
@@ -310,6 +300,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(sw, r.Body, a.MaxBody)
 	}
 	_, pattern := a.mux.Handler(r)
+	observe.SetRoute(r, pattern)
 	route := pattern
 	if route == "" {
 		route = "unmatched"
@@ -324,8 +315,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				a.writeError(sw, r, apperr.New(apperr.Internal, "internal error"))
 			}
 		}
-		a.requests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
-		a.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}()
 	if pattern == "" {
 		cw := &captureWriter{header: http.Header{}}
@@ -358,13 +347,6 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 		s.code = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) status() int {
-	if s.code == 0 {
-		return http.StatusOK
-	}
-	return s.code
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/helpmesh/helpmesh/internal/api"
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -37,6 +39,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/live"
 	"github.com/helpmesh/helpmesh/internal/mail"
 	"github.com/helpmesh/helpmesh/internal/notifybus"
+	"github.com/helpmesh/helpmesh/internal/observe"
 	"github.com/helpmesh/helpmesh/internal/outbound"
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/sla"
@@ -135,7 +138,7 @@ func (a *App) build(ctx context.Context) error {
 	for _, m := range applied {
 		a.Log.Info("applied migration", "name", m)
 	}
-	blobs, err := blob.NewDir(filepath.Join(a.Config.DataDir, "blobs"))
+	blobs, err := blob.NewDir(a.Config.AttachmentsDir())
 	if err != nil {
 		return err
 	}
@@ -189,6 +192,7 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildSubscriptions(); err != nil {
 		return err
 	}
+	a.followNewTickets()
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err
@@ -209,11 +213,16 @@ func (a *App) build(ctx context.Context) error {
 		KnownErrors: a.KnownErrors, Incidents: a.Incidents, Announcements: a.Subscriptions, Changes: a.Changes,
 	})
 	a.onShutdown = append(a.onShutdown, wh.EndStreams)
+	// One registry for every surface: the Go runtime, the process, the
+	// requests of every route (observe) and what the API adds.
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.API = api.New(api.Deps{
-		Log: a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
+		Registry: registry,
+		Log:      a.Log, DB: a.DB, Users: a.Users, Units: a.Units, Tickets: a.Tickets, Blobs: a.Blobs, Events: a.Events, EventCounts: counts.Counts,
 		MaxBody: a.Config.MaxBodyBytes, MaxUpload: a.Config.MaxUploadBytes, UploadTimeout: a.Config.UploadTimeout,
 		Outbox: a.Mail, Relay: a.Config.SMTPRelay != "", Audit: a.Identity, Webhooks: a.Webhooks, Sessions: wh.Sessions(), Connectors: a.Connectors,
-		Backlogs:     api.Backlogs{Outbox: a.Mail.Backlog, Jobs: a.Jobs.Pending},
+		Backlogs:     api.Backlogs{Outbox: a.Mail.Backlog, Jobs: a.Jobs.Pending, JobsFailed: a.Jobs.Failed, Mail: a.mailStats},
 		MetricsToken: a.Config.MetricsToken,
 		// The session cookie, then certificates.
 		Authenticators: append([]credential.Authenticator{wh.APIAuthenticator()}, idp.certAuth...),
@@ -238,7 +247,9 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.Handler = proxies.Middleware(mux)
+	// The forwarded middleware first: the request log shows the client
+	// behind a trusted proxy.
+	a.Handler = proxies.Middleware(observe.NewHTTP(registry, a.Log).Wrap(mux))
 	return nil
 }
 

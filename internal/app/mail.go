@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/api"
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/jobs"
 	"github.com/helpmesh/helpmesh/internal/mail"
@@ -116,4 +117,10 @@ type webMailer struct{ g *mail.Gateway }
 
 func (m webMailer) Send(ctx context.Context, to, subject, text string) error {
 	return m.g.SendText(ctx, to, subject, text)
+}
+
+// mailStats gives /metrics the mail gateway's figures.
+func (a *App) mailStats(ctx context.Context) (api.MailStats, error) {
+	st, err := a.Mail.Stats(ctx)
+	return api.MailStats{Outbox: st.Outbox, OldestWaiting: st.OldestWaiting, Quarantined: st.Quarantined, Gathering: st.Gathering}, err
 }

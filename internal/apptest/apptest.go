@@ -20,14 +20,11 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +32,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/app"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/config"
+	"github.com/helpmesh/helpmesh/internal/observe"
 	"github.com/helpmesh/helpmesh/internal/testenv"
 )
 
@@ -82,7 +80,12 @@ type Instance struct {
 	Admin *client.Client
 	// HTTP is the plain HTTP client the clients use.
 	HTTP *http.Client
+
+	logs *testenv.LogBuffer
 }
+
+// Logs is what the server logged so far.
+func (in *Instance) Logs() string { return in.logs.String() }
 
 // Start builds and serves a helpmesh on engine e for the test t. opts may
 // change the configuration before the app is built (for example
@@ -106,8 +109,9 @@ func Start(t testing.TB, e Engine, opts ...func(cfg *config.Config)) *Instance {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logs := &testenv.LogBuffer{}
+	// The handler helpmesh serve uses, at the configured level and format.
+	log := observe.NewLogger(logs, cfg.LogFormat, cfg.LogLevel)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
@@ -135,7 +139,7 @@ func Start(t testing.TB, e Engine, opts ...func(cfg *config.Config)) *Instance {
 		}
 	})
 	hc := &http.Client{Timeout: 60 * time.Second}
-	in := &Instance{URL: "http://" + cfg.HTTPAddr, App: a, Engine: e, AdminToken: cfg.BootstrapToken, HTTP: hc}
+	in := &Instance{URL: "http://" + cfg.HTTPAddr, App: a, Engine: e, AdminToken: cfg.BootstrapToken, HTTP: hc, logs: logs}
 	in.Admin = client.New(in.URL, in.AdminToken, hc)
 	return in
 }
@@ -220,22 +224,4 @@ func (in *Instance) Do(t testing.TB, method, path, token, contentType string, bo
 		t.Fatalf("apptest: %s %s: read body: %v", method, path, err)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// lockedBuffer collects the server log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -68,6 +68,15 @@ type Config struct {
 	ReadTimeout   time.Duration
 	UploadTimeout time.Duration
 
+	// Attachments is the directory of the attachments
+	// (HELPMESH_ATTACHMENTS); empty: blobs in DataDir. Several nodes on one
+	// PostgreSQL share one, on shared storage; see AttachmentsDir.
+	Attachments string
+	// PGDump and PGRestore are the PostgreSQL client programs backup and
+	// restore run (HELPMESH_PG_DUMP, HELPMESH_PG_RESTORE); empty: pg_dump
+	// and pg_restore found on PATH.
+	PGDump, PGRestore string
+
 	// Secret signs reply tokens and sessions; generated and kept in the data
 	// directory when not given (HELPMESH_SECRET).
 	Secret string
@@ -182,6 +191,9 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	}
 	str(&c.DataDir, "HELPMESH_DATA")
 	str(&c.DB, "HELPMESH_DB")
+	str(&c.Attachments, "HELPMESH_ATTACHMENTS")
+	str(&c.PGDump, "HELPMESH_PG_DUMP")
+	str(&c.PGRestore, "HELPMESH_PG_RESTORE")
 	str(&c.HTTPAddr, "HELPMESH_HTTP")
 	str(&c.SMTPAddr, "HELPMESH_SMTP")
 	str(&c.BaseURL, "HELPMESH_BASE_URL")
@@ -491,6 +503,15 @@ func (c *Config) SQLitePath() string {
 		return p
 	}
 	return filepath.Join(c.DataDir, "helpmesh.db")
+}
+
+// AttachmentsDir is the directory of the attachments: Attachments, else
+// blobs in the data directory.
+func (c *Config) AttachmentsDir() string {
+	if c.Attachments != "" {
+		return c.Attachments
+	}
+	return filepath.Join(c.DataDir, "blobs")
 }
 
 // IsPostgres tells whether the configured database is PostgreSQL.

@@ -21,6 +21,9 @@ func Variables() []Variable {
 	return []Variable{
 		{"HELPMESH_DATA", "helpmesh-data", "data directory: SQLite database, attachments (--data)"},
 		{"HELPMESH_DB", "", "postgres://user:pw@host:5432/db for PostgreSQL, or sqlite:PATH; empty: SQLite in the data directory (--db)"},
+		{"HELPMESH_ATTACHMENTS", "", "directory of the attachments; empty: blobs in the data directory. Several nodes on one PostgreSQL need one shared directory (NFS or a shared volume)"},
+		{"HELPMESH_PG_DUMP", "", "pg_dump that helpmesh backup runs on PostgreSQL; empty: pg_dump on PATH"},
+		{"HELPMESH_PG_RESTORE", "", "pg_restore that helpmesh restore runs on PostgreSQL; empty: pg_restore on PATH"},
 		{"HELPMESH_HTTP", "127.0.0.1:8080", "web and API listener (--http)"},
 		{"HELPMESH_SMTP", "", "inbound SMTP listener, off when empty (--smtp)"},
 		{"HELPMESH_BASE_URL", "", "public URL used in links and mail (--base-url)"},

@@ -15,6 +15,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/federation"
+	"github.com/helpmesh/helpmesh/internal/observe"
 	"github.com/helpmesh/helpmesh/internal/tmf621"
 )
 
@@ -65,10 +66,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, tmf621.MaxDocument)
 	}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
+	_, pattern := h.mux.Handler(r)
+	if pattern == "" {
 		h.api.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 		return
 	}
+	observe.SetRoute(r, pattern) // the route in the request metrics
 	h.mux.ServeHTTP(w, r)
 }
 

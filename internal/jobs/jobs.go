@@ -651,12 +651,19 @@ func (q *Queue) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	return res.RowsAffected()
 }
 
-// Pending counts the jobs waiting to run or to be retried: the queue's
-// backlog (for /metrics).
-func (q *Queue) Pending(ctx context.Context) (int64, error) {
+// Pending counts the jobs waiting to run or to be retried.
+func (q *Queue) Pending(ctx context.Context) (int64, error) { return q.count(ctx, "pending") }
+
+// Failed counts the jobs that gave up after their last attempt.
+func (q *Queue) Failed(ctx context.Context) (int64, error) { return q.count(ctx, "failed") }
+
+// count counts the jobs of state ("pending" or "failed", never input): written
+// into the query, so that SQLite counts the pending ones on the partial
+// index jobs_ready (a bound parameter would not match its WHERE).
+func (q *Queue) count(ctx context.Context, state string) (int64, error) {
 	var n int64
-	if err := q.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state = 'pending'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("jobs: pending: %w", err)
+	if err := q.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state = '`+state+`'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("jobs: count %s: %w", state, err)
 	}
 	return n, nil
 }

@@ -141,13 +141,9 @@ func (g *Gateway) QuarantinedRaw(ctx context.Context, id int64) ([]byte, error) 
 // Backlog counts the outgoing mails not sent yet, by state: pending (to
 // be sent or retried), held (no relay) and failed (for /metrics).
 func (g *Gateway) Backlog(ctx context.Context) (map[string]int64, error) {
-	out := map[string]int64{"pending": 0, "held": 0, "failed": 0}
-	for state := range out {
-		var n int64
-		if err := g.db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = $1`, state).Scan(&n); err != nil {
-			return nil, fmt.Errorf("mail: outbox backlog: %w", err)
-		}
-		out[state] = n
+	by, err := g.outboxByState(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return map[string]int64{"pending": by["pending"], "held": by["held"], "failed": by["failed"]}, nil
 }

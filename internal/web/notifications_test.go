@@ -3,8 +3,12 @@ package web
 import (
 	"context"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/helpmesh/helpmesh/internal/identity"
 )
 
 // TestNotificationsPage: a person unticks kinds of notice on
@@ -42,5 +46,37 @@ func notificationsPage(t *testing.T, dsn string) {
 	}
 	if page := c.get("/account/notifications"); !strings.Contains(page.body, "were saved") || strings.Contains(page.body, `id="notice-status" checked`) {
 		t.Errorf("page after saving: %s", excerpt(page.body))
+	}
+}
+
+// TestAccountMenuLinks: the account menu of the portal (a requester's
+// home) and of the workspace (a supporter's queue) links to the
+// notification preferences, and, with federated identity, to the supporter
+// privileges and API tokens pages; each of them answers.
+func TestAccountMenuLinks(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "h.db"), func(d *Deps) {
+		d.Identity = identity.NewStore(d.DB, d.Users, d.Units, time.Now)
+	})
+	pages := []struct{ who, page string }{{"ada@example.org", "/"}, {"sam@support.example.org", "/queue/compute"}}
+	for _, p := range pages {
+		c := e.client()
+		c.login(p.who)
+		r := c.get(p.page)
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d", p.who, p.page, r.status)
+		}
+		_, menu, ok := strings.Cut(r.body, `class="menu-pop"`)
+		if !ok {
+			t.Fatalf("%s %s: no account menu", p.who, p.page)
+		}
+		menu, _, _ = strings.Cut(menu, "</details>")
+		for _, link := range []string{"/account/notifications", "/access", "/account/tokens"} {
+			if !strings.Contains(menu, `href="`+link+`"`) {
+				t.Errorf("%s %s: the account menu has no link to %s", p.who, p.page, link)
+			}
+			if r := c.get(link); r.status != 200 {
+				t.Errorf("%s: %s answers %d", p.who, link, r.status)
+			}
+		}
 	}
 }

@@ -221,7 +221,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	for _, ch := range changes {
 		h.d.Log.Info("identity rule applied", "user", userID, "provider", name, "action", ch.Action, "target", ch.Target, "old", ch.Old, "new", ch.New)
 	}
-	if err := h.sessions.Start(w, r, userID, "oidc:"+name); err != nil {
+	if err := h.signIn(w, r, userID, "oidc:"+name); err != nil {
 		h.fail(w, r, err)
 		return
 	}

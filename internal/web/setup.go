@@ -47,7 +47,7 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
 		h.setupFailed(w, r, err)
 		return
 	}
-	if err := h.sessions.Start(w, r, u.ID, "setup"); err != nil {
+	if err := h.signIn(w, r, u.ID, "setup"); err != nil {
 		h.fail(w, r, err)
 		return
 	}

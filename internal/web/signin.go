@@ -54,6 +54,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !until.IsZero() {
+		h.signInRefused(r, "password", email, "too many failed attempts", true)
 		v.Error = fmt.Sprintf("Too many failed attempts. Try again in %s, or ask for a sign-in link by mail.", plural(int(until.Sub(h.d.Now()).Minutes())+1, "minute"))
 		h.render(w, r, http.StatusTooManyRequests, "login", v)
 		return
@@ -68,6 +69,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
+		h.signInRefused(r, "password", email, "wrong email or password", false)
 		v.Error = "Wrong email or password."
 		h.render(w, r, http.StatusUnauthorized, "login", v)
 		return
@@ -80,7 +82,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.sessions.Start(w, r, u.ID, "password"); err != nil {
+	if err := h.signIn(w, r, u.ID, "password"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -254,6 +256,7 @@ func (h *Handler) linkSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if uid == 0 {
+		h.signInRefused(r, "link", "", "the link was used already or has expired", false)
 		h.errorPage(w, r, http.StatusNotFound, "This sign-in link was used already or has expired. Ask for a new one.")
 		return
 	}
@@ -306,7 +309,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := h.sessions.Start(w, r, uid, "reset"); err != nil {
+	if err := h.signIn(w, r, uid, "reset"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -319,5 +322,5 @@ func (h *Handler) startActive(w http.ResponseWriter, r *http.Request, uid int64,
 	if _, err := h.d.Users.Principal(r.Context(), uid); err != nil {
 		return err
 	}
-	return h.sessions.Start(w, r, uid, via)
+	return h.signIn(w, r, uid, via)
 }

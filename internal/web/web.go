@@ -27,6 +27,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/incident"
 	"github.com/helpmesh/helpmesh/internal/knownerror"
 	"github.com/helpmesh/helpmesh/internal/live"
+	"github.com/helpmesh/helpmesh/internal/observe"
 	"github.com/helpmesh/helpmesh/internal/savedview"
 	"github.com/helpmesh/helpmesh/internal/setting"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -168,6 +169,8 @@ type Handler struct {
 	baseURL string
 	// breakGlass holds the lower-cased BreakGlass addresses.
 	breakGlass map[string]bool
+	// certLog is when certificate holders were last logged signing in.
+	certLog certificateLog
 	// streams ends with EndStreams, and every live-update stream with it.
 	streams    context.Context
 	endStreams context.CancelFunc
@@ -238,7 +241,13 @@ func (h *Handler) EndStreams() { h.endStreams() }
 // Sessions returns the session store, for other sign-in handlers.
 func (h *Handler) Sessions() *Sessions { return h.sessions }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+// ServeHTTP serves the pages, and tells the route pattern to the request
+// metrics (package observe).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, pattern := h.mux.Handler(r)
+	observe.SetRoute(r, pattern)
+	h.handler.ServeHTTP(w, r)
+}
 
 func (h *Handler) routes() {
 	m := h.mux
@@ -409,6 +418,7 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 					return
 				}
 				if p != nil {
+					h.noteCertificate(r, p)
 					break
 				}
 			}
