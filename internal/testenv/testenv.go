@@ -60,6 +60,10 @@ const (
 	// EnvPodman is the path of the podman binary, /usr/bin/podman, with
 	// the runc runtime installed, for the container image test.
 	EnvPodman = "HELPMESH_TEST_PODMAN"
+	// EnvStatuspageClient is a directory whose node_modules holds the npm
+	// Statuspage client statuspage.io, read by node, for the status page's
+	// compatibility test.
+	EnvStatuspageClient = "HELPMESH_TEST_STATUSPAGE_CLIENT"
 	// EnvArtifacts optionally overrides the directory for screenshots, logs
 	// and other files a test wants to keep (default <repo>/test-artifacts).
 	EnvArtifacts = "HELPMESH_TEST_ARTIFACTS"
@@ -185,6 +189,23 @@ func Chromium(t testing.TB) string {
 func Podman(t testing.TB) string {
 	t.Helper()
 	return executable(t, EnvPodman)
+}
+
+// StatuspageClient returns the node binary and the node_modules directory
+// that holds the npm Statuspage client (statuspage.io), for the status
+// page's compatibility test (apptest TestStatuspageClient).
+func StatuspageClient(t testing.TB) (node, modules string) {
+	t.Helper()
+	dir := Required(t, EnvStatuspageClient)
+	modules = filepath.Join(dir, "node_modules")
+	if _, err := os.Stat(filepath.Join(modules, "statuspage.io", "package.json")); err != nil {
+		Unavailable(t, fmt.Sprintf("%s=%s: no statuspage.io in its node_modules: %v", EnvStatuspageClient, dir, err))
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		Unavailable(t, "node is not on PATH: "+err.Error())
+	}
+	return node, modules
 }
 
 // executable returns the path that the environment variable env names, or

@@ -14,6 +14,9 @@
 #   Chromium    /usr/bin/chromium (for the browser tests)
 #   Redmine 5   127.0.0.1:3055, Passenger Standalone (scripts/lib/redmine5.sh)
 #   RT 5        Request Tracker on 127.0.0.1:55480 (scripts/lib/rt5.sh)
+#   statuspage.io  the npm Statuspage client (3.3.8) under
+#               $HM_STATE_DIR/statuspage-client, run with node, for the status
+#               page's compatibility test (apptest TestStatuspageClient)
 #   podman      /usr/bin/podman with the runc runtime (for the container
 #               image test, cmd/helpmesh TestContainerImage); no daemon
 #
@@ -33,6 +36,7 @@ HM_MTA_HOSTNAME=mta.helpmesh.test
 HM_MAIL_USERS=(hmtest:hmtest-pass hmstaff:hmstaff-pass)
 HM_CHROMIUM=/usr/bin/chromium
 HM_PODMAN=/usr/bin/podman
+HM_STATUSPAGE_CLIENT=statuspage.io@3.3.8
 HM_PACKAGES=(postgresql postfix dovecot-imapd chromium swaks)
 HM_POSTFIX_LOG=/var/log/helpmesh-test-postfix.log
 HM_DOVECOT_LOG=/var/log/helpmesh-test-dovecot.log
@@ -48,6 +52,7 @@ HM_ENV_VARS=(
 	HELPMESH_TEST_LOCAL_DOMAIN
 	HELPMESH_TEST_CHROMIUM
 	HELPMESH_TEST_PODMAN
+	HELPMESH_TEST_STATUSPAGE_CLIENT
 	HELPMESH_TEST_REDMINE5_URL
 	HELPMESH_TEST_REDMINE5_KEY
 	HELPMESH_TEST_REDMINE5_OTHER_KEY
@@ -504,6 +509,30 @@ hm_podman_up() {
 	hm_log "podman: $("$HM_PODMAN" --version), runtime runc"
 }
 
+# ---------------------------------------------------------------- statuspage.io
+
+# The npm Statuspage client, installed once with the machine's node and npm
+# (Debian's nodejs and npm when the machine has none). 3.3.8: 3.4.6 was
+# published without its dist/ directory.
+hm_statuspage_client_up() {
+	local dir=$HM_STATE_DIR/statuspage-client log=$HM_STATE_DIR/statuspage-client.log
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		hm_apt_install node "$HM_STATE_DIR/apt-node.log" nodejs npm
+	fi
+	if [[ -f $dir/node_modules/statuspage.io/dist/index.js && -f $dir/.version &&
+		$(cat "$dir/.version") == "$HM_STATUSPAGE_CLIENT" ]]; then
+		hm_log "statuspage.io: reusing $dir ($HM_STATUSPAGE_CLIENT)"
+		return 0
+	fi
+	rm -rf "$dir" && mkdir -p "$dir" || hm_die "cannot create $dir"
+	hm_log "statuspage.io: installing $HM_STATUSPAGE_CLIENT with npm (log: $log)"
+	hm_quiet "$log" npm install --prefix "$dir" --no-audit --no-fund --no-save "$HM_STATUSPAGE_CLIENT" ||
+		hm_die_log "npm install $HM_STATUSPAGE_CLIENT failed" "$log"
+	[[ -f $dir/node_modules/statuspage.io/dist/index.js ]] ||
+		hm_die_log "npm installed $HM_STATUSPAGE_CLIENT without dist/index.js" "$log"
+	printf '%s\n' "$HM_STATUSPAGE_CLIENT" >"$dir/.version"
+}
+
 # ---------------------------------------------------------------- all
 
 hm_export_env() {
@@ -521,6 +550,7 @@ hm_export_env() {
 	export HELPMESH_TEST_LOCAL_DOMAIN="$HM_LOCAL_DOMAIN"
 	export HELPMESH_TEST_CHROMIUM="$HM_CHROMIUM"
 	export HELPMESH_TEST_PODMAN="$HM_PODMAN"
+	export HELPMESH_TEST_STATUSPAGE_CLIENT="$HM_STATE_DIR/statuspage-client"
 }
 
 hm_print_exports() {
@@ -559,6 +589,7 @@ hm_services_up() {
 	[[ -x $HM_CHROMIUM ]] || hm_die "$HM_CHROMIUM is missing (is the chromium package installed?)"
 	hm_log "chromium: $HM_CHROMIUM"
 	hm_timed podman hm_podman_up
+	hm_timed statuspage.io hm_statuspage_client_up
 	hm_timed rt5 hm_rt5_up
 	hm_timed redmine5 hm_redmine5_up
 	hm_export_env
