@@ -280,18 +280,14 @@ func (s *Store) record(ctx context.Context, cs []*claimed, tried []attempt) erro
 			for len(ids) > 0 {
 				chunk := ids[:min(len(ids), recordChunk)]
 				ids = ids[len(chunk):]
-				args := []any{code, now}
-				var in strings.Builder
+				// The ids are the rows' own integers: written in the statement.
+				in := make([]string, len(chunk))
 				for i, id := range chunk {
-					if i > 0 {
-						in.WriteString(", ")
-					}
-					args = append(args, id)
-					in.WriteString("$" + strconv.Itoa(len(args)))
+					in[i] = strconv.FormatInt(id, 10)
 				}
 				if _, err := q.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $1,
 					last_error = '', delivered_at = $2, next_try_at = NULL, locked_until = NULL
-					WHERE state = 'pending' AND id IN (`+in.String()+`)`, args...); err != nil {
+					WHERE state = 'pending' AND id IN (`+strings.Join(in, ", ")+`)`, code, now); err != nil {
 					return fmt.Errorf("delivered: %w", err)
 				}
 			}
