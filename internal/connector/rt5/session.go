@@ -48,7 +48,7 @@ type session struct {
 	tokenOnly bool
 }
 
-// current returns the cookie to send, logging in first when there is none
+// sessionCookie returns the cookie to send, logging in first when there is none
 // ("" means: send the token).
 func (c *Client) sessionCookie(ctx context.Context) (string, error) {
 	c.sess.mu.Lock()
