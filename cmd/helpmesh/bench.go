@@ -208,10 +208,24 @@ func runBench(ctx context.Context, e env, f benchFlags) error {
 	for op := range strings.SplitSeq(f.ops, ",") {
 		op = strings.TrimSpace(op)
 		lag := watchLag(ctx, hc, f.url)
+		var cpu0 time.Duration
+		if f.pid > 0 {
+			if cpu0, err = processCPU(f.pid); err != nil {
+				return err
+			}
+		}
 		r := b.run(ctx, e.stderr, op, f)
 		fmt.Fprintln(e.stdout, r)
 		if l := lag(); l != "" {
 			fmt.Fprintln(e.stdout, "  "+l)
+		}
+		if f.pid > 0 && r.n > 0 {
+			cpu1, err := processCPU(f.pid)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "  server CPU %.0f µs per operation (the requests and, once they ended, the followers' and webhooks' catching up)\n",
+				float64((cpu1-cpu0).Microseconds())/float64(r.n))
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -526,6 +540,34 @@ func (bc *benchConn) roundTrip(req *http.Request) (*http.Response, error) {
 	return http.ReadResponse(bc.r, req)
 }
 
+// clockTicks is the unit of the times in /proc/PID/stat (USER_HZ, 100 on
+// Linux).
+const clockTicks = 100
+
+// processCPU reads the processor time (user and system) a process has
+// used, from /proc/PID/stat.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("server CPU: %w", err)
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("server CPU: /proc/%d/stat has an unexpected form", pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime and stime, fields 14 and 15
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("server CPU: /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
 // processMemory reads the resident set size and its peak, in MiB, from
 // /proc/PID/status.
 func processMemory(pid int) (rss, hwm float64, err error) {
@@ -747,8 +789,12 @@ func watchLag(ctx context.Context, hc *http.Client, base string) func() string {
 	}
 }
 
+// pendingDeliveries is followerLags' key for the webhook deliveries not yet
+// made: the webhook worker trails its follower.
+const pendingDeliveries = "webhook deliveries pending"
+
 // followerLags reads helpmesh_event_follower_lag from the server's
-// /metrics, by follower.
+// /metrics, by follower, and the pending webhook deliveries.
 func followerLags(ctx context.Context, hc *http.Client, base string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+"/metrics", nil)
 	if err != nil {
@@ -760,9 +806,16 @@ func followerLags(ctx context.Context, hc *http.Client, base string) (map[string
 	}
 	defer res.Body.Close()
 	const prefix = `helpmesh_event_follower_lag{follower="`
+	const pending = `helpmesh_webhook_deliveries{state="pending"} `
 	out := map[string]float64{}
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), pending); ok {
+			if v, err := strconv.ParseFloat(rest, 64); err == nil {
+				out[pendingDeliveries] = v
+			}
+			continue
+		}
 		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), prefix), `"} `)
 		if !ok || !strings.HasPrefix(sc.Text(), prefix) {
 			continue

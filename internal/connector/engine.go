@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/auth"
@@ -97,6 +98,10 @@ type Engine struct {
 	busy  map[int64]bool        // connectors this process works right now
 	// leases are the connectors this node holds, until when.
 	leases map[int64]time.Time
+
+	// queued is set by the follower's Commit when it queued items, for
+	// committed (the follower's batches run one at a time).
+	queued atomic.Bool
 
 	// beforeCommit, when set (tests), runs in the poll's transaction just
 	// before it commits: an error is a crash between Poll and commit.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
@@ -79,20 +80,47 @@ func (e *Engine) sendDue(ctx context.Context, name string) (int, error) {
 		if err != nil || len(its) == 0 {
 			return sent, err
 		}
-		for _, it := range its {
-			err := e.send(ctx, c, peer, it)
-			if err == nil {
-				sent++
-				continue
-			}
-			if ctx.Err() != nil {
-				return sent, ctx.Err()
-			}
-			if stop, rerr := e.sendFailed(ctx, c, it, err); rerr != nil || stop {
-				return sent, rerr
+		for len(its) > 0 {
+			group := its[:min(len(its), sendParallel)]
+			its = its[len(group):]
+			errs := e.sendGroup(ctx, c, peer, group)
+			for i, it := range group {
+				if errs[i] == nil {
+					sent++
+					continue
+				}
+				if ctx.Err() != nil {
+					return sent, ctx.Err()
+				}
+				if stop, rerr := e.sendFailed(ctx, c, it, errs[i]); rerr != nil || stop {
+					return sent, rerr
+				}
 			}
 		}
 	}
+}
+
+// sendParallel is how many items, each of another ticket, are sent to a
+// peer at once: a peer such as RT takes seconds to create a ticket, most
+// of it its own work that several of its processes do side by side.
+// The items of one ticket still go one after the other, in order (heads
+// gives at most one per ticket).
+const sendParallel = 4
+
+// sendGroup sends the items of group at once and returns the error of
+// each.
+func (e *Engine) sendGroup(ctx context.Context, c *Connector, peer Peer, group []queuedItem) []error {
+	errs := make([]error, len(group))
+	if len(group) == 1 {
+		errs[0] = e.send(ctx, c, peer, group[0])
+		return errs
+	}
+	var wg sync.WaitGroup
+	for i, it := range group {
+		wg.Go(func() { errs[i] = e.send(ctx, c, peer, it) })
+	}
+	wg.Wait()
+	return errs
 }
 
 // sendFailed records the failure of it: ErrPermanent, or the last

@@ -242,3 +242,49 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestCommittedAfterCommitOnly: a follower's Committed runs after each
+// batch whose transaction committed, and not after one whose Commit
+// failed (it rolled back: what the Commit staged must not be handed on).
+func TestCommittedAfterCommitOnly(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.W.ExecContext(ctx, `DELETE FROM event_followers`); err != nil {
+			t.Fatal(err)
+		}
+		l := New(d, Options{})
+		var staged, handed []int64
+		fail := true
+		l.Follow("handing", func(ctx context.Context, evs []Event) (Commit, error) {
+			staged = nil
+			return func(ctx context.Context, q db.Querier) error {
+				for _, e := range evs {
+					staged = append(staged, e.ID)
+				}
+				if fail {
+					return errors.New("the commit fails")
+				}
+				return nil
+			}, nil
+		}, FollowOptions{FromStart: true, Committed: func() { handed = append(handed, staged...) }})
+		if err := l.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Tx(ctx, func(q db.Querier) error { return l.Append(ctx, q, TicketCreated, 1, 1) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Step(ctx, "handing"); err == nil {
+			t.Fatal("the failing commit did not fail the step")
+		}
+		if len(handed) != 0 {
+			t.Fatalf("Committed ran after a failed commit: %v", handed)
+		}
+		fail = false
+		if n, err := l.Step(ctx, "handing"); err != nil || n != 1 {
+			t.Fatalf("Step = %d, %v", n, err)
+		}
+		if len(handed) != 1 {
+			t.Fatalf("handed %v after the commit, want the one event once", handed)
+		}
+	})
+}

@@ -35,6 +35,11 @@ type FollowOptions struct {
 	// after the newest event at each start, holds back no pruning, and
 	// sees each event once per process (live pages of this node).
 	Local bool
+	// Committed, when set, is called after each batch whose transaction
+	// committed in this process (not after one that failed, nor one another
+	// process told first): a follower hands what its Commit queued to its
+	// worker then, instead of the worker reading it back.
+	Committed func()
 }
 
 type follower struct {
@@ -330,17 +335,22 @@ func (l *Log) step(ctx context.Context, f *follower, number bool) (int, error) {
 		})
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if errors.Is(err, errMoved) {
 		f.loaded = false // read the position another process left
+		f.mu.Unlock()
 		return 0, errMoved
 	}
 	if err != nil {
+		f.mu.Unlock()
 		return 0, fmt.Errorf("event: follower %s: %w", f.name, err)
 	}
 	f.pos = last
 	f.told += int64(len(evs))
 	f.failures, f.lastErr, f.retryAt = 0, "", time.Time{}
+	f.mu.Unlock()
+	if f.opts.Committed != nil {
+		f.opts.Committed()
+	}
 	return len(evs), nil
 }
 

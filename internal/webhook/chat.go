@@ -143,12 +143,13 @@ func (s *Store) Chats(ctx context.Context) (map[int64]*Chat, error) {
 
 // FollowChat registers the chat's follower with the event stream.
 func (s *Store) FollowChat(l *event.Log) {
-	l.Follow(ChatFollower, s.TellChat, event.FollowOptions{})
+	l.Follow(ChatFollower, s.TellChat, event.FollowOptions{Committed: s.committedFunc(ChatFollower)})
 }
 
 // TellChat is the chat follower's event.Handler: it returns the Commit
 // that queues one post per event a unit's chat wants.
 func (s *Store) TellChat(ctx context.Context, evs []event.Event) (event.Commit, error) {
+	s.hand.stage(ChatFollower, nil)
 	ws, err := s.all(ctx)
 	if err != nil {
 		return nil, err
@@ -174,7 +175,7 @@ func (s *Store) TellChat(ctx context.Context, evs []event.Event) (event.Commit, 
 	for id, b := range briefs {
 		units[id] = b.UnitID
 	}
-	return s.match(evs, ws, units, func(e event.Event, w *Webhook) (string, error) {
+	return s.match(ChatFollower, evs, ws, units, func(e event.Event, w *Webhook) (string, error) {
 		b, ok := briefs[e.TicketID]
 		if !ok {
 			return "", nil // deleted meanwhile: nothing to show

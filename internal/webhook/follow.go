@@ -19,7 +19,7 @@ const Follower = "webhooks"
 
 // Follow registers the store's follower with the event stream.
 func (s *Store) Follow(l *event.Log) {
-	l.Follow(Follower, s.Tell, event.FollowOptions{})
+	l.Follow(Follower, s.Tell, event.FollowOptions{Committed: s.committedFunc(Follower)})
 }
 
 // Body is a delivery's JSON body.
@@ -46,12 +46,14 @@ func (w *Webhook) wants(e event.Event, unitID int64) bool {
 type queued struct {
 	webhookID, eventID int64
 	typ, body          string
+	id                 int64 // the row's, once inserted
 }
 
 // Tell is the follower's event.Handler: it matches evs to the webhooks
 // (not the units' chats) and returns the Commit that queues one delivery
 // per match.
 func (s *Store) Tell(ctx context.Context, evs []event.Event) (event.Commit, error) {
+	s.hand.stage(Follower, nil)
 	ws, err := s.all(ctx)
 	if err != nil {
 		return nil, err
@@ -73,7 +75,7 @@ func (s *Store) Tell(ctx context.Context, evs []event.Event) (event.Commit, erro
 		}
 	}
 	bodies := map[int64]string{}
-	return s.match(evs, ws, units, func(e event.Event, _ *Webhook) (string, error) {
+	return s.match(Follower, evs, ws, units, func(e event.Event, _ *Webhook) (string, error) {
 		if b, ok := bodies[e.ID]; ok {
 			return b, nil
 		}
@@ -85,8 +87,9 @@ func (s *Store) Tell(ctx context.Context, evs []event.Event) (event.Commit, erro
 
 // match pairs evs with the webhooks of ws that want them (units tells
 // each ticket's unit) and returns the Commit that queues a delivery of
-// body per pair; a pair whose body is empty, or fails, is left out.
-func (s *Store) match(evs []event.Event, ws []*Webhook, units map[int64]int64, body func(event.Event, *Webhook) (string, error)) event.Commit {
+// body per pair; a pair whose body is empty, or fails, is left out. The
+// Commit stages what it queued claimed for follower's Committed.
+func (s *Store) match(follower string, evs []event.Event, ws []*Webhook, units map[int64]int64, body func(event.Event, *Webhook) (string, error)) event.Commit {
 	var qs []queued
 	for _, e := range evs {
 		for _, w := range ws {
@@ -107,10 +110,14 @@ func (s *Store) match(evs []event.Event, ws []*Webhook, units map[int64]int64, b
 		return nil
 	}
 	return func(ctx context.Context, q db.Querier) error {
-		if err := s.queue(ctx, q, qs); err != nil {
+		if !s.hand.room() {
+			// The worker is behind: its claim takes these in turn.
+			return s.queue(ctx, q, qs, false)
+		}
+		if err := s.queue(ctx, q, qs, true); err != nil {
 			return err
 		}
-		time.AfterFunc(10*time.Millisecond, s.Wake) // once committed
+		s.hand.stage(follower, claimedOf(qs))
 		return nil
 	}
 }
@@ -130,15 +137,20 @@ func bodyOf(e event.Event) (string, error) {
 // queueChunk bounds the rows of one INSERT.
 const queueChunk = 100
 
-// queue inserts the deliveries qs in q; one that exists already (a batch
-// told again after a failed commit cannot have one, but a restored
-// position could) is left as it is.
-func (s *Store) queue(ctx context.Context, q db.Querier, qs []queued) error {
+// queue inserts the deliveries qs in q, claimed by this process for the
+// handoff when claim is set (their ids are filled in); one that exists
+// already (a batch told again after a failed commit cannot have one, but
+// a restored position could) is left as it is, and not claimed.
+func (s *Store) queue(ctx context.Context, q db.Querier, qs []queued, claim bool) error {
 	now := s.now()
+	var lock any // NULL: for the worker's claim
+	if claim {
+		lock = now.Add(lockFor)
+	}
 	for len(qs) > 0 {
 		chunk := qs[:min(len(qs), queueChunk)]
 		qs = qs[len(chunk):]
-		args := []any{now}
+		args := []any{now, lock}
 		var b strings.Builder
 		for i, d := range chunk {
 			if i > 0 {
@@ -146,13 +158,43 @@ func (s *Store) queue(ctx context.Context, q db.Querier, qs []queued) error {
 			}
 			n := len(args)
 			args = append(args, d.webhookID, d.eventID, d.typ, d.body)
-			b.WriteString("($" + strconv.Itoa(n+1) + ", $" + strconv.Itoa(n+2) + ", $" + strconv.Itoa(n+3) + ", $" + strconv.Itoa(n+4) + ", $1, $1)")
+			b.WriteString("($" + strconv.Itoa(n+1) + ", $" + strconv.Itoa(n+2) + ", $" + strconv.Itoa(n+3) + ", $" + strconv.Itoa(n+4) + ", $1, $1, $2)")
 		}
-		_, err := q.ExecContext(ctx, `INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body, next_try_at, created_at)
-			VALUES `+b.String()+` ON CONFLICT (webhook_id, event_id) DO NOTHING`, args...)
+		rows, err := q.QueryContext(ctx, `INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body, next_try_at, created_at, locked_until)
+			VALUES `+b.String()+` ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING id, webhook_id, event_id`, args...)
 		if err != nil {
 			return fmt.Errorf("webhook: queue deliveries: %w", err)
 		}
+		ids := map[[2]int64]int64{}
+		for rows.Next() {
+			var id, webhookID, eventID int64
+			if err := rows.Scan(&id, &webhookID, &eventID); err != nil {
+				rows.Close()
+				return fmt.Errorf("webhook: queue deliveries: %w", err)
+			}
+			ids[[2]int64{webhookID, eventID}] = id
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("webhook: queue deliveries: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("webhook: queue deliveries: %w", err)
+		}
+		for i := range chunk {
+			chunk[i].id = ids[[2]int64{chunk[i].webhookID, chunk[i].eventID}]
+		}
 	}
 	return nil
+}
+
+// claimedOf returns the deliveries of qs that queue inserted, as claimed
+// for their first attempt.
+func claimedOf(qs []queued) []*claimed {
+	out := make([]*claimed, 0, len(qs))
+	for _, d := range qs {
+		if d.id != 0 {
+			out = append(out, &claimed{id: d.id, webhookID: d.webhookID, eventID: d.eventID, body: d.body})
+		}
+	}
+	return out
 }

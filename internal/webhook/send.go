@@ -146,14 +146,22 @@ func (s *Store) claim(ctx context.Context, n int) ([]*claimed, error) {
 	return cs, nil
 }
 
+// batchSize bounds the deliveries sent and then recorded together.
+const batchSize = 256
+
 // DeliverDue sends the due deliveries, a batch at a time, until none is
-// left, and returns how many it tried.
+// left, and returns how many it tried: first those the followers handed
+// over, then those it claims (queued by other nodes, unclaimed, or due for
+// a retry).
 func (s *Store) DeliverDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		cs, err := s.claim(ctx, 4*s.opts.Workers)
-		if err != nil || len(cs) == 0 {
-			return total, err
+		cs := s.hand.take(batchSize)
+		if len(cs) == 0 {
+			var err error
+			if cs, err = s.claim(ctx, batchSize); err != nil || len(cs) == 0 {
+				return total, err
+			}
 		}
 		ws, err := s.all(ctx)
 		if err != nil {
@@ -253,16 +261,42 @@ func (s *Store) backoff(attempts int) time.Duration {
 	return d - rand.N(d/5+1)
 }
 
+// recordChunk bounds the ids of one update of record.
+const recordChunk = 500
+
 // record writes the attempts on the deliveries' rows, in one
-// transaction: delivered, retried later, or dead after the last attempt.
+// transaction: delivered (one update per answer code for all), retried
+// later, or dead after the last attempt.
 func (s *Store) record(ctx context.Context, cs []*claimed, tried []attempt) error {
 	now := s.now()
+	delivered := map[int][]int64{} // by answer code
+	for i, c := range cs {
+		if !tried[i].skip && tried[i].err == "" {
+			delivered[tried[i].status] = append(delivered[tried[i].status], c.id)
+		}
+	}
 	err := s.db.Tx(ctx, func(q db.Querier) error {
+		for code, ids := range delivered {
+			for len(ids) > 0 {
+				chunk := ids[:min(len(ids), recordChunk)]
+				ids = ids[len(chunk):]
+				// The ids are the rows' own integers: written in the statement.
+				in := make([]string, len(chunk))
+				for i, id := range chunk {
+					in[i] = strconv.FormatInt(id, 10)
+				}
+				if _, err := q.ExecContext(ctx, `UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $1,
+					last_error = '', delivered_at = $2, next_try_at = NULL, locked_until = NULL
+					WHERE state = 'pending' AND id IN (`+strings.Join(in, ", ")+`)`, code, now); err != nil {
+					return fmt.Errorf("delivered: %w", err)
+				}
+			}
+		}
 		for i, c := range cs {
-			if tried[i].skip {
+			if tried[i].skip || tried[i].err == "" {
 				continue
 			}
-			query, args := s.outcome(c, tried[i], now)
+			query, args := s.failure(c, tried[i], now)
 			if _, err := q.ExecContext(ctx, query, args...); err != nil {
 				return fmt.Errorf("delivery %d: %w", c.id, err)
 			}
@@ -275,8 +309,8 @@ func (s *Store) record(ctx context.Context, cs []*claimed, tried []attempt) erro
 	return nil
 }
 
-// outcome is the update that records attempt a of delivery c.
-func (s *Store) outcome(c *claimed, a attempt, now time.Time) (string, []any) {
+// failure is the update that records the failed attempt a of delivery c.
+func (s *Store) failure(c *claimed, a attempt, now time.Time) (string, []any) {
 	n := c.attempts + 1
 	msg := a.err
 	if len(msg) > 1000 {
@@ -284,10 +318,6 @@ func (s *Store) outcome(c *claimed, a attempt, now time.Time) (string, []any) {
 	}
 	msg = strings.ToValidUTF8(msg, "?")
 	switch {
-	case a.err == "":
-		return `UPDATE webhook_deliveries SET state = 'delivered', attempts = $1, last_status = $2, last_error = '',
-			delivered_at = $3, next_try_at = NULL, locked_until = NULL WHERE id = $4 AND state = 'pending'`,
-			[]any{n, a.status, now, c.id}
 	case n >= s.opts.MaxAttempts:
 		s.opts.Log.Warn("webhook delivery dead", "delivery", c.id, "webhook", c.webhookID, "attempts", n, "err", msg)
 		return `UPDATE webhook_deliveries SET state = 'dead', attempts = $1, last_status = $2, last_error = $3,

@@ -105,6 +105,7 @@ type Store struct {
 	db   *db.DB
 	opts Options
 	wake chan struct{}
+	hand handoff // fresh deliveries from the followers to the worker
 }
 
 // NewStore returns the webhook store of d.

@@ -291,7 +291,8 @@ func (hangingPoster) Post(ctx context.Context, url string, h map[string]string, 
 
 // TestShutdownMidSend: a delivery whose attempt a shutdown cut short is
 // not counted as a failure; once its claim expires another process sends
-// it, under the same webhook-id.
+// it, under the same webhook-id. The dying process is the one whose
+// follower queued the delivery and handed it to its worker.
 func TestShutdownMidSend(t *testing.T) {
 	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d, ticketUnits{})
@@ -299,10 +300,16 @@ func TestShutdownMidSend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.emit(t, ticket.Event{Kind: "created", TicketID: 9})
 		opts := f.opts
 		opts.Poster = hangingPoster{}
 		dying := webhook.NewStore(d, opts)
+		dyingLog := event.New(d, event.Options{Now: f.clock.now})
+		dying.Follow(dyingLog)
+		if err := dyingLog.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.log = dyingLog
+		f.emit(t, ticket.Event{Kind: "created", TicketID: 9})
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		if _, err := dying.DeliverDue(ctx); err == nil {
@@ -324,6 +331,46 @@ func TestShutdownMidSend(t *testing.T) {
 		}
 		if reqs := f.recv.Requests(); len(reqs) != 1 || reqs[0].Header.Get("webhook-id") != webhook.MessageID(wh.ID, ds[0].EventID) {
 			t.Errorf("the receiver got %d requests", len(reqs))
+		}
+	})
+}
+
+// TestHandedOverWithoutClaim: the follower queues a delivery claimed by
+// its own process and hands it to that process's worker once committed:
+// no other process can claim it meanwhile, and the worker sends it (one
+// request, recorded delivered after one attempt) without a claim of its own.
+func TestHandedOverWithoutClaim(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, ticketUnits{})
+		ctx := context.Background()
+		wh, err := f.store.Create(ctx, f.admin, webhook.NewWebhook{URL: f.recv.URL, Events: []string{"*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			f.emit(t, ticket.Event{Kind: "created", TicketID: int64(10 + i)})
+		}
+		other := webhook.NewStore(d, f.opts)
+		if n, err := other.DeliverDue(ctx); err != nil || n != 0 {
+			t.Fatalf("another process claimed %d handed-over deliveries (%v)", n, err)
+		}
+		if n, err := f.store.DeliverDue(ctx); err != nil || n != 3 {
+			t.Fatalf("the follower's process sent %d, want 3 (%v)", n, err)
+		}
+		ds := f.deliveries(t, wh.ID)
+		if len(ds) != 3 {
+			t.Fatalf("the log: %+v", ds)
+		}
+		for _, dl := range ds {
+			if dl.State != "delivered" || dl.Attempts != 1 || dl.LastStatus != 204 {
+				t.Errorf("delivery %+v", dl)
+			}
+		}
+		if reqs := f.recv.Requests(); len(reqs) != 3 {
+			t.Errorf("the receiver got %d requests, want 3", len(reqs))
+		}
+		if n, err := f.store.DeliverDue(ctx); err != nil || n != 0 {
+			t.Fatalf("sent %d again (%v)", n, err)
 		}
 	})
 }

@@ -30,17 +30,21 @@ const maxAnswer = 64 << 20
 // answers a browser-like request whose login expired with a redirect.
 const userAgent = "helpmesh-connector-rt5"
 
-// Client talks to one RT through REST2 with the connector account's
-// auth token. It implements connector.Peer and connector.Source.
+// Client talks to one RT through REST2 as the connector account: it
+// trades the account's auth token for an RT session (session.go). It implements connector.Peer and connector.Source.
 type Client struct {
 	rest     string // the REST2 base, <url>/REST/2.0
 	web      string // RT's base URL, for the links people open
+	origin   string // RT's origin, sent with the session cookie
 	token    string
 	queue    string
 	instance string
 	hc       *http.Client
 	// sourcePage is the page size of Tickets (sourcePage; tests lower it).
 	sourcePage int
+
+	// sess is the RT session the requests use (session.go).
+	sess session
 
 	mu sync.Mutex
 	// self is the RT user name of the connector's account, learnt from
@@ -78,6 +82,7 @@ func New(cfg connector.Config) (*Client, error) {
 	return &Client{
 		rest:       web + "/REST/2.0",
 		web:        web,
+		origin:     origin(web),
 		token:      cfg.Token,
 		queue:      cfg.Queue,
 		instance:   strings.TrimRight(cfg.Instance, "/"),
@@ -125,37 +130,32 @@ func permanent(format string, args ...any) error {
 
 // call sends one request to REST2 (path below /REST/2.0, with its query)
 // and decodes the JSON answer into out (when not nil). It returns the
-// answer's Location header.
+// answer's Location header. It authenticates with the session (session.go),
+// logging in again once when RT refused the session's cookie.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) (string, error) {
-	var body io.Reader
+	var payload []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return "", fmt.Errorf("rt5: encoding %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.rest+path, body)
+	cookie, err := c.sessionCookie(ctx)
 	if err != nil {
-		return "", permanent("%s %s", method, path)
+		return "", err
 	}
-	req.Header.Set("Authorization", "token "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
+	resp, raw, err := c.send(ctx, method, path, payload, cookie)
 	if err != nil {
-		if errors.Is(err, outbound.ErrRefused) {
-			return "", fmt.Errorf("rt5: %s %s: %w: %w", method, path, err, connector.ErrPermanent)
+		return "", err
+	}
+	if refused, crossSite := sessionRefused(resp.StatusCode, raw); cookie != "" && refused {
+		if cookie, err = c.renewSession(ctx, cookie, crossSite); err != nil {
+			return "", err
 		}
-		return "", fmt.Errorf("rt5: %s %s: %w", method, path, err) // timeouts, refused connections: retried
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return "", fmt.Errorf("rt5: %s %s: reading the answer: %w", method, path, err)
+		if resp, raw, err = c.send(ctx, method, path, payload, cookie); err != nil {
+			return "", err
+		}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		se := &statusError{method: method, path: path, code: resp.StatusCode, message: errorMessage(raw)}
@@ -173,6 +173,43 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) (st
 		}
 	}
 	return resp.Header.Get("Location"), nil
+}
+
+// send sends one request with the session cookie, or with the token when
+// cookie is "", and reads its answer (at most maxAnswer+1 bytes).
+func (c *Client) send(ctx context.Context, method, path string, payload []byte, cookie string) (*http.Response, []byte, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.rest+path, body)
+	if err != nil {
+		return nil, nil, permanent("%s %s", method, path)
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Origin", c.origin)
+	} else {
+		req.Header.Set("Authorization", "token "+c.token)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, outbound.ErrRefused) {
+			return nil, nil, fmt.Errorf("rt5: %s %s: %w: %w", method, path, err, connector.ErrPermanent)
+		}
+		return nil, nil, fmt.Errorf("rt5: %s %s: %w", method, path, err) // timeouts, refused connections: retried
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rt5: %s %s: reading the answer: %w", method, path, err)
+	}
+	return resp, raw, nil
 }
 
 // errorMessage returns RT's {"message": ...} of an error answer, short.

@@ -117,10 +117,16 @@ func TestRefusedAddressIsPermanent(t *testing.T) {
 	}
 }
 
+// TestPushSendsTokenAndMapping plays an RT that opens no session at the
+// login (a proxy in front of REST2 only): the client sends the token.
 func TestPushSendsTokenAndMapping(t *testing.T) {
 	var got []map[string]any
 	var paths []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == loginPath {
+			_, _ = w.Write([]byte("RT/5.0.3 200 Ok\n"))
+			return
+		}
 		if r.Header.Get("Authorization") != "token tok" || strings.Contains(r.UserAgent(), "Mozilla") {
 			w.WriteHeader(401)
 			return
