@@ -38,7 +38,7 @@ type perfSize struct {
 
 var (
 	smokeSize = perfSize{services: 10, incidents: 200, tickets: 2000, requests: 400, formRequests: 200}
-	issueSize = perfSize{services: 100, incidents: 10_000, tickets: 100_000, requests: 20_000, formRequests: 4_000}
+	issueSize = perfSize{services: 100, incidents: 10_000, tickets: 100_000, requests: 2_000, formRequests: 400}
 )
 
 // perfClients is how many clients ask at once (issue 17: 8).
@@ -90,6 +90,7 @@ func TestServedLatency(t *testing.T) {
 			{name: "new-ticket form", path: form, cookie: session, n: size.formRequests},
 			{name: "summary.json, 20 writes/s", path: "/api/v2/summary.json", n: size.requests, during: writeBurst(t, in)},
 		} {
+			t.Logf("measuring %s", m.name)
 			measureServed(t, in.URL+m.path, m.cookie, perfClients, perfClients*10, nil) // warm up
 			r := measureServed(t, in.URL+m.path, m.cookie, perfClients, m.n, m.during)
 			lines = append(lines, fmt.Sprintf("%-26s %7d req  p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  %7.0f req/s  CPU %5.0f µs/req  %6d B",
@@ -127,9 +128,11 @@ func seedServed(t *testing.T, in *apptest.Instance, size perfSize, password stri
 	if err := benchseed.Incidents(ctx, d, ids, size.incidents, 2*365*24*time.Hour, now); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("incidents seeded after %s", time.Since(t0))
 	if err := benchseed.Tickets(ctx, d, req.ID, svcs, size.tickets, now); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("tickets seeded after %s", time.Since(t0))
 	var ke struct{ ID int64 }
 	if err := in.Admin.Do(ctx, "POST", "/api/v1/known-errors", map[string]any{"title": perfKnownError, "symptom": "Stage-in stops at 0 %.",
 		"workaround": perfWorkaround, "services": []string{perfService}}, &ke); err != nil {

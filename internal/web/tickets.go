@@ -128,7 +128,7 @@ func (h *Handler) newTicketPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderNewTicket(w http.ResponseWriter, r *http.Request, status int, f newTicketForm, errs map[string]string) {
-	svcs, err := h.d.Units.Services(r.Context())
+	svcs, err := h.d.Units.CachedServices(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
 		return
