@@ -38,7 +38,7 @@ type perfSize struct {
 
 var (
 	smokeSize = perfSize{services: 10, incidents: 200, tickets: 2000, requests: 400, formRequests: 200}
-	issueSize = perfSize{services: 100, incidents: 10_000, tickets: 100_000, requests: 2_000, formRequests: 400}
+	issueSize = perfSize{services: 100, incidents: 10_000, tickets: 100_000, requests: 20_000, formRequests: 4_000}
 )
 
 // perfClients is how many clients ask at once (issue 17: 8).
