@@ -230,6 +230,7 @@ func (p *Page) render(ctx context.Context) (*rendering, error) {
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	r := &rendering{at: p.opts.Now(), docs: map[string]Doc{}}
+	m := newDocMaker()
 	for name, v := range sn.jsonDocs() {
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
@@ -237,28 +238,37 @@ func (p *Page) render(ctx context.Context) (*rendering, error) {
 		if err := enc.Encode(v); err != nil {
 			return nil, fmt.Errorf("status: %s: %w", name, err)
 		}
-		r.docs[name] = doc(b.Bytes(), "application/json; charset=utf-8")
+		r.docs[name] = m.doc(b.Bytes(), "application/json; charset=utf-8")
 	}
 	html, err := renderHTML(sn)
 	if err != nil {
 		return nil, err
 	}
-	r.docs[PageHTML] = doc(html, "text/html; charset=utf-8")
+	r.docs[PageHTML] = m.doc(html, "text/html; charset=utf-8")
 	atom, err := renderAtom(sn)
 	if err != nil {
 		return nil, err
 	}
-	r.docs[HistoryAtom] = doc(atom, "application/atom+xml; charset=utf-8")
-	r.docs[MaintenanceICS] = doc(renderICS(sn), "text/calendar; charset=utf-8")
+	r.docs[HistoryAtom] = m.doc(atom, "application/atom+xml; charset=utf-8")
+	r.docs[MaintenanceICS] = m.doc(renderICS(sn), "text/calendar; charset=utf-8")
 	return r, nil
 }
 
-func doc(b []byte, ct string) Doc {
+// docMaker makes the documents of one rendering, with one gzip writer
+// (making one costs more than compressing a small document).
+type docMaker struct{ zw *gzip.Writer }
+
+func newDocMaker() *docMaker {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level
+	return &docMaker{zw: zw}
+}
+
+func (m *docMaker) doc(b []byte, ct string) Doc {
 	sum := sha256.Sum256(b)
 	var z bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // a valid level
-	_, _ = zw.Write(b)                               // a bytes.Buffer does not fail
-	_ = zw.Close()
+	m.zw.Reset(&z)
+	_, _ = m.zw.Write(b) // a bytes.Buffer does not fail
+	_ = m.zw.Close()
 	return Doc{Body: b, Gzip: z.Bytes(), ContentType: ct, ETag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
 
@@ -311,6 +321,7 @@ func (p *Page) loadStatic() *rendering {
 		return nil
 	}
 	r := &rendering{docs: map[string]Doc{}}
+	m := newDocMaker()
 	for _, name := range Names() {
 		b, err := os.ReadFile(filepath.Join(p.opts.StaticDir, staticName(name)))
 		if errors.Is(err, os.ErrNotExist) {
@@ -320,7 +331,7 @@ func (p *Page) loadStatic() *rendering {
 			p.opts.Log.Warn("status page: static copy", "err", err)
 			continue
 		}
-		r.docs[name] = doc(b, contentType(name))
+		r.docs[name] = m.doc(b, contentType(name))
 	}
 	if len(r.docs) == 0 {
 		return nil
