@@ -23,7 +23,9 @@ const statusFollower = "status-page"
 // buildStatus makes the incident, known-error and change stores (and the
 // worker of change reminders) and the status page, and follows
 // the event stream so that a change written by any node drops the page's
-// cache here.
+// cache here. An incident written on this node renders the page again
+// before its writer answers (Invalidate); the event stream's news
+// (changes, and incidents of other nodes) in the background (Expire).
 func (a *App) buildStatus() {
 	a.Incidents = incident.NewStore(a.DB, incident.Options{
 		Services: a.Units, Tickets: a.Tickets, Changed: func() { a.Status.Invalidate() },
@@ -42,7 +44,7 @@ func (a *App) buildStatus() {
 	})
 	a.Events.Follow(statusFollower, func(_ context.Context, evs []event.Event) (event.Commit, error) {
 		if slices.ContainsFunc(evs, func(e event.Event) bool { return slices.Contains(status.Events, e.Type) }) {
-			a.Status.Invalidate()
+			a.Status.Expire() // rendered again in the background
 		}
 		return nil, nil
 	}, event.FollowOptions{Local: true, Batch: 512})

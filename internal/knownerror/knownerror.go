@@ -77,6 +77,7 @@ type Store struct {
 	tickets  Tickets
 	emit     Emit
 	now      func() time.Time
+	active   activeCache // ActiveByService's answer (active_cache.go)
 }
 
 // NewStore returns a Store on d.
@@ -207,6 +208,7 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, f Fields) (*Known
 		}
 		return s.emit(ctx, q, "known_error.updated", 0, EventData{ID: id, Title: c.ke.Title, Status: c.ke.Status, Services: c.ke.Services})
 	})
+	s.active.forget()
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +241,7 @@ func (s *Store) Update(ctx context.Context, p *auth.Principal, id int64, f Field
 		}
 		return s.emit(ctx, q, "known_error.updated", 0, EventData{ID: id, Title: c.ke.Title, Status: c.ke.Status, Services: c.ke.Services})
 	})
+	s.active.forget()
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +295,7 @@ func (s *Store) LinkTicket(ctx context.Context, p *auth.Principal, id, tid int64
 		}
 		return s.emit(ctx, q, "known_error.updated", tid, EventData{ID: id, Title: ke.Title, Status: ke.Status, Services: ke.Services, TicketID: tid})
 	})
+	s.active.forget()
 	if err != nil {
 		return nil, err
 	}
@@ -421,21 +425,4 @@ func (s *Store) fill(ctx context.Context, kes []*KnownError) error {
 		by[t[0]].Tickets = append(by[t[0]].Tickets, t[1])
 	}
 	return nil
-}
-
-// ActiveByService returns the active known errors (open, or with a
-// workaround) by the slug of each of their services: the new-ticket form
-// shows them under the service.
-func (s *Store) ActiveByService(ctx context.Context) (map[string][]*KnownError, error) {
-	kes, err := s.List(ctx, Filter{Active: true})
-	if err != nil {
-		return nil, err
-	}
-	by := map[string][]*KnownError{}
-	for _, ke := range kes {
-		for _, slug := range ke.Services {
-			by[slug] = append(by[slug], ke)
-		}
-	}
-	return by, nil
 }

@@ -54,6 +54,12 @@ type Options struct {
 	// TTL bounds how long a rendering is served without a change event
 	// (maintenance starts and ends with time); default 30 s.
 	TTL time.Duration
+	// Coalesce is the shortest time between two renderings (default
+	// 100 ms): under a burst of changes the page is rendered at most once
+	// per Coalesce, and readers are served the previous rendering
+	// meanwhile (refresh.go).
+	Coalesce time.Duration
+
 	Log *slog.Logger
 	Now func() time.Time
 }
@@ -66,18 +72,28 @@ type Page struct {
 	mu       sync.Mutex // held while rendering
 	cur      atomic.Pointer[rendering]
 	lastGood atomic.Pointer[rendering]
+	// renderedAt is when the last rendering ended (wall clock, under mu);
+	// refreshing is true while a background rendering is on its way.
+	renderedAt time.Time
+	refreshing atomic.Bool
 }
 
 type rendering struct {
 	gen  uint64
 	at   time.Time
 	docs map[string]Doc
+	// down is true for the last rendering served because the database
+	// did not answer.
+	down bool
 }
 
 // New returns a Page.
 func New(opts Options) *Page {
 	if opts.TTL <= 0 {
 		opts.TTL = 30 * time.Second
+	}
+	if opts.Coalesce <= 0 {
+		opts.Coalesce = 100 * time.Millisecond
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -94,9 +110,6 @@ func New(opts Options) *Page {
 // retryDown is how long the last rendering is served, without asking,
 // when the database did not answer.
 const retryDown = 5 * time.Second
-
-// Invalidate drops what is cached: the next request renders again.
-func (p *Page) Invalidate() { p.gen.Add(1) }
 
 // Events are the event types that change the page.
 var Events = []string{"incident.created", "incident.updated", "change.created", "change.updated"}
@@ -116,38 +129,6 @@ func (p *Page) fresh(r *rendering) bool {
 	return r != nil && r.gen == p.gen.Load() && p.opts.Now().Sub(r.at) < p.opts.TTL
 }
 
-func (p *Page) rendering(ctx context.Context) (*rendering, error) {
-	if r := p.cur.Load(); p.fresh(r) {
-		return r, nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r := p.cur.Load(); p.fresh(r) {
-		return r, nil
-	}
-	gen := p.gen.Load()
-	r, err := p.render(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		stale := p.stale()
-		if stale == nil {
-			return nil, err
-		}
-		p.opts.Log.Warn("status page: the database does not answer; serving the last rendering", "err", err)
-		// Asked again in retryDown, not at every request.
-		stale.gen, stale.at = gen, p.opts.Now().Add(retryDown-p.opts.TTL)
-		p.cur.Store(stale)
-		return stale, nil
-	}
-	r.gen = gen
-	p.cur.Store(r)
-	p.lastGood.Store(r)
-	p.saveStatic(r)
-	return r, nil
-}
-
 // stale returns the last rendering (in memory, else on disk) marked
 // stale.
 func (p *Page) stale() *rendering {
@@ -158,7 +139,7 @@ func (p *Page) stale() *rendering {
 	if src == nil {
 		return nil
 	}
-	r := &rendering{at: src.at, docs: make(map[string]Doc, len(src.docs))}
+	r := &rendering{at: src.at, docs: make(map[string]Doc, len(src.docs)), down: true}
 	for k, d := range src.docs {
 		d.Stale = true
 		r.docs[k] = d
@@ -249,6 +230,7 @@ func (p *Page) render(ctx context.Context) (*rendering, error) {
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	r := &rendering{at: p.opts.Now(), docs: map[string]Doc{}}
+	m := newDocMaker()
 	for name, v := range sn.jsonDocs() {
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
@@ -256,28 +238,37 @@ func (p *Page) render(ctx context.Context) (*rendering, error) {
 		if err := enc.Encode(v); err != nil {
 			return nil, fmt.Errorf("status: %s: %w", name, err)
 		}
-		r.docs[name] = doc(b.Bytes(), "application/json; charset=utf-8")
+		r.docs[name] = m.doc(b.Bytes(), "application/json; charset=utf-8")
 	}
 	html, err := renderHTML(sn)
 	if err != nil {
 		return nil, err
 	}
-	r.docs[PageHTML] = doc(html, "text/html; charset=utf-8")
+	r.docs[PageHTML] = m.doc(html, "text/html; charset=utf-8")
 	atom, err := renderAtom(sn)
 	if err != nil {
 		return nil, err
 	}
-	r.docs[HistoryAtom] = doc(atom, "application/atom+xml; charset=utf-8")
-	r.docs[MaintenanceICS] = doc(renderICS(sn), "text/calendar; charset=utf-8")
+	r.docs[HistoryAtom] = m.doc(atom, "application/atom+xml; charset=utf-8")
+	r.docs[MaintenanceICS] = m.doc(renderICS(sn), "text/calendar; charset=utf-8")
 	return r, nil
 }
 
-func doc(b []byte, ct string) Doc {
+// docMaker makes the documents of one rendering, with one gzip writer
+// (making one costs more than compressing a small document).
+type docMaker struct{ zw *gzip.Writer }
+
+func newDocMaker() *docMaker {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level
+	return &docMaker{zw: zw}
+}
+
+func (m *docMaker) doc(b []byte, ct string) Doc {
 	sum := sha256.Sum256(b)
 	var z bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // a valid level
-	_, _ = zw.Write(b)                               // a bytes.Buffer does not fail
-	_ = zw.Close()
+	m.zw.Reset(&z)
+	_, _ = m.zw.Write(b) // a bytes.Buffer does not fail
+	_ = m.zw.Close()
 	return Doc{Body: b, Gzip: z.Bytes(), ContentType: ct, ETag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
 
@@ -330,6 +321,7 @@ func (p *Page) loadStatic() *rendering {
 		return nil
 	}
 	r := &rendering{docs: map[string]Doc{}}
+	m := newDocMaker()
 	for _, name := range Names() {
 		b, err := os.ReadFile(filepath.Join(p.opts.StaticDir, staticName(name)))
 		if errors.Is(err, os.ErrNotExist) {
@@ -339,7 +331,7 @@ func (p *Page) loadStatic() *rendering {
 			p.opts.Log.Warn("status page: static copy", "err", err)
 			continue
 		}
-		r.docs[name] = doc(b, contentType(name))
+		r.docs[name] = m.doc(b, contentType(name))
 	}
 	if len(r.docs) == 0 {
 		return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/benchseed"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/db/dbtest"
 	"github.com/helpmesh/helpmesh/internal/incident"
@@ -37,35 +37,7 @@ func seed(b *testing.B, d *db.DB, services, incidents int) *unit.Store {
 		}
 		ids[i] = sv.ID
 	}
-	now := time.Now().UTC()
-	rng := rand.New(rand.NewPCG(1, 2))
-	err = d.Tx(ctx, func(q db.Querier) error {
-		for i := range incidents {
-			start := now.Add(-time.Duration(incidents-i) * (365 * 24 * time.Hour / time.Duration(incidents)))
-			open := i >= incidents-incidents/100
-			st, res := "resolved", any(start.Add(time.Duration(1+rng.IntN(6))*time.Hour))
-			if open {
-				st, res = "identified", nil
-			}
-			id, err := d.InsertID(ctx, q, `INSERT INTO incidents (title, impact, status, created_at, updated_at, resolved_at) VALUES ($1, 'major', $2, $3, $3, $4)`,
-				fmt.Sprintf("Incident %d", i), st, start, res)
-			if err != nil {
-				return err
-			}
-			for _, k := range rng.Perm(services)[:1+rng.IntN(3)] {
-				comp := []string{"degraded_performance", "partial_outage", "major_outage"}[rng.IntN(3)]
-				if _, err := q.ExecContext(ctx, `INSERT INTO incident_components (incident_id, service_id, status, worst, started_at, recovered_at) VALUES ($1, $2, $3, $3, $4, $5)`,
-					id, ids[k], comp, start, res); err != nil {
-					return err
-				}
-			}
-			if _, err := q.ExecContext(ctx, `INSERT INTO incident_updates (incident_id, status, body, created_at) VALUES ($1, $2, 'We are looking into it.', $3)`, id, st, start); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := benchseed.Incidents(ctx, d, ids, incidents, 365*24*time.Hour, time.Now().UTC()); err != nil {
 		b.Fatal(err)
 	}
 	return units

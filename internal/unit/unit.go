@@ -125,13 +125,14 @@ func NewStore(d *db.DB) *Store {
 // lookupTTL.
 type lookups struct {
 	mu sync.Mutex
-	m  map[string]lookup // "service:" + slug, "unit:" + id, or "handler"
+	m  map[string]lookup // "service:" + slug, "unit:" + id, "handler" or "services"
 }
 
 type lookup struct {
 	sv  *Service
 	u   *Unit              // nil with NotFound: no handler team
 	cal *worktime.Calendar // a unit's own calendar, parsed
+	svs []*Service         // the catalogue (cached_services.go)
 	at  time.Time
 }
 

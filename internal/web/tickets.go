@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -117,6 +118,8 @@ type newTicketView struct {
 	// KnownErrors are the active known errors by service slug, shown
 	// under the service when it is chosen (partial "known-errors").
 	KnownErrors map[string][]*knownerror.KnownError
+	// ServiceChoices is the list of services, rendered (service_choices.go).
+	ServiceChoices template.HTML
 }
 
 type newTicketForm struct {
@@ -129,7 +132,7 @@ func (h *Handler) newTicketPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderNewTicket(w http.ResponseWriter, r *http.Request, status int, f newTicketForm, errs map[string]string) {
-	svcs, err := h.d.Units.Services(r.Context())
+	svcs, err := h.d.Units.CachedServices(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -141,8 +144,14 @@ func (h *Handler) renderNewTicket(w http.ResponseWriter, r *http.Request, status
 			return
 		}
 	}
+	choices, err := h.choices.get(h.views.pages["new"], svcs, kes, f.Service)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	h.render(w, r, status, "new", newTicketView{Page: h.page(r, "New ticket", "new"), Services: svcs,
-		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload, KnownErrors: kes})
+		Types: ticket.Types, Priorities: ticket.Priorities, Form: f, Errors: errs, MaxUpload: h.d.MaxUpload, KnownErrors: kes,
+		ServiceChoices: choices})
 }
 
 func (h *Handler) newTicket(w http.ResponseWriter, r *http.Request) {

@@ -174,6 +174,8 @@ type Handler struct {
 	// streams ends with EndStreams, and every live-update stream with it.
 	streams    context.Context
 	endStreams context.CancelFunc
+	// choices keeps the new-ticket form's list of services rendered.
+	choices serviceChoices
 }
 
 // New builds the web handler, to be mounted at "/".
