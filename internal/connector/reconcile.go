@@ -206,11 +206,6 @@ func (e *Engine) reconcileTicket(ctx context.Context, c *Connector, peer Peer, t
 			}
 			repaired += n
 		}
-		n, err := e.requeueMessages(ctx, q, c, t.id)
-		if err != nil {
-			return err
-		}
-		repaired += n
 		if remote != nil {
 			n, err := e.requeueFields(ctx, q, c, peer, t.id, *remote)
 			if err != nil {
@@ -218,7 +213,9 @@ func (e *Engine) reconcileTicket(ctx context.Context, c *Connector, peer Peer, t
 			}
 			repaired += n
 		}
-		return nil
+		n, err := e.requeueMessages(ctx, q, c, t.id)
+		repaired += n
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("connector %s: reconcile ticket %d: %w", c.Name, t.id, err)
