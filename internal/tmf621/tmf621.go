@@ -74,6 +74,8 @@ type Note struct {
 	// Origin is hm:<instance>/<ticket>/<message> of the message this
 	// note copies: a peer skips its own origins (echoes).
 	Origin string `json:"origin,omitempty"`
+	// Attachment are the note's files, content inline (attachment.go).
+	Attachment []Attachment `json:"attachment,omitempty"`
 }
 
 // Internal tells whether n is an internal note.
@@ -302,7 +304,7 @@ func (n Note) Validate() error {
 	case n.Author != nil && (len(n.Author.Name) > MaxName || (n.Author.Email != "" && !validEmail(n.Author.Email))):
 		return invalid("the note's author has an invalid name or email")
 	}
-	return nil
+	return validAttachments(n.Attachment)
 }
 
 // DecodeEventPage reads a page of the catch-up feed.
