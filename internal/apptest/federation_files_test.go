@@ -10,6 +10,7 @@ import (
 	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/apptest"
 	"github.com/helpmesh/helpmesh/internal/connector"
+	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
 
@@ -40,7 +41,8 @@ func filesOf(t *testing.T, c *client.Client, id int64, text string) (n int, file
 }
 
 // TestHelpmeshAttachments: between two real helpmesh instances (the
-// connector engine, kind helpmesh), a reply with files written on A
+// connector engine, kind helpmesh), the file of a ticket's first message
+// is on the ticket created on B; a reply with files written on A
 // arrives on B's ticket with the files (pushed as TMF621 attachment
 // entries), and one written on B arrives on A's (read from B's catch-up
 // feed after its push), each once. The type a file is stored with is
@@ -60,16 +62,36 @@ func TestHelpmeshAttachments(t *testing.T) {
 		}
 		alfU, alf := a.NewUser(t, "alf@a.example", "user")
 		a.AddMember(t, "ext", alfU.ID, "member")
-		_, ann := a.NewUser(t, "ann@uni.example", "user")
+		annU, ann := a.NewUser(t, "ann@uni.example", "user")
 		eventually(t, "A subscribed to B's hub", func() bool {
 			ok, err := a.App.Federation.Subscribed(ctx, "b")
 			return err == nil && ok
 		})
-		local, err := ann.CreateTicket(ctx, client.NewTicket{Subject: "Transfers fail", Body: "gridftp answers 530", Service: "gridftp"})
+		// The API opens tickets without files (mail does): the store, as
+		// the mail gateway does.
+		annP, err := a.App.Users.Principal(ctx, annU.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, size, err := a.App.Blobs.Put(ctx, strings.NewReader("attached when opened"), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := a.App.Units.Service(ctx, "gridftp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, err := a.App.Tickets.Create(ctx, annP, ticket.NewTicket{Subject: "Transfers fail", Body: "gridftp answers 530",
+			ServiceID: svc.ID, UnitID: svc.UnitID,
+			Attachments: []ticket.NewAttachment{{Filename: "first.txt", ContentType: "text/plain", Size: size, SHA256: sum}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		remote := remoteOf(t, a, local.ID)
+		eventually(t, "the first message's file on B", func() bool {
+			n, files, content := filesOf(t, bea, remote, "gridftp answers 530")
+			return n == 1 && len(files) == 1 && content["first.txt"] == "attached when opened"
+		})
 
 		// A -> B: a reply with a log and an HTML page that says it is a PNG.
 		logText := "530 Login incorrect\n"

@@ -140,7 +140,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		h.fail(w, r, err)
 		return
 	}
-	t, fresh, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"))
+	files, err := noteFiles(tt.Attachment)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	t, fresh, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"), files)
 	if err == nil {
 		w.Header().Set("Location", t.Href)
 	}
@@ -180,7 +185,8 @@ func (h *Handler) note(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	h.answer(w, r, created(fresh), out, err)
 }
 
-// noteFiles decodes the attachments of a note a peer adds. Each must
+// noteFiles decodes the attachments of a note a peer adds (or of the
+// description of a ticket it opens). Each must
 // carry its content, of the size it says; its type is decided from the
 // content (tmf621.FileType), not taken from the peer's mimeType alone.
 func noteFiles(as []tmf621.Attachment) ([]federation.File, error) {

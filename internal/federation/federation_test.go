@@ -144,7 +144,7 @@ func (f *fixture) open(t *testing.T, key string) int64 {
 	t.Helper()
 	tt := &tmf621.TroubleTicket{Name: "Disk full", Description: "full", RelatedParty: []tmf621.Party{{Role: "requester", Email: "ann@uni.example", Name: "Ann"}}}
 	tt.SetChar(federation.CharUnit, "grid")
-	got, _, err := f.fed.Create(f.ctx, f.asPeer(t), tt, key)
+	got, _, err := f.fed.Create(f.ctx, f.asPeer(t), tt, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

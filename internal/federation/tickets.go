@@ -28,8 +28,9 @@ const MaxKey = 300
 // but the peer about it (one mailer: the peer tells its requester); the
 // requester as the peer names them is kept with the link and shown in
 // relatedParty. With an Idempotency-Key, a create that was done
-// already returns the ticket it opened (created false).
-func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.TroubleTicket, key string) (*tmf621.TroubleTicket, bool, error) {
+// already returns the ticket it opened (created false). files are the
+// description's, decoded and typed by the caller (fedapi).
+func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.TroubleTicket, key string, files []File) (*tmf621.TroubleTicket, bool, error) {
 	if len(key) > MaxKey {
 		return nil, false, apperr.Field("Idempotency-Key", "is longer than %d bytes", MaxKey)
 	}
@@ -45,6 +46,9 @@ func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.Tro
 	}
 	nt := ticket.NewTicket{Subject: tt.Name, Body: tt.Description, Source: ticket.FromPeer}
 	var err error
+	if nt.Attachments, err = s.storeFiles(ctx, files); err != nil {
+		return nil, false, err
+	}
 	if nt.Priority, err = priorityOf(tt.Priority); err != nil {
 		return nil, false, err
 	}

@@ -101,6 +101,9 @@ type TroubleTicket struct {
 	ExternalReference  []ExternalIdentifier `json:"externalReference,omitempty"` // TMF621 v4's name, read as ExternalIdentifier
 	Characteristic     []Characteristic     `json:"troubleTicketCharacteristic,omitempty"`
 	Note               []Note               `json:"note,omitempty"`
+	// Attachment are the files of the description (the first message),
+	// on create, content inline as a note's (attachment.go).
+	Attachment []Attachment `json:"attachment,omitempty"`
 }
 
 // Char returns the value of characteristic name, "" when absent.
@@ -272,6 +275,9 @@ func (t *TroubleTicket) Validate(create bool) error {
 		if c.Name == "" || len(c.Name) > MaxName || len(c.Value) > MaxValueLength {
 			return invalid("a characteristic needs a name and a value of at most %d bytes", MaxValueLength)
 		}
+	}
+	if err := validAttachments(t.Attachment); err != nil {
+		return err
 	}
 	for _, n := range t.Note {
 		if err := n.Validate(); err != nil {

@@ -192,8 +192,10 @@ func (p *Peer) origin(id int64, mid string) string {
 // external identifier and an Idempotency-Key, so that a retried create
 // after a lost answer opens it once.
 func (p *Peer) Create(ctx context.Context, t connector.Ticket) (connector.Ref, error) {
+	files, left := carry(t.Attachments)
 	tt := tmf621.TroubleTicket{
-		Type: "TroubleTicket", Name: t.Subject, Description: t.Body, Priority: t.Priority, Severity: t.Priority,
+		Type: "TroubleTicket", Name: t.Subject, Description: t.Body + notCarried(left), Priority: t.Priority, Severity: t.Priority,
+		Attachment:   files,
 		Status:       tmf621.ToCoarse(t.Status),
 		RelatedParty: []tmf621.Party{{Role: "requester", Name: t.Requester.Name, Email: t.Requester.Email}},
 		ExternalIdentifier: []tmf621.ExternalIdentifier{{
