@@ -3,6 +3,9 @@ package apptest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/helpmesh/helpmesh/internal/apptest"
 	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/ticket"
+	"github.com/helpmesh/helpmesh/internal/tmf621"
 	"github.com/helpmesh/helpmesh/internal/unit"
 )
 
@@ -127,6 +131,21 @@ func TestHelpmeshAttachments(t *testing.T) {
 		_, files, content = filesOf(t, alf, local.ID, "the graph, from B")
 		if content["graph.png"] != bin || files["graph.png"].ContentType != "image/png" {
 			t.Errorf("graph.png on A: %d bytes as %s", len(content["graph.png"]), files["graph.png"].ContentType)
+		}
+
+		// Bad files from a peer are refused with a 400, never stored.
+		notePath := "/federation/v1/troubleTicket/" + strconv.FormatInt(remote, 10) + "/note"
+		for name, body := range map[string]string{
+			"not base64":     `{"text":"x","attachment":[{"name":"a.txt","size":3,"content":"!!!!"}]}`,
+			"size mismatch":  `{"text":"x","attachment":[{"name":"a.txt","size":9,"content":"YWJj"}]}`,
+			"no content":     `{"text":"x","attachment":[{"name":"a.txt","size":3}]}`,
+			"no name":        `{"text":"x","attachment":[{"name":"","size":3,"content":"YWJj"}]}`,
+			"too large":      fmt.Sprintf(`{"text":"x","attachment":[{"name":"a","size":%d,"content":"YWJj"}]}`, tmf621.MaxNoteFiles+1),
+			"a control char": `{"text":"x","attachment":[{"name":"a\nb","size":3,"content":"YWJj"}]}`,
+		} {
+			if r := b.Do(t, "POST", notePath, tok, "application/json", strings.NewReader(body)); r.Status != http.StatusBadRequest {
+				t.Errorf("%s: %d %s, want 400", name, r.Status, r.Body)
+			}
 		}
 
 		// Once: more polls (the feed read again from the start) and a
