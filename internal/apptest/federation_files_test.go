@@ -12,10 +12,8 @@ import (
 
 	"github.com/helpmesh/helpmesh/client"
 	"github.com/helpmesh/helpmesh/internal/apptest"
-	"github.com/helpmesh/helpmesh/internal/connector"
 	"github.com/helpmesh/helpmesh/internal/ticket"
 	"github.com/helpmesh/helpmesh/internal/tmf621"
-	"github.com/helpmesh/helpmesh/internal/unit"
 )
 
 // filesOf returns the attachments of ticket id's messages whose body
@@ -56,24 +54,10 @@ func TestHelpmeshAttachments(t *testing.T) {
 	apptest.Engines(t, func(t *testing.T, e apptest.Engine) {
 		ctx := context.Background()
 		a, b, bea, tok := federatedPair(t, e)
-		if _, err := a.App.Connectors.Create(ctx, connector.NewConnector{Name: "b", Kind: connector.Helpmesh, URL: b.URL, Token: tok,
-			Unit: "grid", PollInterval: "1m"}); err != nil {
-			t.Fatal(err)
-		}
-		a.NewUnit(t, "ext", false)
-		if _, err := a.App.Units.CreateService(ctx, unit.Service{Slug: "gridftp", Name: "GridFTP", UnitSlug: "ext", Mode: unit.External, Connector: "b"}); err != nil {
-			t.Fatal(err)
-		}
-		alfU, alf := a.NewUser(t, "alf@a.example", "user")
-		a.AddMember(t, "ext", alfU.ID, "member")
-		annU, ann := a.NewUser(t, "ann@uni.example", "user")
-		eventually(t, "A subscribed to B's hub", func() bool {
-			ok, err := a.App.Federation.Subscribed(ctx, "b")
-			return err == nil && ok
-		})
+		annID, alf, ann := connectToB(t, a, b.URL, tok)
 		// The API opens tickets without files (mail does): the store, as
 		// the mail gateway does.
-		annP, err := a.App.Users.Principal(ctx, annU.ID)
+		annP, err := a.App.Users.Principal(ctx, annID)
 		if err != nil {
 			t.Fatal(err)
 		}
