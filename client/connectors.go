@@ -24,6 +24,17 @@ type Connector struct {
 	LastError    string     `json:"last_error,omitempty"`
 	Pending      int        `json:"pending,omitempty"`
 	Dead         int        `json:"dead,omitempty"`
+	// Reconciliation is the summary of the last reconciliation pass.
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+}
+
+// Reconciliation is the summary of a connector's reconciliation pass.
+type Reconciliation struct {
+	At       *time.Time `json:"at"`
+	Checked  int        `json:"checked"`
+	Repaired int        `json:"repaired"`
+	Failed   int        `json:"failed"`
+	Error    string     `json:"error,omitempty"`
 }
 
 // Link is a ticket's counterpart on a connector's peer.
@@ -45,6 +56,12 @@ func (c *Client) CreateConnector(ctx context.Context, k Connector) (*Connector, 
 func (c *Client) Connector(ctx context.Context, name string) (*Connector, error) {
 	var out Connector
 	return &out, c.Do(ctx, "GET", "/api/v1/connectors/"+url.PathEscape(name), nil, &out)
+}
+
+// Reconcile runs a reconciliation pass of the connector named name now.
+func (c *Client) Reconcile(ctx context.Context, name string) (*Reconciliation, error) {
+	var out Reconciliation
+	return &out, c.Do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(name)+"/reconcile", nil, &out)
 }
 
 // SetServiceMode sets a service's integration mode and connector.

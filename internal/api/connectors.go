@@ -27,6 +27,7 @@ func (a *API) connectorRoutes() {
 	a.authed("GET /api/v1/connectors/{name}/items", admin(a.deadItems))
 	a.authed("POST /api/v1/connectors/{name}/items/{id}/retry", admin(a.retryItem))
 	a.authed("POST /api/v1/connectors/{name}/items/{id}/skip", admin(a.skipItem))
+	a.authed("POST /api/v1/connectors/{name}/reconcile", admin(a.reconcileConnector))
 	a.authed("GET /api/v1/tickets/{id}/links", a.ticketLinks)
 }
 
@@ -45,12 +46,37 @@ type connectorDTO struct {
 	Pending      int        `json:"pending"`
 	Dead         int        `json:"dead"`
 	CreatedAt    time.Time  `json:"created_at"`
+	// Reconciliation is the summary of the last reconciliation pass.
+	Reconciliation reconciliationDTO `json:"reconciliation"`
+}
+
+type reconciliationDTO struct {
+	At       *time.Time `json:"at"`
+	Checked  int        `json:"checked"`
+	Repaired int        `json:"repaired"`
+	Failed   int        `json:"failed"`
+	Error    string     `json:"error,omitempty"`
+}
+
+func toReconciliation(r connector.Reconciliation) reconciliationDTO {
+	return reconciliationDTO{At: r.At, Checked: r.Checked, Repaired: r.Repaired, Failed: r.Failed, Error: r.Error}
 }
 
 func toConnector(c *connector.Connector) connectorDTO {
 	return connectorDTO{Name: c.Name, Kind: c.Kind, URL: c.URL, Queue: c.Queue, Project: c.Project, TrackerID: c.TrackerID, Unit: c.Unit,
 		PollInterval: c.PollInterval.String(), State: c.State, LastSyncAt: c.LastSyncAt, LastError: c.LastError,
-		Pending: c.Pending, Dead: c.Dead, CreatedAt: c.CreatedAt}
+		Pending: c.Pending, Dead: c.Dead, CreatedAt: c.CreatedAt, Reconciliation: toReconciliation(c.Reconciliation)}
+}
+
+// reconcileConnector serves POST /api/v1/connectors/{name}/reconcile: a
+// reconciliation pass now; it answers 201 with the pass's summary.
+func (a *API) reconcileConnector(w http.ResponseWriter, r *http.Request) {
+	res, err := a.Connectors.Reconcile(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toReconciliation(res))
 }
 
 type connectorReq struct {
@@ -234,12 +260,14 @@ var (
 	connectorPending = prometheus.NewDesc("helpmesh_connector_pending", "Items waiting to be sent to the connector's peer.", []string{"connector"}, nil)
 	connectorDead    = prometheus.NewDesc("helpmesh_connector_dead", "Items the connector gave up on (retry or skip them).", []string{"connector"}, nil)
 	connectorState   = prometheus.NewDesc("helpmesh_connector_state", "1 for the connector's state: ok, failing or paused.", []string{"connector", "state"}, nil)
+	connectorRecon   = prometheus.NewDesc("helpmesh_connector_reconcile_tickets", "Tickets of the connector's last reconciliation pass, by result: checked, repaired (repairs made), failed.", []string{"connector", "result"}, nil)
 )
 
 func (m connectorMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connectorPending
 	ch <- connectorDead
 	ch <- connectorState
+	ch <- connectorRecon
 }
 
 func (m connectorMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -259,6 +287,13 @@ func (m connectorMetrics) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(connectorState, prometheus.GaugeValue, v, c.Name, s)
+		}
+		rc := c.Reconciliation
+		for _, r := range []struct {
+			result string
+			n      int
+		}{{"checked", rc.Checked}, {"repaired", rc.Repaired}, {"failed", rc.Failed}} {
+			ch <- prometheus.MustNewConstMetric(connectorRecon, prometheus.GaugeValue, float64(r.n), c.Name, r.result)
 		}
 	}
 }

@@ -274,6 +274,7 @@ func (a *App) buildConnectors(policy *outbound.Policy) {
 	a.Connectors = connector.New(a.DB, connector.Options{
 		Kinds: kinds(), Tickets: a.Tickets, Services: a.Units, Checker: policy, Client: policy.Client(connectorTimeout),
 		Blobs: a.Blobs, MaxFile: a.Config.MaxUploadBytes, Instance: a.Config.PublicURL(), Log: a.Log,
+		ReconcileInterval: a.Config.ReconcileInterval,
 	})
 	a.Connectors.Follow(a.Events)
 	a.AddWorker(a.Connectors.Run)

@@ -62,6 +62,7 @@ func (a *App) buildFederation(policy *outbound.Policy) {
 		Tickets: a.Tickets, Users: a.Users, Units: a.Units, Events: a.Events, Checker: policy,
 		Poster:  outbound.Poster{Client: policy.Client(outbound.Timeout), UserAgent: "helpmesh-federation"},
 		BaseURL: a.Config.PublicURL(), BackoffBase: a.Config.OutboundRetry, Log: a.Log,
+		Blobs: a.Blobs, MaxFile: a.Config.MaxUploadBytes,
 		Apply: a.peerDeliveries.apply,
 	})
 	a.Federation.Follow(a.Events)

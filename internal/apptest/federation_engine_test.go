@@ -43,6 +43,31 @@ func bodiesOf(t *testing.T, c *client.Client, id int64) []string {
 	return out
 }
 
+// connectToB gives A the connector "b" (kind helpmesh, B's unit "grid",
+// polled every minute) at bURL and the service "gridftp" of A's unit "ext"
+// in the external mode through it, with ext's member alf and the
+// requester ann; it waits until A is subscribed to B's hub.
+func connectToB(t *testing.T, a *apptest.Instance, bURL, tok string) (annID int64, alf, ann *client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := a.App.Connectors.Create(ctx, connector.NewConnector{Name: "b", Kind: connector.Helpmesh, URL: bURL, Token: tok,
+		Unit: "grid", PollInterval: "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	a.NewUnit(t, "ext", false)
+	if _, err := a.App.Units.CreateService(ctx, unit.Service{Slug: "gridftp", Name: "GridFTP", UnitSlug: "ext", Mode: unit.External, Connector: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	alfU, alf := a.NewUser(t, "alf@a.example", "user")
+	a.AddMember(t, "ext", alfU.ID, "member")
+	annU, ann := a.NewUser(t, "ann@uni.example", "user")
+	eventually(t, "A subscribed to B's hub", func() bool {
+		ok, err := a.App.Federation.Subscribed(ctx, "b")
+		return err == nil && ok
+	})
+	return annU.ID, alf, ann
+}
+
 // TestHelpmeshConnector: the connector engine with the kind helpmesh
 // between two instances. A ticket of A's external service is created on
 // B; replies and internal notes both ways, B's status and priority reach
@@ -54,21 +79,7 @@ func TestHelpmeshConnector(t *testing.T) {
 		ctx := context.Background()
 		a, b, bea, tok := federatedPair(t, e)
 		gateB := newGate(t, b.URL)
-		if _, err := a.App.Connectors.Create(ctx, connector.NewConnector{Name: "b", Kind: connector.Helpmesh, URL: gateB.URL, Token: tok,
-			Unit: "grid", PollInterval: "1m"}); err != nil {
-			t.Fatal(err)
-		}
-		a.NewUnit(t, "ext", false)
-		if _, err := a.App.Units.CreateService(ctx, unit.Service{Slug: "gridftp", Name: "GridFTP", UnitSlug: "ext", Mode: unit.External, Connector: "b"}); err != nil {
-			t.Fatal(err)
-		}
-		alfU, alf := a.NewUser(t, "alf@a.example", "user")
-		a.AddMember(t, "ext", alfU.ID, "member")
-		_, ann := a.NewUser(t, "ann@uni.example", "user")
-		eventually(t, "A subscribed to B's hub", func() bool {
-			ok, err := a.App.Federation.Subscribed(ctx, "b")
-			return err == nil && ok
-		})
+		_, alf, ann := connectToB(t, a, gateB.URL, tok)
 
 		// created remotely
 		local, err := ann.CreateTicket(ctx, client.NewTicket{Subject: "Transfers fail", Body: "gridftp answers 530", Service: "gridftp"})

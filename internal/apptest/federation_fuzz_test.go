@@ -21,6 +21,10 @@ func FuzzFederationRequests(f *testing.F) {
 		`{"name":"x","description":"y","relatedParty":[{"email":"a@b"}],"troubleTicketCharacteristic":[{"name":"helpmesh.unit","value":"grid"},{"name":"helpmesh.ticketType","value":"bogus"}]}`,
 		`{"troubleTicketCharacteristic":[{"name":"helpmesh.status","value":"solved"}]}`,
 		`{"status":"closed"}`, `{"priority":"urgent"}`, `{"text":"hello","visibility":"internal","origin":"hm:a/1/2"}`,
+		`{"text":"files","attachment":[{"name":"a.txt","mimeType":"text/plain","size":3,"content":"YWJj"}]}`,
+		`{"text":"files","attachment":[{"name":"a.png","mimeType":"image/png","size":3,"content":"!!!"}]}`,
+		`{"text":"files","attachment":[{"name":"","size":-1}]}`,
+		`{"name":"x","description":"y","relatedParty":[{"email":"a@b.example"}],"attachment":[{"name":"b","size":9,"content":"YWJj"}]}`,
 		`{"callback":"http://127.0.0.1:1/cb"}`, `{"callback":"javascript:alert(1)"}`, `{}`, `[]`, `null`, `{"name":`, "\x00",
 	} {
 		for route := range 4 {

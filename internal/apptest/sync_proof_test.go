@@ -122,6 +122,15 @@ func (f flakyPeer) Poll(ctx context.Context, cursor string, refs []connector.Ref
 	return f.now().Poll(ctx, cursor, refs)
 }
 
+// Fetch keeps the kind's Fetcher (reconciliation).
+func (f flakyPeer) Fetch(ctx context.Context, ref connector.Ref) (connector.Ticket, error) {
+	fe, ok := f.now().(connector.Fetcher)
+	if !ok {
+		return connector.Ticket{}, fmt.Errorf("the kind reads no single ticket: %w", connector.ErrPermanent)
+	}
+	return fe.Fetch(ctx, ref)
+}
+
 // PeerStatus keeps the kind's StatusMapper.
 func (f flakyPeer) PeerStatus(s string) string {
 	if m, ok := f.up.(connector.StatusMapper); ok {

@@ -118,6 +118,9 @@ type Config struct {
 	// chat delivery (HELPMESH_OUTBOUND_RETRY, default 30s); it doubles at
 	// each attempt up to 2h.
 	OutboundRetry time.Duration
+	// ReconcileInterval is the time between two reconciliation passes of
+	// each connector (HELPMESH_RECONCILE_INTERVAL, default 24h).
+	ReconcileInterval time.Duration
 
 	// OIDC providers: one from HELPMESH_OIDC_*, more from
 	// HELPMESH_OIDC_PROVIDERS (a JSON list of OIDCProvider).
@@ -159,23 +162,24 @@ type ClaimRule struct {
 // web and API on 127.0.0.1:8080.
 func Default() Config {
 	return Config{
-		DataDir:          "helpmesh-data",
-		HTTPAddr:         "127.0.0.1:8080",
-		SubjectTag:       "helpmesh",
-		IMAPInterval:     time.Minute,
-		MailBatch:        2 * time.Minute,
-		BulkMailInterval: 100 * time.Millisecond,
-		MailReopenWindow: 14 * 24 * time.Hour,
-		MaxBodyBytes:     10 << 20,
-		MaxUploadBytes:   10 << 20,
-		LogLevel:         "info",
-		LogFormat:        "text",
-		ShutdownGrace:    15 * time.Second,
-		ReadTimeout:      20 * time.Second,
-		UploadTimeout:    5 * time.Minute,
-		DNHeader:         "X-SSL-Client-S-DN",
-		BreakGlass:       []string{"admin@localhost"},
-		Lifecycle:        defaultLifecycle(),
+		DataDir:           "helpmesh-data",
+		HTTPAddr:          "127.0.0.1:8080",
+		SubjectTag:        "helpmesh",
+		IMAPInterval:      time.Minute,
+		MailBatch:         2 * time.Minute,
+		ReconcileInterval: 24 * time.Hour,
+		BulkMailInterval:  100 * time.Millisecond,
+		MailReopenWindow:  14 * 24 * time.Hour,
+		MaxBodyBytes:      10 << 20,
+		MaxUploadBytes:    10 << 20,
+		LogLevel:          "info",
+		LogFormat:         "text",
+		ShutdownGrace:     15 * time.Second,
+		ReadTimeout:       20 * time.Second,
+		UploadTimeout:     5 * time.Minute,
+		DNHeader:          "X-SSL-Client-S-DN",
+		BreakGlass:        []string{"admin@localhost"},
+		Lifecycle:         defaultLifecycle(),
 	}
 }
 
@@ -232,7 +236,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	}{{"HELPMESH_IMAP_INTERVAL", &c.IMAPInterval}, {"HELPMESH_MAIL_REOPEN_WINDOW", &c.MailReopenWindow},
 		{"HELPMESH_READ_TIMEOUT", &c.ReadTimeout}, {"HELPMESH_UPLOAD_TIMEOUT", &c.UploadTimeout},
 		{"HELPMESH_OUTBOUND_RETRY", &c.OutboundRetry}, {"HELPMESH_MAIL_BATCH", &c.MailBatch}, {"HELPMESH_BULK_MAIL_INTERVAL", &c.BulkMailInterval},
-		{"HELPMESH_SHUTDOWN_GRACE", &c.ShutdownGrace}} {
+		{"HELPMESH_SHUTDOWN_GRACE", &c.ShutdownGrace}, {"HELPMESH_RECONCILE_INTERVAL", &c.ReconcileInterval}} {
 		if v := getenv(d.env); v != "" {
 			n, err := ParseDuration(v)
 			if err != nil {
@@ -374,6 +378,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IMAPInterval < time.Second {
 		bad("HELPMESH_IMAP_INTERVAL", "%s is shorter than 1s", c.IMAPInterval)
+	}
+	if c.ReconcileInterval < time.Minute {
+		bad("HELPMESH_RECONCILE_INTERVAL", "%s is shorter than 1m", c.ReconcileInterval)
 	}
 	if c.MailReopenWindow <= 0 {
 		bad("HELPMESH_MAIL_REOPEN_WINDOW", "must be positive, e.g. 14d or 72h")

@@ -58,6 +58,7 @@ func Variables() []Variable {
 		{"HELPMESH_BREAK_GLASS", "admin@localhost", "comma-separated accounts that may always sign in with a password"},
 		{"HELPMESH_OUTBOUND_ALLOW", "", "comma-separated CIDRs beyond the public Internet that webhooks may reach"},
 		{"HELPMESH_OUTBOUND_RETRY", "30s", "wait before the first retry of a webhook or chat delivery"},
+		{"HELPMESH_RECONCILE_INTERVAL", "24h", "time between two reconciliation passes of each connector (linked tickets compared with the peer and repaired)"},
 		{"HELPMESH_OIDC_NAME", "", "name of one OpenID Connect provider"},
 		{"HELPMESH_OIDC_ISSUER", "", "issuer URL of that provider"},
 		{"HELPMESH_OIDC_CLIENT_ID", "", "client id at that provider"},

@@ -38,7 +38,8 @@ func (e *Engine) PollNow(ctx context.Context, name string) error {
 // tickets and applies them in one transaction with the remote ids applied
 // and the new cursor: the cursor moves only when the changes are
 // committed, and a change read twice is applied once. A poll that
-// succeeds ends the peer's backoff: what waited for it is due at once.
+// succeeds ends the peer's backoff: what waited for it is due at once,
+// and a reconciliation pass after it.
 func (e *Engine) poll(ctx context.Context, c *Connector) error {
 	peer, err := e.peer(c)
 	if err != nil {
@@ -57,7 +58,7 @@ func (e *Engine) poll(ctx context.Context, c *Connector) error {
 	}
 	now := e.now()
 	err = e.db.Tx(ctx, func(q db.Querier) error {
-		if err := e.applyTx(ctx, q, c, changes); err != nil {
+		if _, err := e.applyTx(ctx, q, c, changes, ""); err != nil {
 			return err
 		}
 		if e.beforeCommit != nil {
@@ -69,7 +70,15 @@ func (e *Engine) poll(ctx context.Context, c *Connector) error {
 			failures = 0, retry_at = NULL, next_poll_at = $3 WHERE id = $4`, next, now, now.Add(c.PollInterval), c.ID); err != nil {
 			return err
 		}
-		_, err := q.ExecContext(ctx, `UPDATE connector_items SET next_try_at = $1 WHERE connector_id = $2 AND state = 'pending' AND next_try_at > $1`, now, c.ID)
+		if _, err := q.ExecContext(ctx, `UPDATE connector_items SET next_try_at = $1 WHERE connector_id = $2 AND state = 'pending' AND next_try_at > $1`, now, c.ID); err != nil {
+			return err
+		}
+		if c.failures == 0 {
+			return nil
+		}
+		// The peer answers again after an outage: a reconciliation pass
+		// follows once what waited is sent.
+		_, err := q.ExecContext(ctx, `UPDATE connectors SET next_reconcile_at = $1 WHERE id = $2`, now, c.ID)
 		return err
 	})
 	if err != nil {
@@ -89,7 +98,7 @@ func (e *Engine) Apply(ctx context.Context, name string, changes []Change) error
 		return err
 	}
 	err = e.db.Tx(ctx, func(q db.Querier) error {
-		if err := e.applyTx(ctx, q, c, changes); err != nil {
+		if _, err := e.applyTx(ctx, q, c, changes, ""); err != nil {
 			return err
 		}
 		_, err := q.ExecContext(ctx, `UPDATE connectors SET last_sync_at = $1 WHERE id = $2`, e.now(), c.ID)
@@ -104,8 +113,11 @@ func (e *Engine) Apply(ctx context.Context, name string, changes []Change) error
 // applyTx applies changes in q. A change refused by helpmesh's rules (a
 // status the workflow does not allow, a frozen ticket) is logged on its
 // ticket and counted as applied, never retried; an error of the database
-// fails the whole transaction.
-func (e *Engine) applyTx(ctx context.Context, q db.Querier, c *Connector, changes []Change) error {
+// fails the whole transaction. It returns how many changes it applied
+// (not refused, not applied before); note is added to their lines in the
+// sync log.
+func (e *Engine) applyTx(ctx context.Context, q db.Querier, c *Connector, changes []Change, note string) (int, error) {
+	applied := 0
 	for _, ch := range changes {
 		if ch.RemoteID == "" || ch.Ticket.RemoteID == "" {
 			e.opts.Log.Warn("connector: a change without its ids is left out", "connector", c.Name, "kind", ch.Kind)
@@ -119,19 +131,19 @@ func (e *Engine) applyTx(ctx context.Context, q db.Querier, c *Connector, change
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("link of %s: %w", ch.Ticket.RemoteID, err)
+			return applied, fmt.Errorf("link of %s: %w", ch.Ticket.RemoteID, err)
 		}
 		res, err := q.ExecContext(ctx, `INSERT INTO connector_applied (connector_id, remote_id, applied_at) VALUES ($1, $2, $3)
 			ON CONFLICT (connector_id, remote_id) DO NOTHING`, c.ID, ch.RemoteID, e.now())
 		if err != nil {
-			return fmt.Errorf("record change %s: %w", ch.RemoteID, err)
+			return applied, fmt.Errorf("record change %s: %w", ch.RemoteID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			continue // applied before
 		}
 		files, err := e.store(ctx, ch.Attachments)
 		if err != nil {
-			return err
+			return applied, err
 		}
 		var result string
 		err = db.Savepoint(ctx, q, func() error {
@@ -141,19 +153,22 @@ func (e *Engine) applyTx(ctx context.Context, q db.Querier, c *Connector, change
 		})
 		switch k := apperr.KindOf(err); {
 		case err == nil:
+			if result == "ok" {
+				applied++
+			}
 		case k == apperr.Invalid || k == apperr.Conflict || k == apperr.Forbidden || k == apperr.NotFound || k == apperr.TooLarge:
 			result = "refused: " + err.Error()
 		default:
-			return fmt.Errorf("apply change %s: %w", ch.RemoteID, err)
+			return applied, fmt.Errorf("apply change %s: %w", ch.RemoteID, err)
 		}
 		if _, err := q.ExecContext(ctx, `UPDATE connector_links SET last_sync_at = $1 WHERE ticket_id = $2 AND connector_id = $3`, e.now(), ticketID, c.ID); err != nil {
-			return err
+			return applied, err
 		}
-		if err := e.logSync(ctx, q, ticketID, c.Name, "in", changeWhat(ch), result); err != nil {
-			return err
+		if err := e.logSync(ctx, q, ticketID, c.Name, "in", changeWhat(ch), result+note); err != nil {
+			return applied, err
 		}
 	}
-	return nil
+	return applied, nil
 }
 
 // changeWhat names a change in the sync log.

@@ -44,6 +44,8 @@ type Connector struct {
 	// Pending and Dead count the items of its outbound queue.
 	Pending, Dead int
 	CreatedAt     time.Time
+	// Reconciliation is the summary of the last reconciliation pass.
+	Reconciliation Reconciliation
 
 	token      string
 	cursor     string
@@ -51,6 +53,8 @@ type Connector struct {
 	retryAt    *time.Time
 	nextPollAt *time.Time
 	updatedAt  time.Time
+	// nextReconcileAt is when the next pass is due (nil: not planned yet).
+	nextReconcileAt *time.Time
 }
 
 // config is the Config c's kind is built with.
@@ -151,6 +155,7 @@ func (e *Engine) Create(ctx context.Context, nc NewConnector) (*Connector, error
 
 const connectorCols = `c.id, c.name, c.kind, c.url, c.token, c.queue, c.project, c.tracker_id, c.unit, c.poll_seconds, c.paused,
 	c.last_sync_at, c.last_error, c.poll_cursor, c.failures, c.retry_at, c.next_poll_at, c.created_at, c.updated_at,
+	c.next_reconcile_at, c.last_reconcile_at, c.reconcile_checked, c.reconcile_repaired, c.reconcile_failed, c.reconcile_error,
 	(SELECT COUNT(*) FROM connector_items i WHERE i.connector_id = c.id AND i.state = 'pending'),
 	(SELECT COUNT(*) FROM connector_items i WHERE i.connector_id = c.id AND i.state = 'dead')`
 
@@ -158,13 +163,15 @@ func scanConnector(r interface{ Scan(...any) error }) (*Connector, error) {
 	c := &Connector{}
 	var poll int64
 	err := r.Scan(&c.ID, &c.Name, &c.Kind, &c.URL, &c.token, &c.Queue, &c.Project, &c.TrackerID, &c.Unit, &poll, &c.Paused,
-		&c.LastSyncAt, &c.LastError, &c.cursor, &c.failures, &c.retryAt, &c.nextPollAt, &c.CreatedAt, &c.updatedAt, &c.Pending, &c.Dead)
+		&c.LastSyncAt, &c.LastError, &c.cursor, &c.failures, &c.retryAt, &c.nextPollAt, &c.CreatedAt, &c.updatedAt,
+		&c.nextReconcileAt, &c.Reconciliation.At, &c.Reconciliation.Checked, &c.Reconciliation.Repaired, &c.Reconciliation.Failed, &c.Reconciliation.Error,
+		&c.Pending, &c.Dead)
 	if err != nil {
 		return nil, err
 	}
 	c.PollInterval = time.Duration(poll) * time.Second
 	c.CreatedAt, c.updatedAt = c.CreatedAt.UTC(), c.updatedAt.UTC()
-	for _, t := range []**time.Time{&c.LastSyncAt, &c.retryAt, &c.nextPollAt} {
+	for _, t := range []**time.Time{&c.LastSyncAt, &c.retryAt, &c.nextPollAt, &c.nextReconcileAt, &c.Reconciliation.At} {
 		if *t != nil {
 			u := (*t).UTC()
 			*t = &u

@@ -81,6 +81,10 @@ type Options struct {
 	// MaxAttempts is how often an item is tried before it is dead
 	// (default 30).
 	MaxAttempts int
+	// ReconcileInterval is the time between two reconciliation passes of
+	// a connector (default DefaultReconcileInterval, nightly): see
+	// reconcile.go.
+	ReconcileInterval time.Duration
 	// Tick is how often Run looks for work (default 1s); the follower
 	// wakes it when it queues items.
 	Tick time.Duration
@@ -129,6 +133,9 @@ func New(d *db.DB, opts Options) *Engine {
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 30
+	}
+	if opts.ReconcileInterval <= 0 {
+		opts.ReconcileInterval = DefaultReconcileInterval
 	}
 	if opts.Tick <= 0 {
 		opts.Tick = time.Second
@@ -277,7 +284,8 @@ func (e *Engine) release(id int64) {
 
 // work does what is due for c: the poll when its interval has passed
 // (also while the peer is backed off: a poll that succeeds ends the
-// backoff), then the due items.
+// backoff), then the due items, then a reconciliation pass when one is
+// due (the first is one interval after the connector is first worked).
 func (e *Engine) work(ctx context.Context, c *Connector) {
 	now := e.now()
 	if c.nextPollAt == nil || !c.nextPollAt.After(now) {
@@ -287,5 +295,8 @@ func (e *Engine) work(ctx context.Context, c *Connector) {
 	}
 	if _, err := e.sendDue(ctx, c.Name); err != nil && ctx.Err() == nil {
 		e.opts.Log.Warn("connector: send", "connector", c.Name, "err", err)
+	}
+	if err := e.reconcileIfDue(ctx, c.Name); err != nil && ctx.Err() == nil {
+		e.opts.Log.Warn("connector: reconcile", "connector", c.Name, "err", err)
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
 	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/connector"
@@ -668,6 +670,113 @@ func TestSupersededStatusIsNotPushed(t *testing.T) {
 		f.send(t)
 		if p := f.peer.Pushed(); len(p) != 1 || p[0].Status != "in_progress" {
 			t.Fatalf("pushed %+v, want in_progress only", p)
+		}
+	})
+}
+
+// TestReconcileRepairsDrift: a reply and a status made on the peer that
+// the poll cursor moved past are applied by a pass, through the poller's
+// path; a reply and a priority of helpmesh's whose items were lost are
+// queued again and sent once; a reply the follower has not yet seen is
+// queued by the pass and not again by the follower; a second pass repairs
+// nothing.
+func TestReconcileRepairsDrift(t *testing.T) {
+	dbtest.Engines(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, false)
+		tk := f.open(t)
+		f.send(t)
+		ref := connector.Ref{RemoteID: f.linked(t, tk.ID)}
+		if err := f.engine.PollNow(f.ctx, "peer"); err != nil {
+			t.Fatal(err)
+		}
+		// In: the peer's reply and status, the cursor moved past them.
+		f.peer.Add(connector.Change{Kind: connector.KindMessage, Body: "missed by the poller", Ticket: ref})
+		f.peer.Add(connector.Change{Kind: connector.KindStatus, Status: "in_progress", Ticket: ref})
+		if _, err := d.W.ExecContext(f.ctx, `UPDATE connectors SET poll_cursor = '2'`); err != nil {
+			t.Fatal(err)
+		}
+		// Out: a reply and a priority whose items are lost.
+		if _, err := f.tickets.AddMessage(f.ctx, f.staff, tk.ID, ticket.NewMessage{Body: "lost in the queue"}); err != nil {
+			t.Fatal(err)
+		}
+		top := ticket.Priority("top_priority")
+		if _, err := f.tickets.Update(f.ctx, f.staff, tk.ID, ticket.Update{Priority: &top}); err != nil {
+			t.Fatal(err)
+		}
+		f.tell(t)
+		if _, err := d.W.ExecContext(f.ctx, `DELETE FROM connector_items`); err != nil {
+			t.Fatal(err)
+		}
+		// A reply the follower has not yet told.
+		if _, err := f.tickets.AddMessage(f.ctx, f.staff, tk.ID, ticket.NewMessage{Body: "not yet told"}); err != nil {
+			t.Fatal(err)
+		}
+
+		res, err := f.engine.Reconcile(f.ctx, "peer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// message and status in; the two replies and the priority out
+		if res.Checked != 1 || res.Repaired != 5 || res.Failed != 0 {
+			t.Errorf("first pass: %+v, want 1 checked, 5 repaired", res)
+		}
+		f.tell(t) // the follower sees "not yet told" now: queued once
+		f.send(t)
+		if st := f.status(t, tk.ID); st != ticket.InProgress {
+			t.Errorf("status %s, want the peer's in_progress", st)
+		}
+		count := func() map[string]int {
+			n := map[string]int{}
+			for _, m := range f.messages(t, tk.ID) {
+				n[m.Body]++
+			}
+			for _, c := range f.peer.Pushed() {
+				n["pushed "+string(c.Kind)+" "+c.Body+c.Priority]++
+			}
+			return n
+		}
+		want := map[string]int{"missed by the poller": 1, "pushed message lost in the queue": 1, "pushed message not yet told": 1,
+			"pushed priority top_priority": 1}
+		got := count()
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%q %d times, want %d: %v", k, got[k], v, got)
+			}
+		}
+
+		res, err = f.engine.Reconcile(f.ctx, "peer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Repaired != 0 || res.Checked != 1 {
+			t.Errorf("second pass: %+v, want nothing repaired", res)
+		}
+		f.tell(t)
+		f.send(t)
+		if again := count(); !maps.Equal(again, got) {
+			t.Errorf("after the second pass %v, before %v", again, got)
+		}
+		if c := f.conn(t); c.Reconciliation.At == nil || c.Reconciliation.Checked != 1 {
+			t.Errorf("the connector's summary: %+v", c.Reconciliation)
+		}
+
+		// A peer that cannot be reached ends the pass and backs off.
+		f.peer.Set(func(p *connectortest.Peer) { p.Down = true })
+		res, err = f.engine.Reconcile(f.ctx, "peer")
+		if err != nil || res.Failed != 1 || res.Error == "" {
+			t.Errorf("a pass with the peer down: %+v %v", res, err)
+		}
+		if c := f.conn(t); c.State != connector.StateFailing {
+			t.Errorf("state after a failed pass: %s", c.State)
+		}
+		if _, err := f.engine.SetPaused(f.ctx, "peer", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.engine.Reconcile(f.ctx, "peer"); !apperr.Is(err, apperr.Conflict) {
+			t.Errorf("a paused connector reconciled: %v", err)
+		}
+		if _, err := f.engine.Reconcile(f.ctx, "nope"); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("no connector: %v", err)
 		}
 	})
 }

@@ -103,6 +103,16 @@ type Peer interface {
 	Poll(ctx context.Context, cursor string, refs []Ref) (changes []Change, next string, err error)
 }
 
+// Fetcher is a peer that reads one ticket as it is now, for
+// reconciliation (reconcile.go): its Status and Priority (helpmesh's
+// names) and, in History, every change made to it on the peer by anyone
+// but the connector's own account, oldest first, with the same RemoteIDs
+// Poll gives them (so that a change polled before is not applied twice).
+// A ticket the peer no longer has wraps ErrPermanent.
+type Fetcher interface {
+	Fetch(ctx context.Context, ref Ref) (Ticket, error)
+}
+
 // Source is a peer that `helpmesh import` copies tickets from.
 type Source interface {
 	// Tickets returns one page of tickets with their full history,

@@ -174,10 +174,24 @@ func (e *Engine) externalServices(ctx context.Context) (map[int64]int64, error) 
 }
 
 // queue inserts items in q; one that exists already (a batch told again)
-// is left as it is.
+// is left as it is, and so is a message or note that is sent or queued
+// already (reconciliation may have queued it again before the follower
+// saw its event).
 func (e *Engine) queue(ctx context.Context, q db.Querier, items []item) error {
 	now := e.now()
 	for _, it := range items {
+		if it.op == opMessage || it.op == opNote {
+			var known int
+			err := q.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM connector_sent WHERE connector_id = $1 AND message_id = $2)
+				+ (SELECT COUNT(*) FROM connector_items WHERE connector_id = $1 AND message_id = $2 AND op IN ('message', 'note'))`,
+				it.connectorID, it.messageID).Scan(&known)
+			if err != nil {
+				return fmt.Errorf("connector: queue: %w", err)
+			}
+			if known > 0 {
+				continue
+			}
+		}
 		_, err := q.ExecContext(ctx, `INSERT INTO connector_items (connector_id, ticket_id, event_id, op, message_id, value, next_try_at, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (connector_id, event_id, op) DO NOTHING`,
 			it.connectorID, it.ticketID, it.eventID, it.op, it.messageID, it.value, now)

@@ -209,6 +209,14 @@ func (e *Engine) send(ctx context.Context, c *Connector, peer Peer, it queuedIte
 			if err := e.addLink(ctx, q, c, it.TicketID, *newRef); err != nil {
 				return err
 			}
+			if err := e.markSent(ctx, q, c, it.TicketID, 0); err != nil {
+				return err
+			}
+		}
+		if result == "ok" && (it.Op == opMessage || it.Op == opNote) {
+			if err := e.markSent(ctx, q, c, it.TicketID, it.messageID); err != nil {
+				return err
+			}
 		}
 		if _, err := q.ExecContext(ctx, `DELETE FROM connector_items WHERE id = $1`, it.ID); err != nil {
 			return err
@@ -218,6 +226,26 @@ func (e *Engine) send(ctx context.Context, c *Connector, peer Peer, it queuedIte
 		}
 		return e.logSync(ctx, q, it.TicketID, c.Name, "out", it.what(), result)
 	})
+}
+
+// markSent records that message mid of ticket id is on c's peer (mid 0:
+// the ticket's first message, sent with its creation).
+func (e *Engine) markSent(ctx context.Context, q db.Querier, c *Connector, id, mid int64) error {
+	if mid == 0 {
+		var first sql.NullInt64
+		if err := q.QueryRowContext(ctx, `SELECT MIN(id) FROM messages WHERE ticket_id = $1`, id).Scan(&first); err != nil {
+			return fmt.Errorf("connector: first message of ticket %d: %w", id, err)
+		}
+		if !first.Valid {
+			return nil
+		}
+		mid = first.Int64
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO connector_sent (connector_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.ID, mid)
+	if err != nil {
+		return fmt.Errorf("connector: message of ticket %d sent: %w", id, err)
+	}
+	return nil
 }
 
 // superseded returns "ok" for an item to send, or why a status or

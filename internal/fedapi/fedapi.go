@@ -143,7 +143,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		h.fail(w, r, err)
 		return
 	}
-	t, fresh, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"))
+	files, err := noteFiles(tt.Attachment)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	t, fresh, err := h.fed.Create(r.Context(), p, tt, r.Header.Get("Idempotency-Key"), files)
 	if err == nil {
 		w.Header().Set("Location", t.Href)
 	}
@@ -174,8 +179,32 @@ func (h *Handler) note(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	if n.Origin == "" {
 		n.Origin = r.Header.Get("Idempotency-Key")
 	}
-	out, fresh, err := h.fed.AddNote(r.Context(), p, id, n)
+	files, err := noteFiles(n.Attachment)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, fresh, err := h.fed.AddNote(r.Context(), p, id, n, files)
 	h.answer(w, r, created(fresh), out, err)
+}
+
+// noteFiles decodes the attachments of a note a peer adds (or of the
+// description of a ticket it opens). Each must
+// carry its content, of the size it says; its type is decided from the
+// content (tmf621.FileType), not taken from the peer's mimeType alone.
+func noteFiles(as []tmf621.Attachment) ([]federation.File, error) {
+	files := make([]federation.File, 0, len(as))
+	for _, a := range as {
+		if a.Content == "" && a.Size > 0 {
+			return nil, apperr.Field("attachment", "%q has no content: files are sent inline, base64", a.Name)
+		}
+		data, err := a.Data()
+		if err != nil {
+			return nil, apperr.Field("attachment", "%v", err)
+		}
+		files = append(files, federation.File{Name: a.Name, ContentType: tmf621.FileType(a.MimeType, http.DetectContentType(data)), Data: data})
+	}
+	return files, nil
 }
 
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/helpmesh/helpmesh/internal/apperr"
 	"github.com/helpmesh/helpmesh/internal/auth"
+	"github.com/helpmesh/helpmesh/internal/blob"
 	"github.com/helpmesh/helpmesh/internal/db"
 	"github.com/helpmesh/helpmesh/internal/event"
 	"github.com/helpmesh/helpmesh/internal/ticket"
@@ -55,6 +56,12 @@ type Options struct {
 	Poster  Poster
 	// BaseURL is this instance's public URL (for the href of tickets).
 	BaseURL string
+	// Blobs stores the files of notes peers add and reads the files the
+	// feed carries; MaxFile bounds one file a peer sends (default 10 MiB,
+	// the instance's attachment limit). Without Blobs, notes carry no
+	// files.
+	Blobs   blob.Store
+	MaxFile int64
 	// BackoffBase is the first retry delay of a delivery (doubling).
 	BackoffBase time.Duration
 	// Poll is how often the sender looks for due deliveries when nothing
@@ -87,6 +94,9 @@ func New(d *db.DB, o Options) *Store {
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = 5 * time.Second
+	}
+	if o.MaxFile <= 0 {
+		o.MaxFile = 10 << 20
 	}
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond

@@ -144,7 +144,7 @@ func (f *fixture) open(t *testing.T, key string) int64 {
 	t.Helper()
 	tt := &tmf621.TroubleTicket{Name: "Disk full", Description: "full", RelatedParty: []tmf621.Party{{Role: "requester", Email: "ann@uni.example", Name: "Ann"}}}
 	tt.SetChar(federation.CharUnit, "grid")
-	got, _, err := f.fed.Create(f.ctx, f.asPeer(t), tt, key)
+	got, _, err := f.fed.Create(f.ctx, f.asPeer(t), tt, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +188,10 @@ func TestPeerTickets(t *testing.T) {
 			t.Errorf("the trouble ticket: %+v", tt)
 		}
 		n := &tmf621.Note{Text: "from A", Visibility: tmf621.Internal, Origin: "hm:a/1/7"}
-		if _, created, err := f.fed.AddNote(f.ctx, peer, id, n); err != nil || !created {
+		if _, created, err := f.fed.AddNote(f.ctx, peer, id, n, nil); err != nil || !created {
 			t.Fatalf("note: %v %v", created, err)
 		}
-		if _, created, err := f.fed.AddNote(f.ctx, peer, id, n); err != nil || created {
+		if _, created, err := f.fed.AddNote(f.ctx, peer, id, n, nil); err != nil || created {
 			t.Errorf("the same note again: created %v, %v", created, err)
 		}
 		if _, err := f.tickets.AddMessage(f.ctx, f.staff, id, ticket.NewMessage{Body: "from B"}); err != nil {
@@ -239,7 +239,7 @@ func TestHubDeliveries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := f.fed.AddNote(f.ctx, peer, id, &tmf621.Note{Text: "the peer's own"}); err != nil {
+		if _, _, err := f.fed.AddNote(f.ctx, peer, id, &tmf621.Note{Text: "the peer's own"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		f.step(t)

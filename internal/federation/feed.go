@@ -57,7 +57,9 @@ func (s *Store) Events(ctx context.Context, peer *auth.Principal, after int64, l
 	for _, id := range peer.TicketIDs() {
 		mine[id] = true
 	}
-	for scanned := 0; len(page.Items) < limit && scanned < feedScan; {
+	var files int64 // bytes of the files the page carries
+	full := false
+	for scanned := 0; len(page.Items) < limit && scanned < feedScan && !full; {
 		evs, err := s.opts.Events.Read(ctx, after, limit)
 		if err != nil {
 			return nil, err
@@ -67,14 +69,24 @@ func (s *Store) Events(ctx context.Context, peer *auth.Principal, after int64, l
 			if len(page.Items) == limit {
 				break
 			}
-			after = e.Position
 			if !mine[e.TicketID] || !ticket.IsTicketEvent(e) {
+				after = e.Position
 				continue
 			}
 			item, ok, err := s.feedItem(ctx, peer, e)
 			if err != nil {
 				return nil, err
 			}
+			if n := noteBytes(item.Note); n > 0 {
+				// The page's files stay within one note's bound: an item
+				// that would pass it starts the next page.
+				if len(page.Items) > 0 && files+n > tmf621.MaxNoteFiles {
+					full = true
+					break
+				}
+				files += n
+			}
+			after = e.Position
 			if ok {
 				page.Items = append(page.Items, item)
 			}
@@ -85,6 +97,19 @@ func (s *Store) Events(ctx context.Context, peer *auth.Principal, after int64, l
 	}
 	page.NextCursor = strconv.FormatInt(after, 10)
 	return page, nil
+}
+
+// noteBytes is the size of the files n carries.
+func noteBytes(n *tmf621.Note) int64 {
+	var total int64
+	if n != nil {
+		for _, a := range n.Attachment {
+			if a.Content != "" {
+				total += a.Size
+			}
+		}
+	}
+	return total
 }
 
 // feedItem is e as the feed shows it: the note it added (with its text),
@@ -107,6 +132,9 @@ func (s *Store) feedItem(ctx context.Context, peer *auth.Principal, e event.Even
 			return item, false, err
 		}
 		n := noteOf(m)
+		if n.Attachment, err = s.noteFiles(ctx, m, true); err != nil {
+			return item, false, err
+		}
 		item.Note = &n
 	}
 	if te.Kind != "created" {

@@ -28,8 +28,9 @@ const MaxKey = 300
 // but the peer about it (one mailer: the peer tells its requester); the
 // requester as the peer names them is kept with the link and shown in
 // relatedParty. With an Idempotency-Key, a create that was done
-// already returns the ticket it opened (created false).
-func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.TroubleTicket, key string) (*tmf621.TroubleTicket, bool, error) {
+// already returns the ticket it opened (created false). files are the
+// description's, decoded and typed by the caller (fedapi).
+func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.TroubleTicket, key string, files []File) (*tmf621.TroubleTicket, bool, error) {
 	if len(key) > MaxKey {
 		return nil, false, apperr.Field("Idempotency-Key", "is longer than %d bytes", MaxKey)
 	}
@@ -45,6 +46,9 @@ func (s *Store) Create(ctx context.Context, peer *auth.Principal, tt *tmf621.Tro
 	}
 	nt := ticket.NewTicket{Subject: tt.Name, Body: tt.Description, Source: ticket.FromPeer}
 	var err error
+	if nt.Attachments, err = s.storeFiles(ctx, files); err != nil {
+		return nil, false, err
+	}
 	if nt.Priority, err = priorityOf(tt.Priority); err != nil {
 		return nil, false, err
 	}
@@ -214,10 +218,11 @@ func noteOf(m *ticket.Message) tmf621.Note {
 	return n
 }
 
-// AddNote appends a public reply or an internal note to ticket id. A
-// note with an origin the peer sent before is stored once: the first
-// one is returned (created false).
-func (s *Store) AddNote(ctx context.Context, peer *auth.Principal, id int64, n *tmf621.Note) (*tmf621.Note, bool, error) {
+// AddNote appends a public reply or an internal note to ticket id, with
+// the files of its attachments (decoded and typed by the caller). A note
+// with an origin the peer sent before is stored once: the first one is
+// returned (created false).
+func (s *Store) AddNote(ctx context.Context, peer *auth.Principal, id int64, n *tmf621.Note, files []File) (*tmf621.Note, bool, error) {
 	if err := checkLinked(peer, id); err != nil {
 		return nil, false, err
 	}
@@ -227,9 +232,13 @@ func (s *Store) AddNote(ctx context.Context, peer *auth.Principal, id int64, n *
 	if len(n.Origin) > MaxKey {
 		return nil, false, apperr.Field("origin", "is longer than %d bytes", MaxKey)
 	}
+	atts, err := s.storeFiles(ctx, files)
+	if err != nil {
+		return nil, false, err
+	}
 	var mid int64
 	created := true
-	err := s.db.Tx(ctx, func(q db.Querier) error {
+	err = s.db.Tx(ctx, func(q db.Querier) error {
 		if n.Origin != "" {
 			err := q.QueryRowContext(ctx, `SELECT message_id FROM federation_notes WHERE peer_id = $1 AND origin = $2`, peer.UserID, n.Origin).Scan(&mid)
 			if err == nil {
@@ -241,7 +250,7 @@ func (s *Store) AddNote(ctx context.Context, peer *auth.Principal, id int64, n *
 			}
 		}
 		var err error
-		mid, err = s.opts.Tickets.AddMessageTx(ctx, q, peer, id, ticket.NewMessage{Body: n.Text, Internal: n.Internal(), Source: ticket.FromPeer})
+		mid, err = s.opts.Tickets.AddMessageTx(ctx, q, peer, id, ticket.NewMessage{Body: n.Text, Internal: n.Internal(), Source: ticket.FromPeer, Attachments: atts})
 		if err != nil || n.Origin == "" {
 			return err
 		}
@@ -257,6 +266,9 @@ func (s *Store) AddNote(ctx context.Context, peer *auth.Principal, id int64, n *
 	}
 	out := noteOf(m)
 	out.Origin = n.Origin
+	if out.Attachment, err = s.noteFiles(ctx, m, false); err != nil {
+		return nil, false, err
+	}
 	return &out, created, nil
 }
 

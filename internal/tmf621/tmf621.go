@@ -74,6 +74,8 @@ type Note struct {
 	// Origin is hm:<instance>/<ticket>/<message> of the message this
 	// note copies: a peer skips its own origins (echoes).
 	Origin string `json:"origin,omitempty"`
+	// Attachment are the note's files, content inline (attachment.go).
+	Attachment []Attachment `json:"attachment,omitempty"`
 }
 
 // Internal tells whether n is an internal note.
@@ -99,6 +101,9 @@ type TroubleTicket struct {
 	ExternalReference  []ExternalIdentifier `json:"externalReference,omitempty"` // TMF621 v4's name, read as ExternalIdentifier
 	Characteristic     []Characteristic     `json:"troubleTicketCharacteristic,omitempty"`
 	Note               []Note               `json:"note,omitempty"`
+	// Attachment are the files of the description (the first message),
+	// on create, content inline as a note's (attachment.go).
+	Attachment []Attachment `json:"attachment,omitempty"`
 }
 
 // Char returns the value of characteristic name, "" when absent.
@@ -271,6 +276,9 @@ func (t *TroubleTicket) Validate(create bool) error {
 			return invalid("a characteristic needs a name and a value of at most %d bytes", MaxValueLength)
 		}
 	}
+	if err := validAttachments(t.Attachment); err != nil {
+		return err
+	}
 	for _, n := range t.Note {
 		if err := n.Validate(); err != nil {
 			return err
@@ -302,7 +310,7 @@ func (n Note) Validate() error {
 	case n.Author != nil && (len(n.Author.Name) > MaxName || (n.Author.Email != "" && !validEmail(n.Author.Email))):
 		return invalid("the note's author has an invalid name or email")
 	}
-	return nil
+	return validAttachments(n.Attachment)
 }
 
 // DecodeEventPage reads a page of the catch-up feed.

@@ -16,6 +16,7 @@ type Connectors interface {
 	DeadItems(ctx context.Context, name string) ([]connector.Item, error)
 	Retry(ctx context.Context, name string, id int64) error
 	Skip(ctx context.Context, name string, id int64) error
+	Reconcile(ctx context.Context, name string) (connector.Reconciliation, error)
 	Links(ctx context.Context, ticketID int64) ([]connector.Link, error)
 	SyncLog(ctx context.Context, ticketID int64) ([]connector.SyncEntry, error)
 }
@@ -74,6 +75,20 @@ func (h *Handler) connectorItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := do(r.Context(), r.PathValue("name"), id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.redirect(w, r, "/admin/connectors", "saved")
+}
+
+// connectorReconcile runs a reconciliation pass of a connector now
+// (POST /admin/connectors/{name}/reconcile); the page shows its summary.
+func (h *Handler) connectorReconcile(w http.ResponseWriter, r *http.Request) {
+	if h.d.Connectors == nil {
+		h.errorPage(w, r, http.StatusNotFound, "No such connector.")
+		return
+	}
+	if _, err := h.d.Connectors.Reconcile(r.Context(), r.PathValue("name")); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -30,7 +30,8 @@ type fakeConnectors struct {
 func (f *fakeConnectors) List(ctx context.Context) ([]*connector.Connector, error) {
 	at := time.Now().Add(-time.Minute)
 	return []*connector.Connector{{Name: "rt", Kind: "rt5", URL: "https://rt.example", PollInterval: 30 * time.Second,
-		State: connector.StateFailing, LastError: "connection refused", LastSyncAt: &at, Pending: 2, Dead: 1}}, nil
+		State: connector.StateFailing, LastError: "connection refused", LastSyncAt: &at, Pending: 2, Dead: 1,
+		Reconciliation: connector.Reconciliation{At: &at, Checked: 4, Repaired: 2, Failed: 1, Error: "ticket 9 is gone"}}}, nil
 }
 
 func (f *fakeConnectors) DeadItems(ctx context.Context, name string) ([]connector.Item, error) {
@@ -52,6 +53,16 @@ func (f *fakeConnectors) Retry(ctx context.Context, name string, id int64) error
 }
 func (f *fakeConnectors) Skip(ctx context.Context, name string, id int64) error {
 	return f.act("skip", id)
+}
+
+func (f *fakeConnectors) Reconcile(ctx context.Context, name string) (connector.Reconciliation, error) {
+	if name != "rt" {
+		return connector.Reconciliation{}, apperr.New(apperr.NotFound, "no connector %q", name)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done = append(f.done, "reconcile "+name)
+	return connector.Reconciliation{Checked: 3, Repaired: 1}, nil
 }
 
 func (f *fakeConnectors) Links(ctx context.Context, id int64) ([]connector.Link, error) {
@@ -91,7 +102,8 @@ func TestAdminConnectors(t *testing.T) {
 		admin := e.client()
 		admin.login("root@example.org")
 		r := admin.get("/admin/connectors")
-		for _, want := range []string{">rt<", "failing", "connection refused", "Dead items of rt", `action="/admin/connectors/rt/items/7/retry"`, `action="/admin/connectors/rt/items/7/skip"`, "status solved"} {
+		for _, want := range []string{">rt<", "failing", "connection refused", "Dead items of rt", `action="/admin/connectors/rt/items/7/retry"`, `action="/admin/connectors/rt/items/7/skip"`, "status solved",
+			`action="/admin/connectors/rt/reconcile"`, "4 checked, 2 repaired, 1 failed", "ticket 9 is gone"} {
 			if r.status != 200 || !strings.Contains(r.body, want) {
 				t.Fatalf("connectors page lacks %q: %d %s", want, r.status, excerpt(r.body))
 			}
@@ -110,7 +122,13 @@ func TestAdminConnectors(t *testing.T) {
 				t.Errorf("%s: %d", bad, r.status)
 			}
 		}
-		if got := strings.Join(fake.done, ","); got != "retry 7,skip 7" {
+		if r := admin.post("/admin/connectors/rt/reconcile", url.Values{}); r.status != http.StatusSeeOther {
+			t.Fatalf("reconcile: %d %s", r.status, excerpt(r.body))
+		}
+		if r := admin.post("/admin/connectors/nope/reconcile", url.Values{}); r.status != http.StatusNotFound {
+			t.Errorf("reconcile of no connector: %d", r.status)
+		}
+		if got := strings.Join(fake.done, ","); got != "retry 7,skip 7,reconcile rt" {
 			t.Errorf("done: %s", got)
 		}
 
@@ -118,6 +136,9 @@ func TestAdminConnectors(t *testing.T) {
 		user.login("ada@example.org")
 		if r := user.get("/admin/connectors"); r.status != http.StatusForbidden {
 			t.Errorf("a requester on the connectors page: %d", r.status)
+		}
+		if r := user.post("/admin/connectors/rt/reconcile", url.Values{}); r.status != http.StatusForbidden {
+			t.Errorf("a requester reconciling: %d", r.status)
 		}
 		r = user.get(fmt.Sprintf("/tickets/%d", tk.ID))
 		if !strings.Contains(r.body, ">4711</a>") || strings.Contains(r.body, "never regressed") {

@@ -321,6 +321,7 @@ func (h *Handler) routes() {
 	}
 	m.HandleFunc("GET /admin/connectors", h.admin(h.adminConnectors))
 	m.HandleFunc("POST /admin/connectors/{name}/items/{id}/{action}", h.admin(h.connectorItem))
+	m.HandleFunc("POST /admin/connectors/{name}/reconcile", h.admin(h.connectorReconcile))
 	m.HandleFunc("GET /admin/settings", h.admin(h.adminSettings))
 	m.HandleFunc("POST /admin/settings", h.admin(h.saveSettings))
 

@@ -32,6 +32,49 @@ type Peer struct {
 	created []connector.Ticket
 	pushed  []connector.Change
 	changes []connector.Change
+	// fields are each ticket's status and priority as last set by a
+	// creation, a push or a change (Fetch), by remote id.
+	fields map[string]*connector.Ticket
+}
+
+// field returns the fields of remote ticket id, under p's lock.
+func (p *Peer) field(id string) *connector.Ticket {
+	if p.fields == nil {
+		p.fields = map[string]*connector.Ticket{}
+	}
+	if p.fields[id] == nil {
+		p.fields[id] = &connector.Ticket{}
+	}
+	return p.fields[id]
+}
+
+// set records the status or priority c sets on remote ticket id.
+func (p *Peer) set(id string, c connector.Change) {
+	switch c.Kind {
+	case connector.KindStatus:
+		p.field(id).Status = c.Status
+	case connector.KindPriority:
+		p.field(id).Priority = c.Priority
+	}
+}
+
+// Fetch implements connector.Fetcher: ref's status and priority as last
+// set, and the changes made to it with Add.
+func (p *Peer) Fetch(ctx context.Context, ref connector.Ref) (connector.Ticket, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.Down {
+		return connector.Ticket{}, ErrDown
+	}
+	t := *p.field(ref.RemoteID)
+	t.Ref = ref
+	for _, c := range p.changes {
+		if c.Ticket.RemoteID == ref.RemoteID {
+			t.History = append(t.History, c)
+		}
+	}
+	return t, nil
 }
 
 // ErrDown is the error of a Peer that is down.
@@ -59,6 +102,7 @@ func (p *Peer) Create(ctx context.Context, t connector.Ticket) (connector.Ref, e
 	}
 	p.created = append(p.created, t)
 	id := strconv.Itoa(100 + len(p.created))
+	p.field(id).Status, p.field(id).Priority = t.Status, t.Priority
 	return connector.Ref{RemoteID: id, RemoteURL: "https://peer.example/t/" + id}, nil
 }
 
@@ -75,6 +119,7 @@ func (p *Peer) Push(ctx context.Context, ref connector.Ref, c connector.Change) 
 	}
 	c.Ticket = ref
 	p.pushed = append(p.pushed, c)
+	p.set(ref.RemoteID, c)
 	return nil
 }
 
@@ -99,6 +144,7 @@ func (p *Peer) Add(c connector.Change) {
 	defer p.mu.Unlock()
 	c.RemoteID = "tx-" + strconv.Itoa(len(p.changes)+1)
 	p.changes = append(p.changes, c)
+	p.set(c.Ticket.RemoteID, c)
 }
 
 // Created returns the tickets created on the peer.

@@ -192,8 +192,10 @@ func (p *Peer) origin(id int64, mid string) string {
 // external identifier and an Idempotency-Key, so that a retried create
 // after a lost answer opens it once.
 func (p *Peer) Create(ctx context.Context, t connector.Ticket) (connector.Ref, error) {
+	files, left := carry(t.Attachments)
 	tt := tmf621.TroubleTicket{
-		Type: "TroubleTicket", Name: t.Subject, Description: t.Body, Priority: t.Priority, Severity: t.Priority,
+		Type: "TroubleTicket", Name: t.Subject, Description: t.Body + notCarried(left), Priority: t.Priority, Severity: t.Priority,
+		Attachment:   files,
 		Status:       tmf621.ToCoarse(t.Status),
 		RelatedParty: []tmf621.Party{{Role: "requester", Name: t.Requester.Name, Email: t.Requester.Email}},
 		ExternalIdentifier: []tmf621.ExternalIdentifier{{
@@ -227,7 +229,12 @@ func (p *Peer) Push(ctx context.Context, ref connector.Ref, c connector.Change) 
 	path := "troubleTicket/" + url.PathEscape(ref.RemoteID)
 	switch c.Kind {
 	case connector.KindMessage, connector.KindNote:
-		n := tmf621.Note{Type: tmf621.NoteType, Text: c.Body + attachmentsNotCarried(c.Attachments), Visibility: tmf621.Public}
+		files, left := carry(c.Attachments)
+		text := c.Body + notCarried(left)
+		if strings.TrimSpace(text) == "" {
+			text = "(files: " + fileNames(c.Attachments) + ")"
+		}
+		n := tmf621.Note{Type: tmf621.NoteType, Text: text, Visibility: tmf621.Public, Attachment: files}
 		if c.Kind == connector.KindNote {
 			n.Visibility = tmf621.Internal
 		}
@@ -315,6 +322,7 @@ func changesOf(e tmf621.Event, ref connector.Ref) []connector.Change {
 	if e.Note != nil {
 		c := base
 		c.Kind, c.Body, c.RemoteID = connector.KindMessage, e.Note.Text, e.ID
+		c.Attachments, c.Body = received(e.Note.Attachment, c.Body)
 		if e.Note.Internal() {
 			c.Kind = connector.KindNote
 		}
@@ -372,14 +380,61 @@ func (p *Peer) subscribe(ctx context.Context) {
 	}
 }
 
-// attachmentsNotCarried names the files of a change, which the profile
-// does not carry yet, so that the note says what the other side misses.
-func attachmentsNotCarried(as []connector.Attachment) string {
+// carry turns the files of a change into the note's attachments, as
+// many as the profile's bounds take (tmf621.MaxAttachments, together
+// tmf621.MaxNoteFiles); left are the files not carried.
+func carry(as []connector.Attachment) (files []tmf621.Attachment, left []connector.Attachment) {
+	var total int64
+	for _, a := range as {
+		size := int64(len(a.Data))
+		if len(files) == tmf621.MaxAttachments || total+size > tmf621.MaxNoteFiles {
+			left = append(left, a)
+			continue
+		}
+		total += size
+		files = append(files, tmf621.NewAttachment(a.Filename, a.ContentType, a.Data))
+	}
+	return files, left
+}
+
+// received decodes the attachments of a note read from the peer. The
+// type of each is decided from its content (tmf621.FileType), never from
+// the peer's word alone; a file whose content does not decode is left
+// out and named in the body.
+func received(as []tmf621.Attachment, body string) ([]connector.Attachment, string) {
+	var out []connector.Attachment
+	for _, a := range as {
+		if a.Content == "" && a.Size > 0 {
+			body += fmt.Sprintf("\n\n[file %q (%d bytes) too large to transfer: see the ticket on the other side]", a.Name, a.Size)
+			continue
+		}
+		data, err := a.Data()
+		if err != nil {
+			body += fmt.Sprintf("\n\n[attachment %q not received: %v]", a.Name, err)
+			continue
+		}
+		out = append(out, connector.Attachment{Filename: a.Name, ContentType: tmf621.FileType(a.MimeType, http.DetectContentType(data)), Data: data})
+	}
+	return out, body
+}
+
+// fileNames lists the names of files.
+func fileNames(as []connector.Attachment) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = a.Filename
+	}
+	return strings.Join(names, ", ")
+}
+
+// notCarried names the files a note could not carry (over the profile's
+// bounds), so that the note says what the other side misses.
+func notCarried(as []connector.Attachment) string {
 	if len(as) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("\n\n[attachments not transferred:")
+	b.WriteString("\n\n[attachments too large to transfer:")
 	for _, a := range as {
 		fmt.Fprintf(&b, " %s (%d bytes);", a.Filename, len(a.Data))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -96,6 +97,9 @@ func TestPushNotesAndFields(t *testing.T) {
 		{Kind: connector.KindNote, Body: "internal", Attachments: []connector.Attachment{{Filename: "log.txt", Data: []byte("abc")}}},
 		{Kind: connector.KindStatus, Status: "solved"},
 		{Kind: connector.KindPriority, Priority: "top_priority"},
+		{Kind: connector.KindMessage, Body: "big", Attachments: []connector.Attachment{
+			{Filename: "small.txt", ContentType: "text/plain", Data: []byte("ok")},
+			{Filename: "huge.bin", Data: make([]byte, tmf621.MaxNoteFiles)}}},
 	} {
 		if err := p.Push(ctx, ref, c); err != nil {
 			t.Fatalf("%s: %v", c.Kind, err)
@@ -106,9 +110,13 @@ func TestPushNotesAndFields(t *testing.T) {
 		r[0].body["text"] != "public" || r[0].body["origin"] != "hm:a.example/12/5" || r[0].key != "hm:a.example/12/5" {
 		t.Errorf("message: %+v", r[0])
 	}
-	if r[1].body["visibility"] != "internal" || r[1].body["@type"] != tmf621.NoteType ||
-		!strings.Contains(r[1].body["text"].(string), "attachments not transferred: log.txt (3 bytes)") {
-		t.Errorf("note: %+v", r[1])
+	if r[1].body["visibility"] != "internal" || r[1].body["@type"] != tmf621.NoteType || r[1].body["text"] != "internal" ||
+		fmt.Sprint(r[1].body["attachment"]) != "[map[content:YWJj name:log.txt size:3]]" {
+		t.Errorf("note with a file: %+v", r[1])
+	}
+	if a := r[4].body["attachment"].([]any); len(a) != 1 || a[0].(map[string]any)["name"] != "small.txt" ||
+		!strings.Contains(r[4].body["text"].(string), "too large to transfer: huge.bin") {
+		t.Errorf("a file over the bounds is named, not carried: text %q, %d attachments", r[4].body["text"], len(a))
 	}
 	chars := r[2].body["troubleTicketCharacteristic"].([]any)[0].(map[string]any)
 	if r[2].method != "PATCH" || r[2].path != "/federation/v1/troubleTicket/77" || r[2].body["status"] != "resolved" ||

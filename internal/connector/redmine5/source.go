@@ -60,20 +60,8 @@ func (c *Client) Tickets(ctx context.Context, cursor string) ([]connector.Ticket
 // ticket is an issue as an imported ticket: the files no journal added
 // belong to the first message.
 func (c *Client) ticket(ctx context.Context, l *lookups, is *issue) (connector.Ticket, error) {
-	st := l.statusByID[is.Status.ID]
-	if st.name == "" {
-		st.name = is.Status.Name
-	}
-	t := connector.Ticket{
-		Subject:   is.Subject,
-		Body:      is.Description,
-		Requester: c.person(ctx, l, is.Author),
-		Status:    helpmeshStatus(st.name, st.closed),
-		Priority:  helpmeshPriority(is.Priority.Name),
-		Created:   is.CreatedOn,
-		Updated:   is.UpdatedOn,
-		Ref:       connector.Ref{RemoteID: strconv.FormatInt(is.ID, 10), RemoteURL: c.issueURL(is.ID)},
-	}
+	t := c.issueTicket(l, is)
+	t.Body, t.Requester = is.Description, c.person(ctx, l, is.Author)
 	byJournal := map[string]bool{}
 	for _, j := range is.Journals {
 		for _, d := range j.Details {
@@ -101,6 +89,53 @@ func (c *Client) ticket(ctx context.Context, l *lookups, is *issue) (connector.T
 		chs, err := c.journalChanges(ctx, l, is, j)
 		if err != nil {
 			return connector.Ticket{}, err
+		}
+		t.History = append(t.History, chs...)
+	}
+	return t, nil
+}
+
+// issueTicket is what an issue's fields say of the ticket: subject,
+// status, priority, dates and ref.
+func (c *Client) issueTicket(l *lookups, is *issue) connector.Ticket {
+	st := l.statusByID[is.Status.ID]
+	if st.name == "" {
+		st.name = is.Status.Name
+	}
+	return connector.Ticket{
+		Subject:  is.Subject,
+		Status:   helpmeshStatus(st.name, st.closed),
+		Priority: helpmeshPriority(is.Priority.Name),
+		Created:  is.CreatedOn,
+		Updated:  is.UpdatedOn,
+		Ref:      connector.Ref{RemoteID: strconv.FormatInt(is.ID, 10), RemoteURL: c.issueURL(is.ID)},
+	}
+}
+
+// Fetch reads issue ref as it is now (status, priority) and, as History,
+// the changes of every journal not written by the connector's account,
+// as Poll returns them: reconciliation applies what polling missed.
+func (c *Client) Fetch(ctx context.Context, ref connector.Ref) (connector.Ticket, error) {
+	l, err := c.ids(ctx)
+	if err != nil {
+		return connector.Ticket{}, err
+	}
+	id, err := issueID(ref)
+	if err != nil {
+		return connector.Ticket{}, err
+	}
+	is, err := c.fetchIssue(ctx, id)
+	if err != nil {
+		return connector.Ticket{}, fmt.Errorf("redmine5: fetch issue %d: %w", id, err)
+	}
+	t := c.issueTicket(l, is)
+	for _, j := range is.Journals {
+		if j.User.ID == l.me {
+			continue
+		}
+		chs, err := c.journalChanges(ctx, l, is, j)
+		if err != nil {
+			return t, fmt.Errorf("redmine5: fetch issue %d: %w", id, err)
 		}
 		t.History = append(t.History, chs...)
 	}

@@ -186,3 +186,48 @@ func (c *Client) actorBefore(ctx context.Context, t txn) (string, error) {
 	}
 	return "", nil
 }
+
+// Fetch reads ticket ref as it is now (status, priority) and, as
+// History, every change made to it by anyone but the connector's account,
+// as Poll returns them: reconciliation applies what polling missed.
+func (c *Client) Fetch(ctx context.Context, ref connector.Ref) (connector.Ticket, error) {
+	path, err := ticketPath(ref)
+	if err != nil {
+		return connector.Ticket{}, err
+	}
+	id, _ := parseID(ref.RemoteID)
+	var rt ticket
+	if _, err := c.call(ctx, "GET", path, nil, &rt); err != nil {
+		return connector.Ticket{}, fmt.Errorf("fetch: %w", err)
+	}
+	t := connector.Ticket{Subject: rt.Subject, Status: hmStatus[rt.Status], Priority: fromRTPriority(int64(rt.Priority)),
+		Created: time.Time(rt.Created), Updated: time.Time(rt.LastUpdated), Ref: ref}
+	self := c.knownSelf()
+	if self == "" {
+		if self, err = c.learnSelf(ctx, id); err != nil {
+			return t, fmt.Errorf("fetch: who is the connector: %w", err)
+		}
+	}
+	lastActor := "" // the last creator other than RT_System
+	err = c.history(ctx, id, func(tx txn) error {
+		actor := tx.Creator.ID
+		if actor != systemUser {
+			lastActor = actor
+		} else {
+			actor = lastActor
+		}
+		if actor == self || tx.Type == "Create" {
+			return nil
+		}
+		ch, ok, err := c.change(ctx, tx)
+		if ok {
+			ch.Ticket = ref
+			t.History = append(t.History, ch)
+		}
+		return err
+	})
+	if err != nil {
+		return t, fmt.Errorf("fetch: history of ticket %d: %w", id, err)
+	}
+	return t, nil
+}

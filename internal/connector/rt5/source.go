@@ -72,31 +72,38 @@ func (c *Client) sourceTicket(ctx context.Context, rt ticket) (connector.Ticket,
 	if t.Requester, err = c.person(ctx, requester); err != nil {
 		return t, err
 	}
+	err = c.history(ctx, id, func(tx txn) error {
+		var err error
+		if tx.Type == "Create" {
+			t.Body, t.Attachments, err = c.content(ctx, int64(tx.ID))
+			return err
+		}
+		ch, ok, err := c.change(ctx, tx)
+		if ok {
+			ch.Ticket = t.Ref
+			t.History = append(t.History, ch)
+		}
+		return err
+	})
+	return t, err
+}
+
+// history calls fn with each transaction of ticket id, oldest first.
+func (c *Client) history(ctx context.Context, id int64, fn func(txn) error) error {
 	for pageNo := 1; ; pageNo++ {
 		var p page[txn]
 		path := fmt.Sprintf("/ticket/%d/history", id) + query("page", strconv.Itoa(pageNo),
 			"per_page", strconv.Itoa(perPage), "fields", txnFields)
 		if _, err := c.call(ctx, "GET", path, nil, &p); err != nil {
-			return t, err
+			return err
 		}
 		for _, tx := range p.Items {
-			if tx.Type == "Create" {
-				if t.Body, t.Attachments, err = c.content(ctx, int64(tx.ID)); err != nil {
-					return t, err
-				}
-				continue
-			}
-			ch, ok, err := c.change(ctx, tx)
-			if err != nil {
-				return t, err
-			}
-			if ok {
-				ch.Ticket = t.Ref
-				t.History = append(t.History, ch)
+			if err := fn(tx); err != nil {
+				return err
 			}
 		}
 		if pageNo >= int(p.Pages) || len(p.Items) == 0 {
-			return t, nil
+			return nil
 		}
 	}
 }
