@@ -570,5 +570,29 @@ func TestSyncBenchmark(t *testing.T) {
 		all := time.Since(start)
 		t.Logf("BENCH %s %d tickets created in helpmesh in %s; all on the peer after %s (%.1f tickets/s)",
 			k.kind, n, created.Round(time.Millisecond), all.Round(time.Millisecond), float64(n)/all.Seconds())
+
+		// The bound: the same peer creating tickets sent to it directly by
+		// its own client, with as many at once as the engine sends (4).
+		m := min(n, 50)
+		direct := time.Now()
+		next.Store(0)
+		errs = make(chan error, m)
+		for range 4 {
+			wg.Go(func() {
+				for i := next.Add(1); i <= int64(m); i = next.Add(1) {
+					if _, err := k.person.Create(ctx, connector.Ticket{Subject: fmt.Sprintf("direct %d", i), Body: "direct"}); err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		peerRate := float64(m) / time.Since(direct).Seconds()
+		t.Logf("BENCH %s the peer alone, %d tickets sent directly by 4 clients: %.2f tickets/s; helpmesh through the connector reached %.0f %% of it",
+			k.kind, m, peerRate, 100*float64(n)/all.Seconds()/peerRate)
 	})
 }

@@ -116,14 +116,18 @@ func TestFollowers(t *testing.T) {
 			t.Error("the slow follower was done as soon as the fast one: it never backed off")
 		}
 		// The slow follower may not have tried yet when the fast one is
-		// done (woken by the same notice): wait for its first failure.
+		// done (woken by the same notice): wait for its first failure. The
+		// fast one's handler has seen every event, but its last batch's
+		// transaction may not have committed yet: wait for its position.
 		var stats []FollowerStat
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 			var err error
 			if stats, err = logs[0].Stats(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if slices.ContainsFunc(stats, func(s FollowerStat) bool { return s.Name == "slow" && s.Failures > 0 }) || time.Now().After(deadline) {
+			slowFailed := slices.ContainsFunc(stats, func(s FollowerStat) bool { return s.Name == "slow" && s.Failures > 0 })
+			fastDone := slices.ContainsFunc(stats, func(s FollowerStat) bool { return s.Name == "fast" && s.Told == int64(total) })
+			if slowFailed && fastDone || time.Now().After(deadline) {
 				break
 			}
 		}
