@@ -192,7 +192,6 @@ func (a *App) build(ctx context.Context) error {
 	if err := a.buildSubscriptions(); err != nil {
 		return err
 	}
-	a.followNewTickets()
 	counts := event.NewCounter(a.Events)
 	if err := a.Events.Start(ctx); err != nil { // before any request
 		return err

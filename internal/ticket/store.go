@@ -403,6 +403,12 @@ func (s *Store) Create(ctx context.Context, p *auth.Principal, nt NewTicket) (*T
 	if err != nil {
 		return nil, createError(err, nt)
 	}
+	// Once, by the process whose transaction created it (web, API, mail
+	// gateway, import, a peer): an operator's line, not a follower of the
+	// event stream, which would cost every creation a batch read and a
+	// position write.
+	s.opts.Log.LogAttrs(ctx, slog.LevelInfo, "ticket created", slog.Int64("ticket", t.ID), slog.String("unit", t.Unit),
+		slog.Int64("unit_id", t.UnitID), slog.String("service", t.Service), slog.Int64("service_id", t.ServiceID), slog.String("source", string(nt.Source)))
 	if len(nt.Watchers) > 0 {
 		// Watchers are normalised and deduplicated by the database: read
 		// them back (on the read pool: the single SQLite writer is the
