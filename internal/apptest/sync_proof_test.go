@@ -88,7 +88,7 @@ func rt5Kind(t *testing.T) syncKind {
 
 func redmine5Kind(t *testing.T) syncKind {
 	rm := testenv.Redmine5(t)
-	person, err := redmine5.New(connector.Config{URL: rm.URL, Token: rm.OtherKey, Project: rm.Project, Client: peerClient(t).Client(30 * time.Second)})
+	person, err := redmine5.New(connector.Config{URL: rm.URL, Token: rm.OtherKey, Project: rm.Project, TrackerID: rm.TrackerID, Client: peerClient(t).Client(30 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
