@@ -3,6 +3,7 @@ package observe
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,10 @@ func TestHTTPRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Read to the end: the last chunk of a flushed response is written
+		// after the handler chain (and the observer) returned, so the
+		// request is recorded by then.
+		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 	}
 	do("GET", "/pages/1")
