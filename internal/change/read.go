@@ -110,13 +110,13 @@ func fill(ctx context.Context, q db.Querier, cs []*Change) error {
 		return nil
 	}
 	by := map[int64]*Change{}
-	ids := make([]string, len(cs))
+	ids := make([]int64, len(cs))
 	for i, c := range cs {
 		by[c.ID] = c
 		c.Services, c.Approvals = []Service{}, []Approval{}
-		ids[i] = fmt.Sprint(c.ID)
+		ids[i] = c.ID
 	}
-	set := `(` + strings.Join(ids, ",") + `)` // numbers only
+	set := db.IDSet(ids)
 	rows, err := q.QueryContext(ctx, `SELECT cs.change_id, sv.id, sv.slug, cs.end_at FROM change_services cs JOIN services sv ON sv.id = cs.service_id WHERE cs.change_id IN `+set+` ORDER BY sv.slug`)
 	if err != nil {
 		return fmt.Errorf("change: services: %w", err)

@@ -111,12 +111,12 @@ func (s *Store) fill(ctx context.Context, ins []*Incident) error {
 		return nil
 	}
 	byID := make(map[int64]*Incident, len(ins))
-	ids := make([]string, len(ins))
+	ids := make([]int64, len(ins))
 	for i, in := range ins {
 		byID[in.ID] = in
-		ids[i] = fmt.Sprint(in.ID)
+		ids[i] = in.ID
 	}
-	set := `(` + strings.Join(ids, ",") + `)` // numbers only
+	set := db.IDSet(ids)
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT ic.incident_id, ic.service_id, sv.slug, sv.name, sv.unit_id, ic.status, ic.worst, ic.started_at, ic.recovered_at
 		FROM incident_components ic JOIN services sv ON sv.id = ic.service_id WHERE ic.incident_id IN `+set+` ORDER BY sv.name, sv.slug`)
 	if err != nil {

@@ -385,13 +385,13 @@ func (s *Store) fill(ctx context.Context, kes []*KnownError) error {
 		return nil
 	}
 	by := map[int64]*KnownError{}
-	ids := make([]string, len(kes))
+	ids := make([]int64, len(kes))
 	for i, ke := range kes {
 		by[ke.ID] = ke
 		ke.Services, ke.Tickets = []string{}, []int64{}
-		ids[i] = fmt.Sprint(ke.ID)
+		ids[i] = ke.ID
 	}
-	set := `(` + strings.Join(ids, ",") + `)` // numbers only
+	set := db.IDSet(ids)
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT kes.known_error_id, sv.slug FROM known_error_services kes JOIN services sv ON sv.id = kes.service_id WHERE kes.known_error_id IN `+set+` ORDER BY sv.slug`)
 	if err != nil {
 		return fmt.Errorf("knownerror: services: %w", err)
